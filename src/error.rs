@@ -1,0 +1,24 @@
+//! The error type of the Rust API. The C ABI maps each variant to a status code (`ffi::status`).
+
+/// Why a monitor call was refused. Nothing is recorded or changed when a call returns an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The operation code is neither built in nor registered.
+    #[error("unknown operation code {0}")]
+    UnknownOperation(u32),
+    /// The result code is not one of hit, miss, ok, error.
+    #[error("unknown result code {0}")]
+    UnknownResult(u32),
+    /// The gauge code is not one of size_bytes, entries.
+    #[error("unknown gauge code {0}")]
+    UnknownGauge(u32),
+    /// The text is not JSON, or not a JSON object.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// A configuration key is unknown or its value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The change cannot be made in the monitor's current state.
+    #[error("not now: {0}")]
+    Busy(String),
+}

@@ -1,0 +1,239 @@
+//! The C ABI: a thin translation layer over [`Monitor::global`].
+//!
+//! Every function validates its arguments, calls the monitor, and maps the result to a
+//! [`CacheMonitorStatus`]; none of them lets a panic unwind into the host. `include/cache_monitor.h` is
+//! generated from this module by `cbindgen` (see `build.rs`).
+
+mod boundary;
+pub mod status;
+
+use std::ffi::c_char;
+
+use boundary::{bytes, guard, utf8, write_text};
+pub use status::{
+    CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus,
+};
+
+use crate::monitor::Monitor;
+use crate::operation::{Gauge, Operation};
+
+/// Major version of the C ABI: bumped when a function changes or disappears.
+pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
+/// Minor version of the C ABI: bumped when functions or configuration keys are added.
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 0;
+/// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
+pub const CACHE_MONITOR_ABI_VERSION: u32 =
+    (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
+
+/// The library's ABI version, `(major << 16) | minor`. A host built against header version `H` can use
+/// the library when the majors are equal and the library's minor is at least `H`'s.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_abi_version() -> u32 {
+    CACHE_MONITOR_ABI_VERSION
+}
+
+/// Changes the configuration with a JSON object naming only the keys to change, for example
+/// `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"]}`.
+/// An unknown key or a bad value returns an error and changes nothing.
+///
+/// # Safety
+/// `json` must be NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_configure(json: *const c_char) -> i32 {
+    guard(|| {
+        // SAFETY: the caller passes NULL or a NUL-terminated string.
+        let json = unsafe { utf8(json) }?;
+        Ok(Monitor::global().configure(json)?)
+    })
+}
+
+/// Records one finished operation: its code (`CacheMonitorOperation` or a registered custom code), its
+/// result (`CacheMonitorResult`), its duration in nanoseconds, and optionally its key (NULL with length 0
+/// for none; any bytes). Lock-free; safe to call from any number of threads.
+///
+/// # Safety
+/// `key` must be NULL or point to `key_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_record(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller passes NULL or `key_len` readable bytes.
+        let key = unsafe { bytes(key, key_len) }?;
+        Ok(Monitor::global().record_codes(op, result, duration_ns, key)?)
+    })
+}
+
+/// Counts an operation as in flight until `cache_monitor_end` (which may run on another thread).
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_begin(op: u32) -> i32 {
+    guard(|| Ok(Monitor::global().begin(Operation::from_code(op))?))
+}
+
+/// Ends an operation started with `cache_monitor_begin` and records it as `cache_monitor_record` does.
+/// With a valid `op` the operation stops counting as in flight even if the other arguments are refused.
+///
+/// # Safety
+/// `key` must be NULL or point to `key_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_end(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+) -> i32 {
+    guard(|| {
+        let monitor = Monitor::global();
+        monitor.end(Operation::from_code(op))?;
+        // SAFETY: the caller passes NULL or `key_len` readable bytes.
+        let key = unsafe { bytes(key, key_len) }?;
+        Ok(monitor.record_codes(op, result, duration_ns, key)?)
+    })
+}
+
+/// Sets a gauge the host owns (`CacheMonitorGauge`): the cache's size in bytes or its entry count.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_set_gauge(gauge: u32, value: u64) -> i32 {
+    guard(|| {
+        let gauge = Gauge::from_code(gauge).ok_or(crate::error::Error::UnknownGauge(gauge))?;
+        Monitor::global().set_gauge(gauge, value);
+        Ok(())
+    })
+}
+
+/// Forgets every recorded operation and zeroes the gauges; operations in flight stay in flight.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_reset() -> i32 {
+    guard(|| {
+        Monitor::global().reset();
+        Ok(())
+    })
+}
+
+/// Writes the Prometheus text exposition (format 0.0.4) to `buf`.
+///
+/// Buffer contract (shared by every `cache_monitor_render*` call): `*len` receives the text's size in
+/// bytes. If `cap` is at least that, the text is copied, NUL-terminated when `cap` leaves room, and the
+/// call returns OK; otherwise nothing is copied and it returns `CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL`,
+/// so call again with a buffer of `*len + 1` bytes (or more: the text grows as counts grow). `buf` may be
+/// NULL when `cap` is 0.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe {
+        write_text(
+            Monitor::global().render_prometheus().as_bytes(),
+            buf,
+            cap,
+            len,
+        )
+    })
+}
+
+/// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_openmetrics(
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe {
+        write_text(
+            Monitor::global().render_openmetrics().as_bytes(),
+            buf,
+            cap,
+            len,
+        )
+    })
+}
+
+/// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
+/// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_last_error(
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe { write_text(boundary::last_error().as_bytes(), buf, cap, len) })
+}
+
+/// Describes a status code. Never NULL: unknown codes get a generic description.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_strerror(code: i32) -> *const c_char {
+    CacheMonitorStatus::from_code(code)
+        .map_or(c"unknown status code", CacheMonitorStatus::description)
+        .as_ptr()
+}
+
+/// Signature of `cache_monitor_abi_version`, for hosts that look functions up with `dlsym`.
+pub type CacheMonitorAbiVersionFn = extern "C" fn() -> u32;
+/// Signature of `cache_monitor_configure`.
+pub type CacheMonitorConfigureFn = unsafe extern "C" fn(json: *const c_char) -> i32;
+/// Signature of `cache_monitor_record` and `cache_monitor_end`.
+pub type CacheMonitorRecordFn = unsafe extern "C" fn(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+) -> i32;
+/// Signature of `cache_monitor_begin`.
+pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
+/// Signature of `cache_monitor_set_gauge`.
+pub type CacheMonitorSetGaugeFn = extern "C" fn(gauge: u32, value: u64) -> i32;
+/// Signature of `cache_monitor_reset`.
+pub type CacheMonitorResetFn = extern "C" fn() -> i32;
+/// Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
+pub type CacheMonitorRenderFn =
+    unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
+/// Signature of `cache_monitor_strerror`.
+pub type CacheMonitorStrerrorFn = extern "C" fn(code: i32) -> *const c_char;
+
+/// Compile-time proof that the exported functions have the signatures the typedefs promise.
+const _: () = {
+    let _: CacheMonitorAbiVersionFn = cache_monitor_abi_version;
+    let _: CacheMonitorConfigureFn = cache_monitor_configure;
+    let _: CacheMonitorRecordFn = cache_monitor_record;
+    let _: CacheMonitorRecordFn = cache_monitor_end;
+    let _: CacheMonitorBeginFn = cache_monitor_begin;
+    let _: CacheMonitorSetGaugeFn = cache_monitor_set_gauge;
+    let _: CacheMonitorResetFn = cache_monitor_reset;
+    let _: CacheMonitorRenderFn = cache_monitor_render;
+    let _: CacheMonitorRenderFn = cache_monitor_render_openmetrics;
+    let _: CacheMonitorRenderFn = cache_monitor_last_error;
+    let _: CacheMonitorStrerrorFn = cache_monitor_strerror;
+};
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    #[test]
+    fn strerror_never_returns_null() {
+        // SAFETY: `cache_monitor_strerror` returns a pointer to a static NUL-terminated string.
+        let unknown = unsafe { CStr::from_ptr(cache_monitor_strerror(-999)) };
+        assert_eq!(unknown, c"unknown status code");
+        // SAFETY: as above.
+        let ok = unsafe { CStr::from_ptr(cache_monitor_strerror(0)) };
+        assert_eq!(ok, c"success");
+    }
+}

@@ -1,0 +1,186 @@
+//! Log-linear latency buckets: the resolution behind every quantile the monitor reports.
+//!
+//! Durations (in nanoseconds) below 32 get a bucket each. Above that, every power of two is split into
+//! 32 equal sub-buckets, so a bucket is never wider than 1/32 of its lower bound. A quantile is reported as
+//! the midpoint of the bucket it falls in, which is therefore within **1/64 (1.57%) of the true value** of
+//! some observation in that bucket. This is the HDR-histogram layout with 5 significant bits; the index is
+//! a leading-zero count and two shifts, cheap enough for the hot path.
+//!
+//! Durations are tracked up to [`MAX_TRACKED_NS`] (about 73 minutes); longer ones land in the last bucket.
+
+/// log2 of the number of sub-buckets per power of two.
+const SUB_BITS: u32 = 5;
+/// Sub-buckets per power of two.
+const SUB_BUCKETS: u64 = 1 << SUB_BITS;
+
+/// The largest duration, in nanoseconds, with a bucket of its own (2^42 - 1, about 73 minutes).
+pub const MAX_TRACKED_NS: u64 = (1 << 42) - 1;
+
+/// The number of log-linear buckets.
+pub(crate) const LATENCY_BUCKETS: usize = index_of(MAX_TRACKED_NS) + 1;
+
+/// The relative error bound of every reported quantile: half a bucket over the bucket's lower bound.
+pub const RELATIVE_ERROR: f64 = 1.0 / (2 * SUB_BUCKETS) as f64;
+
+/// The bucket a duration falls in.
+#[inline(always)]
+pub(crate) const fn index_of(duration_ns: u64) -> usize {
+    let v = if duration_ns > MAX_TRACKED_NS {
+        MAX_TRACKED_NS
+    } else {
+        duration_ns
+    };
+    if v < SUB_BUCKETS {
+        return v as usize;
+    }
+    let msb = 63 - v.leading_zeros();
+    let shift = msb - SUB_BITS;
+    let sub = (v >> shift) - SUB_BUCKETS;
+    ((shift as u64 + 1) * SUB_BUCKETS + sub) as usize
+}
+
+/// The half-open range `[low, high)` of durations in bucket `index`.
+pub(crate) const fn bounds_of(index: usize) -> (u64, u64) {
+    let index = index as u64;
+    if index < SUB_BUCKETS {
+        return (index, index + 1);
+    }
+    let shift = index / SUB_BUCKETS - 1;
+    let sub = index % SUB_BUCKETS;
+    let low = (SUB_BUCKETS + sub) << shift;
+    (low, low + (1 << shift))
+}
+
+/// The value reported for observations in bucket `index`: exact below 32 ns, else the midpoint.
+pub(crate) fn representative_ns(index: usize) -> f64 {
+    let (low, high) = bounds_of(index);
+    if high - low == 1 {
+        low as f64
+    } else {
+        (low as f64 + high as f64) / 2.0
+    }
+}
+
+/// Bucket counts summed over shards, with the questions asked of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatencyCounts {
+    counts: Vec<u64>,
+}
+
+impl Default for LatencyCounts {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; LATENCY_BUCKETS],
+        }
+    }
+}
+
+impl LatencyCounts {
+    /// Adds one bucket's count.
+    pub(crate) fn add(&mut self, index: usize, count: u64) {
+        self.counts[index] = self.counts[index].wrapping_add(count);
+    }
+
+    /// Subtracts `earlier` bucket by bucket, saturating at zero.
+    pub(crate) fn since(&self, earlier: &Self) -> Self {
+        Self {
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+        }
+    }
+
+    /// Non-zero buckets as `(index, count)` pairs.
+    pub(crate) fn nonzero(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (i, *c))
+    }
+
+    /// The number of observations.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The `q`-quantile (`0.0..=1.0`) in nanoseconds, `None` without observations.
+    ///
+    /// Nearest-rank definition: the smallest bucket whose cumulative count reaches `ceil(q * total)`.
+    pub fn quantile_ns(&self, q: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (index, count) in self.nonzero() {
+            seen += count;
+            if seen >= rank {
+                return Some(representative_ns(index));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_duration_lies_inside_its_bucket() {
+        let mut probes: Vec<u64> = (0..4096).collect();
+        for shift in 0..42 {
+            let p = 1u64 << shift;
+            probes.extend([p - 1, p, p + 1, p + p / 3]);
+        }
+        probes.push(MAX_TRACKED_NS);
+        for v in probes {
+            let (low, high) = bounds_of(index_of(v));
+            assert!(low <= v && v < high, "{v} not in [{low}, {high})");
+        }
+    }
+
+    #[test]
+    fn buckets_tile_the_range_without_gaps() {
+        for index in 1..LATENCY_BUCKETS {
+            assert_eq!(
+                bounds_of(index - 1).1,
+                bounds_of(index).0,
+                "gap before bucket {index}"
+            );
+        }
+        assert_eq!(index_of(u64::MAX), LATENCY_BUCKETS - 1);
+    }
+
+    #[test]
+    fn representative_is_within_the_stated_error() {
+        for index in 0..LATENCY_BUCKETS {
+            let (low, high) = bounds_of(index);
+            let rep = representative_ns(index);
+            for v in [low, high - 1] {
+                let err = (rep - v as f64).abs() / v.max(1) as f64;
+                assert!(
+                    err <= RELATIVE_ERROR,
+                    "bucket {index}: {err} > {RELATIVE_ERROR}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let mut counts = LatencyCounts::default();
+        assert_eq!(counts.quantile_ns(0.5), None);
+        for v in 1..=10u64 {
+            counts.add(index_of(v), 1);
+        }
+        assert_eq!(counts.quantile_ns(0.5), Some(5.0));
+        assert_eq!(counts.quantile_ns(0.99), Some(10.0));
+        assert_eq!(counts.quantile_ns(0.0), Some(1.0));
+    }
+}

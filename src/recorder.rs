@@ -1,0 +1,222 @@
+//! The hot path: validates a record and adds it to the calling thread's shard.
+//!
+//! No lock, no allocation, no system call: a thread-local read, a binary search over at most
+//! [`MAX_BUCKETS`](crate::buckets::MAX_BUCKETS) bounds, and four cell updates, all in one shard.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use crate::buckets::{AtomicBounds, BucketBounds};
+use crate::error::Error;
+use crate::latency;
+use crate::operation::{Gauge, MAX_OPERATIONS, Operation, Outcome};
+use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
+use crate::totals::Totals;
+
+/// Where a recorder's shards live.
+enum ShardStore {
+    /// The process-wide monitor's shards, a zero-initialised `static`.
+    Static(&'static Shards),
+    /// Any other monitor's shards.
+    Heap(Box<Shards>),
+}
+
+impl Deref for ShardStore {
+    type Target = Shards;
+
+    #[inline(always)]
+    fn deref(&self) -> &Shards {
+        match self {
+            Self::Static(shards) => shards,
+            Self::Heap(shards) => shards,
+        }
+    }
+}
+
+/// One record, validated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record {
+    pub(crate) operation: Operation,
+    pub(crate) outcome: Outcome,
+    pub(crate) duration_ns: u64,
+    /// The key's pattern slot, when pattern analysis is on and a key was given.
+    pub(crate) pattern_slot: Option<usize>,
+}
+
+/// Shards plus the little configuration the hot path reads.
+pub(crate) struct Recorder {
+    shards: ShardStore,
+    bounds: AtomicBounds,
+    /// Operation codes below this are accepted.
+    operations: AtomicUsize,
+    gauges: [AtomicU64; Gauge::ALL.len()],
+}
+
+impl Recorder {
+    /// A recorder writing the process-wide static shards.
+    pub(crate) fn with_static_shards(shards: &'static Shards, bounds: &BucketBounds) -> Self {
+        Self::with_store(ShardStore::Static(shards), bounds)
+    }
+
+    /// A recorder with shards of its own.
+    pub(crate) fn with_heap_shards(bounds: &BucketBounds) -> Self {
+        Self::with_store(ShardStore::Heap(Shards::boxed()), bounds)
+    }
+
+    fn with_store(shards: ShardStore, bounds: &BucketBounds) -> Self {
+        Self {
+            shards,
+            bounds: AtomicBounds::new(bounds),
+            operations: AtomicUsize::new(Operation::BUILTIN.len()),
+            gauges: [const { AtomicU64::new(0) }; Gauge::ALL.len()],
+        }
+    }
+
+    /// Accepts `operation` if it is built in or registered.
+    #[inline(always)]
+    pub(crate) fn check_operation(&self, operation: Operation) -> Result<(), Error> {
+        if operation.index() < self.operations.load(Relaxed) {
+            Ok(())
+        } else {
+            Err(Error::UnknownOperation(operation.code()))
+        }
+    }
+
+    /// Adds one record to the calling thread's shard.
+    #[inline(always)]
+    pub(crate) fn record(&self, record: Record) {
+        let (shard, slot) = self.shards.current();
+        let bucket = self.bounds.index_of(record.duration_ns);
+        if slot.is_owned() {
+            add::<OwnerWriter>(shard, &record, bucket);
+        } else {
+            add::<SharedWriter>(shard, &record, bucket);
+        }
+    }
+
+    /// Counts the start of an operation.
+    #[inline]
+    pub(crate) fn begin(&self, operation: Operation) {
+        self.bump(|shard| &shard.begun[operation.index()]);
+    }
+
+    /// Counts the end of an operation.
+    #[inline]
+    pub(crate) fn end(&self, operation: Operation) {
+        self.bump(|shard| &shard.ended[operation.index()]);
+    }
+
+    #[inline(always)]
+    fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64) {
+        let (shard, slot) = self.shards.current();
+        if slot.is_owned() {
+            OwnerWriter::add(cell(shard), 1);
+        } else {
+            SharedWriter::add(cell(shard), 1);
+        }
+    }
+
+    /// Sets a host gauge.
+    pub(crate) fn set_gauge(&self, gauge: Gauge, value: u64) {
+        self.gauges[gauge.index()].store(value, Relaxed);
+    }
+
+    /// The host gauges, indexed by [`Gauge`] code.
+    pub(crate) fn gauges(&self) -> [u64; Gauge::ALL.len()] {
+        std::array::from_fn(|i| self.gauges[i].load(Relaxed))
+    }
+
+    /// Accepts operation codes below `count` from now on.
+    pub(crate) fn set_operation_count(&self, count: usize) {
+        self.operations.store(count.min(MAX_OPERATIONS), Relaxed);
+    }
+
+    /// Replaces the histogram bounds (see [`AtomicBounds::store`]).
+    pub(crate) fn set_bounds(&self, bounds: &BucketBounds) {
+        self.bounds.store(bounds);
+    }
+
+    /// Everything recorded so far, for operation codes below `operations`.
+    pub(crate) fn totals(&self, operations: usize, buckets: usize) -> Totals {
+        Totals::sum(self.shards.in_use(), operations, buckets)
+    }
+}
+
+#[inline(always)]
+fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
+    let op = record.operation.index();
+    let cells = &shard.series[op][record.outcome.index()];
+    W::add(&cells.sum_ns, record.duration_ns);
+    W::add(&cells.buckets[bucket], 1);
+    W::add(&shard.latency[op][latency::index_of(record.duration_ns)], 1);
+    if let Some(slot) = record.pattern_slot {
+        W::add(&shard.patterns[slot][record.outcome.index()], 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(operation: Operation, outcome: Outcome, duration_ns: u64) -> Record {
+        Record {
+            operation,
+            outcome,
+            duration_ns,
+            pattern_slot: None,
+        }
+    }
+
+    #[test]
+    fn counts_from_many_threads_are_exact() {
+        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        std::thread::scope(|scope| {
+            for t in 0..6u64 {
+                let recorder = &recorder;
+                scope.spawn(move || {
+                    for i in 0..10_000u64 {
+                        let outcome = if (i + t) % 3 == 0 {
+                            Outcome::Hit
+                        } else {
+                            Outcome::Miss
+                        };
+                        recorder.record(record(Operation::GET, outcome, 1_000));
+                    }
+                });
+            }
+        });
+        let totals = recorder.totals(7, BucketBounds::default().nanos().len());
+        let get = &totals.series[0];
+        assert_eq!(get[0].count + get[1].count, 60_000);
+        assert_eq!(get[0].count, 20_000);
+        assert_eq!(get[0].sum_ns, 20_000 * 1_000);
+        assert_eq!(
+            get[0].buckets[0], 20_000,
+            "1 us lands in the le=1e-06 bucket"
+        );
+        assert_eq!(totals.latency[0].total(), 60_000);
+    }
+
+    #[test]
+    fn unregistered_operations_are_refused() {
+        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        assert!(recorder.check_operation(Operation::LOAD).is_ok());
+        assert_eq!(
+            recorder.check_operation(Operation::from_code(7)),
+            Err(Error::UnknownOperation(7))
+        );
+        recorder.set_operation_count(8);
+        assert!(recorder.check_operation(Operation::from_code(7)).is_ok());
+    }
+
+    #[test]
+    fn in_flight_counts_begin_and_end_on_any_thread() {
+        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        recorder.begin(Operation::GET);
+        recorder.begin(Operation::PUT);
+        std::thread::scope(|scope| {
+            scope.spawn(|| recorder.end(Operation::GET));
+        });
+        assert_eq!(recorder.totals(7, 22).in_flight(), 1);
+    }
+}

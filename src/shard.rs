@@ -1,0 +1,236 @@
+//! Per-thread shards of the hot-path counters.
+//!
+//! # Protocol
+//!
+//! Every thread that records is given a *slot* the first time it records, from one process-wide counter,
+//! and keeps it in a plain (`const`-initialised, destructor-free) thread-local, so it never blocks unloading
+//! the library. A slot names one [`Shard`]:
+//!
+//! - The first [`OWNED_SHARDS`] threads each **own** a shard: no other thread ever writes it, in any
+//!   monitor, because slots are never reused. The owner updates its cells with a relaxed load and store, no
+//!   locked instruction, which makes a record cheaper than a single `fetch_add`.
+//! - Later threads share the remaining [`SHARED_SHARDS`] shards round-robin and update them with
+//!   `fetch_add`, so no count is lost however many threads a host runs.
+//!
+//! Every cell only grows (wrapping at 2^64). Readers sum the shards with relaxed loads; a sum taken while
+//! threads record lies between the sums before and after, and nothing ever writes a shard but its
+//! writers: resets and imported state are kept beside the shards, not in them.
+//!
+//! Shards are [`CachePadded`], so two threads recording at the same time never write the same cache line
+//! (up to [`OWNED_SHARDS`] threads; beyond that shared shards still keep lines apart for up to
+//! [`SHARED_SHARDS`] concurrent latecomers).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+use crate::buckets::MAX_BUCKETS;
+use crate::latency::LATENCY_BUCKETS;
+use crate::operation::{MAX_OPERATIONS, OUTCOMES};
+use crate::patterns::PATTERN_SLOTS;
+
+/// Shards owned by one thread each.
+pub(crate) const OWNED_SHARDS: usize = 48;
+/// Shards shared, with atomic read-modify-writes, by the threads that come after the owners.
+pub(crate) const SHARED_SHARDS: usize = 16;
+/// All shards.
+pub(crate) const SHARD_COUNT: usize = OWNED_SHARDS + SHARED_SHARDS;
+
+/// Hands out slots; never reset, so an owned slot is never given to a second thread.
+static NEXT_SLOT: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's shard index plus one; zero until the thread first records.
+    static SLOT: Cell<u16> = const { Cell::new(0) };
+}
+
+/// The shard the calling thread writes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot(u16);
+
+impl Slot {
+    /// The calling thread's slot, assigned on first use.
+    #[inline(always)]
+    pub(crate) fn current() -> Self {
+        match SLOT.get() {
+            0 => Self::assign(),
+            plus_one => Self(plus_one - 1),
+        }
+    }
+
+    #[cold]
+    fn assign() -> Self {
+        let n = NEXT_SLOT.fetch_add(1, Relaxed);
+        let index = if n < OWNED_SHARDS as u64 {
+            n as usize
+        } else {
+            OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize
+        };
+        SLOT.set(index as u16 + 1);
+        Self(index as u16)
+    }
+
+    /// Whether this thread is the only writer of its shard.
+    #[inline(always)]
+    pub(crate) fn is_owned(self) -> bool {
+        usize::from(self.0) < OWNED_SHARDS
+    }
+
+    #[inline(always)]
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// How a cell is incremented: the two sides of the protocol above.
+pub(crate) trait Writer {
+    /// Adds `value` to `cell`.
+    fn add(cell: &AtomicU64, value: u64);
+}
+
+/// The single writer of an owned shard: a plain relaxed load and store.
+pub(crate) enum OwnerWriter {}
+
+impl Writer for OwnerWriter {
+    #[inline(always)]
+    fn add(cell: &AtomicU64, value: u64) {
+        cell.store(cell.load(Relaxed).wrapping_add(value), Relaxed);
+    }
+}
+
+/// One of several writers of a shared shard: an atomic read-modify-write.
+pub(crate) enum SharedWriter {}
+
+impl Writer for SharedWriter {
+    #[inline(always)]
+    fn add(cell: &AtomicU64, value: u64) {
+        cell.fetch_add(value, Relaxed);
+    }
+}
+
+/// The cells of one `(operation, outcome)` series.
+///
+/// There is no count cell: the count is the sum of the buckets, which keeps `_count`, `+Inf` and the
+/// cumulative buckets consistent in every render and saves the hot path a write.
+pub(crate) struct SeriesCells {
+    pub(crate) sum_ns: AtomicU64,
+    /// Non-cumulative: bucket `i` counts durations in `(bound[i-1], bound[i]]`; the one after the last
+    /// configured bound counts those above every bound.
+    pub(crate) buckets: [AtomicU64; MAX_BUCKETS + 1],
+}
+
+impl SeriesCells {
+    const fn new() -> Self {
+        Self {
+            sum_ns: AtomicU64::new(0),
+            buckets: [const { AtomicU64::new(0) }; MAX_BUCKETS + 1],
+        }
+    }
+}
+
+/// Everything one thread writes while recording.
+pub(crate) struct Shard {
+    pub(crate) series: [[SeriesCells; OUTCOMES]; MAX_OPERATIONS],
+    /// Log-linear latency buckets per operation (see `latency`).
+    pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
+    pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
+    pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
+    /// Outcomes per key pattern slot (see `patterns`).
+    pub(crate) patterns: [[AtomicU64; OUTCOMES]; PATTERN_SLOTS],
+}
+
+impl Shard {
+    const fn new() -> Self {
+        Self {
+            series: [const { [const { SeriesCells::new() }; OUTCOMES] }; MAX_OPERATIONS],
+            latency: [const { [const { AtomicU64::new(0) }; LATENCY_BUCKETS] }; MAX_OPERATIONS],
+            begun: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
+            ended: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
+            patterns: [const { [const { AtomicU64::new(0) }; OUTCOMES] }; PATTERN_SLOTS],
+        }
+    }
+}
+
+/// All shards of one monitor.
+pub(crate) struct Shards([CachePadded<Shard>; SHARD_COUNT]);
+
+impl Shards {
+    /// Zeroed shards for a `static`: they live in `.bss` and cost memory only for pages threads touch.
+    pub(crate) const fn new() -> Self {
+        Self([const { CachePadded::new(Shard::new()) }; SHARD_COUNT])
+    }
+
+    /// Zeroed shards on the heap, for monitors other than the process-wide one.
+    pub(crate) fn boxed() -> Box<Self> {
+        let zeroed = Box::<Self>::new_zeroed();
+        // SAFETY: `Shards` is nothing but `AtomicU64`s (nested in arrays and `CachePadded`, which only adds
+        // alignment and padding); an `AtomicU64` has the in-memory representation of a `u64`, for which
+        // all-zero bytes are a valid value (zero).
+        unsafe { zeroed.assume_init() }
+    }
+
+    /// The calling thread's shard and its slot.
+    #[inline(always)]
+    pub(crate) fn current(&self) -> (&Shard, Slot) {
+        let slot = Slot::current();
+        (&self.0[slot.index()], slot)
+    }
+
+    /// The shards any thread has written so far; the others are all zero.
+    pub(crate) fn in_use(&self) -> impl Iterator<Item = &Shard> {
+        let handed_out = NEXT_SLOT.load(Relaxed);
+        let owned = handed_out.min(OWNED_SHARDS as u64) as usize;
+        let shared = if handed_out > OWNED_SHARDS as u64 {
+            SHARED_SHARDS
+        } else {
+            0
+        };
+        self.0[..owned]
+            .iter()
+            .chain(&self.0[OWNED_SHARDS..OWNED_SHARDS + shared])
+            .map(|padded| &**padded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_its_slot_and_owners_are_unique() {
+        let here = Slot::current().index();
+        assert_eq!(Slot::current().index(), here);
+        let others: Vec<Slot> = (0..4)
+            .map(|_| {
+                std::thread::spawn(Slot::current)
+                    .join()
+                    .expect("thread ran")
+            })
+            .collect();
+        for slot in others.iter().filter(|s| s.is_owned()) {
+            assert_ne!(slot.index(), here);
+            assert_eq!(
+                others.iter().filter(|o| o.index() == slot.index()).count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn boxed_shards_start_at_zero_and_in_use_covers_the_current_thread() {
+        let shards = Shards::boxed();
+        let (shard, _) = shards.current();
+        OwnerWriter::add(&shard.begun[0], 2);
+        SharedWriter::add(&shard.begun[0], 3);
+        let total: u64 = shards.in_use().map(|s| s.begun[0].load(Relaxed)).sum();
+        assert_eq!(total, 5);
+        assert_eq!(
+            shards
+                .in_use()
+                .map(|s| s.ended[0].load(Relaxed))
+                .sum::<u64>(),
+            0
+        );
+    }
+}
