@@ -36,3 +36,7 @@ pub use config::Config;
 pub use error::Error;
 pub use monitor::{InFlight, Monitor};
 pub use operation::{Gauge, Operation, Outcome};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,108 @@
+/*
+ * host.h: what every C test host shares. Loads libcache_monitor.so with dlopen/dlsym through the typedefs
+ * of cache_monitor.h, exactly as a C program that does not link against the library would.
+ */
+#ifndef CACHE_MONITOR_TEST_HOST_H
+#define CACHE_MONITOR_TEST_HOST_H
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_monitor.h"
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+typedef struct {
+    void *handle;
+    CacheMonitorAbiVersionFn abi_version;
+    CacheMonitorConfigureFn configure;
+    CacheMonitorRecordFn record;
+    CacheMonitorBeginFn begin;
+    CacheMonitorRecordFn end;
+    CacheMonitorSetGaugeFn set_gauge;
+    CacheMonitorResetFn reset;
+    CacheMonitorRenderFn render;
+    CacheMonitorRenderFn render_openmetrics;
+    CacheMonitorRenderFn last_error;
+    CacheMonitorStrerrorFn strerror;
+} monitor_api;
+
+static void *required_symbol(void *handle, const char *name) {
+    void *symbol = dlsym(handle, name);
+    CHECK(symbol != NULL, "dlsym(%s): %s", name, dlerror());
+    return symbol;
+}
+
+/* The library can serve this header: same major version, at least the header's minor version. */
+static int abi_compatible(uint32_t library, uint32_t header_major, uint32_t header_minor) {
+    return library >> 16 == header_major && (library & 0xffff) >= header_minor;
+}
+
+/* Loads every function, checking that the library speaks this header's ABI. */
+static monitor_api load_monitor(const char *path) {
+    monitor_api api;
+    api.handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    CHECK(api.handle != NULL, "dlopen(%s): %s", path, dlerror());
+#define LOAD(field, name) *(void **)(&api.field) = required_symbol(api.handle, name)
+    LOAD(abi_version, "cache_monitor_abi_version");
+    LOAD(configure, "cache_monitor_configure");
+    LOAD(record, "cache_monitor_record");
+    LOAD(begin, "cache_monitor_begin");
+    LOAD(end, "cache_monitor_end");
+    LOAD(set_gauge, "cache_monitor_set_gauge");
+    LOAD(reset, "cache_monitor_reset");
+    LOAD(render, "cache_monitor_render");
+    LOAD(render_openmetrics, "cache_monitor_render_openmetrics");
+    LOAD(last_error, "cache_monitor_last_error");
+    LOAD(strerror, "cache_monitor_strerror");
+#undef LOAD
+    uint32_t version = api.abi_version();
+    CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),
+          "library ABI %u.%u, header %u.%u", version >> 16, version & 0xffff, CACHE_MONITOR_ABI_VERSION_MAJOR,
+          CACHE_MONITOR_ABI_VERSION_MINOR);
+    return api;
+}
+
+/* Calls a render function with the two-call buffer contract; returns a malloc'ed NUL-terminated text. */
+static char *render_text(CacheMonitorRenderFn render) {
+    size_t len = 0;
+    int32_t status = render(NULL, 0, &len);
+    for (;;) {
+        if (status == CACHE_MONITOR_STATUS_OK) {
+            return calloc(1, 1);
+        }
+        CHECK(status == CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL, "size query returned %d", status);
+        size_t cap = len + 1;
+        char *buf = malloc(cap);
+        CHECK(buf != NULL, "out of memory");
+        status = render((uint8_t *)buf, cap, &len);
+        if (status == CACHE_MONITOR_STATUS_OK) {
+            CHECK(len < cap && buf[len] == '\0', "text of %zu bytes not NUL-terminated in %zu", len, cap);
+            return buf;
+        }
+        free(buf); /* the text grew between the calls: ask again */
+    }
+}
+
+/* The value of the sample whose name-and-labels is exactly `series`, or -1 if it is absent. */
+static double sample_value(const char *text, const char *series) {
+    size_t n = strlen(series);
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            return strtod(line + n + 1, NULL);
+        }
+    }
+    return -1;
+}
+
+#endif

@@ -1,0 +1,26 @@
+//! The C test hosts in `ffi-tests/c/`: compiled with the system `cc` against `include/cache_monitor.h`
+//! only, loading the built `libcache_monitor.so` with `dlopen` as a C user would.
+
+mod support;
+
+use std::process::Command;
+
+use support::{assert_promtool_accepts, cdylib, compile_c_host, run};
+
+#[test]
+fn eight_threads_times_a_million_records_are_counted_exactly_and_promtool_accepts_the_render() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("threaded_counts", dir.path());
+    let rendered = dir.path().join("render.prom");
+    run(Command::new(&host).arg(cdylib()).arg(&rendered));
+    let exposition = std::fs::read_to_string(&rendered).expect("the host wrote its render");
+    assert!(exposition.contains("# TYPE cuenv_cache_operation_duration_seconds histogram"));
+    assert_promtool_accepts(&exposition);
+}
+
+#[test]
+fn every_bad_input_gets_its_documented_code() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("bad_input", dir.path());
+    run(Command::new(&host).arg(cdylib()));
+}
