@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let crate_dir =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let config =
-        cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
     // Only the C ABI module is parsed: the rest of the crate's public items are not part of the C ABI.
     let mut builder = cbindgen::Builder::new().with_config(config);
     for source in ["src/ffi/mod.rs", "src/ffi/status.rs"] {
@@ -32,8 +30,7 @@ fn write_if_changed(bindings: &cbindgen::Bindings, path: &Path) {
     let mut generated = Vec::new();
     bindings.write(&mut generated);
     if std::fs::read(path).ok().as_deref() != Some(generated.as_slice()) {
-        std::fs::create_dir_all(path.parent().expect("header path has a parent"))
-            .expect("include/ is writable");
+        std::fs::create_dir_all(path.parent().expect("header path has a parent")).expect("include/ is writable");
         std::fs::write(path, &generated).expect("include/cache_monitor.h is writable");
     }
 }

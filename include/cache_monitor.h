@@ -20,7 +20,7 @@
 /**
  * Minor version of the C ABI: bumped when functions or configuration keys are added.
  */
-#define CACHE_MONITOR_ABI_VERSION_MINOR 0
+#define CACHE_MONITOR_ABI_VERSION_MINOR 1
 
 /**
  * `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
@@ -332,6 +332,28 @@ int32_t cache_monitor_render(uint8_t *buf,
 int32_t cache_monitor_render_openmetrics(uint8_t *buf,
                                          size_t cap,
                                          size_t *len);
+
+/**
+ * Writes the hit-rate report as JSON (rolling windows, operations, key patterns; schema in the README),
+ * with the buffer contract of `cache_monitor_render`.
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_render_hit_rate_json(uint8_t *buf,
+                                           size_t cap,
+                                           size_t *len);
+
+/**
+ * Writes the real-time stats report as JSON (in flight, operations per second, latencies, alerts; schema
+ * in the README), with the buffer contract of `cache_monitor_render`.
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_render_stats_json(uint8_t *buf,
+                                        size_t cap,
+                                        size_t *len);
 
 /**
  * Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the

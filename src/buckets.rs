@@ -10,8 +10,8 @@ pub const MAX_BUCKETS: usize = 32;
 
 /// Log-spaced bounds from 1 us to 10 s: 1, 2.5 and 5 of every decade, where cache latencies live.
 pub const DEFAULT_BUCKETS: [f64; 22] = [
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
-    5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Validated histogram bounds, in seconds and in nanoseconds.
@@ -43,15 +43,11 @@ impl BucketBounds {
         let mut nanos = Vec::with_capacity(seconds.len());
         for &bound in &seconds {
             if !bound.is_finite() || bound <= 0.0 || bound > 1e9 {
-                return Err(format!(
-                    "buckets: {bound} is not a positive number of seconds"
-                ));
+                return Err(format!("buckets: {bound} is not a positive number of seconds"));
             }
             let ns = whole_nanos(bound);
             if nanos.last().is_some_and(|&previous| previous >= ns) {
-                return Err(format!(
-                    "buckets: {bound} does not increase on the previous bound"
-                ));
+                return Err(format!("buckets: {bound} does not increase on the previous bound"));
             }
             nanos.push(ns);
         }
@@ -106,11 +102,16 @@ impl AtomicBounds {
         self.len.store(bounds.nanos().len(), Relaxed);
     }
 
+    /// How many bounds are in force.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Relaxed).min(MAX_BUCKETS)
+    }
+
     /// The bucket of a duration: the first bound it does not exceed, or the bound count (the `+Inf`-only
     /// bucket) when it exceeds them all.
     #[inline(always)]
     pub(crate) fn index_of(&self, duration_ns: u64) -> usize {
-        let (mut low, mut high) = (0, self.len.load(Relaxed).min(MAX_BUCKETS));
+        let (mut low, mut high) = (0, self.len());
         while low < high {
             let mid = (low + high) / 2;
             if self.nanos[mid].load(Relaxed) < duration_ns {
@@ -149,10 +150,7 @@ mod tests {
             assert!(BucketBounds::new(bad.clone()).is_err(), "{bad:?} accepted");
         }
         assert!(BucketBounds::new(vec![1e-9, 2e-9]).is_ok());
-        assert!(
-            BucketBounds::new(vec![1e-10, 2e-10]).is_err(),
-            "both round to 0 ns"
-        );
+        assert!(BucketBounds::new(vec![1e-10, 2e-10]).is_err(), "both round to 0 ns");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! is checked before anything changes, so an unknown key or a bad value leaves the previous configuration
 //! in force.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::alerts::{AlertConfig, AlertPatch};
 use crate::buckets::BucketBounds;
 use crate::error::Error;
 use crate::operation::{MAX_OPERATIONS, Operation};
+use crate::patterns::{PatternConfig, PatternPatch};
 
 /// The metric namespace used unless configured otherwise.
 pub const DEFAULT_NAMESPACE: &str = "cuenv_cache";
@@ -22,6 +24,10 @@ pub struct Config {
     pub buckets: BucketBounds,
     /// Custom operations, given codes from [`Operation::FIRST_CUSTOM`] on, in this order.
     pub operations: Vec<String>,
+    /// Key-pattern analysis.
+    pub patterns: PatternConfig,
+    /// Alert rules.
+    pub alerts: AlertConfig,
 }
 
 impl Default for Config {
@@ -30,32 +36,31 @@ impl Default for Config {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             buckets: BucketBounds::default(),
             operations: Vec::new(),
+            patterns: PatternConfig::default(),
+            alerts: AlertConfig::default(),
         }
     }
 }
 
 /// The keys a configuration call may carry; every one optional.
-#[derive(Deserialize, Serialize, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Patch {
-    #[serde(skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     buckets: Option<Vec<f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     operations: Option<Vec<String>>,
+    patterns: Option<PatternPatch>,
+    alerts: Option<AlertPatch>,
 }
 
 impl Config {
     /// This configuration with the changes in `json` applied, or why they cannot be.
     pub fn with_json(&self, json: &str) -> Result<Self, Error> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson(e.to_string()))?;
         if !value.is_object() {
             return Err(Error::InvalidJson("expected a JSON object".to_owned()));
         }
-        let patch: Patch =
-            serde_json::from_value(value).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        let patch: Patch = serde_json::from_value(value).map_err(|e| Error::InvalidConfig(e.to_string()))?;
         let mut next = self.clone();
         if let Some(namespace) = patch.namespace {
             next.namespace = check_namespace(namespace)?;
@@ -66,17 +71,25 @@ impl Config {
         if let Some(operations) = patch.operations {
             next.operations = check_operations(&self.operations, operations)?;
         }
+        if let Some(patterns) = patch.patterns {
+            next.patterns = next.patterns.apply(patterns).map_err(Error::InvalidConfig)?;
+        }
+        if let Some(alerts) = patch.alerts {
+            next.alerts = next.alerts.apply(alerts).map_err(Error::InvalidConfig)?;
+        }
         Ok(next)
     }
 
     /// The configuration as a JSON object that [`Config::with_json`] accepts.
     pub fn to_json(&self) -> String {
-        let patch = Patch {
-            namespace: Some(self.namespace.clone()),
-            buckets: Some(self.buckets.seconds().to_vec()),
-            operations: Some(self.operations.clone()),
-        };
-        serde_json::to_string(&patch).unwrap_or_else(|e| unreachable!("plain data serialises: {e}"))
+        serde_json::json!({
+            "namespace": self.namespace,
+            "buckets": self.buckets.seconds(),
+            "operations": self.operations,
+            "patterns": self.patterns,
+            "alerts": self.alerts,
+        })
+        .to_string()
     }
 
     /// How many operation codes are accepted: the built-in ones and the custom ones.
@@ -90,9 +103,7 @@ impl Config {
             Some(name) => name,
             None => {
                 let custom = operation.code().saturating_sub(Operation::FIRST_CUSTOM) as usize;
-                self.operations
-                    .get(custom)
-                    .map_or("unknown", String::as_str)
+                self.operations.get(custom).map_or("unknown", String::as_str)
             }
         }
     }
@@ -100,9 +111,7 @@ impl Config {
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -125,16 +134,12 @@ fn check_operations(current: &[String], wanted: Vec<String>) -> Result<Vec<Strin
         return invalid(format!("at most {room} custom operations"));
     }
     if !wanted.starts_with(current) {
-        return invalid(format!(
-            "registered operations {current:?} must stay first, in order"
-        ));
+        return invalid(format!("registered operations {current:?} must stay first, in order"));
     }
     for (i, name) in wanted.iter().enumerate() {
         let lower = name.bytes().all(|b| !b.is_ascii_uppercase());
         if name.len() > 64 || !lower || !is_identifier(name) {
-            return invalid(format!(
-                "{name:?} is not a lower-case identifier of at most 64 bytes"
-            ));
+            return invalid(format!("{name:?} is not a lower-case identifier of at most 64 bytes"));
         }
         let builtin = Operation::BUILTIN
             .iter()
@@ -152,9 +157,7 @@ mod tests {
 
     #[test]
     fn patches_change_only_the_keys_given() {
-        let config = Config::default()
-            .with_json(r#"{"namespace": "edge"}"#)
-            .unwrap();
+        let config = Config::default().with_json(r#"{"namespace": "edge"}"#).unwrap();
         assert_eq!(config.namespace, "edge");
         assert_eq!(config.buckets, BucketBounds::default());
         let config = config.with_json(r#"{"buckets": [0.001, 0.01]}"#).unwrap();
@@ -182,6 +185,9 @@ mod tests {
             r#"{"operations": ["Compact"]}"#,
             r#"{"operations": ["a", "a"]}"#,
             r#"{"operations": ["a","b","c","d","e","f","g","h","i","j"]}"#,
+            r#"{"patterns": {"max": 0}}"#,
+            r#"{"patterns": {"colour": 1}}"#,
+            r#"{"alerts": {"hit_rate_floor": 2}}"#,
         ] {
             assert!(
                 matches!(config.with_json(bad), Err(Error::InvalidConfig(_))),
@@ -192,15 +198,11 @@ mod tests {
 
     #[test]
     fn custom_operations_append_only() {
-        let config = Config::default()
-            .with_json(r#"{"operations": ["compact"]}"#)
-            .unwrap();
+        let config = Config::default().with_json(r#"{"operations": ["compact"]}"#).unwrap();
         assert_eq!(config.operation_count(), 8);
         assert_eq!(config.operation_name(Operation::from_code(7)), "compact");
         assert_eq!(config.operation_name(Operation::GET), "get");
-        let grown = config
-            .with_json(r#"{"operations": ["compact", "refresh"]}"#)
-            .unwrap();
+        let grown = config.with_json(r#"{"operations": ["compact", "refresh"]}"#).unwrap();
         assert_eq!(grown.operation_name(Operation::from_code(8)), "refresh");
         assert!(grown.with_json(r#"{"operations": ["refresh"]}"#).is_err());
     }
@@ -208,11 +210,13 @@ mod tests {
     #[test]
     fn json_round_trips() {
         let config = Config::default()
-            .with_json(r#"{"namespace": "x", "buckets": [1.5], "operations": ["warm"]}"#)
+            .with_json(
+                r#"{"namespace": "x", "buckets": [1.5], "operations": ["warm"],
+                    "patterns": {"depth": 2, "max": 8}, "alerts": {"error_rate": null}}"#,
+            )
             .unwrap();
-        assert_eq!(
-            Config::default().with_json(&config.to_json()).unwrap(),
-            config
-        );
+        assert_eq!(config.patterns.depth, 2);
+        assert_eq!(config.alerts.error_rate, None);
+        assert_eq!(Config::default().with_json(&config.to_json()).unwrap(), config);
     }
 }

@@ -81,6 +81,32 @@ impl LatencyCounts {
         self.counts[index] = self.counts[index].wrapping_add(count);
     }
 
+    /// Adds every bucket of `other`.
+    pub(crate) fn merge(&mut self, other: &Self) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine = mine.wrapping_add(*theirs);
+        }
+    }
+
+    /// The mean of the observations, each taken at its bucket's representative value.
+    pub fn mean_ns(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| {
+            let sum: f64 = self
+                .nonzero()
+                .map(|(index, count)| representative_ns(index) * count as f64)
+                .sum();
+            sum / total as f64
+        })
+    }
+
+    /// The larger of the two counts in every bucket.
+    pub(crate) fn max_with(&self, other: &Self) -> Self {
+        Self {
+            counts: self.counts.iter().zip(&other.counts).map(|(a, b)| *a.max(b)).collect(),
+        }
+    }
+
     /// Subtracts `earlier` bucket by bucket, saturating at zero.
     pub(crate) fn since(&self, earlier: &Self) -> Self {
         Self {
@@ -148,11 +174,7 @@ mod tests {
     #[test]
     fn buckets_tile_the_range_without_gaps() {
         for index in 1..LATENCY_BUCKETS {
-            assert_eq!(
-                bounds_of(index - 1).1,
-                bounds_of(index).0,
-                "gap before bucket {index}"
-            );
+            assert_eq!(bounds_of(index - 1).1, bounds_of(index).0, "gap before bucket {index}");
         }
         assert_eq!(index_of(u64::MAX), LATENCY_BUCKETS - 1);
     }
@@ -164,10 +186,7 @@ mod tests {
             let rep = representative_ns(index);
             for v in [low, high - 1] {
                 let err = (rep - v as f64).abs() / v.max(1) as f64;
-                assert!(
-                    err <= RELATIVE_ERROR,
-                    "bucket {index}: {err} > {RELATIVE_ERROR}"
-                );
+                assert!(err <= RELATIVE_ERROR, "bucket {index}: {err} > {RELATIVE_ERROR}");
             }
         }
     }

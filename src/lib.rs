@@ -17,9 +17,13 @@
 //! ```
 //!
 //! Module map: `shard` and `recorder` are the hot path; `latency` and `buckets` the histogram layouts;
-//! `totals` sums shards; `config` parses configuration; `render` writes expositions; `ffi` is the C ABI.
+//! `totals` sums shards; `windows` (over `seqlock` and `clock`) keeps rolling windows; `patterns` reduces
+//! keys to patterns; `alerts` judges them; `view` reads everything once for the renderers in `render`
+//! (Prometheus text, OpenMetrics, JSON); `config` parses configuration; `ffi` is the C ABI.
 
+pub mod alerts;
 pub mod buckets;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ffi;
@@ -29,9 +33,13 @@ pub mod operation;
 pub mod patterns;
 mod recorder;
 pub mod render;
+mod seqlock;
 mod shard;
 pub mod totals;
+pub mod view;
+pub mod windows;
 
+pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use error::Error;
 pub use monitor::{InFlight, Monitor};

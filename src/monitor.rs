@@ -1,28 +1,31 @@
 //! [`Monitor`]: one set of counters with its configuration, the type every API (Rust, C, HTTP) goes through.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::buckets::BucketBounds;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::operation::{Gauge, Operation, Outcome};
+use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
+use crate::patterns::{OTHER_SLOT, Patterns};
 use crate::recorder::{Record, Recorder};
-use crate::render::MetricsView;
+use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::shard::Shards;
 use crate::totals::Totals;
+use crate::view::{MetricsView, PatternTotals};
+use crate::windows::{WINDOWS, Windows};
 
 /// The process-wide monitor's shards: static, zero-initialised, cache-line padded atomics.
 static GLOBAL_SHARDS: Shards = Shards::new();
 
 static GLOBAL: LazyLock<Monitor> = LazyLock::new(|| {
-    Monitor::with_recorder(Recorder::with_static_shards(
-        &GLOBAL_SHARDS,
-        &BucketBounds::default(),
-    ))
+    let recorder = Recorder::with_static_shards(&GLOBAL_SHARDS, &BucketBounds::default());
+    Monitor::with_parts(recorder, Clock::Monotonic)
 });
 
 /// Records cache operations and renders what it has seen.
@@ -32,6 +35,9 @@ static GLOBAL: LazyLock<Monitor> = LazyLock::new(|| {
 /// everything else takes short locks and is meant for configuration and scrapes.
 pub struct Monitor {
     recorder: Recorder,
+    clock: Clock,
+    windows: Windows,
+    patterns: Patterns,
     config: RwLock<Config>,
     /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
     /// ever written by recording threads).
@@ -47,7 +53,13 @@ impl Default for Monitor {
 impl Monitor {
     /// A monitor with its own counters and the default configuration.
     pub fn new() -> Self {
-        Self::with_recorder(Recorder::with_heap_shards(&BucketBounds::default()))
+        Self::with_clock(Clock::Monotonic)
+    }
+
+    /// A monitor with its own counters whose windows follow `clock` (a
+    /// [`ManualClock`](crate::clock::ManualClock) in tests).
+    pub fn with_clock(clock: Clock) -> Self {
+        Self::with_parts(Recorder::with_heap_shards(&BucketBounds::default()), clock)
     }
 
     /// The process-wide monitor, the one the C ABI records into.
@@ -55,10 +67,14 @@ impl Monitor {
         &GLOBAL
     }
 
-    fn with_recorder(recorder: Recorder) -> Self {
+    fn with_parts(recorder: Recorder, clock: Clock) -> Self {
+        let config = Config::default();
         Self {
             recorder,
-            config: RwLock::new(Config::default()),
+            clock,
+            windows: Windows::new(),
+            patterns: Patterns::new(&config.patterns),
+            config: RwLock::new(config),
             reset_baseline: Mutex::new(None),
         }
     }
@@ -67,33 +83,29 @@ impl Monitor {
     ///
     /// Lock-free and allocation-free. Fails only for an operation code that is not registered.
     #[inline]
-    pub fn record(
-        &self,
-        operation: Operation,
-        outcome: Outcome,
-        duration_ns: u64,
-        key: &[u8],
-    ) -> Result<(), Error> {
+    pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
         self.recorder.check_operation(operation)?;
-        let _ = key;
+        self.tick_if_due(self.clock.now_secs());
         self.recorder.record(Record {
             operation,
             outcome,
             duration_ns,
-            pattern_slot: None,
+            pattern_slot: self.patterns.slot_of(key),
         });
         Ok(())
     }
 
+    /// Snapshots the counters for the rolling windows at the first record (or render) of each second.
+    #[inline(always)]
+    fn tick_if_due(&self, now: u64) {
+        if self.windows.needs_tick(now) {
+            self.windows.tick(now, self.recorder.operation_count(), &self.recorder);
+        }
+    }
+
     /// [`Monitor::record`] from raw codes, as the C ABI receives them.
     #[inline]
-    pub fn record_codes(
-        &self,
-        operation: u32,
-        result: u32,
-        duration_ns: u64,
-        key: &[u8],
-    ) -> Result<(), Error> {
+    pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
         let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
         self.record(Operation::from_code(operation), outcome, duration_ns, key)
     }
@@ -138,12 +150,7 @@ impl Monitor {
         let mut config = self.config.write();
         let next = config.with_json(json)?;
         if next.buckets != config.buckets {
-            let recorded = self
-                .totals_with(&config)
-                .series
-                .iter()
-                .flatten()
-                .any(|s| s.count > 0);
+            let recorded = self.totals_with(&config).series.iter().flatten().any(|s| s.count > 0);
             if recorded {
                 return Err(Error::Busy(
                     "histogram buckets can only change before the first record or right after a reset".to_owned(),
@@ -152,6 +159,7 @@ impl Monitor {
             self.recorder.set_bounds(&next.buckets);
         }
         self.recorder.set_operation_count(next.operation_count());
+        self.patterns.configure(&next.patterns);
         *config = next;
         Ok(())
     }
@@ -161,16 +169,14 @@ impl Monitor {
         self.config.read().clone()
     }
 
-    /// Forgets everything recorded and zeroes the host gauges. Operations in flight stay in flight.
+    /// Forgets everything recorded and zeroes the host gauges. Operations in flight stay in flight, and
+    /// learned key patterns keep their slots (the cap counts patterns since start).
     pub fn reset(&self) {
         let config = self.config.read();
         let mut raw = self
             .recorder
             .totals(config.operation_count(), config.buckets.nanos().len());
-        raw.begun
-            .iter_mut()
-            .chain(raw.ended.iter_mut())
-            .for_each(|c| *c = 0);
+        raw.begun.iter_mut().chain(raw.ended.iter_mut()).for_each(|c| *c = 0);
         *self.reset_baseline.lock() = Some(raw);
         for gauge in Gauge::ALL {
             self.recorder.set_gauge(gauge, 0);
@@ -192,14 +198,70 @@ impl Monitor {
         }
     }
 
-    /// A consistent read of configuration, totals and gauges for the renderers.
+    /// A consistent read of everything the renderers need.
     pub fn view(&self) -> MetricsView {
+        let now = self.clock.now_secs();
+        self.tick_if_due(now);
         let config = self.config.read().clone();
-        let totals = self.totals_with(&config);
+        let operations = config.operation_count();
+        let raw = self.recorder.totals(operations, config.buckets.nanos().len());
+        let baseline = self.reset_baseline.lock().clone();
+        let floor = baseline
+            .as_ref()
+            .map_or([[0; OUTCOMES]; MAX_OPERATIONS], Totals::outcome_counts);
+        let current = raw.outcome_counts();
+        let windows = WINDOWS
+            .iter()
+            .map(|(_, secs)| self.windows.counts_in(*secs, now, &current, &floor))
+            .collect();
+
+        let history_secs = self.windows.history_secs(now);
+        let (recent_latency_secs, recent_base) = match self.windows.recent_latency_base(now, operations) {
+            Some((age, base)) => (age, Some(base)),
+            None => (history_secs, None),
+        };
+        let recent_latency = (0..operations)
+            .map(|op| {
+                // Snapshots taken before an operation was registered have no entry for it: zero.
+                let mut start = recent_base
+                    .as_ref()
+                    .and_then(|base| base.get(op).cloned())
+                    .unwrap_or_default();
+                if let Some(reset) = baseline.as_ref().and_then(|baseline| baseline.latency.get(op)) {
+                    start = start.max_with(reset);
+                }
+                raw.latency[op].since(&start)
+            })
+            .collect();
+
+        let totals = match &baseline {
+            Some(baseline) => raw.since(baseline),
+            None => raw,
+        };
+        let mut patterns: BTreeMap<String, [u64; OUTCOMES]> = BTreeMap::new();
+        for (label, slot) in self.patterns.learned() {
+            let counts = patterns
+                .entry(String::from_utf8_lossy(&label).into_owned())
+                .or_default();
+            for (count, add) in counts.iter_mut().zip(totals.patterns[slot]) {
+                *count += add;
+            }
+        }
         MetricsView {
-            config,
-            totals,
             gauges: self.recorder.gauges(),
+            windows,
+            recent_latency,
+            recent_latency_secs,
+            history_secs,
+            patterns: patterns
+                .into_iter()
+                .filter(|(_, counts)| counts.iter().any(|c| *c > 0))
+                .map(|(pattern, counts)| PatternTotals { pattern, counts })
+                .collect(),
+            other_pattern: totals.patterns[OTHER_SLOT],
+            patterns_tracked: self.patterns.tracked(),
+            totals,
+            config,
         }
     }
 
@@ -211,6 +273,26 @@ impl Monitor {
     /// OpenMetrics 1.0.0 exposition of every metric family.
     pub fn render_openmetrics(&self) -> String {
         text::render(&self.view(), Format::OpenMetrics)
+    }
+
+    /// The hit-rate report: rolling windows, operations, key patterns.
+    pub fn hit_rate_report(&self) -> HitRateReport {
+        HitRateReport::new(&self.view())
+    }
+
+    /// The real-time stats report: in flight, rates, latencies, alerts.
+    pub fn stats_report(&self) -> StatsReport {
+        StatsReport::new(&self.view())
+    }
+
+    /// [`Monitor::hit_rate_report`] as JSON.
+    pub fn render_hit_rate_json(&self) -> String {
+        json::to_json(&self.hit_rate_report())
+    }
+
+    /// [`Monitor::stats_report`] as JSON.
+    pub fn render_stats_json(&self) -> String {
+        json::to_json(&self.stats_report())
     }
 }
 
@@ -249,15 +331,9 @@ mod tests {
     #[test]
     fn records_render_as_counters_and_histograms() {
         let monitor = Monitor::new();
-        monitor
-            .record(Operation::GET, Outcome::Hit, 2_000, b"user:1")
-            .unwrap();
-        monitor
-            .record(Operation::GET, Outcome::Hit, 3_000_000, b"")
-            .unwrap();
-        monitor
-            .record(Operation::PUT, Outcome::Ok, 500, b"")
-            .unwrap();
+        monitor.record(Operation::GET, Outcome::Hit, 2_000, b"user:1").unwrap();
+        monitor.record(Operation::GET, Outcome::Hit, 3_000_000, b"").unwrap();
+        monitor.record(Operation::PUT, Outcome::Ok, 500, b"").unwrap();
         let text = monitor.render_prometheus();
         assert!(
             text.contains("cuenv_cache_operations_total{operation=\"get\",result=\"hit\"} 2\n"),
@@ -270,30 +346,25 @@ mod tests {
         assert!(text.contains(
             "cuenv_cache_operation_duration_seconds_bucket{operation=\"get\",result=\"hit\",le=\"+Inf\"} 2\n"
         ));
-        assert!(text.contains("cuenv_cache_operation_duration_seconds_sum{operation=\"get\",result=\"hit\"} 0.003002\n"));
-        assert!(text.contains("cuenv_cache_stats{metric=\"hit_rate\"} 1\n"));
         assert!(
-            !text.contains("result=\"miss\""),
-            "series appear at their first record"
+            text.contains("cuenv_cache_operation_duration_seconds_sum{operation=\"get\",result=\"hit\"} 0.003002\n")
         );
+        assert!(text.contains("cuenv_cache_stats{metric=\"hit_rate\"} 1\n"));
+        assert!(!text.contains("result=\"miss\""), "series appear at their first record");
     }
 
     #[test]
     fn reset_forgets_counts_but_not_in_flight() {
         let monitor = Monitor::new();
         monitor.begin(Operation::GET).unwrap();
-        monitor
-            .record(Operation::GET, Outcome::Miss, 10, b"")
-            .unwrap();
+        monitor.record(Operation::GET, Outcome::Miss, 10, b"").unwrap();
         monitor.set_gauge(Gauge::Entries, 5);
         monitor.reset();
         let totals = monitor.totals();
         assert!(totals.series.iter().flatten().all(|s| s.count == 0));
         assert_eq!(totals.in_flight(), 1);
         assert_eq!(monitor.view().gauges, [0, 0]);
-        monitor
-            .record(Operation::GET, Outcome::Miss, 10, b"")
-            .unwrap();
+        monitor.record(Operation::GET, Outcome::Miss, 10, b"").unwrap();
         assert_eq!(monitor.totals().series[0][1].count, 1);
     }
 
@@ -301,9 +372,7 @@ mod tests {
     fn buckets_change_only_while_empty() {
         let monitor = Monitor::new();
         monitor.configure(r#"{"buckets": [0.001]}"#).unwrap();
-        monitor
-            .record(Operation::GET, Outcome::Hit, 2_000_000, b"")
-            .unwrap();
+        monitor.record(Operation::GET, Outcome::Hit, 2_000_000, b"").unwrap();
         let busy = monitor.configure(r#"{"buckets": [0.01]}"#);
         assert!(matches!(busy, Err(Error::Busy(_))));
         assert_eq!(
@@ -313,14 +382,9 @@ mod tests {
         );
         monitor.reset();
         monitor.configure(r#"{"buckets": [0.01]}"#).unwrap();
-        monitor
-            .record(Operation::GET, Outcome::Hit, 2_000_000, b"")
-            .unwrap();
+        monitor.record(Operation::GET, Outcome::Hit, 2_000_000, b"").unwrap();
         let series = &monitor.totals().series[0][0];
-        assert_eq!(
-            (series.count, series.buckets.as_slice()),
-            (1, [1, 0].as_slice())
-        );
+        assert_eq!((series.count, series.buckets.as_slice()), (1, [1, 0].as_slice()));
     }
 
     #[test]
@@ -333,10 +397,7 @@ mod tests {
         drop(second);
         let totals = monitor.totals();
         assert_eq!(totals.in_flight(), 0);
-        assert_eq!(
-            totals.series[Operation::PUT.index()][Outcome::Ok.index()].count,
-            1
-        );
+        assert_eq!(totals.series[Operation::PUT.index()][Outcome::Ok.index()].count, 1);
         assert_eq!(
             totals.series[Operation::GET.index()]
                 .iter()

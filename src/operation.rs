@@ -180,10 +180,7 @@ mod tests {
             assert_eq!(Operation::from_code(code as u32), *op);
             assert!(op.builtin_name().is_some());
         }
-        assert_eq!(
-            Operation::from_code(Operation::FIRST_CUSTOM).builtin_name(),
-            None
-        );
+        assert_eq!(Operation::from_code(Operation::FIRST_CUSTOM).builtin_name(), None);
         for outcome in Outcome::ALL {
             assert_eq!(Outcome::from_code(outcome.code()), Some(outcome));
         }

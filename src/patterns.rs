@@ -1,7 +1,444 @@
-//! Key patterns: reduces keys such as `user:42` to `user:*` and counts outcomes per pattern.
+//! Key patterns: `user:42` counts under `user:*`, `path/a/b` under `path/*`, with a hard cap on how many
+//! patterns exist.
+//!
+//! # Extraction
+//!
+//! A key's pattern is its prefix up to and including the `depth`-th delimiter (or the last one, if it has
+//! fewer), followed by `*`; a key without a delimiter in its first [`MAX_PREFIX`] bytes counts as `*`.
+//!
+//! # The table (lock-free)
+//!
+//! Prefixes live in a fixed open-addressing table of [`TABLE_ENTRIES`] entries allocated with the monitor.
+//! An entry is claimed by the one thread whose compare-and-swap moves its `hash` from 0 to the prefix's
+//! hash; that thread then writes the prefix words and the counter slot, and publishes them by storing
+//! `ready` with `Release`. Lookups compare a prefix only after loading `ready` with `Acquire`, and an entry
+//! never changes once ready. A lookup that meets a matching hash still being written just probes on and
+//! may claim a second entry for the same prefix: renderers merge entries with the same label, so the
+//! race costs a slot, never a count. Once [`PatternConfig::max`] slots are handed out, unknown prefixes
+//! count under `other` (counter slot 0) without claiming anything, so memory is fixed whatever the keys.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
 
 /// The most distinct patterns a monitor can be configured to keep.
 pub const MAX_PATTERNS: usize = 1024;
 
 /// Pattern counter slots in a shard: slot 0 is `other`, then one per pattern.
 pub(crate) const PATTERN_SLOTS: usize = MAX_PATTERNS + 1;
+
+/// The counter slot of keys whose pattern is not tracked.
+pub(crate) const OTHER_SLOT: usize = 0;
+
+/// The label value of [`OTHER_SLOT`].
+pub const OTHER_PATTERN: &str = "other";
+
+/// Only this many leading bytes of a key are searched for delimiters.
+pub const MAX_PREFIX: usize = 64;
+
+/// Entries in the lookup table: room for every pattern plus losers of claim races, at most half full.
+const TABLE_ENTRIES: usize = 4 * MAX_PATTERNS;
+
+const WORDS: usize = MAX_PREFIX / 8;
+
+/// Pattern settings, the `patterns` configuration section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PatternConfig {
+    /// Whether keys are reduced to patterns and counted.
+    pub enabled: bool,
+    /// Bytes that end a pattern segment (ASCII, at most 8).
+    pub delimiters: String,
+    /// How many segments a pattern keeps (1 to 8).
+    pub depth: u8,
+    /// The most distinct patterns (1 to [`MAX_PATTERNS`]); others count under `other`.
+    pub max: usize,
+}
+
+impl Default for PatternConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            delimiters: ":/".to_owned(),
+            depth: 1,
+            max: 64,
+        }
+    }
+}
+
+/// The `patterns` keys of a configuration call.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatternPatch {
+    enabled: Option<bool>,
+    delimiters: Option<String>,
+    depth: Option<u8>,
+    max: Option<usize>,
+}
+
+impl PatternConfig {
+    /// This configuration with `patch` applied, or why it cannot be.
+    pub(crate) fn apply(&self, patch: PatternPatch) -> Result<Self, String> {
+        let mut next = self.clone();
+        if let Some(enabled) = patch.enabled {
+            next.enabled = enabled;
+        }
+        if let Some(delimiters) = patch.delimiters {
+            if delimiters.is_empty() || delimiters.len() > 8 || !delimiters.is_ascii() {
+                return Err(format!(
+                    "patterns.delimiters: {delimiters:?} must be 1 to 8 ASCII characters"
+                ));
+            }
+            next.delimiters = delimiters;
+        }
+        if let Some(depth) = patch.depth {
+            if !(1..=8).contains(&depth) {
+                return Err(format!("patterns.depth: {depth} is not between 1 and 8"));
+            }
+            next.depth = depth;
+        }
+        if let Some(max) = patch.max {
+            if !(1..=MAX_PATTERNS).contains(&max) {
+                return Err(format!("patterns.max: {max} is not between 1 and {MAX_PATTERNS}"));
+            }
+            next.max = max;
+        }
+        Ok(next)
+    }
+}
+
+/// A prefix packed into words, as the table stores it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    len: usize,
+    words: [u64; WORDS],
+}
+
+impl Packed {
+    fn new(prefix: &[u8]) -> Self {
+        let mut bytes = [0u8; MAX_PREFIX];
+        bytes[..prefix.len()].copy_from_slice(prefix);
+        let mut words = [0u64; WORDS];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        }
+        Self {
+            len: prefix.len(),
+            words,
+        }
+    }
+
+    /// FxHash-style mixing of the words; never zero, since zero marks a free entry.
+    fn hash(&self) -> u64 {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut hash = self.len as u64;
+        for word in &self.words[..self.len.div_ceil(8)] {
+            hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        hash | 1
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes.truncate(self.len);
+        bytes
+    }
+}
+
+struct Entry {
+    hash: AtomicU64,
+    ready: AtomicBool,
+    slot: AtomicUsize,
+    len: AtomicUsize,
+    words: [AtomicU64; WORDS],
+}
+
+impl Entry {
+    fn new() -> Self {
+        Self {
+            hash: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            slot: AtomicUsize::new(OTHER_SLOT),
+            len: AtomicUsize::new(0),
+            words: [const { AtomicU64::new(0) }; WORDS],
+        }
+    }
+
+    /// The entry's prefix, once published.
+    fn packed(&self) -> Option<Packed> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut words = [0u64; WORDS];
+        for (word, cell) in words.iter_mut().zip(&self.words) {
+            *word = cell.load(Ordering::Relaxed);
+        }
+        Some(Packed {
+            len: self.len.load(Ordering::Relaxed),
+            words,
+        })
+    }
+}
+
+/// The pattern table and the settings the hot path reads.
+pub(crate) struct Patterns {
+    enabled: AtomicBool,
+    depth: AtomicU8,
+    max: AtomicUsize,
+    /// One bit per byte value.
+    delimiters: [AtomicU64; 4],
+    /// The next counter slot to hand out.
+    next_slot: AtomicUsize,
+    entries: Box<[Entry]>,
+}
+
+impl Patterns {
+    pub(crate) fn new(config: &PatternConfig) -> Self {
+        let patterns = Self {
+            enabled: AtomicBool::new(false),
+            depth: AtomicU8::new(1),
+            max: AtomicUsize::new(0),
+            delimiters: [const { AtomicU64::new(0) }; 4],
+            next_slot: AtomicUsize::new(OTHER_SLOT + 1),
+            entries: (0..TABLE_ENTRIES).map(|_| Entry::new()).collect(),
+        };
+        patterns.configure(config);
+        patterns
+    }
+
+    /// Applies new settings; patterns already learned keep their slots.
+    pub(crate) fn configure(&self, config: &PatternConfig) {
+        let mut set = [0u64; 4];
+        for byte in config.delimiters.bytes() {
+            set[usize::from(byte >> 6)] |= 1 << (byte & 63);
+        }
+        for (cell, bits) in self.delimiters.iter().zip(set) {
+            cell.store(bits, Ordering::Relaxed);
+        }
+        self.depth.store(config.depth, Ordering::Relaxed);
+        self.max.store(config.max, Ordering::Relaxed);
+        self.enabled.store(config.enabled, Ordering::Relaxed);
+    }
+
+    /// The counter slot of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
+    #[inline]
+    pub(crate) fn slot_of(&self, key: &[u8]) -> Option<usize> {
+        if key.is_empty() || !self.enabled.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.lookup(&Packed::new(self.prefix(key))))
+    }
+
+    /// The bytes before `*` in `key`'s pattern.
+    fn prefix<'k>(&self, key: &'k [u8]) -> &'k [u8] {
+        let depth = self.depth.load(Ordering::Relaxed);
+        let set: [u64; 4] = std::array::from_fn(|i| self.delimiters[i].load(Ordering::Relaxed));
+        let mut seen = 0;
+        let mut end = 0;
+        for (i, &byte) in key.iter().take(MAX_PREFIX).enumerate() {
+            if set[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0 {
+                seen += 1;
+                end = i + 1;
+                if seen == depth {
+                    break;
+                }
+            }
+        }
+        &key[..end]
+    }
+
+    fn lookup(&self, prefix: &Packed) -> usize {
+        let hash = prefix.hash();
+        let mask = TABLE_ENTRIES - 1;
+        let mut index = (hash as usize) & mask;
+        for _ in 0..TABLE_ENTRIES {
+            let entry = &self.entries[index];
+            match entry.hash.load(Ordering::Acquire) {
+                0 => {
+                    if self.next_slot.load(Ordering::Relaxed) > self.max.load(Ordering::Relaxed) {
+                        return OTHER_SLOT;
+                    }
+                    if entry
+                        .hash
+                        .compare_exchange(0, hash, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return self.publish(entry, prefix);
+                    }
+                    continue; // lost the race for this entry: look at what the winner put there
+                }
+                found if found == hash && entry.packed().as_ref() == Some(prefix) => {
+                    return entry.slot.load(Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            index = (index + 1) & mask;
+        }
+        OTHER_SLOT
+    }
+
+    #[cold]
+    fn publish(&self, entry: &Entry, prefix: &Packed) -> usize {
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        let slot = if slot <= self.max.load(Ordering::Relaxed) {
+            slot
+        } else {
+            OTHER_SLOT
+        };
+        for (cell, word) in entry.words.iter().zip(prefix.words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        entry.len.store(prefix.len, Ordering::Relaxed);
+        entry.slot.store(slot, Ordering::Relaxed);
+        entry.ready.store(true, Ordering::Release);
+        slot
+    }
+
+    /// Every learned pattern as `(label bytes, counter slot)`; labels may repeat (see the module docs).
+    pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                let packed = entry.packed()?;
+                let slot = entry.slot.load(Ordering::Relaxed);
+                let mut label = packed.bytes();
+                label.push(b'*');
+                (slot != OTHER_SLOT).then_some((label, slot))
+            })
+            .collect()
+    }
+
+    /// How many counter slots are handed out (at most the configured maximum).
+    pub(crate) fn tracked(&self) -> usize {
+        (self.next_slot.load(Ordering::Relaxed) - 1).min(self.max.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label_of(patterns: &Patterns, key: &[u8]) -> Vec<u8> {
+        let slot = patterns.slot_of(key).expect("enabled");
+        if slot == OTHER_SLOT {
+            return OTHER_PATTERN.as_bytes().to_vec();
+        }
+        patterns
+            .learned()
+            .into_iter()
+            .find(|(_, s)| *s == slot)
+            .expect("learned")
+            .0
+    }
+
+    #[test]
+    fn keys_reduce_to_their_prefix() {
+        let patterns = Patterns::new(&PatternConfig::default());
+        assert_eq!(label_of(&patterns, b"user:42"), b"user:*");
+        assert_eq!(label_of(&patterns, b"user:43"), b"user:*");
+        assert_eq!(label_of(&patterns, b"path/a/b"), b"path/*");
+        assert_eq!(label_of(&patterns, b"plain"), b"*");
+        assert_eq!(patterns.slot_of(b"user:1"), patterns.slot_of(b"user:2"));
+        assert_eq!(patterns.slot_of(b""), None);
+        assert_eq!(patterns.tracked(), 3);
+    }
+
+    #[test]
+    fn depth_and_delimiters_are_configurable() {
+        let config = PatternConfig::default()
+            .apply(PatternPatch {
+                delimiters: Some("/".into()),
+                depth: Some(2),
+                ..Default::default()
+            })
+            .unwrap();
+        let patterns = Patterns::new(&config);
+        assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
+        assert_eq!(
+            label_of(&patterns, b"path/a"),
+            b"path/*",
+            "fewer delimiters than the depth"
+        );
+        assert_eq!(label_of(&patterns, b"user:42"), b"*", "':' is no longer a delimiter");
+    }
+
+    #[test]
+    fn the_cap_holds_for_any_number_of_prefixes() {
+        let config = PatternConfig::default()
+            .apply(PatternPatch {
+                max: Some(5),
+                ..Default::default()
+            })
+            .unwrap();
+        let patterns = Patterns::new(&config);
+        for i in 0..10_000 {
+            patterns.slot_of(format!("p{i}:x").as_bytes());
+        }
+        assert_eq!(patterns.tracked(), 5);
+        assert_eq!(patterns.learned().len(), 5);
+        assert_eq!(patterns.slot_of(b"p9999:y"), Some(OTHER_SLOT));
+        assert_ne!(
+            patterns.slot_of(b"p0:y"),
+            Some(OTHER_SLOT),
+            "early patterns keep their slots"
+        );
+    }
+
+    #[test]
+    fn concurrent_lookups_agree_on_labels() {
+        let patterns = Patterns::new(&PatternConfig::default());
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let patterns = &patterns;
+                scope.spawn(move || {
+                    for i in 0..2_000 {
+                        let slot = patterns.slot_of(format!("k{}:{t}", i % 50).as_bytes());
+                        assert!(slot.is_some());
+                    }
+                });
+            }
+        });
+        let mut labels: Vec<_> = patterns.learned().into_iter().map(|(label, _)| label).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), 50);
+    }
+
+    #[test]
+    fn hostile_bytes_are_kept_verbatim_for_the_renderer_to_escape() {
+        let patterns = Patterns::new(&PatternConfig::default());
+        assert_eq!(label_of(&patterns, b"a\"b\n}:1"), b"a\"b\n}:*");
+        assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
+        let long = vec![b'x'; 10_240];
+        assert_eq!(label_of(&patterns, &long), b"*");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let base = PatternConfig::default();
+        let bad = [
+            PatternPatch {
+                delimiters: Some(String::new()),
+                ..Default::default()
+            },
+            PatternPatch {
+                delimiters: Some("é".into()),
+                ..Default::default()
+            },
+            PatternPatch {
+                depth: Some(0),
+                ..Default::default()
+            },
+            PatternPatch {
+                max: Some(0),
+                ..Default::default()
+            },
+            PatternPatch {
+                max: Some(MAX_PATTERNS + 1),
+                ..Default::default()
+            },
+        ];
+        for patch in bad {
+            assert!(base.apply(patch).is_err());
+        }
+    }
+}

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::buckets::{AtomicBounds, BucketBounds};
 use crate::error::Error;
-use crate::latency;
-use crate::operation::{Gauge, MAX_OPERATIONS, Operation, Outcome};
+use crate::latency::{self, LATENCY_BUCKETS};
+use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
 use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
 use crate::totals::Totals;
+use crate::windows::{LATENCY_ROW, OutcomeCounts, TickSource};
 
 /// Where a recorder's shards live.
 enum ShardStore {
@@ -126,6 +127,11 @@ impl Recorder {
         std::array::from_fn(|i| self.gauges[i].load(Relaxed))
     }
 
+    /// How many operation codes are accepted.
+    pub(crate) fn operation_count(&self) -> usize {
+        self.operations.load(Relaxed)
+    }
+
     /// Accepts operation codes below `count` from now on.
     pub(crate) fn set_operation_count(&self, count: usize) {
         self.operations.store(count.min(MAX_OPERATIONS), Relaxed);
@@ -142,13 +148,68 @@ impl Recorder {
     }
 }
 
+/// What a window tick reads: sums over the shards in use, allocation-free (it runs inside a record).
+impl TickSource for Recorder {
+    fn outcome_counts(&self) -> OutcomeCounts {
+        let buckets = self.bounds.len() + 1;
+        let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
+        for shard in self.shards.in_use() {
+            for (op, row) in counts.iter_mut().enumerate().take(self.operation_count()) {
+                for (count, cells) in row.iter_mut().zip(&shard.series[op]) {
+                    *count += cells.buckets[..buckets].iter().map(|c| c.load(Relaxed)).sum::<u64>();
+                }
+            }
+        }
+        counts
+    }
+
+    fn write_latency(&self, operations: usize, cells: &[AtomicU64]) {
+        let masks = &cells[MAX_OPERATIONS * LATENCY_BUCKETS..];
+        for op in 0..operations.min(MAX_OPERATIONS) {
+            let rows = self
+                .shards
+                .in_use()
+                .fold(0, |rows, shard| rows | shard.latency_rows[op].load(Relaxed));
+            let stale = masks[op].load(Relaxed);
+            for row in set_bits(rows | stale) {
+                let start = row * LATENCY_ROW;
+                for index in start..(start + LATENCY_ROW).min(LATENCY_BUCKETS) {
+                    let sum = self
+                        .shards
+                        .in_use()
+                        .map(|shard| shard.latency[op][index].load(Relaxed))
+                        .sum();
+                    cells[op * LATENCY_BUCKETS + index].store(sum, Relaxed);
+                }
+            }
+            masks[op].store(rows, Relaxed);
+        }
+    }
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+pub(crate) fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let bit = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            bit
+        })
+    })
+}
+
 #[inline(always)]
 fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
     let op = record.operation.index();
     let cells = &shard.series[op][record.outcome.index()];
     W::add(&cells.sum_ns, record.duration_ns);
     W::add(&cells.buckets[bucket], 1);
-    W::add(&shard.latency[op][latency::index_of(record.duration_ns)], 1);
+    let latency = latency::index_of(record.duration_ns);
+    W::add(&shard.latency[op][latency], 1);
+    let row = 1 << (latency / LATENCY_ROW);
+    if shard.latency_rows[op].load(Relaxed) & row == 0 {
+        W::set_bits(&shard.latency_rows[op], row);
+    }
     if let Some(slot) = record.pattern_slot {
         W::add(&shard.patterns[slot][record.outcome.index()], 1);
     }
@@ -175,11 +236,7 @@ mod tests {
                 let recorder = &recorder;
                 scope.spawn(move || {
                     for i in 0..10_000u64 {
-                        let outcome = if (i + t) % 3 == 0 {
-                            Outcome::Hit
-                        } else {
-                            Outcome::Miss
-                        };
+                        let outcome = if (i + t) % 3 == 0 { Outcome::Hit } else { Outcome::Miss };
                         recorder.record(record(Operation::GET, outcome, 1_000));
                     }
                 });
@@ -190,10 +247,7 @@ mod tests {
         assert_eq!(get[0].count + get[1].count, 60_000);
         assert_eq!(get[0].count, 20_000);
         assert_eq!(get[0].sum_ns, 20_000 * 1_000);
-        assert_eq!(
-            get[0].buckets[0], 20_000,
-            "1 us lands in the le=1e-06 bucket"
-        );
+        assert_eq!(get[0].buckets[0], 20_000, "1 us lands in the le=1e-06 bucket");
         assert_eq!(totals.latency[0].total(), 60_000);
     }
 

@@ -87,6 +87,8 @@ impl Slot {
 pub(crate) trait Writer {
     /// Adds `value` to `cell`.
     fn add(cell: &AtomicU64, value: u64);
+    /// Sets `bits` in `cell`.
+    fn set_bits(cell: &AtomicU64, bits: u64);
 }
 
 /// The single writer of an owned shard: a plain relaxed load and store.
@@ -97,6 +99,11 @@ impl Writer for OwnerWriter {
     fn add(cell: &AtomicU64, value: u64) {
         cell.store(cell.load(Relaxed).wrapping_add(value), Relaxed);
     }
+
+    #[inline(always)]
+    fn set_bits(cell: &AtomicU64, bits: u64) {
+        cell.store(cell.load(Relaxed) | bits, Relaxed);
+    }
 }
 
 /// One of several writers of a shared shard: an atomic read-modify-write.
@@ -106,6 +113,11 @@ impl Writer for SharedWriter {
     #[inline(always)]
     fn add(cell: &AtomicU64, value: u64) {
         cell.fetch_add(value, Relaxed);
+    }
+
+    #[inline(always)]
+    fn set_bits(cell: &AtomicU64, bits: u64) {
+        cell.fetch_or(bits, Relaxed);
     }
 }
 
@@ -134,6 +146,9 @@ pub(crate) struct Shard {
     pub(crate) series: [[SeriesCells; OUTCOMES]; MAX_OPERATIONS],
     /// Log-linear latency buckets per operation (see `latency`).
     pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
+    /// Per operation, bit `r` set when latency row `r` (buckets `32r..32r+32`) has ever counted anything,
+    /// so readers skip the empty rows.
+    pub(crate) latency_rows: [AtomicU64; MAX_OPERATIONS],
     pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
     pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
     /// Outcomes per key pattern slot (see `patterns`).
@@ -145,6 +160,7 @@ impl Shard {
         Self {
             series: [const { [const { SeriesCells::new() }; OUTCOMES] }; MAX_OPERATIONS],
             latency: [const { [const { AtomicU64::new(0) }; LATENCY_BUCKETS] }; MAX_OPERATIONS],
+            latency_rows: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
             begun: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
             ended: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
             patterns: [const { [const { AtomicU64::new(0) }; OUTCOMES] }; PATTERN_SLOTS],
@@ -202,18 +218,11 @@ mod tests {
         let here = Slot::current().index();
         assert_eq!(Slot::current().index(), here);
         let others: Vec<Slot> = (0..4)
-            .map(|_| {
-                std::thread::spawn(Slot::current)
-                    .join()
-                    .expect("thread ran")
-            })
+            .map(|_| std::thread::spawn(Slot::current).join().expect("thread ran"))
             .collect();
         for slot in others.iter().filter(|s| s.is_owned()) {
             assert_ne!(slot.index(), here);
-            assert_eq!(
-                others.iter().filter(|o| o.index() == slot.index()).count(),
-                1
-            );
+            assert_eq!(others.iter().filter(|o| o.index() == slot.index()).count(), 1);
         }
     }
 
@@ -225,12 +234,6 @@ mod tests {
         SharedWriter::add(&shard.begun[0], 3);
         let total: u64 = shards.in_use().map(|s| s.begun[0].load(Relaxed)).sum();
         assert_eq!(total, 5);
-        assert_eq!(
-            shards
-                .in_use()
-                .map(|s| s.ended[0].load(Relaxed))
-                .sum::<u64>(),
-            0
-        );
+        assert_eq!(shards.in_use().map(|s| s.ended[0].load(Relaxed)).sum::<u64>(), 0);
     }
 }

@@ -3,9 +3,11 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
-use crate::operation::{OUTCOMES, Outcome};
+use crate::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::patterns::PATTERN_SLOTS;
+use crate::recorder::set_bits;
 use crate::shard::Shard;
+use crate::windows::{LATENCY_ROW, OutcomeCounts};
 
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,11 +53,7 @@ impl Totals {
     }
 
     /// Sums `shards` (relaxed loads; see the protocol in `shard`).
-    pub(crate) fn sum<'a>(
-        shards: impl Iterator<Item = &'a Shard>,
-        operations: usize,
-        buckets: usize,
-    ) -> Self {
+    pub(crate) fn sum<'a>(shards: impl Iterator<Item = &'a Shard>, operations: usize, buckets: usize) -> Self {
         let mut totals = Self::zero(operations, buckets);
         for shard in shards {
             totals.add_shard(shard);
@@ -76,11 +74,10 @@ impl Totals {
             }
             self.begun[op] = self.begun[op].wrapping_add(shard.begun[op].load(Relaxed));
             self.ended[op] = self.ended[op].wrapping_add(shard.ended[op].load(Relaxed));
-            let latency = &shard.latency[op];
-            for (index, cell) in latency.iter().enumerate().take(LATENCY_BUCKETS) {
-                let count = cell.load(Relaxed);
-                if count > 0 {
-                    self.latency[op].add(index, count);
+            for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
+                let start = row * LATENCY_ROW;
+                for index in start..(start + LATENCY_ROW).min(LATENCY_BUCKETS) {
+                    self.latency[op].add(index, shard.latency[op][index].load(Relaxed));
                 }
             }
         }
@@ -94,18 +91,11 @@ impl Totals {
     /// These totals minus `baseline` (same shape), saturating at zero.
     pub(crate) fn since(&self, baseline: &Self) -> Self {
         let mut result = self.clone();
-        result.combine(baseline, u64::saturating_sub, |mine, theirs| {
-            *mine = mine.since(theirs)
-        });
+        result.combine(baseline, u64::saturating_sub, |mine, theirs| *mine = mine.since(theirs));
         result
     }
 
-    fn combine(
-        &mut self,
-        other: &Self,
-        op: fn(u64, u64) -> u64,
-        latency: fn(&mut LatencyCounts, &LatencyCounts),
-    ) {
+    fn combine(&mut self, other: &Self, op: fn(u64, u64) -> u64, latency: fn(&mut LatencyCounts, &LatencyCounts)) {
         let each = |mine: &mut u64, theirs: &u64| *mine = op(*mine, *theirs);
         for (mine, theirs) in self.series.iter_mut().zip(&other.series) {
             for (mine, theirs) in mine.iter_mut().zip(theirs) {
@@ -120,17 +110,22 @@ impl Totals {
         for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
             latency(mine, theirs);
         }
-        self.begun
-            .iter_mut()
-            .zip(&other.begun)
-            .for_each(|(m, t)| each(m, t));
-        self.ended
-            .iter_mut()
-            .zip(&other.ended)
-            .for_each(|(m, t)| each(m, t));
+        self.begun.iter_mut().zip(&other.begun).for_each(|(m, t)| each(m, t));
+        self.ended.iter_mut().zip(&other.ended).for_each(|(m, t)| each(m, t));
         for (mine, theirs) in self.patterns.iter_mut().zip(&other.patterns) {
             mine.iter_mut().zip(theirs).for_each(|(m, t)| each(m, t));
         }
+    }
+
+    /// Counts per operation and outcome, in the windows' layout.
+    pub fn outcome_counts(&self) -> OutcomeCounts {
+        let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
+        for (row, series) in counts.iter_mut().zip(&self.series) {
+            for (count, totals) in row.iter_mut().zip(series) {
+                *count = totals.count;
+            }
+        }
+        counts
     }
 
     /// Operations begun and not yet ended, over all operations.

@@ -32,20 +32,9 @@ fn header_compiles_alone_as_c_and_cpp() {
     )
     .expect("write probe");
     let include = crate_dir().join("include");
-    for (compiler, std) in [
-        ("cc", "-std=c99"),
-        ("cc", "-std=c11"),
-        ("c++", "-std=c++17"),
-    ] {
+    for (compiler, std) in [("cc", "-std=c99"), ("cc", "-std=c11"), ("c++", "-std=c++17")] {
         let mut command = Command::new(compiler);
-        command.args([
-            std,
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-fsyntax-only",
-        ]);
+        command.args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"]);
         if compiler == "c++" {
             command.args(["-x", "c++"]);
         }

@@ -101,12 +101,7 @@ pub(crate) unsafe fn utf8<'a>(ptr: *const c_char) -> Result<&'a str, CacheMonito
 ///
 /// # Safety
 /// Unless NULL, `buf` must be writable for `cap` bytes and `len` writable for one `size_t`.
-pub(crate) unsafe fn write_text(
-    text: &[u8],
-    buf: *mut u8,
-    cap: usize,
-    len: *mut usize,
-) -> Result<(), Failure> {
+pub(crate) unsafe fn write_text(text: &[u8], buf: *mut u8, cap: usize, len: *mut usize) -> Result<(), Failure> {
     if len.is_null() || (buf.is_null() && cap != 0) {
         return Err(CacheMonitorStatus::NullPointer.into());
     }
@@ -179,14 +174,8 @@ mod tests {
         // SAFETY: NULL pointers are never dereferenced; the dangling one is rejected on length alone.
         unsafe {
             assert_eq!(bytes(std::ptr::null(), 0), Ok(&[][..]));
-            assert_eq!(
-                bytes(std::ptr::null(), 3),
-                Err(CacheMonitorStatus::NullPointer)
-            );
-            assert_eq!(
-                bytes(b"x".as_ptr(), usize::MAX),
-                Err(CacheMonitorStatus::InvalidLength)
-            );
+            assert_eq!(bytes(std::ptr::null(), 3), Err(CacheMonitorStatus::NullPointer));
+            assert_eq!(bytes(b"x".as_ptr(), usize::MAX), Err(CacheMonitorStatus::InvalidLength));
         }
     }
 }

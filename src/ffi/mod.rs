@@ -10,9 +10,7 @@ pub mod status;
 use std::ffi::c_char;
 
 use boundary::{bytes, guard, utf8, write_text};
-pub use status::{
-    CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus,
-};
+pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
 
 use crate::monitor::Monitor;
 use crate::operation::{Gauge, Operation};
@@ -20,10 +18,9 @@ use crate::operation::{Gauge, Operation};
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions or configuration keys are added.
-pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 0;
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 1;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
-pub const CACHE_MONITOR_ABI_VERSION: u32 =
-    (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
+pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
 /// The library's ABI version, `(major << 16) | minor`. A host built against header version `H` can use
 /// the library when the majors are equal and the library's minor is at least `H`'s.
@@ -128,14 +125,7 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
     // SAFETY: forwarded caller contract.
-    guard(|| unsafe {
-        write_text(
-            Monitor::global().render_prometheus().as_bytes(),
-            buf,
-            cap,
-            len,
-        )
-    })
+    guard(|| unsafe { write_text(Monitor::global().render_prometheus().as_bytes(), buf, cap, len) })
 }
 
 /// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`.
@@ -143,20 +133,31 @@ pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mu
 /// # Safety
 /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_openmetrics(
-    buf: *mut u8,
-    cap: usize,
-    len: *mut usize,
-) -> i32 {
+pub unsafe extern "C" fn cache_monitor_render_openmetrics(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
     // SAFETY: forwarded caller contract.
-    guard(|| unsafe {
-        write_text(
-            Monitor::global().render_openmetrics().as_bytes(),
-            buf,
-            cap,
-            len,
-        )
-    })
+    guard(|| unsafe { write_text(Monitor::global().render_openmetrics().as_bytes(), buf, cap, len) })
+}
+
+/// Writes the hit-rate report as JSON (rolling windows, operations, key patterns; schema in the README),
+/// with the buffer contract of `cache_monitor_render`.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_hit_rate_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe { write_text(Monitor::global().render_hit_rate_json().as_bytes(), buf, cap, len) })
+}
+
+/// Writes the real-time stats report as JSON (in flight, operations per second, latencies, alerts; schema
+/// in the README), with the buffer contract of `cache_monitor_render`.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_stats_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe { write_text(Monitor::global().render_stats_json().as_bytes(), buf, cap, len) })
 }
 
 /// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
@@ -165,11 +166,7 @@ pub unsafe extern "C" fn cache_monitor_render_openmetrics(
 /// # Safety
 /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_last_error(
-    buf: *mut u8,
-    cap: usize,
-    len: *mut usize,
-) -> i32 {
+pub unsafe extern "C" fn cache_monitor_last_error(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
     // SAFETY: forwarded caller contract.
     guard(|| unsafe { write_text(boundary::last_error().as_bytes(), buf, cap, len) })
 }
@@ -187,13 +184,8 @@ pub type CacheMonitorAbiVersionFn = extern "C" fn() -> u32;
 /// Signature of `cache_monitor_configure`.
 pub type CacheMonitorConfigureFn = unsafe extern "C" fn(json: *const c_char) -> i32;
 /// Signature of `cache_monitor_record` and `cache_monitor_end`.
-pub type CacheMonitorRecordFn = unsafe extern "C" fn(
-    op: u32,
-    result: u32,
-    duration_ns: u64,
-    key: *const u8,
-    key_len: usize,
-) -> i32;
+pub type CacheMonitorRecordFn =
+    unsafe extern "C" fn(op: u32, result: u32, duration_ns: u64, key: *const u8, key_len: usize) -> i32;
 /// Signature of `cache_monitor_begin`.
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
@@ -201,8 +193,7 @@ pub type CacheMonitorSetGaugeFn = extern "C" fn(gauge: u32, value: u64) -> i32;
 /// Signature of `cache_monitor_reset`.
 pub type CacheMonitorResetFn = extern "C" fn() -> i32;
 /// Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
-pub type CacheMonitorRenderFn =
-    unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
+pub type CacheMonitorRenderFn = unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
 /// Signature of `cache_monitor_strerror`.
 pub type CacheMonitorStrerrorFn = extern "C" fn(code: i32) -> *const c_char;
 
@@ -218,6 +209,8 @@ const _: () = {
     let _: CacheMonitorRenderFn = cache_monitor_render;
     let _: CacheMonitorRenderFn = cache_monitor_render_openmetrics;
     let _: CacheMonitorRenderFn = cache_monitor_last_error;
+    let _: CacheMonitorRenderFn = cache_monitor_render_hit_rate_json;
+    let _: CacheMonitorRenderFn = cache_monitor_render_stats_json;
     let _: CacheMonitorStrerrorFn = cache_monitor_strerror;
 };
 

@@ -62,9 +62,7 @@ impl CacheMonitorStatus {
             Self::InvalidLength => c"impossible length",
             Self::InvalidUtf8 => c"string is not valid UTF-8",
             Self::InvalidJson => c"configuration is not a JSON object",
-            Self::InvalidConfig => {
-                c"unknown configuration key or bad value; configuration unchanged"
-            }
+            Self::InvalidConfig => c"unknown configuration key or bad value; configuration unchanged",
             Self::BufferTooSmall => c"buffer too small; needed size written to *len",
             Self::UnknownGauge => c"unknown gauge code",
             Self::Busy => c"not possible in the monitor's current state",
@@ -157,10 +155,7 @@ mod tests {
         for (c, rust) in ops.iter().zip(Operation::BUILTIN) {
             assert_eq!(*c as u32, rust.code());
         }
-        assert_eq!(
-            CacheMonitorOperation::FirstCustom as u32,
-            Operation::FIRST_CUSTOM
-        );
+        assert_eq!(CacheMonitorOperation::FirstCustom as u32, Operation::FIRST_CUSTOM);
         let results = [
             CacheMonitorResult::Hit,
             CacheMonitorResult::Miss,
@@ -184,10 +179,7 @@ mod tests {
             assert_eq!(*status as i32, -(i as i32));
             assert_eq!(CacheMonitorStatus::from_code(*status as i32), Some(*status));
         }
-        let mut texts: Vec<_> = CacheMonitorStatus::ALL
-            .iter()
-            .map(|s| s.description())
-            .collect();
+        let mut texts: Vec<_> = CacheMonitorStatus::ALL.iter().map(|s| s.description()).collect();
         texts.dedup();
         assert_eq!(texts.len(), CacheMonitorStatus::ALL.len());
     }

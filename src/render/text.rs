@@ -5,14 +5,18 @@
 
 use std::fmt::Write;
 
-use super::{MetricsView, escape};
-use crate::operation::Gauge;
+use std::collections::BTreeMap;
+
+use super::escape;
+use crate::operation::{Gauge, Operation, Outcome};
+use crate::patterns::OTHER_PATTERN;
+use crate::view::MetricsView;
+use crate::windows::WINDOWS;
 
 /// Content type of the text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Content type of OpenMetrics.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Which exposition format to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +43,7 @@ pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
+    Summary,
 }
 
 /// A sample value: counts stay integers, everything else is a float.
@@ -71,14 +76,11 @@ impl<'a> Exposition<'a> {
             (Kind::Counter, Format::OpenMetrics) => ("counter", ""),
             (Kind::Gauge, _) => ("gauge", ""),
             (Kind::Histogram, _) => ("histogram", ""),
+            (Kind::Summary, _) => ("summary", ""),
         };
         let _ = write!(self.out, "# HELP {}_{name}{suffix} ", self.namespace);
         escape::help(&mut self.out, help);
-        let _ = writeln!(
-            self.out,
-            "\n# TYPE {}_{name}{suffix} {kind_name}",
-            self.namespace
-        );
+        let _ = writeln!(self.out, "\n# TYPE {}_{name}{suffix} {kind_name}", self.namespace);
     }
 
     /// Writes sample `<namespace>_<name>{labels} value`; label values are escaped here.
@@ -121,6 +123,10 @@ pub fn render(view: &MetricsView, format: Format) -> String {
     operations(&mut ex, view);
     durations(&mut ex, view);
     stats(&mut ex, view);
+    hit_rates(&mut ex, view);
+    patterns(&mut ex, view);
+    latencies(&mut ex, view);
+    alerts(&mut ex, view);
     ex.finish()
 }
 
@@ -132,10 +138,7 @@ fn operations(ex: &mut Exposition<'_>, view: &MetricsView) {
     );
     for (operation, outcome, totals) in view.recorded_series() {
         let labels = [
-            (
-                "operation",
-                view.config.operation_name(operation).as_bytes(),
-            ),
+            ("operation", view.config.operation_name(operation).as_bytes()),
             ("result", outcome.name().as_bytes()),
         ];
         ex.sample("operations_total", &labels, Value::Count(totals.count));
@@ -159,38 +162,22 @@ fn durations(ex: &mut Exposition<'_>, view: &MetricsView) {
             cumulative += count;
             le.clear();
             escape::float(&mut le, *bound);
-            let labels = [
-                ("operation", operation),
-                ("result", outcome),
-                ("le", le.as_bytes()),
-            ];
-            ex.sample(
-                "operation_duration_seconds_bucket",
-                &labels,
-                Value::Count(cumulative),
-            );
+            let labels = [("operation", operation), ("result", outcome), ("le", le.as_bytes())];
+            ex.sample("operation_duration_seconds_bucket", &labels, Value::Count(cumulative));
         }
         let labels = [
             ("operation", operation),
             ("result", outcome),
             ("le", b"+Inf".as_slice()),
         ];
-        ex.sample(
-            "operation_duration_seconds_bucket",
-            &labels,
-            Value::Count(totals.count),
-        );
+        ex.sample("operation_duration_seconds_bucket", &labels, Value::Count(totals.count));
         let labels = &labels[..2];
         ex.sample(
             "operation_duration_seconds_sum",
             labels,
             Value::Float(totals.sum_ns as f64 / 1e9),
         );
-        ex.sample(
-            "operation_duration_seconds_count",
-            labels,
-            Value::Count(totals.count),
-        );
+        ex.sample("operation_duration_seconds_count", labels, Value::Count(totals.count));
     }
 }
 
@@ -198,17 +185,115 @@ fn stats(ex: &mut Exposition<'_>, view: &MetricsView) {
     ex.family(
         "stats",
         Kind::Gauge,
-        "Cache statistics: size and entries as set by the host, hit rate and operations in flight as recorded.",
+        "Cache statistics: size_bytes and entries as set by the host; hit_rate since the reset; \
+         operations_in_flight now; operations_per_second, mean_latency_seconds and p99_latency_seconds over \
+         the last minute; patterns_tracked.",
     );
     for gauge in Gauge::ALL {
         let value = Value::Count(view.gauges[gauge.index()]);
         ex.sample("stats", &[("metric", gauge.name().as_bytes())], value);
     }
-    ex.sample(
-        "stats",
-        &[("metric", b"hit_rate")],
-        Value::Float(view.hit_rate()),
+    let recent = view.latency(None, true);
+    let derived = [
+        ("hit_rate", Value::Float(view.hit_rate())),
+        ("operations_in_flight", Value::Count(view.totals.in_flight())),
+        ("operations_per_second", Value::Float(view.operations_per_second())),
+        (
+            "mean_latency_seconds",
+            Value::Float(recent.mean_seconds.unwrap_or(f64::NAN)),
+        ),
+        (
+            "p99_latency_seconds",
+            Value::Float(recent.p99_seconds.unwrap_or(f64::NAN)),
+        ),
+        ("patterns_tracked", Value::Count(view.patterns_tracked as u64)),
+    ];
+    for (metric, value) in derived {
+        ex.sample("stats", &[("metric", metric.as_bytes())], value);
+    }
+}
+
+fn hit_rates(ex: &mut Exposition<'_>, view: &MetricsView) {
+    ex.family(
+        "hit_rate",
+        Kind::Gauge,
+        "Hits over hits plus misses in a rolling window, per operation and over all; NaN without lookups.",
     );
-    let in_flight = Value::Count(view.totals.in_flight());
-    ex.sample("stats", &[("metric", b"operations_in_flight")], in_flight);
+    let operations: Vec<Operation> = view.lookup_operations().collect();
+    for (index, (window, _)) in WINDOWS.iter().enumerate() {
+        let overall = [("window", window.as_bytes()), ("operation", b"all".as_slice())];
+        ex.sample("hit_rate", &overall, Value::Float(view.window_hit_rate(index, None)));
+        for op in &operations {
+            let name = view.config.operation_name(*op).as_bytes();
+            let labels = [("window", window.as_bytes()), ("operation", name)];
+            ex.sample(
+                "hit_rate",
+                &labels,
+                Value::Float(view.window_hit_rate(index, Some(*op))),
+            );
+        }
+    }
+}
+
+fn patterns(ex: &mut Exposition<'_>, view: &MetricsView) {
+    ex.family(
+        "pattern_operations",
+        Kind::Counter,
+        "Cache operations by key pattern and result; keys beyond the pattern cap count as pattern=\"other\".",
+    );
+    let mut rows: BTreeMap<&str, [u64; 4]> = view.patterns.iter().map(|p| (p.pattern.as_str(), p.counts)).collect();
+    if view.other_pattern.iter().any(|c| *c > 0) {
+        rows.insert(OTHER_PATTERN, view.other_pattern);
+    }
+    for (pattern, counts) in rows {
+        for outcome in Outcome::ALL.into_iter().filter(|o| counts[o.index()] > 0) {
+            let labels = [("pattern", pattern.as_bytes()), ("result", outcome.name().as_bytes())];
+            ex.sample(
+                "pattern_operations_total",
+                &labels,
+                Value::Count(counts[outcome.index()]),
+            );
+        }
+    }
+}
+
+fn latencies(ex: &mut Exposition<'_>, view: &MetricsView) {
+    ex.family(
+        "latency_seconds",
+        Kind::Summary,
+        "Latency per operation: quantiles over the last minute (within 1.6% relative error, NaN without \
+         operations), sum and count since the reset.",
+    );
+    let mut write = |name: &str, operation: Option<Operation>| {
+        let recent = view.latency(operation, true);
+        let quantiles = [
+            ("0.5", recent.p50_seconds),
+            ("0.99", recent.p99_seconds),
+            ("0.999", recent.p999_seconds),
+        ];
+        for (quantile, value) in quantiles {
+            let labels = [("operation", name.as_bytes()), ("quantile", quantile.as_bytes())];
+            ex.sample("latency_seconds", &labels, Value::Float(value.unwrap_or(f64::NAN)));
+        }
+        let (sum_ns, count) = view.sum_and_count(operation);
+        let labels = [("operation", name.as_bytes())];
+        ex.sample("latency_seconds_sum", &labels, Value::Float(sum_ns as f64 / 1e9));
+        ex.sample("latency_seconds_count", &labels, Value::Count(count));
+    };
+    write("all", None);
+    for op in view.recorded_operations() {
+        write(view.config.operation_name(op), Some(op));
+    }
+}
+
+fn alerts(ex: &mut Exposition<'_>, view: &MetricsView) {
+    ex.family(
+        "alert",
+        Kind::Gauge,
+        "1 while an alert rule fires, else 0; the stats JSON says why.",
+    );
+    for state in view.alerts() {
+        let value = Value::Count(u64::from(state.firing));
+        ex.sample("alert", &[("alert", state.alert.as_bytes())], value);
+    }
 }

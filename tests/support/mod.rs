@@ -10,17 +10,24 @@ pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `libcache_monitor.so` cargo built for this test run (same profile as the test binary).
-pub fn cdylib() -> PathBuf {
+/// `target/<profile>/`, where this test binary's profile puts the libraries.
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let lib = profile_dir.join("libcache_monitor.so");
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// The `libcache_monitor.so` of the current source, in this test binary's profile.
+///
+/// `cargo test` compiles the library with all its crate types into `deps/` but only `cargo build` copies
+/// them up to `target/<profile>/`, so the current cdylib is the one in `deps/`.
+pub fn cdylib() -> PathBuf {
+    let lib = profile_dir().join("deps/libcache_monitor.so");
     assert!(
         lib.exists(),
-        "{} missing: cargo builds it with the tests",
+        "{} missing: cargo test builds it with the tests",
         lib.display()
     );
     lib
@@ -28,9 +35,9 @@ pub fn cdylib() -> PathBuf {
 
 /// Runs `command`, panicking with its output unless it succeeds.
 pub fn run(command: &mut Command) -> Output {
-    let output = command.output().unwrap_or_else(|e| {
-        panic!("cannot run {command:?}: {e} (is it installed? .ci/run installs it)")
-    });
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (is it installed? .ci/run installs it)"));
     assert!(
         output.status.success(),
         "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",

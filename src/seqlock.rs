@@ -1,0 +1,119 @@
+//! A sequence-locked slot of atomic cells: one writer at a time publishes a consistent set of cells, and
+//! readers detect and retry torn reads without ever blocking the writer.
+//!
+//! # Protocol
+//!
+//! `seq` is even when the slot is stable and odd while a writer is inside. A writer enters only by
+//! moving `seq` from even to odd with a compare-and-swap (so writers never wait: a busy slot is skipped),
+//! writes the cells, and leaves by storing the next even value with `Release`. A reader loads `seq`
+//! (`Acquire`), reads the cells, fences (`Acquire`) and loads `seq` again: equal and even means nothing
+//! was written in between. Cells are atomics, so a torn read is a wrong value, never undefined behaviour.
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// The period value of a slot that was never written.
+pub(crate) const EMPTY: u64 = u64::MAX;
+
+/// How often a reader retries a slot that keeps changing before giving up on it.
+const READ_ATTEMPTS: usize = 64;
+
+/// One slot: the period it describes and its cells.
+pub(crate) struct SeqSlot {
+    seq: AtomicU64,
+    period: AtomicU64,
+    cells: Box<[AtomicU64]>,
+}
+
+impl SeqSlot {
+    /// An empty slot of `cells` zeroed cells.
+    pub(crate) fn new(cells: usize) -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            period: AtomicU64::new(EMPTY),
+            cells: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The period last written, read without the protocol (a hint: confirm with [`SeqSlot::read`]).
+    pub(crate) fn period_hint(&self) -> u64 {
+        self.period.load(Ordering::Relaxed)
+    }
+
+    /// Writes `period` and lets `write` fill the cells, unless another writer is inside (then returns
+    /// `false` at once).
+    pub(crate) fn try_write(&self, period: u64, write: impl FnOnce(&[AtomicU64])) -> bool {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1
+            || self
+                .seq
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        fence(Ordering::Release);
+        self.period.store(period, Ordering::Relaxed);
+        write(&self.cells);
+        self.seq.store(seq + 2, Ordering::Release);
+        true
+    }
+
+    /// Reads the slot consistently: `read` gets the period and cells and may run more than once.
+    /// `None` if the slot is empty or writers kept it busy through every attempt.
+    pub(crate) fn read<T>(&self, read: impl Fn(u64, &[AtomicU64]) -> T) -> Option<T> {
+        for _ in 0..READ_ATTEMPTS {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let period = self.period.load(Ordering::Relaxed);
+            let value = read(period, &self.cells);
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return (period != EMPTY).then_some(value);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::*;
+
+    #[test]
+    fn reads_see_whole_writes_only() {
+        let slot = SeqSlot::new(8);
+        assert_eq!(slot.read(|_, _| ()), None, "empty slot");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for round in 1..=20_000u64 {
+                    slot.try_write(round, |cells| cells.iter().for_each(|c| c.store(round, Relaxed)));
+                }
+            });
+            for _ in 0..20_000 {
+                if let Some((period, cells)) =
+                    slot.read(|p, cells| (p, cells.iter().map(|c| c.load(Relaxed)).collect::<Vec<_>>()))
+                {
+                    assert!(
+                        cells.iter().all(|c| *c == period),
+                        "torn read: period {period}, cells {cells:?}"
+                    );
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_busy_slot_is_skipped_not_waited_for() {
+        let slot = SeqSlot::new(1);
+        let nested = slot.try_write(1, |_| {
+            assert!(!slot.try_write(2, |_| {}), "second writer must not enter")
+        });
+        assert!(nested);
+        assert_eq!(slot.read(|p, _| p), Some(1));
+    }
+}
