@@ -216,17 +216,16 @@ impl Monitor {
             .collect();
 
         let history_secs = self.windows.history_secs(now);
-        let (recent_latency_secs, recent_base) = match self.windows.recent_latency_base(now, operations) {
-            Some((age, base)) => (age, Some(base)),
-            None => (history_secs, None),
-        };
+        let recent_latency_secs = self.windows.recent_latency_secs(now);
+        let recent_base = self.windows.recent_latency_base(now, operations);
         let recent_latency = (0..operations)
             .map(|op| {
-                // Snapshots taken before an operation was registered have no entry for it: zero.
-                let mut start = recent_base
-                    .as_ref()
-                    .and_then(|base| base.get(op).cloned())
-                    .unwrap_or_default();
+                let mut start = match &recent_base {
+                    // A snapshot taken before the operation was registered has no entry for it: zero.
+                    Some(base) => base.get(op).cloned().unwrap_or_default(),
+                    // No snapshot in the last minute: nothing was recorded in it.
+                    None => raw.latency[op].clone(),
+                };
                 if let Some(reset) = baseline.as_ref().and_then(|baseline| baseline.latency.get(op)) {
                     start = start.max_with(reset);
                 }

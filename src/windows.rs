@@ -193,12 +193,21 @@ impl Windows {
         counts
     }
 
-    /// The latency snapshot that starts the last minute (at least [`RECENT_LATENCY_SECS`] back, at most 10 s
-    /// more), with its age in seconds; `None` when no snapshot lies in that range (then everything recorded
-    /// so far is recent).
-    pub(crate) fn recent_latency_base(&self, now: u64, operations: usize) -> Option<(u64, Vec<LatencyCounts>)> {
-        let now_period = now - now % LATENCY_RESOLUTION;
-        let from = now_period.saturating_sub(RECENT_LATENCY_SECS);
+    /// Where "the last minute" of latency starts: [`RECENT_LATENCY_SECS`] before the start of the current
+    /// 10-second period, so it covers 60 to 70 seconds.
+    fn recent_latency_start(now: u64) -> u64 {
+        (now - now % LATENCY_RESOLUTION).saturating_sub(RECENT_LATENCY_SECS)
+    }
+
+    /// How many seconds "the last minute" covers at `now`: 60 to 70, fewer while history is shorter.
+    pub(crate) fn recent_latency_secs(&self, now: u64) -> u64 {
+        (now - Self::recent_latency_start(now)).min(self.history_secs(now))
+    }
+
+    /// The cumulative latency buckets at the start of the last minute, per operation; `None` when no
+    /// snapshot lies in the last minute, which means nothing was recorded in it.
+    pub(crate) fn recent_latency_base(&self, now: u64, operations: usize) -> Option<Vec<LatencyCounts>> {
+        let from = Self::recent_latency_start(now);
         self.latency
             .iter()
             .filter_map(|slot| {
@@ -221,7 +230,7 @@ impl Windows {
                 .flatten()
             })
             .min_by_key(|(period, _)| *period)
-            .map(|(period, counts)| (now - period, counts))
+            .map(|(_, counts)| counts)
     }
 }
 

@@ -117,6 +117,16 @@ int main(int argc, char **argv) {
     CHECK(n >= 6 && strcmp(text + n - 6, "# EOF\n") == 0, "OpenMetrics ends with # EOF");
     free(text);
 
+    /* The JSON reports follow the same buffer contract. */
+    EXPECT_STATUS(api.render_hit_rate_json(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(api.render_stats_json((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
+    text = render_text(api.render_hit_rate_json);
+    CHECK(text[0] == '{' && strstr(text, "\"pattern\": \"user:*\"") != NULL, "hit-rate JSON:\n%s", text);
+    free(text);
+    text = render_text(api.render_stats_json);
+    CHECK(text[0] == '{' && strstr(text, "\"operations_in_flight\": 0") != NULL, "stats JSON:\n%s", text);
+    free(text);
+
     /* strerror: every documented code has its own text; unknown codes still get one. */
     const int32_t codes[] = {
         CACHE_MONITOR_STATUS_OK,               CACHE_MONITOR_STATUS_NULL_POINTER,

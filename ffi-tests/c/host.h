@@ -34,6 +34,8 @@ typedef struct {
     CacheMonitorRenderFn render;
     CacheMonitorRenderFn render_openmetrics;
     CacheMonitorRenderFn last_error;
+    CacheMonitorRenderFn render_hit_rate_json;
+    CacheMonitorRenderFn render_stats_json;
     CacheMonitorStrerrorFn strerror;
 } monitor_api;
 
@@ -64,6 +66,8 @@ static monitor_api load_monitor(const char *path) {
     LOAD(render, "cache_monitor_render");
     LOAD(render_openmetrics, "cache_monitor_render_openmetrics");
     LOAD(last_error, "cache_monitor_last_error");
+    LOAD(render_hit_rate_json, "cache_monitor_render_hit_rate_json");
+    LOAD(render_stats_json, "cache_monitor_render_stats_json");
     LOAD(strerror, "cache_monitor_strerror");
 #undef LOAD
     uint32_t version = api.abi_version();
