@@ -17,7 +17,7 @@ fn record_keys(monitor: &Monitor, keys: std::ops::Range<u64>) {
         key.clear();
         let _ = write!(key, "tenant{}:{i}", i % PREFIXES);
         // Every prefix sees keys i, i + 10,000, ...: a quarter of them miss.
-        let outcome = if (i / PREFIXES) % 4 == 0 {
+        let outcome = if (i / PREFIXES).is_multiple_of(4) {
             Outcome::Miss
         } else {
             Outcome::Hit
