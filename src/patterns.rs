@@ -115,11 +115,11 @@ struct Packed {
 
 impl Packed {
     fn new(prefix: &[u8]) -> Self {
-        let mut bytes = [0u8; MAX_PREFIX];
-        bytes[..prefix.len()].copy_from_slice(prefix);
         let mut words = [0u64; WORDS];
-        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        for (word, chunk) in words.iter_mut().zip(prefix.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_le_bytes(bytes);
         }
         Self {
             len: prefix.len(),
@@ -127,11 +127,16 @@ impl Packed {
         }
     }
 
+    /// The words that hold bytes.
+    fn used_words(&self) -> &[u64] {
+        &self.words[..self.len.div_ceil(8)]
+    }
+
     /// FxHash-style mixing of the words; never zero, since zero marks a free entry.
     fn hash(&self) -> u64 {
         const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
         let mut hash = self.len as u64;
-        for word in &self.words[..self.len.div_ceil(8)] {
+        for word in self.used_words() {
             hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
         }
         hash | 1
@@ -176,6 +181,17 @@ impl Entry {
             len: self.len.load(Ordering::Relaxed),
             words,
         })
+    }
+
+    /// Whether the entry is published and holds `prefix`; reads only the words `prefix` uses.
+    fn holds(&self, prefix: &Packed) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && self.len.load(Ordering::Relaxed) == prefix.len
+            && self
+                .words
+                .iter()
+                .zip(prefix.used_words())
+                .all(|(cell, word)| cell.load(Ordering::Relaxed) == *word)
     }
 }
 
@@ -266,7 +282,7 @@ impl Patterns {
                     }
                     continue; // lost the race for this entry: look at what the winner put there
                 }
-                found if found == hash && entry.packed().as_ref() == Some(prefix) => {
+                found if found == hash && entry.holds(prefix) => {
                     return entry.slot.load(Ordering::Relaxed);
                 }
                 _ => {}
