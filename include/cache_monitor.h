@@ -20,7 +20,7 @@
 /**
  * Minor version of the C ABI: bumped when functions or configuration keys are added.
  */
-#define CACHE_MONITOR_ABI_VERSION_MINOR 1
+#define CACHE_MONITOR_ABI_VERSION_MINOR 2
 
 /**
  * `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
@@ -84,6 +84,14 @@ enum CacheMonitorStatus
    * An internal error was caught at the boundary; the monitor is still usable.
    */
   CACHE_MONITOR_STATUS_INTERNAL = -11,
+  /**
+   * A state snapshot is malformed; nothing was imported.
+   */
+  CACHE_MONITOR_STATUS_INVALID_SNAPSHOT = -12,
+  /**
+   * A state snapshot has another format or an unsupported version; nothing was imported.
+   */
+  CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT = -13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -231,7 +239,7 @@ typedef int32_t (*CacheMonitorBeginFn)(uint32_t op);
 typedef int32_t (*CacheMonitorSetGaugeFn)(uint32_t gauge, uint64_t value);
 
 /**
- * Signature of `cache_monitor_reset`.
+ * Signature of `cache_monitor_reset` and `cache_monitor_shutdown`.
  */
 typedef int32_t (*CacheMonitorResetFn)(void);
 
@@ -239,6 +247,11 @@ typedef int32_t (*CacheMonitorResetFn)(void);
  * Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
  */
 typedef int32_t (*CacheMonitorRenderFn)(uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * Signature of `cache_monitor_import_state`.
+ */
+typedef int32_t (*CacheMonitorImportStateFn)(const uint8_t *data, size_t len);
 
 /**
  * Signature of `cache_monitor_strerror`.
@@ -354,6 +367,37 @@ int32_t cache_monitor_render_hit_rate_json(uint8_t *buf,
 int32_t cache_monitor_render_stats_json(uint8_t *buf,
                                         size_t cap,
                                         size_t *len);
+
+/**
+ * Writes everything the library has counted since its last reset (its own and imported state) as a
+ * versioned snapshot for `cache_monitor_import_state` of another copy of the library, with the buffer
+ * contract of `cache_monitor_render`. The swap protocol is in the README.
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_export_state(uint8_t *buf,
+                                   size_t cap,
+                                   size_t *len);
+
+/**
+ * Adds a snapshot from `cache_monitor_export_state` of another copy of the library to this one's
+ * counts. A second snapshot from the same source replaces the first. Malformed snapshots return
+ * `CACHE_MONITOR_STATUS_INVALID_SNAPSHOT`, other formats or versions
+ * `CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT`, an incompatible configuration `CACHE_MONITOR_STATUS_BUSY`;
+ * nothing changes on error.
+ *
+ * # Safety
+ * `data` must be NULL or point to `len` readable bytes.
+ */
+int32_t cache_monitor_import_state(const uint8_t *data,
+                                   size_t len);
+
+/**
+ * Stops everything the library runs on its own (the HTTP exporter, if started), joining its threads,
+ * so that the library can be unloaded with `dlclose`. Recording and rendering keep working afterwards.
+ */
+int32_t cache_monitor_shutdown(void);
 
 /**
  * Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the

@@ -21,4 +21,10 @@ pub enum Error {
     /// The change cannot be made in the monitor's current state.
     #[error("not now: {0}")]
     Busy(String),
+    /// A state snapshot is malformed.
+    #[error("invalid state snapshot: {0}")]
+    InvalidSnapshot(String),
+    /// A state snapshot has another format or an unsupported version.
+    #[error("foreign state snapshot: {0}")]
+    ForeignSnapshot(String),
 }

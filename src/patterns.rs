@@ -309,18 +309,25 @@ impl Patterns {
         slot
     }
 
-    /// Every learned pattern as `(label bytes, counter slot)`; labels may repeat (see the module docs).
+    /// Every learned pattern as `(prefix, counter slot)`: the label is the prefix followed by `*`.
+    /// Prefixes may repeat (see the module docs).
     pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
         self.entries
             .iter()
             .filter_map(|entry| {
                 let packed = entry.packed()?;
                 let slot = entry.slot.load(Ordering::Relaxed);
-                let mut label = packed.bytes();
-                label.push(b'*');
-                (slot != OTHER_SLOT).then_some((label, slot))
+                (slot != OTHER_SLOT).then(|| (packed.bytes(), slot))
             })
             .collect()
+    }
+
+    /// The counter slot of a prefix learned elsewhere (an imported state), learning it if there is room.
+    pub(crate) fn register(&self, prefix: &[u8]) -> usize {
+        if prefix.len() > MAX_PREFIX {
+            return OTHER_SLOT;
+        }
+        self.lookup(&Packed::new(prefix))
     }
 
     /// How many counter slots are handed out (at most the configured maximum).
@@ -338,12 +345,14 @@ mod tests {
         if slot == OTHER_SLOT {
             return OTHER_PATTERN.as_bytes().to_vec();
         }
-        patterns
+        let mut label = patterns
             .learned()
             .into_iter()
             .find(|(_, s)| *s == slot)
             .expect("learned")
-            .0
+            .0;
+        label.push(b'*');
+        label
     }
 
     #[test]
@@ -413,7 +422,7 @@ mod tests {
                 });
             }
         });
-        let mut labels: Vec<_> = patterns.learned().into_iter().map(|(label, _)| label).collect();
+        let mut labels: Vec<_> = patterns.learned().into_iter().map(|(prefix, _)| prefix).collect();
         labels.sort();
         labels.dedup();
         assert_eq!(labels.len(), 50);

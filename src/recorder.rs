@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::buckets::{AtomicBounds, BucketBounds};
 use crate::error::Error;
+use crate::history::OutcomeCounts;
 use crate::latency::{self, LATENCY_BUCKETS};
 use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
 use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
 use crate::totals::Totals;
-use crate::windows::{LATENCY_ROW, OutcomeCounts, TickSource};
+use crate::windows::{LATENCY_ROW, TickSource};
 
 /// Where a recorder's shards live.
 enum ShardStore {

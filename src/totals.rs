@@ -2,12 +2,13 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::history::OutcomeCounts;
 use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::patterns::PATTERN_SLOTS;
 use crate::recorder::set_bits;
 use crate::shard::Shard;
-use crate::windows::{LATENCY_ROW, OutcomeCounts};
+use crate::windows::LATENCY_ROW;
 
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -86,6 +87,11 @@ impl Totals {
                 *total = total.wrapping_add(cell.load(Relaxed));
             }
         }
+    }
+
+    /// Adds `other` to these totals, part by part (extra operations in `other` are ignored).
+    pub(crate) fn merge(&mut self, other: &Self) {
+        self.combine(other, u64::wrapping_add, LatencyCounts::merge);
     }
 
     /// These totals minus `baseline` (same shape), saturating at zero.

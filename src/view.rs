@@ -5,10 +5,11 @@ use serde::Serialize;
 
 use crate::alerts::{self, AlertInputs, AlertState, WindowTally};
 use crate::config::Config;
+use crate::history::OutcomeCounts;
 use crate::latency::LatencyCounts;
 use crate::operation::{Gauge, OUTCOMES, Operation, Outcome};
 use crate::totals::{SeriesTotals, Totals};
-use crate::windows::{OutcomeCounts, WINDOWS};
+use crate::windows::WINDOWS;
 
 /// Outcome counts of one key pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]

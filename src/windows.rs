@@ -17,12 +17,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::history::{History, OutcomeCounts};
 use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::seqlock::{EMPTY, SeqSlot};
-
-/// Counts per operation code and outcome code.
-pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];
 
 /// The rolling windows reported: label and length in seconds.
 pub const WINDOWS: [(&str, u64); 4] = [("1m", 60), ("5m", 300), ("1h", 3600), ("24h", 86_400)];
@@ -73,8 +71,8 @@ impl CountRing {
         }
     }
 
-    /// The snapshot of the earliest period in `[from, now]`, if any was stored.
-    fn earliest_since(&self, from: u64, now: u64) -> Option<OutcomeCounts> {
+    /// Every stored snapshot.
+    fn snapshots(&self) -> Vec<(u64, OutcomeCounts)> {
         self.slots
             .iter()
             .filter_map(|slot| {
@@ -86,9 +84,49 @@ impl CountRing {
                     (period, counts)
                 })
             })
-            .filter(|(period, _)| (from..=now).contains(period))
-            .min_by_key(|(period, _)| *period)
-            .map(|(_, counts)| counts)
+            .collect()
+    }
+}
+
+/// The three count rings, by resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Resolution {
+    /// 1 s periods, 5 minutes back: the 1m and 5m windows.
+    Fine,
+    /// 10 s periods, an hour back: the 1h window.
+    Medium,
+    /// 5 min periods, a day back: the 24h window.
+    Coarse,
+}
+
+impl Resolution {
+    /// Every resolution, finest first.
+    pub(crate) const ALL: [Self; 3] = [Self::Fine, Self::Medium, Self::Coarse];
+
+    fn seconds(self) -> u64 {
+        match self {
+            Self::Fine => 1,
+            Self::Medium => 10,
+            Self::Coarse => 300,
+        }
+    }
+
+    fn span(self) -> u64 {
+        match self {
+            Self::Fine => 300,
+            Self::Medium => 3_600,
+            Self::Coarse => 86_400,
+        }
+    }
+
+    /// The ring a window of `window` seconds reads, and the first period the window covers at `now`.
+    pub(crate) fn for_window(window: u64, now: u64) -> (Self, u64) {
+        let resolution = Self::ALL
+            .into_iter()
+            .find(|r| window <= r.span())
+            .unwrap_or(Self::Coarse);
+        let res = resolution.seconds();
+        (resolution, (now - now % res).saturating_sub(window.saturating_sub(res)))
     }
 }
 
@@ -108,9 +146,8 @@ pub(crate) struct Windows {
     last_tick: AtomicU64,
     /// The second of the first tick, to know how much history exists.
     first_tick: AtomicU64,
-    fine: CountRing,
-    medium: CountRing,
-    coarse: CountRing,
+    /// Rings in [`Resolution::ALL`] order.
+    rings: [CountRing; 3],
     latency: Box<[SeqSlot]>,
 }
 
@@ -120,9 +157,7 @@ impl Windows {
         Self {
             last_tick: AtomicU64::new(EMPTY),
             first_tick: AtomicU64::new(EMPTY),
-            fine: CountRing::new(1, 300),
-            medium: CountRing::new(10, 3_600),
-            coarse: CountRing::new(300, 86_400),
+            rings: Resolution::ALL.map(|r| CountRing::new(r.seconds(), r.span())),
             latency: (0..latency_slots)
                 .map(|_| SeqSlot::new(MAX_OPERATIONS * LATENCY_BUCKETS + MAX_OPERATIONS))
                 .collect(),
@@ -147,7 +182,7 @@ impl Windows {
             self.first_tick.store(now, Relaxed);
         }
         let counts = source.outcome_counts();
-        for ring in [&self.fine, &self.medium, &self.coarse] {
+        for ring in &self.rings {
             ring.store(now, &counts);
         }
         let period = now - now % LATENCY_RESOLUTION;
@@ -157,65 +192,34 @@ impl Windows {
         }
     }
 
-    /// Seconds of history: from the first tick to `now`, inclusive.
-    pub(crate) fn history_secs(&self, now: u64) -> u64 {
+    /// The second of the first tick, if there was one.
+    pub(crate) fn first_tick(&self) -> Option<u64> {
         match self.first_tick.load(Relaxed) {
-            EMPTY => 0,
-            first => now.saturating_sub(first) + 1,
+            EMPTY => None,
+            first => Some(first),
         }
     }
 
-    /// Counts recorded in the `window` seconds up to `now`, given the cumulative counts `current` and
-    /// the counts at the last reset, `floor` (nothing before it counts).
-    pub(crate) fn counts_in(
-        &self,
-        window: u64,
-        now: u64,
-        current: &OutcomeCounts,
-        floor: &OutcomeCounts,
-    ) -> OutcomeCounts {
-        let ring = if window <= 300 {
-            &self.fine
-        } else if window <= 3_600 {
-            &self.medium
-        } else {
-            &self.coarse
-        };
-        let from = ring.period(now).saturating_sub(window.saturating_sub(ring.resolution));
-        let base = ring.earliest_since(from, now).unwrap_or(*current);
-        let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
-        for (op, row) in counts.iter_mut().enumerate() {
-            for (outcome, count) in row.iter_mut().enumerate() {
-                let start = base[op][outcome].max(floor[op][outcome]);
-                *count = current[op][outcome].saturating_sub(start);
-            }
-        }
-        counts
+    /// The cumulative counts' history in the ring of `resolution`, ending at `current`.
+    pub(crate) fn history(&self, resolution: Resolution, current: &OutcomeCounts) -> History<OutcomeCounts> {
+        let ring = &self.rings[Resolution::ALL.iter().position(|r| *r == resolution).unwrap_or(0)];
+        History::new(ring.snapshots(), *current)
     }
 
     /// Where "the last minute" of latency starts: [`RECENT_LATENCY_SECS`] before the start of the current
     /// 10-second period, so it covers 60 to 70 seconds.
-    fn recent_latency_start(now: u64) -> u64 {
+    pub(crate) fn recent_latency_start(now: u64) -> u64 {
         (now - now % LATENCY_RESOLUTION).saturating_sub(RECENT_LATENCY_SECS)
     }
 
-    /// How many seconds "the last minute" covers at `now`: 60 to 70, fewer while history is shorter.
-    pub(crate) fn recent_latency_secs(&self, now: u64) -> u64 {
-        (now - Self::recent_latency_start(now)).min(self.history_secs(now))
-    }
-
-    /// The cumulative latency buckets at the start of the last minute, per operation; `None` when no
-    /// snapshot lies in the last minute, which means nothing was recorded in it.
-    pub(crate) fn recent_latency_base(&self, now: u64, operations: usize) -> Option<Vec<LatencyCounts>> {
-        let from = Self::recent_latency_start(now);
-        self.latency
+    /// The latency buckets' history in the latency ring, ending at `current`.
+    pub(crate) fn latency_history(&self, operations: usize, current: &[LatencyCounts]) -> History<Vec<LatencyCounts>> {
+        let snapshots = self
+            .latency
             .iter()
             .filter_map(|slot| {
                 slot.read(|period, cells| {
-                    if !(from..=now).contains(&period) {
-                        return None;
-                    }
-                    let counts = (0..operations)
+                    let counts = (0..operations.min(MAX_OPERATIONS))
                         .map(|op| {
                             let mut counts = LatencyCounts::default();
                             let row = &cells[op * LATENCY_BUCKETS..(op + 1) * LATENCY_BUCKETS];
@@ -225,22 +229,23 @@ impl Windows {
                             counts
                         })
                         .collect::<Vec<_>>();
-                    Some((period, counts))
+                    (period, counts)
                 })
-                .flatten()
             })
-            .min_by_key(|(period, _)| *period)
-            .map(|(_, counts)| counts)
+            .collect();
+        History::new(snapshots, current.to_vec())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
 
     /// A source whose cumulative counts the test sets directly.
     struct Fake {
-        counts: std::cell::Cell<OutcomeCounts>,
+        counts: Cell<OutcomeCounts>,
     }
 
     impl TickSource for Fake {
@@ -256,60 +261,65 @@ mod tests {
         counts
     }
 
+    fn in_window(windows: &Windows, window: u64, now: u64, current: u64) -> u64 {
+        let (resolution, from) = Resolution::for_window(window, now);
+        windows.history(resolution, &hits(current)).since(from)[0][0]
+    }
+
     #[test]
     fn windows_roll_second_by_second() {
         let windows = Windows::new();
         let source = Fake {
-            counts: std::cell::Cell::new(hits(0)),
+            counts: Cell::new(hits(0)),
         };
-        let zero = hits(0);
         // One hit per second for 100 seconds, ticking before each record as the hot path does.
         for second in 1000..1100 {
             windows.tick(second, 1, &source);
             source.counts.set(hits(second - 999));
         }
-        let now = 1099;
-        let current = hits(100);
-        assert_eq!(windows.counts_in(60, now, &current, &zero)[0][0], 60);
-        assert_eq!(
-            windows.counts_in(300, now, &current, &zero)[0][0],
-            100,
-            "only 100 s of history"
-        );
+        assert_eq!(in_window(&windows, 60, 1099, 100), 60);
+        assert_eq!(in_window(&windows, 300, 1099, 100), 100, "only 100 s of history");
         // Ten quiet seconds later the 1m window has lost ten of them.
         windows.tick(1109, 1, &source);
-        assert_eq!(windows.counts_in(60, 1109, &current, &zero)[0][0], 50);
-        // A reset at 95 hits hides everything before it.
-        assert_eq!(windows.counts_in(300, 1109, &current, &hits(95))[0][0], 5);
+        assert_eq!(in_window(&windows, 60, 1109, 100), 50);
+        assert_eq!(in_window(&windows, 3_600, 1109, 100), 100);
     }
 
     #[test]
     fn no_snapshot_in_range_means_nothing_recorded_there() {
         let windows = Windows::new();
         let source = Fake {
-            counts: std::cell::Cell::new(hits(0)),
+            counts: Cell::new(hits(0)),
         };
         windows.tick(10, 1, &source);
-        source.counts.set(hits(7));
-        let current = hits(7);
-        assert_eq!(windows.counts_in(60, 40, &current, &hits(0))[0][0], 7);
-        assert_eq!(
-            windows.counts_in(60, 100, &current, &hits(0))[0][0],
-            0,
-            "all 7 are older than a minute"
-        );
-        assert_eq!(windows.history_secs(100), 91);
+        assert_eq!(in_window(&windows, 60, 40, 7), 7);
+        assert_eq!(in_window(&windows, 60, 100, 7), 0, "all 7 are older than a minute");
+        assert_eq!(windows.first_tick(), Some(10));
     }
 
     #[test]
     fn ticks_never_go_back_in_time() {
         let windows = Windows::new();
         let source = Fake {
-            counts: std::cell::Cell::new(hits(0)),
+            counts: Cell::new(hits(0)),
         };
         windows.tick(50, 1, &source);
         assert!(!windows.needs_tick(50));
         windows.tick(40, 1, &source);
         assert!(!windows.needs_tick(50), "a tick for an earlier second is ignored");
+    }
+
+    #[test]
+    fn each_window_reads_its_own_ring() {
+        assert_eq!(Resolution::for_window(60, 1_000), (Resolution::Fine, 941));
+        assert_eq!(Resolution::for_window(300, 1_000), (Resolution::Fine, 701));
+        assert_eq!(
+            Resolution::for_window(3_600, 10_005),
+            (Resolution::Medium, 10_000 - 3_590)
+        );
+        assert_eq!(
+            Resolution::for_window(86_400, 90_000),
+            (Resolution::Coarse, 90_000 - 86_100)
+        );
     }
 }

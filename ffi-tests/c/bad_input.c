@@ -127,6 +127,19 @@ int main(int argc, char **argv) {
     CHECK(text[0] == '{' && strstr(text, "\"operations_in_flight\": 0") != NULL, "stats JSON:\n%s", text);
     free(text);
 
+    /* State snapshots: NULL, malformed and foreign ones are refused; our own export cannot come back in. */
+    const char *foreign = "{\"format\": \"someone-else\", \"version\": 1}";
+    const char *malformed = "{\"format\": \"cache-monitor-state\", \"version\": 1, \"series\": 3}";
+    EXPECT_STATUS(api.import_state(NULL, 10), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.import_state((const uint8_t *)"{", 1), CACHE_MONITOR_STATUS_INVALID_SNAPSHOT);
+    EXPECT_STATUS(api.import_state((const uint8_t *)"\xff\xfe", 2), CACHE_MONITOR_STATUS_INVALID_SNAPSHOT);
+    EXPECT_STATUS(api.import_state((const uint8_t *)malformed, strlen(malformed)), CACHE_MONITOR_STATUS_INVALID_SNAPSHOT);
+    EXPECT_STATUS(api.import_state((const uint8_t *)foreign, strlen(foreign)), CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT);
+    text = render_text(api.export_state);
+    EXPECT_STATUS(api.import_state((const uint8_t *)text, strlen(text)), CACHE_MONITOR_STATUS_INVALID_SNAPSHOT);
+    free(text);
+    EXPECT_STATUS(api.shutdown(), CACHE_MONITOR_STATUS_OK);
+
     /* strerror: every documented code has its own text; unknown codes still get one. */
     const int32_t codes[] = {
         CACHE_MONITOR_STATUS_OK,               CACHE_MONITOR_STATUS_NULL_POINTER,
@@ -135,6 +148,7 @@ int main(int argc, char **argv) {
         CACHE_MONITOR_STATUS_INVALID_JSON,     CACHE_MONITOR_STATUS_INVALID_CONFIG,
         CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL, CACHE_MONITOR_STATUS_UNKNOWN_GAUGE,
         CACHE_MONITOR_STATUS_BUSY,             CACHE_MONITOR_STATUS_INTERNAL,
+        CACHE_MONITOR_STATUS_INVALID_SNAPSHOT, CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT,
     };
     size_t count = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < count; i++) {

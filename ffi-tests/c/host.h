@@ -36,6 +36,9 @@ typedef struct {
     CacheMonitorRenderFn last_error;
     CacheMonitorRenderFn render_hit_rate_json;
     CacheMonitorRenderFn render_stats_json;
+    CacheMonitorRenderFn export_state;
+    CacheMonitorImportStateFn import_state;
+    CacheMonitorResetFn shutdown;
     CacheMonitorStrerrorFn strerror;
 } monitor_api;
 
@@ -68,6 +71,9 @@ static monitor_api load_monitor(const char *path) {
     LOAD(last_error, "cache_monitor_last_error");
     LOAD(render_hit_rate_json, "cache_monitor_render_hit_rate_json");
     LOAD(render_stats_json, "cache_monitor_render_stats_json");
+    LOAD(export_state, "cache_monitor_export_state");
+    LOAD(import_state, "cache_monitor_import_state");
+    LOAD(shutdown, "cache_monitor_shutdown");
     LOAD(strerror, "cache_monitor_strerror");
 #undef LOAD
     uint32_t version = api.abi_version();
@@ -77,24 +83,23 @@ static monitor_api load_monitor(const char *path) {
     return api;
 }
 
-/* Calls a render function with the two-call buffer contract; returns a malloc'ed NUL-terminated text. */
+/* Calls a render function with the two-call buffer contract; returns a malloc'ed NUL-terminated text.
+ * The text can grow between the calls (counts gain digits), so it asks again until it fits with its NUL. */
 static char *render_text(CacheMonitorRenderFn render) {
-    size_t len = 0;
-    int32_t status = render(NULL, 0, &len);
+    size_t cap = 0, len = 0;
+    char *buf = NULL;
     for (;;) {
-        if (status == CACHE_MONITOR_STATUS_OK) {
-            return calloc(1, 1);
-        }
-        CHECK(status == CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL, "size query returned %d", status);
-        size_t cap = len + 1;
-        char *buf = malloc(cap);
-        CHECK(buf != NULL, "out of memory");
-        status = render((uint8_t *)buf, cap, &len);
-        if (status == CACHE_MONITOR_STATUS_OK) {
-            CHECK(len < cap && buf[len] == '\0', "text of %zu bytes not NUL-terminated in %zu", len, cap);
+        int32_t status = render((uint8_t *)buf, cap, &len);
+        CHECK(status == CACHE_MONITOR_STATUS_OK || status == CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL,
+              "render returned %d", status);
+        if (status == CACHE_MONITOR_STATUS_OK && len < cap) {
+            CHECK(buf[len] == '\0', "text of %zu bytes not NUL-terminated in %zu", len, cap);
             return buf;
         }
-        free(buf); /* the text grew between the calls: ask again */
+        free(buf);
+        cap = len + 1;
+        buf = malloc(cap);
+        CHECK(buf != NULL, "out of memory");
     }
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use super::status::CacheMonitorStatus;
 use crate::error::Error;

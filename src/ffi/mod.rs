@@ -18,7 +18,7 @@ use crate::operation::{Gauge, Operation};
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions or configuration keys are added.
-pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 1;
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 2;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
@@ -160,6 +160,48 @@ pub unsafe extern "C" fn cache_monitor_render_stats_json(buf: *mut u8, cap: usiz
     guard(|| unsafe { write_text(Monitor::global().render_stats_json().as_bytes(), buf, cap, len) })
 }
 
+/// Writes everything the library has counted since its last reset (its own and imported state) as a
+/// versioned snapshot for `cache_monitor_import_state` of another copy of the library, with the buffer
+/// contract of `cache_monitor_render`. The swap protocol is in the README.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_export_state(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe { write_text(Monitor::global().export_state().as_bytes(), buf, cap, len) })
+}
+
+/// Adds a snapshot from `cache_monitor_export_state` of another copy of the library to this one's
+/// counts. A second snapshot from the same source replaces the first. Malformed snapshots return
+/// `CACHE_MONITOR_STATUS_INVALID_SNAPSHOT`, other formats or versions
+/// `CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT`, an incompatible configuration `CACHE_MONITOR_STATUS_BUSY`;
+/// nothing changes on error.
+///
+/// # Safety
+/// `data` must be NULL or point to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_import_state(data: *const u8, len: usize) -> i32 {
+    guard(|| {
+        if data.is_null() {
+            return Err(CacheMonitorStatus::NullPointer.into());
+        }
+        // SAFETY: the caller passes `len` readable bytes at the non-null `data`.
+        let snapshot = unsafe { bytes(data, len) }?;
+        Ok(Monitor::global().import_state(snapshot)?)
+    })
+}
+
+/// Stops everything the library runs on its own (the HTTP exporter, if started), joining its threads,
+/// so that the library can be unloaded with `dlclose`. Recording and rendering keep working afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_shutdown() -> i32 {
+    guard(|| {
+        crate::lifecycle::shutdown();
+        Ok(())
+    })
+}
+
 /// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
 /// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
 ///
@@ -190,10 +232,12 @@ pub type CacheMonitorRecordFn =
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
 pub type CacheMonitorSetGaugeFn = extern "C" fn(gauge: u32, value: u64) -> i32;
-/// Signature of `cache_monitor_reset`.
+/// Signature of `cache_monitor_reset` and `cache_monitor_shutdown`.
 pub type CacheMonitorResetFn = extern "C" fn() -> i32;
 /// Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
 pub type CacheMonitorRenderFn = unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
+/// Signature of `cache_monitor_import_state`.
+pub type CacheMonitorImportStateFn = unsafe extern "C" fn(data: *const u8, len: usize) -> i32;
 /// Signature of `cache_monitor_strerror`.
 pub type CacheMonitorStrerrorFn = extern "C" fn(code: i32) -> *const c_char;
 
@@ -211,6 +255,9 @@ const _: () = {
     let _: CacheMonitorRenderFn = cache_monitor_last_error;
     let _: CacheMonitorRenderFn = cache_monitor_render_hit_rate_json;
     let _: CacheMonitorRenderFn = cache_monitor_render_stats_json;
+    let _: CacheMonitorRenderFn = cache_monitor_export_state;
+    let _: CacheMonitorImportStateFn = cache_monitor_import_state;
+    let _: CacheMonitorResetFn = cache_monitor_shutdown;
     let _: CacheMonitorStrerrorFn = cache_monitor_strerror;
 };
 

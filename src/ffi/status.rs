@@ -33,11 +33,15 @@ pub enum CacheMonitorStatus {
     Busy = -10,
     /// An internal error was caught at the boundary; the monitor is still usable.
     Internal = -11,
+    /// A state snapshot is malformed; nothing was imported.
+    InvalidSnapshot = -12,
+    /// A state snapshot has another format or an unsupported version; nothing was imported.
+    ForeignSnapshot = -13,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 12] = [
+    pub(crate) const ALL: [Self; 14] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -50,6 +54,8 @@ impl CacheMonitorStatus {
         Self::UnknownGauge,
         Self::Busy,
         Self::Internal,
+        Self::InvalidSnapshot,
+        Self::ForeignSnapshot,
     ];
 
     /// A static, NUL-terminated description.
@@ -67,6 +73,8 @@ impl CacheMonitorStatus {
             Self::UnknownGauge => c"unknown gauge code",
             Self::Busy => c"not possible in the monitor's current state",
             Self::Internal => c"internal error caught at the C boundary",
+            Self::InvalidSnapshot => c"malformed state snapshot; nothing imported",
+            Self::ForeignSnapshot => c"state snapshot of another format or version; nothing imported",
         }
     }
 
@@ -85,6 +93,8 @@ impl From<&Error> for CacheMonitorStatus {
             Error::InvalidJson(_) => Self::InvalidJson,
             Error::InvalidConfig(_) => Self::InvalidConfig,
             Error::Busy(_) => Self::Busy,
+            Error::InvalidSnapshot(_) => Self::InvalidSnapshot,
+            Error::ForeignSnapshot(_) => Self::ForeignSnapshot,
         }
     }
 }

@@ -1,24 +1,27 @@
 //! [`Monitor`]: one set of counters with its configuration, the type every API (Rust, C, HTTP) goes through.
+//!
+//! This file holds the recording side; `reading` builds views and reports, `transfer` exports and imports
+//! state snapshots.
+
+mod reading;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
-
 use crate::buckets::BucketBounds;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
-use crate::patterns::{OTHER_SLOT, Patterns};
+use crate::operation::{Gauge, Operation, Outcome};
+use crate::patterns::Patterns;
 use crate::recorder::{Record, Recorder};
-use crate::render::json::{self, HitRateReport, StatsReport};
-use crate::render::text::{self, Format};
 use crate::shard::Shards;
+use crate::state::Combined;
+use crate::sync::{Mutex, RwLock};
 use crate::totals::Totals;
-use crate::view::{MetricsView, PatternTotals};
-use crate::windows::{WINDOWS, Windows};
+use crate::windows::Windows;
 
 /// The process-wide monitor's shards: static, zero-initialised, cache-line padded atomics.
 static GLOBAL_SHARDS: Shards = Shards::new();
@@ -42,6 +45,10 @@ pub struct Monitor {
     /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
     /// ever written by recording threads).
     reset_baseline: Mutex<Option<Totals>>,
+    /// A random identity, so an importer can tell our snapshots from others'.
+    instance: u64,
+    /// State imported from other monitors (library copies), by their identity.
+    imported: Mutex<BTreeMap<u64, Combined>>,
 }
 
 impl Default for Monitor {
@@ -76,6 +83,8 @@ impl Monitor {
             patterns: Patterns::new(&config.patterns),
             config: RwLock::new(config),
             reset_baseline: Mutex::new(None),
+            instance: transfer::random_instance(),
+            imported: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -169,9 +178,10 @@ impl Monitor {
         self.config.read().clone()
     }
 
-    /// Forgets everything recorded and zeroes the host gauges. Operations in flight stay in flight, and
-    /// learned key patterns keep their slots (the cap counts patterns since start).
+    /// Forgets everything recorded or imported and zeroes the host gauges. Operations in flight stay in
+    /// flight, and learned key patterns keep their slots (the cap counts patterns since start).
     pub fn reset(&self) {
+        self.imported.lock().clear();
         let config = self.config.read();
         let mut raw = self
             .recorder
@@ -183,7 +193,7 @@ impl Monitor {
         }
     }
 
-    /// Everything recorded since the last reset.
+    /// Everything recorded (or imported) since the last reset.
     pub fn totals(&self) -> Totals {
         self.totals_with(&self.config.read())
     }
@@ -192,106 +202,14 @@ impl Monitor {
         let raw = self
             .recorder
             .totals(config.operation_count(), config.buckets.nanos().len());
-        match &*self.reset_baseline.lock() {
-            Some(baseline) => raw.since(baseline),
-            None => raw,
-        }
-    }
-
-    /// A consistent read of everything the renderers need.
-    pub fn view(&self) -> MetricsView {
-        let now = self.clock.now_secs();
-        self.tick_if_due(now);
-        let config = self.config.read().clone();
-        let operations = config.operation_count();
-        let raw = self.recorder.totals(operations, config.buckets.nanos().len());
-        let baseline = self.reset_baseline.lock().clone();
-        let floor = baseline
-            .as_ref()
-            .map_or([[0; OUTCOMES]; MAX_OPERATIONS], Totals::outcome_counts);
-        let current = raw.outcome_counts();
-        let windows = WINDOWS
-            .iter()
-            .map(|(_, secs)| self.windows.counts_in(*secs, now, &current, &floor))
-            .collect();
-
-        let history_secs = self.windows.history_secs(now);
-        let recent_latency_secs = self.windows.recent_latency_secs(now);
-        let recent_base = self.windows.recent_latency_base(now, operations);
-        let recent_latency = (0..operations)
-            .map(|op| {
-                let mut start = match &recent_base {
-                    // A snapshot taken before the operation was registered has no entry for it: zero.
-                    Some(base) => base.get(op).cloned().unwrap_or_default(),
-                    // No snapshot in the last minute: nothing was recorded in it.
-                    None => raw.latency[op].clone(),
-                };
-                if let Some(reset) = baseline.as_ref().and_then(|baseline| baseline.latency.get(op)) {
-                    start = start.max_with(reset);
-                }
-                raw.latency[op].since(&start)
-            })
-            .collect();
-
-        let totals = match &baseline {
+        let mut totals = match &*self.reset_baseline.lock() {
             Some(baseline) => raw.since(baseline),
             None => raw,
         };
-        let mut patterns: BTreeMap<String, [u64; OUTCOMES]> = BTreeMap::new();
-        for (label, slot) in self.patterns.learned() {
-            let counts = patterns
-                .entry(String::from_utf8_lossy(&label).into_owned())
-                .or_default();
-            for (count, add) in counts.iter_mut().zip(totals.patterns[slot]) {
-                *count += add;
-            }
+        for imported in self.imported.lock().values() {
+            totals.merge(&imported.totals);
         }
-        MetricsView {
-            gauges: self.recorder.gauges(),
-            windows,
-            recent_latency,
-            recent_latency_secs,
-            history_secs,
-            patterns: patterns
-                .into_iter()
-                .filter(|(_, counts)| counts.iter().any(|c| *c > 0))
-                .map(|(pattern, counts)| PatternTotals { pattern, counts })
-                .collect(),
-            other_pattern: totals.patterns[OTHER_SLOT],
-            patterns_tracked: self.patterns.tracked(),
-            totals,
-            config,
-        }
-    }
-
-    /// Prometheus text exposition (format 0.0.4) of every metric family.
-    pub fn render_prometheus(&self) -> String {
-        text::render(&self.view(), Format::Text)
-    }
-
-    /// OpenMetrics 1.0.0 exposition of every metric family.
-    pub fn render_openmetrics(&self) -> String {
-        text::render(&self.view(), Format::OpenMetrics)
-    }
-
-    /// The hit-rate report: rolling windows, operations, key patterns.
-    pub fn hit_rate_report(&self) -> HitRateReport {
-        HitRateReport::new(&self.view())
-    }
-
-    /// The real-time stats report: in flight, rates, latencies, alerts.
-    pub fn stats_report(&self) -> StatsReport {
-        StatsReport::new(&self.view())
-    }
-
-    /// [`Monitor::hit_rate_report`] as JSON.
-    pub fn render_hit_rate_json(&self) -> String {
-        json::to_json(&self.hit_rate_report())
-    }
-
-    /// [`Monitor::stats_report`] as JSON.
-    pub fn render_stats_json(&self) -> String {
-        json::to_json(&self.stats_report())
+        totals
     }
 }
 

@@ -1,0 +1,132 @@
+//! Reading a monitor: own counts since the reset plus imported state, turned into views and reports.
+
+use std::collections::BTreeMap;
+
+use super::Monitor;
+use crate::history::OutcomeCounts;
+use crate::operation::OUTCOMES;
+use crate::patterns::OTHER_SLOT;
+use crate::render::json::{self, HitRateReport, StatsReport};
+use crate::render::text::{self, Format};
+use crate::state::Combined;
+use crate::view::{MetricsView, PatternTotals};
+use crate::windows::{Resolution, WINDOWS, Windows};
+
+impl Monitor {
+    /// Everything since the last reset, own and imported, at `now` (ticking first, so the rings are
+    /// current).
+    pub(crate) fn combined(&self, now: u64, operations: usize, buckets: usize) -> Combined {
+        self.tick_if_due(now);
+        let raw = self.recorder.totals(operations, buckets);
+        let baseline = self.reset_baseline.lock().clone();
+        let current = raw.outcome_counts();
+        let floor = baseline
+            .as_ref()
+            .map_or_else(OutcomeCounts::default, |b| b.outcome_counts());
+        let windows = Resolution::ALL
+            .iter()
+            .map(|resolution| self.windows.history(*resolution, &current).above(&floor))
+            .collect();
+        let mut latency = self.windows.latency_history(operations, &raw.latency);
+        if let Some(baseline) = &baseline {
+            latency = latency.above(&baseline.latency);
+        }
+        let totals = match &baseline {
+            Some(baseline) => raw.since(baseline),
+            None => raw,
+        };
+        let mut combined = Combined {
+            totals,
+            windows,
+            latency,
+            history_start: self.windows.first_tick(),
+        };
+        for imported in self.imported.lock().values() {
+            combined.add(imported);
+        }
+        combined
+    }
+
+    /// A consistent read of everything the renderers need.
+    pub fn view(&self) -> MetricsView {
+        let now = self.clock.now_secs();
+        let config = self.config.read().clone();
+        let operations = config.operation_count();
+        let Combined {
+            totals,
+            windows: histories,
+            latency,
+            history_start,
+        } = self.combined(now, operations, config.buckets.nanos().len());
+
+        let windows = WINDOWS
+            .iter()
+            .map(|(_, seconds)| {
+                let (resolution, from) = Resolution::for_window(*seconds, now);
+                let index = Resolution::ALL.iter().position(|r| *r == resolution).unwrap_or(0);
+                histories[index].since(from)
+            })
+            .collect();
+        let history_secs = history_start.map_or(0, |start| now.saturating_sub(start) + 1);
+        let recent_start = Windows::recent_latency_start(now);
+        let mut recent_latency = latency.since(recent_start);
+        recent_latency.resize(operations, Default::default());
+
+        let mut patterns: BTreeMap<String, [u64; OUTCOMES]> = BTreeMap::new();
+        for (mut label, slot) in self.patterns.learned() {
+            label.push(b'*');
+            let counts = patterns
+                .entry(String::from_utf8_lossy(&label).into_owned())
+                .or_default();
+            for (count, add) in counts.iter_mut().zip(totals.patterns[slot]) {
+                *count += add;
+            }
+        }
+        MetricsView {
+            gauges: self.recorder.gauges(),
+            windows,
+            recent_latency,
+            recent_latency_secs: (now - recent_start).min(history_secs),
+            history_secs,
+            patterns: patterns
+                .into_iter()
+                .filter(|(_, counts)| counts.iter().any(|c| *c > 0))
+                .map(|(pattern, counts)| PatternTotals { pattern, counts })
+                .collect(),
+            other_pattern: totals.patterns[OTHER_SLOT],
+            patterns_tracked: self.patterns.tracked(),
+            totals,
+            config,
+        }
+    }
+
+    /// Prometheus text exposition (format 0.0.4) of every metric family.
+    pub fn render_prometheus(&self) -> String {
+        text::render(&self.view(), Format::Text)
+    }
+
+    /// OpenMetrics 1.0.0 exposition of every metric family.
+    pub fn render_openmetrics(&self) -> String {
+        text::render(&self.view(), Format::OpenMetrics)
+    }
+
+    /// The hit-rate report: rolling windows, operations, key patterns.
+    pub fn hit_rate_report(&self) -> HitRateReport {
+        HitRateReport::new(&self.view())
+    }
+
+    /// The real-time stats report: in flight, rates, latencies, alerts.
+    pub fn stats_report(&self) -> StatsReport {
+        StatsReport::new(&self.view())
+    }
+
+    /// [`Monitor::hit_rate_report`] as JSON.
+    pub fn render_hit_rate_json(&self) -> String {
+        json::to_json(&self.hit_rate_report())
+    }
+
+    /// [`Monitor::stats_report`] as JSON.
+    pub fn render_stats_json(&self) -> String {
+        json::to_json(&self.stats_report())
+    }
+}

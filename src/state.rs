@@ -1,0 +1,402 @@
+//! Versioned state snapshots: everything a monitor has counted, exported by one copy of the library and
+//! imported by another, so a host can hot-swap library versions without losing a count.
+//!
+//! # Swap protocol (the host's side)
+//!
+//! 1. Load the new library B (a different file from A: `dlopen` of the same file returns A again).
+//! 2. `B.import_state(A.export_state())`: B, still empty, adopts A's configuration and counts.
+//! 3. Stop routing calls to A: switch the host's function table to B, and wait until no call into A is
+//!    running (a read-write lock around calls does both). Keep scrapes on A until step 4 is done.
+//! 4. `B.import_state(A.export_state())` again: a second import from the same source *replaces* the first,
+//!    so B now holds A's final counts. From here on, scrape B: every counter is at least what A showed.
+//! 5. `A.shutdown()`, then `dlclose(A)`.
+//!
+//! Imported state is kept beside the importing monitor's own counters (never written into its shards),
+//! one entry per source instance, at most [`MAX_IMPORT_SOURCES`]. An export contains the monitor's own
+//! counts *and* what it imported, so chains of swaps (A to B to C ...) carry everything forward.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::history::{History, OutcomeCounts};
+use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
+use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
+use crate::patterns::MAX_PREFIX;
+use crate::totals::{SeriesTotals, Totals};
+use crate::windows::Resolution;
+
+/// The `format` of every snapshot.
+pub const SNAPSHOT_FORMAT: &str = "cache-monitor-state";
+/// The snapshot version this library writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// How many distinct monitors one monitor keeps imported state from.
+pub const MAX_IMPORT_SOURCES: usize = 8;
+
+/// Everything since the last reset, own and imported: what renders and exports read.
+#[derive(Clone, Debug)]
+pub(crate) struct Combined {
+    pub(crate) totals: Totals,
+    /// Count histories in [`Resolution::ALL`] order.
+    pub(crate) windows: Vec<History<OutcomeCounts>>,
+    pub(crate) latency: History<Vec<LatencyCounts>>,
+    /// The second history starts at.
+    pub(crate) history_start: Option<u64>,
+}
+
+impl Combined {
+    /// Adds an import to these readings.
+    pub(crate) fn add(&mut self, imported: &Combined) {
+        self.totals.merge(&imported.totals);
+        for (mine, theirs) in self.windows.iter_mut().zip(&imported.windows) {
+            *mine = History::sum([&*mine, theirs]);
+        }
+        self.latency = History::sum([&self.latency, &imported.latency]);
+        self.history_start = match (self.history_start, imported.history_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// The serialised snapshot. Counts are those since the exporter's last reset, own plus imported.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) format: String,
+    pub(crate) version: u32,
+    /// The exporting monitor's random identity, in hex; imports from one source replace each other.
+    pub(crate) instance: String,
+    /// The exporter's clock when exporting, in seconds.
+    pub(crate) exported_at: u64,
+    /// The exporter's configuration, as `cache_monitor_configure` takes it.
+    pub(crate) config: serde_json::Value,
+    pub(crate) gauges: Vec<u64>,
+    /// Per operation code, per outcome code.
+    pub(crate) series: Vec<Vec<SeriesSnapshot>>,
+    /// Per operation code: non-zero latency buckets as `[index, count]`.
+    pub(crate) latency: SparseLatency,
+    pub(crate) begun: Vec<u64>,
+    pub(crate) ended: Vec<u64>,
+    pub(crate) patterns: Vec<PatternSnapshot>,
+    pub(crate) other_pattern: [u64; OUTCOMES],
+    pub(crate) history_start: Option<u64>,
+    /// Count histories in [`Resolution::ALL`] order (1 s, 10 s, 5 min).
+    pub(crate) windows: Vec<HistorySnapshot>,
+    pub(crate) latency_history: LatencyHistorySnapshot,
+}
+
+/// One `(operation, outcome)` series.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct SeriesSnapshot {
+    pub(crate) sum_ns: u64,
+    pub(crate) buckets: Vec<u64>,
+}
+
+/// One pattern: its prefix bytes in hex (keys are bytes, not text) and outcome counts.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct PatternSnapshot {
+    pub(crate) prefix: String,
+    pub(crate) counts: [u64; OUTCOMES],
+}
+
+/// A count history: `[period, counts per operation]` snapshots and the final counts.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct HistorySnapshot {
+    pub(crate) snapshots: Vec<(u64, Vec<[u64; OUTCOMES]>)>,
+    pub(crate) last: Vec<[u64; OUTCOMES]>,
+}
+
+/// Latency buckets per operation, non-zero ones only, as `[index, count]`.
+pub(crate) type SparseLatency = Vec<Vec<(usize, u64)>>;
+
+/// A latency history, buckets sparse as in [`Snapshot::latency`].
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct LatencyHistorySnapshot {
+    pub(crate) snapshots: Vec<(u64, SparseLatency)>,
+    pub(crate) last: SparseLatency,
+}
+
+/// What an exporter knows besides its [`Combined`] readings.
+pub(crate) struct ExportContext {
+    pub(crate) instance: u64,
+    pub(crate) now: u64,
+    pub(crate) config_json: String,
+    pub(crate) gauges: [u64; Gauge::ALL.len()],
+    /// Learned `(prefix, counter slot)` pairs.
+    pub(crate) patterns: Vec<(Vec<u8>, usize)>,
+}
+
+impl Snapshot {
+    /// The snapshot of `combined`.
+    pub(crate) fn export(combined: &Combined, context: ExportContext) -> Self {
+        let totals = &combined.totals;
+        let operations = totals.series.len();
+        Self {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            version: SNAPSHOT_VERSION,
+            instance: format!("{:016x}", context.instance),
+            exported_at: context.now,
+            config: serde_json::from_str(&context.config_json).unwrap_or(serde_json::Value::Null),
+            gauges: context.gauges.to_vec(),
+            series: totals
+                .series
+                .iter()
+                .map(|series| {
+                    series
+                        .iter()
+                        .map(|s| SeriesSnapshot {
+                            sum_ns: s.sum_ns,
+                            buckets: s.buckets.clone(),
+                        })
+                        .collect()
+                })
+                .collect(),
+            latency: totals.latency.iter().map(sparse).collect(),
+            begun: totals.begun.clone(),
+            ended: totals.ended.clone(),
+            patterns: context
+                .patterns
+                .iter()
+                .filter(|(_, slot)| totals.patterns[*slot].iter().any(|c| *c > 0))
+                .map(|(prefix, slot)| PatternSnapshot {
+                    prefix: hex(prefix),
+                    counts: totals.patterns[*slot],
+                })
+                .collect(),
+            other_pattern: totals.patterns[crate::patterns::OTHER_SLOT],
+            history_start: combined.history_start,
+            windows: combined
+                .windows
+                .iter()
+                .map(|history| HistorySnapshot {
+                    snapshots: history
+                        .snapshots()
+                        .iter()
+                        .map(|(period, counts)| (*period, counts[..operations].to_vec()))
+                        .collect(),
+                    last: history.last()[..operations].to_vec(),
+                })
+                .collect(),
+            latency_history: LatencyHistorySnapshot {
+                snapshots: combined
+                    .latency
+                    .snapshots()
+                    .iter()
+                    .map(|(period, counts)| (*period, counts.iter().map(sparse).collect()))
+                    .collect(),
+                last: combined.latency.last().iter().map(sparse).collect(),
+            },
+        }
+    }
+
+    /// Parses and checks a snapshot: malformed input is `InvalidSnapshot`, another format or version is
+    /// `ForeignSnapshot`.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::InvalidSnapshot(format!("not JSON: {e}")))?;
+        let format = value.get("format").and_then(serde_json::Value::as_str);
+        let version = value.get("version").and_then(serde_json::Value::as_u64);
+        if format != Some(SNAPSHOT_FORMAT) || version != Some(u64::from(SNAPSHOT_VERSION)) {
+            return Err(Error::ForeignSnapshot(format!(
+                "expected format {SNAPSHOT_FORMAT:?} version {SNAPSHOT_VERSION}, got {format:?} version {version:?}"
+            )));
+        }
+        let snapshot: Self = serde_json::from_value(value).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+        snapshot.check().map_err(Error::InvalidSnapshot)?;
+        Ok(snapshot)
+    }
+
+    /// The exporter's identity.
+    pub(crate) fn instance(&self) -> Result<u64, Error> {
+        u64::from_str_radix(&self.instance, 16).map_err(|_| Error::InvalidSnapshot("bad instance".to_owned()))
+    }
+
+    /// Structural limits, so that a hostile snapshot cannot make an import index out of range or allocate
+    /// without bound.
+    fn check(&self) -> Result<(), String> {
+        let operations = self.series.len();
+        let buckets = self
+            .series
+            .first()
+            .and_then(|s| s.first())
+            .map_or(0, |s| s.buckets.len());
+        let fits = |counts: &[[u64; OUTCOMES]]| counts.len() <= operations;
+        let sparse_fits = |ops: &[Vec<(usize, u64)>]| {
+            ops.len() <= operations && ops.iter().flatten().all(|(index, _)| *index < LATENCY_BUCKETS)
+        };
+        let checks = [
+            (operations <= MAX_OPERATIONS, "too many operations"),
+            (buckets <= crate::buckets::MAX_BUCKETS + 1, "too many buckets"),
+            (
+                self.series
+                    .iter()
+                    .all(|s| s.len() == OUTCOMES && s.iter().all(|o| o.buckets.len() == buckets)),
+                "series of unequal shapes",
+            ),
+            (self.gauges.len() == Gauge::ALL.len(), "wrong number of gauges"),
+            (
+                self.begun.len() <= operations && self.ended.len() <= operations,
+                "in-flight counts",
+            ),
+            (sparse_fits(&self.latency), "latency buckets"),
+            (
+                self.patterns.len() <= 4 * crate::patterns::MAX_PATTERNS,
+                "too many patterns",
+            ),
+            (
+                self.patterns.iter().all(|p| p.prefix.len() <= 2 * MAX_PREFIX),
+                "pattern prefix too long",
+            ),
+            (
+                self.windows.len() == Resolution::ALL.len(),
+                "wrong number of window histories",
+            ),
+            (
+                self.windows
+                    .iter()
+                    .all(|h| fits(&h.last) && h.snapshots.iter().all(|(_, c)| fits(c))),
+                "window histories",
+            ),
+            (
+                self.windows.iter().all(|h| h.snapshots.len() <= 1_024),
+                "window histories too long",
+            ),
+            (
+                self.latency_history.snapshots.len() <= 64
+                    && sparse_fits(&self.latency_history.last)
+                    && self.latency_history.snapshots.iter().all(|(_, c)| sparse_fits(c)),
+                "latency history",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(format!("malformed snapshot: {what}")),
+            None => Ok(()),
+        }
+    }
+
+    /// These counts as readings of the importing monitor, whose pattern table maps prefixes to slots.
+    pub(crate) fn into_combined(self, slot_of: impl Fn(&[u8]) -> usize) -> Result<Combined, Error> {
+        let operations = self.series.len();
+        let buckets = self
+            .series
+            .first()
+            .and_then(|s| s.first())
+            .map_or(1, |s| s.buckets.len());
+        let mut totals = Totals::zero(operations, buckets.saturating_sub(1));
+        for (mine, theirs) in totals.series.iter_mut().zip(&self.series) {
+            for (series, snapshot) in mine.iter_mut().zip(theirs) {
+                *series = SeriesTotals {
+                    count: snapshot.buckets.iter().sum(),
+                    sum_ns: snapshot.sum_ns,
+                    buckets: snapshot.buckets.clone(),
+                };
+            }
+        }
+        totals.latency = self.latency.iter().map(|ops| dense(ops)).collect();
+        totals.latency.resize(operations, LatencyCounts::default());
+        for (mine, theirs) in totals.begun.iter_mut().zip(&self.begun) {
+            *mine = *theirs;
+        }
+        for (mine, theirs) in totals.ended.iter_mut().zip(&self.ended) {
+            *mine = *theirs;
+        }
+        for pattern in &self.patterns {
+            let prefix = unhex(&pattern.prefix).ok_or_else(|| Error::InvalidSnapshot("bad pattern prefix".into()))?;
+            let slot = &mut totals.patterns[slot_of(&prefix)];
+            for (count, add) in slot.iter_mut().zip(pattern.counts) {
+                *count += add;
+            }
+        }
+        for (count, add) in totals.patterns[crate::patterns::OTHER_SLOT]
+            .iter_mut()
+            .zip(self.other_pattern)
+        {
+            *count += add;
+        }
+        let outcome_counts = |rows: &[[u64; OUTCOMES]]| {
+            let mut counts = OutcomeCounts::default();
+            counts.iter_mut().zip(rows).for_each(|(mine, theirs)| *mine = *theirs);
+            counts
+        };
+        let windows = self
+            .windows
+            .iter()
+            .map(|h| {
+                let snapshots = h.snapshots.iter().map(|(p, c)| (*p, outcome_counts(c))).collect();
+                History::new(snapshots, outcome_counts(&h.last))
+            })
+            .collect();
+        let latency_ops = |ops: &[Vec<(usize, u64)>]| ops.iter().map(|op| dense(op)).collect::<Vec<_>>();
+        let latency = History::new(
+            self.latency_history
+                .snapshots
+                .iter()
+                .map(|(p, ops)| (*p, latency_ops(ops)))
+                .collect(),
+            latency_ops(&self.latency_history.last),
+        );
+        Ok(Combined {
+            totals,
+            windows,
+            latency,
+            history_start: self.history_start,
+        })
+    }
+}
+
+fn sparse(counts: &LatencyCounts) -> Vec<(usize, u64)> {
+    counts.nonzero().collect()
+}
+
+fn dense(sparse: &[(usize, u64)]) -> LatencyCounts {
+    let mut counts = LatencyCounts::default();
+    for (index, count) in sparse {
+        counts.add(*index, *count);
+    }
+    counts
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_any_bytes() {
+        let bytes = b"\x00\xffuser:\n\"";
+        assert_eq!(unhex(&hex(bytes)).as_deref(), Some(&bytes[..]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn foreign_and_malformed_snapshots_are_told_apart() {
+        assert!(matches!(Snapshot::parse(b"not json"), Err(Error::InvalidSnapshot(_))));
+        assert!(matches!(
+            Snapshot::parse(br#"{"format": "other", "version": 1}"#),
+            Err(Error::ForeignSnapshot(_))
+        ));
+        let future = format!(r#"{{"format": "{SNAPSHOT_FORMAT}", "version": 99}}"#);
+        assert!(matches!(
+            Snapshot::parse(future.as_bytes()),
+            Err(Error::ForeignSnapshot(_))
+        ));
+        let truncated = format!(r#"{{"format": "{SNAPSHOT_FORMAT}", "version": 1, "instance": "00"}}"#);
+        assert!(matches!(
+            Snapshot::parse(truncated.as_bytes()),
+            Err(Error::InvalidSnapshot(_))
+        ));
+    }
+}
