@@ -173,7 +173,11 @@ mod tests {
         let b = History::new(vec![(15, hits(100))], hits(150));
         let sum = History::sum([&a, &b]);
         assert_eq!(sum.at(12)[0][0], 5 + 100);
-        assert_eq!(sum.since(16)[0][0], 10 - 5, "b has no snapshot after 15: nothing of it counts");
+        assert_eq!(
+            sum.since(16)[0][0],
+            10 - 5,
+            "b has no snapshot after 15: nothing of it counts"
+        );
         assert_eq!(sum.since(0)[0][0], 10 + 50);
         let reset = a.above(&hits(7));
         assert_eq!(reset.since(0)[0][0], 3, "only what came after the floor");

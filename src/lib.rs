@@ -38,6 +38,7 @@ pub mod render;
 mod seqlock;
 mod shard;
 pub mod state;
+mod storage;
 mod sync;
 pub mod totals;
 pub mod view;

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::storage::{Storage, Zeroable};
+
 /// The most distinct patterns a monitor can be configured to keep.
 pub const MAX_PATTERNS: usize = 1024;
 
@@ -158,7 +160,7 @@ struct Entry {
 }
 
 impl Entry {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
             hash: AtomicU64::new(0),
             ready: AtomicBool::new(false),
@@ -195,6 +197,19 @@ impl Entry {
     }
 }
 
+/// The fixed table of learned prefixes. All-zero is the valid empty table.
+pub(crate) struct PatternTable([Entry; TABLE_ENTRIES]);
+
+// SAFETY: entries are nothing but atomics; zero means free (hash 0, not ready, slot `other`, empty).
+unsafe impl Zeroable for PatternTable {}
+
+impl PatternTable {
+    /// An empty table, for a `static`.
+    pub(crate) const fn new() -> Self {
+        Self([const { Entry::new() }; TABLE_ENTRIES])
+    }
+}
+
 /// The pattern table and the settings the hot path reads.
 pub(crate) struct Patterns {
     enabled: AtomicBool,
@@ -204,18 +219,18 @@ pub(crate) struct Patterns {
     delimiters: [AtomicU64; 4],
     /// The next counter slot to hand out.
     next_slot: AtomicUsize,
-    entries: Box<[Entry]>,
+    entries: Storage<PatternTable>,
 }
 
 impl Patterns {
-    pub(crate) fn new(config: &PatternConfig) -> Self {
+    pub(crate) fn new(config: &PatternConfig, entries: Storage<PatternTable>) -> Self {
         let patterns = Self {
             enabled: AtomicBool::new(false),
             depth: AtomicU8::new(1),
             max: AtomicUsize::new(0),
             delimiters: [const { AtomicU64::new(0) }; 4],
             next_slot: AtomicUsize::new(OTHER_SLOT + 1),
-            entries: (0..TABLE_ENTRIES).map(|_| Entry::new()).collect(),
+            entries,
         };
         patterns.configure(config);
         patterns
@@ -267,7 +282,7 @@ impl Patterns {
         let mask = TABLE_ENTRIES - 1;
         let mut index = (hash as usize) & mask;
         for _ in 0..TABLE_ENTRIES {
-            let entry = &self.entries[index];
+            let entry = &self.entries.0[index];
             match entry.hash.load(Ordering::Acquire) {
                 0 => {
                     if self.next_slot.load(Ordering::Relaxed) > self.max.load(Ordering::Relaxed) {
@@ -313,6 +328,7 @@ impl Patterns {
     /// Prefixes may repeat (see the module docs).
     pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
         self.entries
+            .0
             .iter()
             .filter_map(|entry| {
                 let packed = entry.packed()?;
@@ -357,7 +373,7 @@ mod tests {
 
     #[test]
     fn keys_reduce_to_their_prefix() {
-        let patterns = Patterns::new(&PatternConfig::default());
+        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
         assert_eq!(label_of(&patterns, b"user:42"), b"user:*");
         assert_eq!(label_of(&patterns, b"user:43"), b"user:*");
         assert_eq!(label_of(&patterns, b"path/a/b"), b"path/*");
@@ -376,7 +392,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        let patterns = Patterns::new(&config);
+        let patterns = Patterns::new(&config, Storage::heap());
         assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
         assert_eq!(
             label_of(&patterns, b"path/a"),
@@ -394,7 +410,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        let patterns = Patterns::new(&config);
+        let patterns = Patterns::new(&config, Storage::heap());
         for i in 0..10_000 {
             patterns.slot_of(format!("p{i}:x").as_bytes());
         }
@@ -410,7 +426,7 @@ mod tests {
 
     #[test]
     fn concurrent_lookups_agree_on_labels() {
-        let patterns = Patterns::new(&PatternConfig::default());
+        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let patterns = &patterns;
@@ -430,7 +446,7 @@ mod tests {
 
     #[test]
     fn hostile_bytes_are_kept_verbatim_for_the_renderer_to_escape() {
-        let patterns = Patterns::new(&PatternConfig::default());
+        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
         assert_eq!(label_of(&patterns, b"a\"b\n}:1"), b"a\"b\n}:*");
         assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
         let long = vec![b'x'; 10_240];

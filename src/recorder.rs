@@ -3,7 +3,6 @@
 //! No lock, no allocation, no system call: a thread-local read, a binary search over at most
 //! [`MAX_BUCKETS`](crate::buckets::MAX_BUCKETS) bounds, and four cell updates, all in one shard.
 
-use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::buckets::{AtomicBounds, BucketBounds};
@@ -12,28 +11,9 @@ use crate::history::OutcomeCounts;
 use crate::latency::{self, LATENCY_BUCKETS};
 use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
 use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
+use crate::storage::Storage;
 use crate::totals::Totals;
 use crate::windows::{LATENCY_ROW, TickSource};
-
-/// Where a recorder's shards live.
-enum ShardStore {
-    /// The process-wide monitor's shards, a zero-initialised `static`.
-    Static(&'static Shards),
-    /// Any other monitor's shards.
-    Heap(Box<Shards>),
-}
-
-impl Deref for ShardStore {
-    type Target = Shards;
-
-    #[inline(always)]
-    fn deref(&self) -> &Shards {
-        match self {
-            Self::Static(shards) => shards,
-            Self::Heap(shards) => shards,
-        }
-    }
-}
 
 /// One record, validated.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +27,7 @@ pub(crate) struct Record {
 
 /// Shards plus the little configuration the hot path reads.
 pub(crate) struct Recorder {
-    shards: ShardStore,
+    shards: Storage<Shards>,
     bounds: AtomicBounds,
     /// Operation codes below this are accepted.
     operations: AtomicUsize,
@@ -55,17 +35,8 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder writing the process-wide static shards.
-    pub(crate) fn with_static_shards(shards: &'static Shards, bounds: &BucketBounds) -> Self {
-        Self::with_store(ShardStore::Static(shards), bounds)
-    }
-
-    /// A recorder with shards of its own.
-    pub(crate) fn with_heap_shards(bounds: &BucketBounds) -> Self {
-        Self::with_store(ShardStore::Heap(Shards::boxed()), bounds)
-    }
-
-    fn with_store(shards: ShardStore, bounds: &BucketBounds) -> Self {
+    /// A recorder writing `shards`.
+    pub(crate) fn new(shards: Storage<Shards>, bounds: &BucketBounds) -> Self {
         Self {
             shards,
             bounds: AtomicBounds::new(bounds),
@@ -231,7 +202,7 @@ mod tests {
 
     #[test]
     fn counts_from_many_threads_are_exact() {
-        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
         std::thread::scope(|scope| {
             for t in 0..6u64 {
                 let recorder = &recorder;
@@ -254,7 +225,7 @@ mod tests {
 
     #[test]
     fn unregistered_operations_are_refused() {
-        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
         assert!(recorder.check_operation(Operation::LOAD).is_ok());
         assert_eq!(
             recorder.check_operation(Operation::from_code(7)),
@@ -266,7 +237,7 @@ mod tests {
 
     #[test]
     fn in_flight_counts_begin_and_end_on_any_thread() {
-        let recorder = Recorder::with_heap_shards(&BucketBounds::default());
+        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
         recorder.begin(Operation::GET);
         recorder.begin(Operation::PUT);
         std::thread::scope(|scope| {

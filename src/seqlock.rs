@@ -8,35 +8,35 @@
 //! writes the cells, and leaves by storing the next even value with `Release`. A reader loads `seq`
 //! (`Acquire`), reads the cells, fences (`Acquire`) and loads `seq` again: equal and even means nothing
 //! was written in between. Cells are atomics, so a torn read is a wrong value, never undefined behaviour.
+//!
+//! All-zero is a valid empty slot (the period is stored plus one), so slots can live in zeroed statics.
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
-
-/// The period value of a slot that was never written.
-pub(crate) const EMPTY: u64 = u64::MAX;
 
 /// How often a reader retries a slot that keeps changing before giving up on it.
 const READ_ATTEMPTS: usize = 64;
 
-/// One slot: the period it describes and its cells.
-pub(crate) struct SeqSlot {
+/// One slot: the period it describes and its `N` cells.
+pub(crate) struct SeqSlot<const N: usize> {
     seq: AtomicU64,
-    period: AtomicU64,
-    cells: Box<[AtomicU64]>,
+    /// The period plus one; zero while the slot was never written.
+    period_plus_one: AtomicU64,
+    cells: [AtomicU64; N],
 }
 
-impl SeqSlot {
-    /// An empty slot of `cells` zeroed cells.
-    pub(crate) fn new(cells: usize) -> Self {
+impl<const N: usize> SeqSlot<N> {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
         Self {
             seq: AtomicU64::new(0),
-            period: AtomicU64::new(EMPTY),
-            cells: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+            period_plus_one: AtomicU64::new(0),
+            cells: [const { AtomicU64::new(0) }; N],
         }
     }
 
-    /// The period last written, read without the protocol (a hint: confirm with [`SeqSlot::read`]).
-    pub(crate) fn period_hint(&self) -> u64 {
-        self.period.load(Ordering::Relaxed)
+    /// Whether the slot last held `period`, read without the protocol (a hint to skip rewriting it).
+    pub(crate) fn holds_period(&self, period: u64) -> bool {
+        self.period_plus_one.load(Ordering::Relaxed) == period.wrapping_add(1)
     }
 
     /// Writes `period` and lets `write` fill the cells, unless another writer is inside (then returns
@@ -52,7 +52,7 @@ impl SeqSlot {
             return false;
         }
         fence(Ordering::Release);
-        self.period.store(period, Ordering::Relaxed);
+        self.period_plus_one.store(period.wrapping_add(1), Ordering::Relaxed);
         write(&self.cells);
         self.seq.store(seq + 2, Ordering::Release);
         true
@@ -67,11 +67,11 @@ impl SeqSlot {
                 std::hint::spin_loop();
                 continue;
             }
-            let period = self.period.load(Ordering::Relaxed);
-            let value = read(period, &self.cells);
+            let period_plus_one = self.period_plus_one.load(Ordering::Relaxed);
+            let value = read(period_plus_one.wrapping_sub(1), &self.cells);
             fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == before {
-                return (period != EMPTY).then_some(value);
+                return (period_plus_one != 0).then_some(value);
             }
         }
         None
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn reads_see_whole_writes_only() {
-        let slot = SeqSlot::new(8);
+        let slot = SeqSlot::<8>::new();
         assert_eq!(slot.read(|_, _| ()), None, "empty slot");
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_busy_slot_is_skipped_not_waited_for() {
-        let slot = SeqSlot::new(1);
+        let slot = SeqSlot::<1>::new();
         let nested = slot.try_write(1, |_| {
             assert!(!slot.try_write(2, |_| {}), "second writer must not enter")
         });

@@ -29,6 +29,7 @@ use crate::buckets::MAX_BUCKETS;
 use crate::latency::LATENCY_BUCKETS;
 use crate::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::patterns::PATTERN_SLOTS;
+use crate::storage::Zeroable;
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 48;
@@ -171,19 +172,14 @@ impl Shard {
 /// All shards of one monitor.
 pub(crate) struct Shards([CachePadded<Shard>; SHARD_COUNT]);
 
+// SAFETY: `Shards` is nothing but `AtomicU64`s (nested in arrays and `CachePadded`, which only adds
+// alignment and padding), and a zero count is an empty count.
+unsafe impl Zeroable for Shards {}
+
 impl Shards {
     /// Zeroed shards for a `static`: they live in `.bss` and cost memory only for pages threads touch.
     pub(crate) const fn new() -> Self {
         Self([const { CachePadded::new(Shard::new()) }; SHARD_COUNT])
-    }
-
-    /// Zeroed shards on the heap, for monitors other than the process-wide one.
-    pub(crate) fn boxed() -> Box<Self> {
-        let zeroed = Box::<Self>::new_zeroed();
-        // SAFETY: `Shards` is nothing but `AtomicU64`s (nested in arrays and `CachePadded`, which only adds
-        // alignment and padding); an `AtomicU64` has the in-memory representation of a `u64`, for which
-        // all-zero bytes are a valid value (zero).
-        unsafe { zeroed.assume_init() }
     }
 
     /// The calling thread's shard and its slot.
@@ -228,7 +224,7 @@ mod tests {
 
     #[test]
     fn boxed_shards_start_at_zero_and_in_use_covers_the_current_thread() {
-        let shards = Shards::boxed();
+        let shards = crate::storage::Storage::<Shards>::heap();
         let (shard, _) = shards.current();
         OwnerWriter::add(&shard.begun[0], 2);
         SharedWriter::add(&shard.begun[0], 3);

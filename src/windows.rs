@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::history::{History, OutcomeCounts};
 use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::seqlock::{EMPTY, SeqSlot};
+use crate::seqlock::SeqSlot;
+use crate::storage::Zeroable;
 
 /// The rolling windows reported: label and length in seconds.
 pub const WINDOWS: [(&str, u64); 4] = [("1m", 60), ("5m", 300), ("1h", 3600), ("24h", 86_400)];
@@ -34,35 +35,35 @@ const LATENCY_RESOLUTION: u64 = 10;
 /// Latency buckets are 32 to a row; a row mask says which rows hold anything.
 pub(crate) const LATENCY_ROW: usize = 32;
 
-/// A ring of count snapshots, one per period of `resolution` seconds.
-struct CountRing {
-    resolution: u64,
-    slots: Box<[SeqSlot]>,
+/// Cells of a count snapshot: one per operation and outcome.
+const COUNT_CELLS: usize = MAX_OPERATIONS * OUTCOMES;
+
+/// Cells of a latency snapshot: the buckets of every operation, then one row mask per operation.
+pub(crate) const LATENCY_CELLS: usize = MAX_OPERATIONS * LATENCY_BUCKETS + MAX_OPERATIONS;
+
+/// Slots of each ring: every period of its span, plus the current one, plus one being overwritten.
+const FINE_SLOTS: usize = 302;
+const MEDIUM_SLOTS: usize = 362;
+const COARSE_SLOTS: usize = 290;
+const LATENCY_SLOTS: usize = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION) as usize + 2;
+
+/// A ring of count snapshots, one per period (the period length is the caller's [`Resolution`]).
+struct CountRing<const SLOTS: usize> {
+    slots: [SeqSlot<COUNT_CELLS>; SLOTS],
 }
 
-impl CountRing {
-    /// A ring that can look back `span` seconds.
-    fn new(resolution: u64, span: u64) -> Self {
-        let len = (span / resolution + 2) as usize;
+impl<const SLOTS: usize> CountRing<SLOTS> {
+    const fn new() -> Self {
         Self {
-            resolution,
-            slots: (0..len).map(|_| SeqSlot::new(MAX_OPERATIONS * OUTCOMES)).collect(),
+            slots: [const { SeqSlot::new() }; SLOTS],
         }
     }
 
-    fn period(&self, secs: u64) -> u64 {
-        secs - secs % self.resolution
-    }
-
-    fn slot(&self, period: u64) -> &SeqSlot {
-        &self.slots[((period / self.resolution) % self.slots.len() as u64) as usize]
-    }
-
-    /// Stores `counts` as the snapshot of the period containing `now`, unless one is there already.
-    fn store(&self, now: u64, counts: &OutcomeCounts) {
-        let period = self.period(now);
-        let slot = self.slot(period);
-        if slot.period_hint() != period {
+    /// Stores `counts` as the snapshot of `period` (the `index`-th period of the clock), unless it is
+    /// there already.
+    fn store(&self, period: u64, index: u64, counts: &OutcomeCounts) {
+        let slot = &self.slots[(index % SLOTS as u64) as usize];
+        if !slot.holds_period(period) {
             slot.try_write(period, |cells| {
                 for (cell, count) in cells.iter().zip(counts.iter().flatten()) {
                     cell.store(*count, Relaxed);
@@ -140,34 +141,38 @@ pub(crate) trait TickSource {
     fn write_latency(&self, operations: usize, cells: &[AtomicU64]);
 }
 
-/// Count and latency rings with the tick that fills them.
+/// Count and latency rings with the tick that fills them. All-zero is the valid initial state.
 pub(crate) struct Windows {
-    /// The second of the latest tick; [`EMPTY`] before the first.
+    /// The second of the latest tick plus one; zero before the first.
     last_tick: AtomicU64,
-    /// The second of the first tick, to know how much history exists.
+    /// The second of the first tick plus one, to know how much history exists; zero before it.
     first_tick: AtomicU64,
-    /// Rings in [`Resolution::ALL`] order.
-    rings: [CountRing; 3],
-    latency: Box<[SeqSlot]>,
+    fine: CountRing<FINE_SLOTS>,
+    medium: CountRing<MEDIUM_SLOTS>,
+    coarse: CountRing<COARSE_SLOTS>,
+    latency: [SeqSlot<LATENCY_CELLS>; LATENCY_SLOTS],
 }
 
+// SAFETY: `Windows` is nothing but atomics (in arrays), and all-zero means "no tick yet, every slot empty".
+unsafe impl Zeroable for Windows {}
+
 impl Windows {
-    pub(crate) fn new() -> Self {
-        let latency_slots = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION + 2) as usize;
+    /// Empty windows, for a `static`.
+    pub(crate) const fn new() -> Self {
         Self {
-            last_tick: AtomicU64::new(EMPTY),
-            first_tick: AtomicU64::new(EMPTY),
-            rings: Resolution::ALL.map(|r| CountRing::new(r.seconds(), r.span())),
-            latency: (0..latency_slots)
-                .map(|_| SeqSlot::new(MAX_OPERATIONS * LATENCY_BUCKETS + MAX_OPERATIONS))
-                .collect(),
+            last_tick: AtomicU64::new(0),
+            first_tick: AtomicU64::new(0),
+            fine: CountRing::new(),
+            medium: CountRing::new(),
+            coarse: CountRing::new(),
+            latency: [const { SeqSlot::new() }; LATENCY_SLOTS],
         }
     }
 
     /// Whether `now` starts a second no tick has covered yet: the hot path's only question.
     #[inline(always)]
     pub(crate) fn needs_tick(&self, now: u64) -> bool {
-        self.last_tick.load(Relaxed) != now
+        self.last_tick.load(Relaxed) != now.wrapping_add(1)
     }
 
     /// Snapshots `source` for second `now`, unless another thread is ticking this second or the clock
@@ -175,35 +180,43 @@ impl Windows {
     #[cold]
     pub(crate) fn tick(&self, now: u64, operations: usize, source: &impl TickSource) {
         let last = self.last_tick.load(Relaxed);
-        if (last != EMPTY && now <= last) || self.last_tick.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
+        let next = now.wrapping_add(1);
+        if (last != 0 && next <= last) || self.last_tick.compare_exchange(last, next, Relaxed, Relaxed).is_err() {
             return;
         }
-        if last == EMPTY {
-            self.first_tick.store(now, Relaxed);
+        if last == 0 {
+            self.first_tick.store(next, Relaxed);
         }
         let counts = source.outcome_counts();
-        for ring in &self.rings {
-            ring.store(now, &counts);
+        for resolution in Resolution::ALL {
+            let seconds = resolution.seconds();
+            let (period, index) = (now - now % seconds, now / seconds);
+            match resolution {
+                Resolution::Fine => self.fine.store(period, index, &counts),
+                Resolution::Medium => self.medium.store(period, index, &counts),
+                Resolution::Coarse => self.coarse.store(period, index, &counts),
+            }
         }
         let period = now - now % LATENCY_RESOLUTION;
-        let slot = &self.latency[((period / LATENCY_RESOLUTION) % self.latency.len() as u64) as usize];
-        if slot.period_hint() != period {
+        let slot = &self.latency[((now / LATENCY_RESOLUTION) % LATENCY_SLOTS as u64) as usize];
+        if !slot.holds_period(period) {
             slot.try_write(period, |cells| source.write_latency(operations, cells));
         }
     }
 
     /// The second of the first tick, if there was one.
     pub(crate) fn first_tick(&self) -> Option<u64> {
-        match self.first_tick.load(Relaxed) {
-            EMPTY => None,
-            first => Some(first),
-        }
+        self.first_tick.load(Relaxed).checked_sub(1)
     }
 
     /// The cumulative counts' history in the ring of `resolution`, ending at `current`.
     pub(crate) fn history(&self, resolution: Resolution, current: &OutcomeCounts) -> History<OutcomeCounts> {
-        let ring = &self.rings[Resolution::ALL.iter().position(|r| *r == resolution).unwrap_or(0)];
-        History::new(ring.snapshots(), *current)
+        let snapshots = match resolution {
+            Resolution::Fine => self.fine.snapshots(),
+            Resolution::Medium => self.medium.snapshots(),
+            Resolution::Coarse => self.coarse.snapshots(),
+        };
+        History::new(snapshots, *current)
     }
 
     /// Where "the last minute" of latency starts: [`RECENT_LATENCY_SECS`] before the start of the current
@@ -242,6 +255,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::storage::Storage;
 
     /// A source whose cumulative counts the test sets directly.
     struct Fake {
@@ -268,7 +282,7 @@ mod tests {
 
     #[test]
     fn windows_roll_second_by_second() {
-        let windows = Windows::new();
+        let windows = Storage::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };
@@ -287,7 +301,7 @@ mod tests {
 
     #[test]
     fn no_snapshot_in_range_means_nothing_recorded_there() {
-        let windows = Windows::new();
+        let windows = Storage::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };
@@ -299,7 +313,7 @@ mod tests {
 
     #[test]
     fn ticks_never_go_back_in_time() {
-        let windows = Windows::new();
+        let windows = Storage::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };

@@ -7,29 +7,28 @@ mod reading;
 mod transfer;
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::buckets::BucketBounds;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::operation::{Gauge, Operation, Outcome};
-use crate::patterns::Patterns;
+use crate::patterns::{PatternTable, Patterns};
 use crate::recorder::{Record, Recorder};
 use crate::shard::Shards;
 use crate::state::Combined;
+use crate::storage::Storage;
 use crate::sync::{Mutex, RwLock};
 use crate::totals::Totals;
 use crate::windows::Windows;
 
-/// The process-wide monitor's shards: static, zero-initialised, cache-line padded atomics.
+/// The process-wide monitor's large parts: static, zero-initialised atomics (see `storage`).
 static GLOBAL_SHARDS: Shards = Shards::new();
+static GLOBAL_WINDOWS: Windows = Windows::new();
+static GLOBAL_PATTERN_TABLE: PatternTable = PatternTable::new();
 
-static GLOBAL: LazyLock<Monitor> = LazyLock::new(|| {
-    let recorder = Recorder::with_static_shards(&GLOBAL_SHARDS, &BucketBounds::default());
-    Monitor::with_parts(recorder, Clock::Monotonic)
-});
+static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 
 /// Records cache operations and renders what it has seen.
 ///
@@ -39,7 +38,7 @@ static GLOBAL: LazyLock<Monitor> = LazyLock::new(|| {
 pub struct Monitor {
     recorder: Recorder,
     clock: Clock,
-    windows: Windows,
+    windows: Storage<Windows>,
     patterns: Patterns,
     config: RwLock<Config>,
     /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
@@ -66,21 +65,40 @@ impl Monitor {
     /// A monitor with its own counters whose windows follow `clock` (a
     /// [`ManualClock`](crate::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
-        Self::with_parts(Recorder::with_heap_shards(&BucketBounds::default()), clock)
+        Self::with_parts(Storage::heap(), Storage::heap(), Storage::heap(), clock)
     }
 
     /// The process-wide monitor, the one the C ABI records into.
+    #[inline]
     pub fn global() -> &'static Self {
-        &GLOBAL
+        GLOBAL.get_or_init(|| {
+            let statics = (&GLOBAL_SHARDS, &GLOBAL_WINDOWS, &GLOBAL_PATTERN_TABLE);
+            Self::with_parts(
+                Storage::Static(statics.0),
+                Storage::Static(statics.1),
+                Storage::Static(statics.2),
+                Clock::Monotonic,
+            )
+        })
     }
 
-    fn with_parts(recorder: Recorder, clock: Clock) -> Self {
+    /// The process-wide monitor if anything has used it.
+    pub(crate) fn global_if_used() -> Option<&'static Self> {
+        GLOBAL.get()
+    }
+
+    fn with_parts(
+        shards: Storage<Shards>,
+        windows: Storage<Windows>,
+        pattern_table: Storage<PatternTable>,
+        clock: Clock,
+    ) -> Self {
         let config = Config::default();
         Self {
-            recorder,
+            recorder: Recorder::new(shards, &config.buckets),
             clock,
-            windows: Windows::new(),
-            patterns: Patterns::new(&config.patterns),
+            windows,
+            patterns: Patterns::new(&config.patterns, pattern_table),
             config: RwLock::new(config),
             reset_baseline: Mutex::new(None),
             instance: transfer::random_instance(),
@@ -191,6 +209,13 @@ impl Monitor {
         for gauge in Gauge::ALL {
             self.recorder.set_gauge(gauge, 0);
         }
+    }
+
+    /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline), as the
+    /// library is unloaded. Counts read afterwards are those since the monitor started.
+    pub(crate) fn release_heap(&self) {
+        self.imported.lock().clear();
+        self.reset_baseline.lock().take();
     }
 
     /// Everything recorded (or imported) since the last reset.
