@@ -23,14 +23,17 @@
 
 pub mod alerts;
 pub mod buckets;
+pub mod cache;
 pub mod clock;
 pub mod config;
+mod endpoint;
 pub mod error;
 pub mod ffi;
 mod history;
 pub mod latency;
 mod lifecycle;
 mod monitor;
+pub mod monitored;
 pub mod operation;
 pub mod patterns;
 mod recorder;
@@ -44,10 +47,13 @@ pub mod totals;
 pub mod view;
 pub mod windows;
 
+pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics, FileCache, MemoryCache};
 pub use clock::{Clock, ManualClock};
 pub use config::Config;
+pub use endpoint::MetricsEndpoint;
 pub use error::Error;
 pub use monitor::{InFlight, Monitor};
+pub use monitored::{MonitorRef, MonitoredCache, MonitoredCacheBuilder};
 pub use operation::{Gauge, Operation, Outcome};
 
 #[cfg(doctest)]

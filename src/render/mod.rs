@@ -2,5 +2,6 @@
 //! touches the hot path.
 
 pub(crate) mod escape;
+pub(crate) mod families;
 pub mod json;
 pub mod text;

@@ -1,0 +1,274 @@
+//! [`MonitoredCache`]: any [`Cache`] with every operation recorded, timed and traced, and its builder.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::cache::{Cache, CacheError, CacheStatistics};
+use crate::render::json::{HitRateReport, StatsReport};
+use crate::{Error, Gauge, Monitor, Operation, Outcome};
+
+/// Samples one operation in this many when profiling is on without a rate of its own.
+pub const DEFAULT_SAMPLING_RATE: u32 = 100;
+
+/// The monitor a cache records into: its own, shared with other caches, or the process-wide one.
+#[derive(Clone)]
+pub enum MonitorRef {
+    /// The process-wide monitor behind the C ABI.
+    Global,
+    /// A monitor of the host's.
+    Shared(Arc<Monitor>),
+}
+
+impl Deref for MonitorRef {
+    type Target = Monitor;
+
+    #[inline]
+    fn deref(&self) -> &Monitor {
+        match self {
+            Self::Global => Monitor::global(),
+            Self::Shared(monitor) => monitor,
+        }
+    }
+}
+
+/// A cache whose operations are recorded (operation, result, duration, key), counted in flight and
+/// traced (a `tracing` span per operation), with the wrapped cache's API unchanged.
+pub struct MonitoredCache<C> {
+    cache: C,
+    monitor: MonitorRef,
+    service_name: Arc<str>,
+    /// Evictions the wrapped cache reported last, so each is recorded once.
+    evictions_seen: Arc<AtomicU64>,
+}
+
+impl<C: Clone> Clone for MonitoredCache<C> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            monitor: self.monitor.clone(),
+            service_name: self.service_name.clone(),
+            evictions_seen: self.evictions_seen.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for MonitoredCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitoredCache")
+            .field("service_name", &self.service_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Cache> MonitoredCache<C> {
+    /// Wraps `cache` with a monitor of its own.
+    pub fn new(cache: C, service_name: impl Into<String>) -> Self {
+        Self::with_monitor(cache, service_name, MonitorRef::Shared(Arc::new(Monitor::new())))
+    }
+
+    fn with_monitor(cache: C, service_name: impl Into<String>, monitor: MonitorRef) -> Self {
+        Self {
+            cache,
+            monitor,
+            service_name: service_name.into().into(),
+            evictions_seen: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The monitor this cache records into.
+    pub fn monitor(&self) -> &MonitorRef {
+        &self.monitor
+    }
+
+    /// The wrapped cache.
+    pub fn inner(&self) -> &C {
+        &self.cache
+    }
+
+    /// The service name on every span.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// Prometheus text exposition of the monitor.
+    pub fn metrics_text(&self) -> String {
+        self.monitor.render_prometheus()
+    }
+
+    /// Hit rates by window, operation and key pattern.
+    pub fn hit_rate_report(&self) -> HitRateReport {
+        self.monitor.hit_rate_report()
+    }
+
+    /// In flight, rates, latencies and alerts.
+    pub fn stats_report(&self) -> StatsReport {
+        self.monitor.stats_report()
+    }
+
+    /// Runs `operation` on the wrapped cache inside a span, counted in flight, and records it with the
+    /// outcome `classify` reads from its result.
+    async fn observe<T>(
+        &self,
+        operation: Operation,
+        key: &str,
+        classify: impl FnOnce(&Result<T, CacheError>) -> Outcome,
+        call: impl Future<Output = Result<T, CacheError>>,
+    ) -> Result<T, CacheError> {
+        let name = operation.builtin_name().unwrap_or("custom");
+        let span = tracing::debug_span!(
+            "cache",
+            otel.name = name,
+            service = %self.service_name,
+            key,
+            result = tracing::field::Empty
+        );
+        let in_flight = self.monitor.start(operation)?;
+        let result = call.instrument(span.clone()).await;
+        let outcome = classify(&result);
+        span.record("result", outcome.name());
+        in_flight.finish(outcome, key.as_bytes());
+        result
+    }
+}
+
+/// Hit when found, miss when not, error on failure.
+fn lookup<T>(result: &Result<T, CacheError>, found: impl FnOnce(&T) -> bool) -> Outcome {
+    match result {
+        Ok(value) if found(value) => Outcome::Hit,
+        Ok(_) => Outcome::Miss,
+        Err(_) => Outcome::Error,
+    }
+}
+
+/// Ok on success, error on failure.
+fn done<T>(result: &Result<T, CacheError>) -> Outcome {
+    if result.is_ok() { Outcome::Ok } else { Outcome::Error }
+}
+
+impl<C: Cache> Cache for MonitoredCache<C> {
+    async fn get<T>(&self, key: &str) -> Result<Option<T>, CacheError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.observe(Operation::GET, key, |r| lookup(r, Option::is_some), self.cache.get(key))
+            .await
+    }
+
+    async fn put<T>(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<(), CacheError>
+    where
+        T: Serialize + Send + Sync,
+    {
+        self.observe(Operation::PUT, key, done, self.cache.put(key, value, ttl))
+            .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        self.observe(Operation::DELETE, key, done, self.cache.delete(key)).await
+    }
+
+    async fn contains(&self, key: &str) -> Result<bool, CacheError> {
+        self.observe(
+            Operation::CONTAINS,
+            key,
+            |r| lookup(r, |found| *found),
+            self.cache.contains(key),
+        )
+        .await
+    }
+
+    async fn clear(&self) -> Result<(), CacheError> {
+        self.observe(Operation::CLEAR, "", done, self.cache.clear()).await
+    }
+
+    /// The wrapped cache's statistics; also sets the size and entry gauges and records the evictions it
+    /// reports since the last call as `evict` operations.
+    async fn statistics(&self) -> Result<CacheStatistics, CacheError> {
+        let statistics = self.cache.statistics().await?;
+        self.monitor.set_gauge(Gauge::SizeBytes, statistics.total_bytes);
+        self.monitor.set_gauge(Gauge::Entries, statistics.entry_count);
+        let seen = self.evictions_seen.fetch_max(statistics.evictions, Ordering::Relaxed);
+        for _ in seen..statistics.evictions {
+            self.monitor.record(Operation::EVICT, Outcome::Ok, 0, b"")?;
+        }
+        Ok(statistics)
+    }
+}
+
+/// Builds a [`MonitoredCache`]: `MonitoredCacheBuilder::new(cache).with_service_name("api").build()`.
+pub struct MonitoredCacheBuilder<C> {
+    cache: C,
+    service_name: String,
+    monitor: Option<MonitorRef>,
+    sampling_rate: Option<u32>,
+    configuration: Vec<String>,
+}
+
+impl<C: Cache> MonitoredCacheBuilder<C> {
+    /// Starts from the cache to wrap.
+    pub fn new(cache: C) -> Self {
+        Self {
+            cache,
+            service_name: "cuenv-cache".to_owned(),
+            monitor: None,
+            sampling_rate: None,
+            configuration: Vec::new(),
+        }
+    }
+
+    /// The service name on every span (default `cuenv-cache`).
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// Records into `monitor`, shared with whoever else holds it, instead of a monitor of its own.
+    pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitor = Some(MonitorRef::Shared(monitor));
+        self
+    }
+
+    /// Records into the process-wide monitor (the one the C ABI and the HTTP exporter serve).
+    pub fn with_global_monitor(mut self) -> Self {
+        self.monitor = Some(MonitorRef::Global);
+        self
+    }
+
+    /// Turns on the sampling profiler, one operation in [`DEFAULT_SAMPLING_RATE`] unless
+    /// [`with_sampling_rate`](Self::with_sampling_rate) says otherwise.
+    pub fn with_profiling(mut self) -> Self {
+        self.sampling_rate.get_or_insert(DEFAULT_SAMPLING_RATE);
+        self
+    }
+
+    /// Samples one operation in `every` for flamegraphs (turning profiling on).
+    pub fn with_sampling_rate(mut self, every: u32) -> Self {
+        self.sampling_rate = Some(every);
+        self
+    }
+
+    /// Applies a configuration object (as `cache_monitor_configure` takes) to the monitor at build time.
+    pub fn with_config(mut self, json: impl Into<String>) -> Self {
+        self.configuration.push(json.into());
+        self
+    }
+
+    /// The monitored cache, or the first configuration error.
+    pub fn build(self) -> Result<MonitoredCache<C>, Error> {
+        let monitor = self
+            .monitor
+            .unwrap_or_else(|| MonitorRef::Shared(Arc::new(Monitor::new())));
+        for json in &self.configuration {
+            monitor.configure(json)?;
+        }
+        if let Some(every) = self.sampling_rate {
+            monitor.configure(&format!(r#"{{"profiler": {{"sample_every": {every}}}}}"#))?;
+        }
+        Ok(MonitoredCache::with_monitor(self.cache, self.service_name, monitor))
+    }
+}

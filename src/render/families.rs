@@ -1,0 +1,194 @@
+//! The metric families of a view, walked once for every output: the text formats and the `prometheus`
+//! crate's model implement [`Sink`], and [`walk`] is the one place that decides which families, series,
+//! labels and values exist.
+
+use std::collections::BTreeMap;
+
+use crate::operation::{Gauge, Operation, Outcome};
+use crate::patterns::OTHER_PATTERN;
+use crate::view::MetricsView;
+use crate::windows::WINDOWS;
+
+/// The kind of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+}
+
+/// Label names and values of one series; values are bytes (keys can be anything) that sinks escape.
+pub(crate) type Labels<'a> = [(&'a str, &'a [u8])];
+
+/// Receives families in order; every series call belongs to the latest family.
+pub(crate) trait Sink {
+    /// Starts the family `<namespace>_<name>`; a counter's name carries no `_total` (sinks add it).
+    fn family(&mut self, name: &str, kind: Kind, help: &str);
+    /// A counter series.
+    fn counter(&mut self, labels: &Labels<'_>, value: u64);
+    /// A gauge series (NaN for "no data").
+    fn gauge(&mut self, labels: &Labels<'_>, value: f64);
+    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum.
+    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64);
+    /// A summary series: `(quantile, value)` pairs, then count and sum.
+    fn summary(&mut self, labels: &Labels<'_>, quantiles: &[(f64, f64)], count: u64, sum: f64);
+}
+
+/// Walks every family of `view` into `sink`.
+pub(crate) fn walk(view: &MetricsView, sink: &mut impl Sink) {
+    operations(view, sink);
+    durations(view, sink);
+    stats(view, sink);
+    hit_rates(view, sink);
+    patterns(view, sink);
+    latencies(view, sink);
+    alerts(view, sink);
+}
+
+fn operations(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "operations",
+        Kind::Counter,
+        "Cache operations recorded, by operation and result.",
+    );
+    for (operation, outcome, totals) in view.recorded_series() {
+        let labels = [
+            ("operation", view.config.operation_name(operation).as_bytes()),
+            ("result", outcome.name().as_bytes()),
+        ];
+        sink.counter(&labels, totals.count);
+    }
+}
+
+fn durations(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "operation_duration_seconds",
+        Kind::Histogram,
+        "Duration of cache operations in seconds, by operation and result.",
+    );
+    let bounds = view.config.buckets.seconds();
+    let mut buckets = Vec::with_capacity(bounds.len());
+    for (operation, outcome, totals) in view.recorded_series() {
+        buckets.clear();
+        let mut cumulative = 0;
+        for (bound, count) in bounds.iter().zip(&totals.buckets) {
+            cumulative += count;
+            buckets.push((*bound, cumulative));
+        }
+        let labels = [
+            ("operation", view.config.operation_name(operation).as_bytes()),
+            ("result", outcome.name().as_bytes()),
+        ];
+        sink.histogram(&labels, &buckets, totals.count, totals.sum_ns as f64 / 1e9);
+    }
+}
+
+fn stats(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "stats",
+        Kind::Gauge,
+        "Cache statistics: size_bytes and entries as set by the host; hit_rate since the reset; \
+         operations_in_flight now; operations_per_second, mean_latency_seconds and p99_latency_seconds over \
+         the last minute; patterns_tracked.",
+    );
+    for gauge in Gauge::ALL {
+        sink.gauge(
+            &[("metric", gauge.name().as_bytes())],
+            view.gauges[gauge.index()] as f64,
+        );
+    }
+    let recent = view.latency(None, true);
+    let derived = [
+        ("hit_rate", view.hit_rate()),
+        ("operations_in_flight", view.totals.in_flight() as f64),
+        ("operations_per_second", view.operations_per_second()),
+        ("mean_latency_seconds", recent.mean_seconds.unwrap_or(f64::NAN)),
+        ("p99_latency_seconds", recent.p99_seconds.unwrap_or(f64::NAN)),
+        ("patterns_tracked", view.patterns_tracked as f64),
+    ];
+    for (metric, value) in derived {
+        sink.gauge(&[("metric", metric.as_bytes())], value);
+    }
+}
+
+fn hit_rates(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "hit_rate",
+        Kind::Gauge,
+        "Hits over hits plus misses in a rolling window, per operation and over all; NaN without lookups.",
+    );
+    let operations: Vec<Operation> = view.lookup_operations().collect();
+    for (index, (window, _)) in WINDOWS.iter().enumerate() {
+        let overall = [("window", window.as_bytes()), ("operation", b"all".as_slice())];
+        sink.gauge(&overall, view.window_hit_rate(index, None));
+        for op in &operations {
+            let labels = [
+                ("window", window.as_bytes()),
+                ("operation", view.config.operation_name(*op).as_bytes()),
+            ];
+            sink.gauge(&labels, view.window_hit_rate(index, Some(*op)));
+        }
+    }
+}
+
+fn patterns(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "pattern_operations",
+        Kind::Counter,
+        "Cache operations by key pattern and result; keys beyond the pattern cap count as pattern=\"other\".",
+    );
+    let mut rows: BTreeMap<&str, [u64; 4]> = view.patterns.iter().map(|p| (p.pattern.as_str(), p.counts)).collect();
+    if view.other_pattern.iter().any(|c| *c > 0) {
+        rows.insert(OTHER_PATTERN, view.other_pattern);
+    }
+    for (pattern, counts) in rows {
+        for outcome in Outcome::ALL.into_iter().filter(|o| counts[o.index()] > 0) {
+            let labels = [("pattern", pattern.as_bytes()), ("result", outcome.name().as_bytes())];
+            sink.counter(&labels, counts[outcome.index()]);
+        }
+    }
+}
+
+fn latencies(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "latency_seconds",
+        Kind::Summary,
+        "Latency per operation: quantiles over the last minute (within 1.6% relative error, NaN without \
+         operations), sum and count since the reset.",
+    );
+    let mut write = |name: &str, operation: Option<Operation>| {
+        let recent = view.latency(operation, true);
+        let quantile = |value: Option<f64>| value.unwrap_or(f64::NAN);
+        let quantiles = [
+            (0.5, quantile(recent.p50_seconds)),
+            (0.99, quantile(recent.p99_seconds)),
+            (0.999, quantile(recent.p999_seconds)),
+        ];
+        let (sum_ns, count) = view.sum_and_count(operation);
+        sink.summary(
+            &[("operation", name.as_bytes())],
+            &quantiles,
+            count,
+            sum_ns as f64 / 1e9,
+        );
+    };
+    write("all", None);
+    for op in view.recorded_operations() {
+        write(view.config.operation_name(op), Some(op));
+    }
+}
+
+fn alerts(view: &MetricsView, sink: &mut impl Sink) {
+    sink.family(
+        "alert",
+        Kind::Gauge,
+        "1 while an alert rule fires, else 0; the stats JSON says why.",
+    );
+    for state in view.alerts() {
+        sink.gauge(
+            &[("alert", state.alert.as_bytes())],
+            if state.firing { 1.0 } else { 0.0 },
+        );
+    }
+}
