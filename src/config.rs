@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::buckets::BucketBounds;
 use crate::error::Error;
 use crate::operation::{MAX_OPERATIONS, Operation};
+use crate::profiler::{ProfilerConfig, ProfilerPatch};
 
 /// The metric namespace used unless configured otherwise.
 pub const DEFAULT_NAMESPACE: &str = "cuenv_cache";
@@ -22,6 +23,8 @@ pub struct Config {
     pub buckets: BucketBounds,
     /// Custom operations, given codes from [`Operation::FIRST_CUSTOM`] on, in this order.
     pub operations: Vec<String>,
+    /// The flamegraph profiler's section.
+    pub profiler: ProfilerConfig,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             buckets: BucketBounds::default(),
             operations: Vec::new(),
+            profiler: ProfilerConfig::default(),
         }
     }
 }
@@ -44,6 +48,8 @@ struct Patch {
     buckets: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     operations: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profiler: Option<ProfilerPatch>,
 }
 
 impl Config {
@@ -66,6 +72,9 @@ impl Config {
         if let Some(operations) = patch.operations {
             next.operations = check_operations(&self.operations, operations)?;
         }
+        if let Some(profiler) = patch.profiler {
+            next.profiler = self.profiler.with_patch(profiler)?;
+        }
         Ok(next)
     }
 
@@ -75,6 +84,7 @@ impl Config {
             namespace: Some(self.namespace.clone()),
             buckets: Some(self.buckets.seconds().to_vec()),
             operations: Some(self.operations.clone()),
+            profiler: Some(self.profiler.to_patch()),
         };
         serde_json::to_string(&patch).unwrap_or_else(|e| unreachable!("plain data serialises: {e}"))
     }

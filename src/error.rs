@@ -21,4 +21,7 @@ pub enum Error {
     /// The change cannot be made in the monitor's current state.
     #[error("not now: {0}")]
     Busy(String),
+    /// A rendering failed (the flamegraph renderer reported an error).
+    #[error("cannot render: {0}")]
+    Render(String),
 }

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Module map: `shard` and `recorder` are the hot path; `latency` and `buckets` the histogram layouts;
-//! `totals` sums shards; `config` parses configuration; `render` writes expositions; `ffi` is the C ABI.
+//! `totals` sums shards; `config` parses configuration; `render` writes expositions; `profiler` samples
+//! stacks and renders flamegraphs; `ffi` is the C ABI.
 
 pub mod buckets;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod latency;
 mod monitor;
 pub mod operation;
 pub mod patterns;
+pub mod profiler;
 mod recorder;
 pub mod render;
 mod shard;

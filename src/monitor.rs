@@ -9,6 +9,7 @@ use crate::buckets::BucketBounds;
 use crate::config::Config;
 use crate::error::Error;
 use crate::operation::{Gauge, Operation, Outcome};
+use crate::profiler::{Profiler, ProfilerStats};
 use crate::recorder::{Record, Recorder};
 use crate::render::MetricsView;
 use crate::render::text::{self, Format};
@@ -36,6 +37,8 @@ pub struct Monitor {
     /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
     /// ever written by recording threads).
     reset_baseline: Mutex<Option<Totals>>,
+    /// Sampled stacks for flamegraphs (off unless configured).
+    profiler: Profiler,
 }
 
 impl Default for Monitor {
@@ -60,6 +63,7 @@ impl Monitor {
             recorder,
             config: RwLock::new(Config::default()),
             reset_baseline: Mutex::new(None),
+            profiler: Profiler::new(),
         }
     }
 
@@ -74,6 +78,22 @@ impl Monitor {
         duration_ns: u64,
         key: &[u8],
     ) -> Result<(), Error> {
+        self.record_with_frames(operation, outcome, duration_ns, key, "")
+    }
+
+    /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
+    /// samples this record, `frames` (`;`-separated, outermost first, such as
+    /// `"main.main;main.serve;cache.(*Cache).Get"`) become the leaf frames of its stack, under the native
+    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`].
+    #[inline]
+    pub fn record_with_frames(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Error> {
         self.recorder.check_operation(operation)?;
         let _ = key;
         self.recorder.record(Record {
@@ -82,6 +102,7 @@ impl Monitor {
             duration_ns,
             pattern_slot: None,
         });
+        self.profiler.observe(operation, duration_ns, frames);
         Ok(())
     }
 
@@ -94,8 +115,21 @@ impl Monitor {
         duration_ns: u64,
         key: &[u8],
     ) -> Result<(), Error> {
+        self.record_codes_with_frames(operation, result, duration_ns, key, "")
+    }
+
+    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes_with_frames(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Error> {
         let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
-        self.record(Operation::from_code(operation), outcome, duration_ns, key)
+        self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
     }
 
     /// Counts an operation as in flight until the matching [`Monitor::end`].
@@ -152,6 +186,7 @@ impl Monitor {
             self.recorder.set_bounds(&next.buckets);
         }
         self.recorder.set_operation_count(next.operation_count());
+        self.profiler.configure(&next.profiler);
         *config = next;
         Ok(())
     }
@@ -161,7 +196,8 @@ impl Monitor {
         self.config.read().clone()
     }
 
-    /// Forgets everything recorded and zeroes the host gauges. Operations in flight stay in flight.
+    /// Forgets everything recorded, sampled stacks included, and zeroes the host gauges. Operations in
+    /// flight stay in flight.
     pub fn reset(&self) {
         let config = self.config.read();
         let mut raw = self
@@ -175,6 +211,7 @@ impl Monitor {
         for gauge in Gauge::ALL {
             self.recorder.set_gauge(gauge, 0);
         }
+        self.profiler.reset();
     }
 
     /// Everything recorded since the last reset.
@@ -211,6 +248,23 @@ impl Monitor {
     /// OpenMetrics 1.0.0 exposition of every metric family.
     pub fn render_openmetrics(&self) -> String {
         text::render(&self.view(), Format::OpenMetrics)
+    }
+
+    /// The sampled stacks as folded stacks (`frame;frame;frame weight` lines, as `flamegraph.pl` and
+    /// `inferno-flamegraph` read), weighted as the `profiler.weight` configuration says. Empty until
+    /// sampling is configured.
+    pub fn render_flamegraph_folded(&self) -> String {
+        self.profiler.render_folded(&self.config())
+    }
+
+    /// The sampled stacks as an SVG flamegraph.
+    pub fn render_flamegraph_svg(&self) -> Result<String, Error> {
+        self.profiler.render_svg(&self.config())
+    }
+
+    /// What the profiler holds: samples, distinct stacks, capacity, overflow.
+    pub fn profiler_stats(&self) -> ProfilerStats {
+        self.profiler.stats()
     }
 }
 

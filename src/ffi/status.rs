@@ -87,6 +87,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::InvalidJson(_) => Self::InvalidJson,
             Error::InvalidConfig(_) => Self::InvalidConfig,
             Error::Busy(_) => Self::Busy,
+            Error::Render(_) => Self::Internal,
         }
     }
 }
