@@ -129,7 +129,13 @@ impl Monitor {
         frames: &str,
     ) -> Result<(), Error> {
         let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
-        self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
+        self.record_with_frames(
+            Operation::from_code(operation),
+            outcome,
+            duration_ns,
+            key,
+            frames,
+        )
     }
 
     /// Counts an operation as in flight until the matching [`Monitor::end`].

@@ -117,6 +117,59 @@ int main(int argc, char **argv) {
     CHECK(n >= 6 && strcmp(text + n - 6, "# EOF\n") == 0, "OpenMetrics ends with # EOF");
     free(text);
 
+    /* record_with_frames: the validation and counts of record, plus its frames. */
+    EXPECT_STATUS(api.reset(), CACHE_MONITOR_STATUS_OK);
+    const char frames[] = "main.main;cache.(*Cache).Get";
+    const size_t frames_len = sizeof frames - 1;
+    const char cut_utf8[] = {'m', ';', (char)0xc3}; /* a two-byte character without its second byte */
+    const uint32_t get = CACHE_MONITOR_OPERATION_GET, hit = CACHE_MONITOR_RESULT_HIT;
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, NULL, 3), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, frames, SIZE_MAX), CACHE_MONITOR_STATUS_INVALID_LENGTH);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, cut_utf8, sizeof cut_utf8),
+                  CACHE_MONITOR_STATUS_INVALID_UTF8);
+    EXPECT_STATUS(api.record_with_frames(99, hit, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_UNKNOWN_OPERATION);
+    EXPECT_STATUS(api.record_with_frames(get, 4, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_UNKNOWN_RESULT);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, NULL, 6, frames, frames_len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, SIZE_MAX, frames, frames_len),
+                  CACHE_MONITOR_STATUS_INVALID_LENGTH);
+    const char *const EDGE_GET_HIT = "edge_operations_total{operation=\"get\",result=\"hit\"}";
+    text = render_text(api.render);
+    CHECK(sample_value(text, EDGE_GET_HIT) == -1, "a refused record_with_frames was counted:\n%s", text);
+    free(text);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, NULL, 0, NULL, 0), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, invalid_utf8, sizeof invalid_utf8, "", 0), CACHE_MONITOR_STATUS_OK);
+    text = render_text(api.render);
+    CHECK(sample_value(text, EDGE_GET_HIT) == 3, "record_with_frames counts like record:\n%s", text);
+    free(text);
+
+    /* Profiler configuration: bad values change nothing. */
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"max_stacks\": 0}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"max_stacks\": 16385}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"sample_every\": -1}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"weight\": \"bytes\"}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"rate\": 1}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    message = last_error();
+    CHECK(strstr(message, "rate") != NULL, "last error names the key: %s", message);
+    free(message);
+
+    /* Flamegraph renders follow the buffer contract: nothing sampled is an empty folded text. */
+    len = 99;
+    EXPECT_STATUS(api.render_flamegraph_folded(NULL, 0, &len), CACHE_MONITOR_STATUS_OK);
+    CHECK(len == 0, "profiler never configured: empty folded text, got %zu bytes", len);
+    EXPECT_STATUS(api.render_flamegraph_svg(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len > 100, "an SVG even without samples, got %zu bytes", len);
+    memset(small, 'x', sizeof small);
+    EXPECT_STATUS(api.render_flamegraph_svg((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    for (size_t i = 0; i < sizeof small; i++) {
+        CHECK(small[i] == 'x', "nothing written to a too-small buffer");
+    }
+    EXPECT_STATUS(api.render_flamegraph_svg((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.render_flamegraph_folded(NULL, 8, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    text = render_text(api.render_flamegraph_svg);
+    CHECK(strstr(text, "</svg>") != NULL, "%s", text);
+    free(text);
+
     /* strerror: every documented code has its own text; unknown codes still get one. */
     const int32_t codes[] = {
         CACHE_MONITOR_STATUS_OK,               CACHE_MONITOR_STATUS_NULL_POINTER,

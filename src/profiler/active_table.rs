@@ -132,7 +132,10 @@ impl ControlGuard<'_> {
         let new = old ^ 1;
         let next = next.map_or(ptr::null_mut(), Box::into_raw);
         let stale = active.tables[new].swap(next, Release);
-        debug_assert!(stale.is_null(), "the cold table was taken out at the previous flip");
+        debug_assert!(
+            stale.is_null(),
+            "the cold table was taken out at the previous flip"
+        );
         let started = active.started_and_hot.fetch_xor(HOT_BIT, AcqRel) & !HOT_BIT;
         let started_on_old = started.wrapping_sub(self.control.started_before_last_flip);
         self.control.started_before_last_flip = started;
@@ -193,11 +196,19 @@ mod tests {
                 .sum::<u64>()
         });
         for (table, at_return) in &handed_back {
-            assert_eq!(table.samples(), *at_return, "written after it was handed back");
+            assert_eq!(
+                table.samples(),
+                *at_return,
+                "written after it was handed back"
+            );
         }
         let last = active.control().table().map_or(0, StackTable::samples);
         let in_old: u64 = handed_back.iter().map(|(_, n)| n).sum();
-        assert_eq!(in_old + last, added, "every sample landed in exactly one table");
+        assert_eq!(
+            in_old + last,
+            added,
+            "every sample landed in exactly one table"
+        );
     }
 
     #[test]

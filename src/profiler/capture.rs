@@ -164,7 +164,9 @@ impl StackKey {
             .chain(self.host[..host_words(self.shape.host_len)].iter().copied());
         let mut hash = self.shape.pack();
         for word in words {
-            hash = (hash ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+            hash = (hash ^ word)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(31);
         }
         finalise(hash)
     }
@@ -210,10 +212,18 @@ mod tests {
     fn host_frames_are_normalised() {
         assert_eq!(host("").0, "");
         assert_eq!(host("main.main;main.handler").0, "main.main;main.handler");
-        assert_eq!(host(";a;; ;b ;").0, "a;b", "empty and blank frames dropped, frames trimmed");
+        assert_eq!(
+            host(";a;; ;b ;").0,
+            "a;b",
+            "empty and blank frames dropped, frames trimmed"
+        );
         let long = "é".repeat(100); // 200 bytes
         let (text, shape) = host(&format!("outer;{long}"));
-        assert_eq!(text, format!("outer;{}", "é".repeat(64)), "cut to 128 bytes at a char boundary");
+        assert_eq!(
+            text,
+            format!("outer;{}", "é".repeat(64)),
+            "cut to 128 bytes at a char boundary"
+        );
         assert!(!shape.host_truncated);
     }
 
@@ -225,7 +235,11 @@ mod tests {
         assert!(text.len() <= HOST_FRAMES_BYTES);
         assert!(text.ends_with(";frame_0099"), "{text}");
         let kept: Vec<&str> = text.split(';').collect();
-        assert_eq!(kept.len(), HOST_FRAMES_BYTES / 11, "10-byte frames plus separators");
+        assert_eq!(
+            kept.len(),
+            HOST_FRAMES_BYTES / 11,
+            "10-byte frames plus separators"
+        );
         assert_eq!(kept, frames[100 - kept.len()..]);
     }
 

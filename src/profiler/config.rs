@@ -147,7 +147,10 @@ mod tests {
             .with_json(r#"{"profiler": {"sample_every": 7, "max_stacks": 64, "weight": "time"}}"#)
             .unwrap();
         let json = config.to_json();
-        assert!(json.contains(r#""profiler":{"sample_every":7,"max_stacks":64,"weight":"time"}"#), "{json}");
+        assert!(
+            json.contains(r#""profiler":{"sample_every":7,"max_stacks":64,"weight":"time"}"#),
+            "{json}"
+        );
         assert_eq!(Config::default().with_json(&json).unwrap(), config);
     }
 }

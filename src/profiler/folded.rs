@@ -111,7 +111,13 @@ mod tests {
     fn frames_never_break_the_format() {
         let folded = fold(
             [stack(
-                &["<[u8; 8] as Foo>::bar", "two\nlines\r\tx", "  padded ", "", "\n"],
+                &[
+                    "<[u8; 8] as Foo>::bar",
+                    "two\nlines\r\tx",
+                    "  padded ",
+                    "",
+                    "\n",
+                ],
                 1,
                 0,
             )],

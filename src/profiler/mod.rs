@@ -30,8 +30,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use active_table::ActiveTable;
 pub use capture::{HOST_FRAME_BYTES, HOST_FRAMES_BYTES, MAX_DEPTH};
 use capture::{StackKey, stack_marker};
-pub use config::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
 pub(crate) use config::ProfilerPatch;
+pub use config::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
 use folded::FoldedStack;
 use stack_table::{StackTable, TableSnapshot};
 use symbols::Symbolizer;
@@ -106,7 +106,8 @@ impl Profiler {
         let mut control = self.tables.control();
         let capacity = control.table().map(StackTable::capacity);
         let wanted = (config.sample_every != 0).then_some(config.max_stacks);
-        if capacity.is_some_and(|c| c != config.max_stacks) || (capacity.is_none() && wanted.is_some())
+        if capacity.is_some_and(|c| c != config.max_stacks)
+            || (capacity.is_none() && wanted.is_some())
         {
             let next = wanted.map(|max_stacks| Box::new(StackTable::new(max_stacks)));
             drop(control.replace(next));
@@ -126,12 +127,14 @@ impl Profiler {
     /// Counts of what the profiler holds.
     pub fn stats(&self) -> ProfilerStats {
         let control = self.tables.control();
-        control.table().map_or_else(ProfilerStats::default, |table| ProfilerStats {
-            samples: table.samples(),
-            stacks: table.len(),
-            max_stacks: table.capacity(),
-            overflow_samples: table.overflow_samples(),
-        })
+        control
+            .table()
+            .map_or_else(ProfilerStats::default, |table| ProfilerStats {
+                samples: table.samples(),
+                stacks: table.len(),
+                max_stacks: table.capacity(),
+                overflow_samples: table.overflow_samples(),
+            })
     }
 
     /// Folded stacks, weighted as `config.profiler.weight` says, leaves named after `config`'s operations.
@@ -220,12 +223,20 @@ mod tests {
                     .record_with_frames(Operation::GET, Outcome::Hit, 1, b"k", "host.f")
                     .unwrap();
             }
-            assert_eq!(sampling::countdown(), 0, "sampling off: countdown untouched");
+            assert_eq!(
+                sampling::countdown(),
+                0,
+                "sampling off: countdown untouched"
+            );
             assert_eq!(monitor.profiler_stats(), ProfilerStats::default());
             // The same check sees the countdown as soon as sampling is on.
-            monitor.configure(r#"{"profiler": {"sample_every": 7}}"#).unwrap();
+            monitor
+                .configure(r#"{"profiler": {"sample_every": 7}}"#)
+                .unwrap();
             for _ in 0..3 {
-                monitor.record(Operation::GET, Outcome::Hit, 1, b"k").unwrap();
+                monitor
+                    .record(Operation::GET, Outcome::Hit, 1, b"k")
+                    .unwrap();
             }
             assert_eq!(sampling::countdown(), 4);
         });
@@ -263,9 +274,14 @@ mod tests {
                 line.ends_with(&format!(";host.main;host.worker{t};cache_monitor::get 100")),
                 "{line}"
             );
-            assert!(!line.contains("Profiler::sample"), "own frames trimmed: {line}");
+            assert!(
+                !line.contains("Profiler::sample"),
+                "own frames trimmed: {line}"
+            );
         }
-        monitor.configure(r#"{"profiler": {"weight": "time"}}"#).unwrap();
+        monitor
+            .configure(r#"{"profiler": {"weight": "time"}}"#)
+            .unwrap();
         let by_time = monitor.render_flamegraph_folded();
         assert!(
             by_time.contains(";host.main;host.worker0;cache_monitor::get 200\n"),
@@ -287,20 +303,36 @@ mod tests {
             }
             let stats = monitor.profiler_stats();
             assert_eq!((stats.stacks, stats.overflow_samples), (2, 1));
-            assert!(monitor.render_flamegraph_folded().contains("[overflow];cache_monitor::put 1\n"));
+            assert!(
+                monitor
+                    .render_flamegraph_folded()
+                    .contains("[overflow];cache_monitor::put 1\n")
+            );
 
-            monitor.configure(r#"{"profiler": {"sample_every": 0}}"#).unwrap();
+            monitor
+                .configure(r#"{"profiler": {"sample_every": 0}}"#)
+                .unwrap();
             monitor.record(Operation::PUT, Outcome::Ok, 1, b"").unwrap();
-            assert_eq!(monitor.profiler_stats().samples, 3, "off: kept, not added to");
+            assert_eq!(
+                monitor.profiler_stats().samples,
+                3,
+                "off: kept, not added to"
+            );
 
             monitor.reset();
             assert_eq!(monitor.profiler_stats().samples, 0);
             assert_eq!(monitor.render_flamegraph_folded(), "");
-            monitor.configure(r#"{"profiler": {"sample_every": 1}}"#).unwrap();
-            monitor.record_with_frames(Operation::PUT, Outcome::Ok, 1, b"", "d").unwrap();
+            monitor
+                .configure(r#"{"profiler": {"sample_every": 1}}"#)
+                .unwrap();
+            monitor
+                .record_with_frames(Operation::PUT, Outcome::Ok, 1, b"", "d")
+                .unwrap();
             assert_eq!(monitor.profiler_stats().samples, 1);
 
-            monitor.configure(r#"{"profiler": {"max_stacks": 5}}"#).unwrap();
+            monitor
+                .configure(r#"{"profiler": {"max_stacks": 5}}"#)
+                .unwrap();
             assert_eq!(
                 monitor.profiler_stats(),
                 ProfilerStats {
@@ -322,7 +354,10 @@ mod tests {
             r#"{"profiler": {"sample_every": 1, "max_stacks": 0}}"#,
             r#"{"namespace": "ok", "profiler": {"sampling": 1}}"#,
         ] {
-            assert!(matches!(monitor.configure(bad), Err(Error::InvalidConfig(_))));
+            assert!(matches!(
+                monitor.configure(bad),
+                Err(Error::InvalidConfig(_))
+            ));
         }
         assert_eq!(monitor.config(), before);
         assert_eq!(monitor.profiler_stats().max_stacks, 8);
@@ -345,7 +380,11 @@ mod tests {
                 )
                 .unwrap()
         });
-        assert!(monitor.render_flamegraph_folded().contains(";job;cache_monitor::compact 1\n"));
+        assert!(
+            monitor
+                .render_flamegraph_folded()
+                .contains(";job;cache_monitor::compact 1\n")
+        );
         let svg = monitor.render_flamegraph_svg().unwrap();
         assert!(svg.contains("cache_monitor::compact"));
     }

@@ -35,7 +35,11 @@ pub(crate) fn tick(every: u32) -> bool {
 #[inline]
 fn restart(left: u32, every: u32) -> bool {
     let sampled = left == 1 || every == 1;
-    COUNTDOWN.set(if sampled { every } else { every.saturating_sub(1) });
+    COUNTDOWN.set(if sampled {
+        every
+    } else {
+        every.saturating_sub(1)
+    });
     sampled
 }
 

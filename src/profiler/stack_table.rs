@@ -30,8 +30,8 @@
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
-use super::config::MAX_STACKS_LIMIT;
 use super::capture::{HOST_WORDS, MAX_DEPTH, Shape, StackKey, host_frames_text, host_words};
+use super::config::MAX_STACKS_LIMIT;
 use crate::operation::{MAX_OPERATIONS, Operation};
 
 /// Samples and their total duration.
@@ -77,10 +77,18 @@ impl Entry {
     fn write(&self, key: &StackKey) {
         self.hash.store(key.hash, Relaxed);
         self.shape.store(key.shape.pack(), Relaxed);
-        for (cell, &ip) in self.ips.iter().zip(&key.ips[..usize::from(key.shape.depth)]) {
+        for (cell, &ip) in self
+            .ips
+            .iter()
+            .zip(&key.ips[..usize::from(key.shape.depth)])
+        {
             cell.store(ip, Relaxed);
         }
-        for (cell, &word) in self.host.iter().zip(&key.host[..host_words(key.shape.host_len)]) {
+        for (cell, &word) in self
+            .host
+            .iter()
+            .zip(&key.host[..host_words(key.shape.host_len)])
+        {
             cell.store(word, Relaxed);
         }
         self.counters.samples.store(0, Relaxed);
@@ -227,7 +235,10 @@ impl StackTable {
 
     /// Published stacks.
     pub(crate) fn len(&self) -> usize {
-        self.index.iter().filter(|slot| slot.load(Relaxed) != 0).count()
+        self.index
+            .iter()
+            .filter(|slot| slot.load(Relaxed) != 0)
+            .count()
     }
 
     /// Samples that found the table full.
@@ -237,11 +248,17 @@ impl StackTable {
 
     /// Samples taken into this table, overflow included.
     pub(crate) fn samples(&self) -> u64 {
-        let published = self.index.iter().filter_map(|slot| match slot.load(Acquire) {
-            0 => None,
-            i => self.entries.get(i as usize - 1),
-        });
-        published.map(|e| e.counters.samples.load(Relaxed)).sum::<u64>() + self.overflow_samples()
+        let published = self
+            .index
+            .iter()
+            .filter_map(|slot| match slot.load(Acquire) {
+                0 => None,
+                i => self.entries.get(i as usize - 1),
+            });
+        published
+            .map(|e| e.counters.samples.load(Relaxed))
+            .sum::<u64>()
+            + self.overflow_samples()
     }
 
     /// Every published stack and the overflow counts; taken while threads may be sampling.
@@ -287,7 +304,10 @@ mod tests {
     /// A key with the given host frames and no native frames, so tests control identity exactly.
     fn key(operation: Operation, frames: &str) -> StackKey {
         let key = StackKey::capture(operation, frames, usize::MAX);
-        assert_eq!(key.shape.depth, 0, "every native frame lies below usize::MAX");
+        assert_eq!(
+            key.shape.depth, 0,
+            "every native frame lies below usize::MAX"
+        );
         key
     }
 
@@ -361,10 +381,18 @@ mod tests {
         assert_eq!(table.samples(), expected, "no sample lost or counted twice");
         let snapshot = table.snapshot();
         assert!(snapshot.stacks.len() <= 64);
-        let mut names: Vec<&str> = snapshot.stacks.iter().map(|s| s.host_frames.as_str()).collect();
+        let mut names: Vec<&str> = snapshot
+            .stacks
+            .iter()
+            .map(|s| s.host_frames.as_str())
+            .collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), snapshot.stacks.len(), "each stack published once");
+        assert_eq!(
+            names.len(),
+            snapshot.stacks.len(),
+            "each stack published once"
+        );
     }
 
     #[test]

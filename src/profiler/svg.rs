@@ -49,6 +49,9 @@ mod tests {
     #[test]
     fn no_stacks_still_make_an_svg() {
         let svg = render("", Weight::Samples).unwrap();
-        assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
     }
 }

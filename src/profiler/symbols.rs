@@ -8,7 +8,12 @@ use std::ffi::c_void;
 pub(crate) const UNKNOWN: &str = "[unknown]";
 
 /// Frames of the recording path itself: this library, and the unwinder it samples with.
-const OWN_PREFIXES: [&str; 4] = ["cache_monitor::", "<cache_monitor::", "backtrace::", "<backtrace::"];
+const OWN_PREFIXES: [&str; 4] = [
+    "cache_monitor::",
+    "<cache_monitor::",
+    "backtrace::",
+    "<backtrace::",
+];
 
 /// The C ABI functions that record (exported unmangled, so not under `cache_monitor::`).
 const OWN_EXPORTS: [&str; 3] = [
