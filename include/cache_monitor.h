@@ -268,7 +268,8 @@ uint32_t cache_monitor_abi_version(void);
 
 /**
  * Changes the configuration with a JSON object naming only the keys to change, for example
- * `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"]}`.
+ * `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"],
+ * "profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}`.
  * An unknown key or a bad value returns an error and changes nothing.
  *
  * # Safety

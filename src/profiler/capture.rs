@@ -17,7 +17,7 @@ pub const HOST_FRAME_BYTES: usize = 128;
 /// [`HOST_FRAMES_BYTES`] in 64-bit words, as a stack table stores them.
 pub(crate) const HOST_WORDS: usize = HOST_FRAMES_BYTES / 8;
 
-const _: () = assert!(HOST_FRAMES_BYTES % 8 == 0 && HOST_FRAMES_BYTES < 1 << 16);
+const _: () = assert!(HOST_FRAMES_BYTES.is_multiple_of(8) && HOST_FRAMES_BYTES < 1 << 16);
 
 /// Everything but the frames themselves: the operation, how many frames there are, and whether some
 /// were dropped. Packed into one word so a table compares it at once.
