@@ -108,7 +108,7 @@ static inline void write_file(const char *path, const char *text) {
 }
 
 /* The value of the sample whose name-and-labels is exactly `series`, or -1 if it is absent. */
-static double sample_value(const char *text, const char *series) {
+static inline double sample_value(const char *text, const char *series) {
     size_t n = strlen(series);
     for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         if (strncmp(line, series, n) == 0 && line[n] == ' ') {

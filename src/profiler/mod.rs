@@ -19,6 +19,7 @@ mod active_table;
 mod capture;
 mod config;
 mod folded;
+mod own_thread;
 mod sampling;
 mod stack_table;
 mod svg;

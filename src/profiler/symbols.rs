@@ -33,9 +33,20 @@ const GLUE_PREFIXES: [&str; 6] = [
 ];
 
 /// Names return addresses, remembering each address for the life of one render.
+///
+/// Dropping it also drops the `backtrace` crate's process-wide cache of mapped object files and parsed
+/// debug information: kept between renders, those mappings and allocations would outlive the library
+/// when a host unloads it (`dlclose`), once per load. The price is that every render maps and parses
+/// them again (tens of milliseconds for a large binary).
 #[derive(Default)]
 pub(crate) struct Symbolizer {
     names: HashMap<usize, Vec<String>>,
+}
+
+impl Drop for Symbolizer {
+    fn drop(&mut self) {
+        backtrace::clear_symbol_cache();
+    }
 }
 
 impl Symbolizer {

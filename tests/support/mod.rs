@@ -11,13 +11,14 @@ pub fn crate_dir() -> PathBuf {
 }
 
 /// The `libcache_monitor.so` cargo built for this test run (same profile as the test binary).
+///
+/// It is the one in `target/<profile>/deps/`, beside the test binaries: cargo rebuilds it there with the
+/// tests, whereas the copy in `target/<profile>/` is only refreshed by `cargo build` (so it may be stale,
+/// or missing on a fresh checkout).
 pub fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let lib = profile_dir.join("libcache_monitor.so");
+    let deps = exe.parent().expect("target/<profile>/deps/<test>");
+    let lib = deps.join("libcache_monitor.so");
     assert!(
         lib.exists(),
         "{} missing: cargo builds it with the tests",
