@@ -30,6 +30,7 @@ use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicPtr, AtomicU64};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::stack_table::StackTable;
@@ -38,13 +39,20 @@ const HOT_BIT: u64 = 1 << 63;
 
 /// The table sampling threads write; see the module documentation for the protocol.
 pub(crate) struct ActiveTable {
+    /// Written by every sample: on a cache line of its own, so that samples do not keep evicting the
+    /// line holding the fields every record reads (the monitor's `sample_every` and operation count).
+    counts: CachePadded<SampleCounts>,
+    /// Owned tables (from `Box::into_raw`), or null.
+    tables: [AtomicPtr<StackTable>; 2],
+    control: Mutex<Control>,
+}
+
+/// The counts of the protocol.
+struct SampleCounts {
     /// Bit 63: index of the hot table. Bits 0..63: samples ever started.
     started_and_hot: AtomicU64,
     /// Samples finished with each table since it last became hot.
     finished: [AtomicU64; 2],
-    /// Owned tables (from `Box::into_raw`), or null.
-    tables: [AtomicPtr<StackTable>; 2],
-    control: Mutex<Control>,
 }
 
 /// State of the control side.
@@ -57,8 +65,10 @@ impl ActiveTable {
     /// No table: samples are dropped until one is installed.
     pub(crate) const fn new() -> Self {
         Self {
-            started_and_hot: AtomicU64::new(0),
-            finished: [AtomicU64::new(0), AtomicU64::new(0)],
+            counts: CachePadded::new(SampleCounts {
+                started_and_hot: AtomicU64::new(0),
+                finished: [AtomicU64::new(0), AtomicU64::new(0)],
+            }),
             tables: [
                 AtomicPtr::new(ptr::null_mut()),
                 AtomicPtr::new(ptr::null_mut()),
@@ -72,15 +82,15 @@ impl ActiveTable {
     /// Runs `add` on the hot table, if there is one. Lock-free: three atomic operations around `add`.
     #[inline]
     pub(crate) fn with_hot(&self, add: impl FnOnce(&StackTable)) {
-        let hot = (self.started_and_hot.fetch_add(1, Acquire) >> 63) as usize;
+        let hot = (self.counts.started_and_hot.fetch_add(1, Acquire) >> 63) as usize;
         let table = self.tables[hot].load(Acquire);
         // SAFETY: a non-null pointer in `tables` comes from `Box::into_raw`, and the table it points to is
-        // only taken back (and so possibly freed) by `Control::replace` once `finished[hot]` counts every
+        // only taken back (and so possibly freed) by `ControlGuard::replace` once `finished[hot]` counts every
         // sample that started while `hot` was hot, this one included: this one has not finished yet.
         if let Some(table) = unsafe { table.as_ref() } {
             add(table);
         }
-        self.finished[hot].fetch_add(1, Release);
+        self.counts.finished[hot].fetch_add(1, Release);
     }
 
     /// Exclusive access to the control side: reading and replacing the table.
@@ -113,7 +123,7 @@ pub(crate) struct ControlGuard<'a> {
 impl ControlGuard<'_> {
     fn hot(&self) -> usize {
         // Bit 63 only changes under `control`, which this guard holds.
-        (self.active.started_and_hot.load(Relaxed) >> 63) as usize
+        (self.active.counts.started_and_hot.load(Relaxed) >> 63) as usize
     }
 
     /// The table samples go to, if any, for reading.
@@ -136,13 +146,13 @@ impl ControlGuard<'_> {
             stale.is_null(),
             "the cold table was taken out at the previous flip"
         );
-        let started = active.started_and_hot.fetch_xor(HOT_BIT, AcqRel) & !HOT_BIT;
+        let started = active.counts.started_and_hot.fetch_xor(HOT_BIT, AcqRel) & !HOT_BIT;
         let started_on_old = started.wrapping_sub(self.control.started_before_last_flip);
         self.control.started_before_last_flip = started;
-        while active.finished[old].load(Acquire) != started_on_old {
+        while active.counts.finished[old].load(Acquire) != started_on_old {
             std::thread::yield_now();
         }
-        active.finished[old].store(0, Relaxed);
+        active.counts.finished[old].store(0, Relaxed);
         let previous = active.tables[old].swap(ptr::null_mut(), Acquire);
         // SAFETY: non-null pointers in `tables` come from `Box::into_raw`; every sample that could reach
         // this table has finished (`finished[old]`, `Acquire`, synchronises with their `Release`), and new

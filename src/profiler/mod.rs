@@ -1,19 +1,19 @@
 //! The sampled flamegraph profiler: where cache operations come from, as folded stacks and SVG.
 //!
 //! With `sample_every = N` (`{"profiler": {"sample_every": N}}`), every thread samples its N-th, 2N-th,
-//! ... record ([`sampling`]). A sample captures the caller's stack as raw return addresses, plus any
+//! ... record (`sampling.rs`). A sample captures the caller's stack as raw return addresses, plus any
 //! frames the host passed ([`crate::Monitor::record_with_frames`]), and counts it in a bounded lock-free
-//! table of stack -> (samples, total duration) allocated at configuration ([`stack_table`]; overflow is
+//! table of stack -> (samples, total duration) allocated at configuration (`stack_table.rs`; overflow is
 //! counted, memory never grows). Symbolisation, demangling and the removal of this library's own frames
-//! happen only when a flamegraph is rendered ([`symbols`], [`folded`], [`svg`]).
+//! happen only when a flamegraph is rendered (`symbols.rs`, `folded.rs`, `svg.rs`).
 //!
 //! Cost on the recording path:
 //!
-//! - sampling off (the default): one relaxed load of [`Profiler`]'s `sample_every` and a branch; no
+//! - sampling off (the default): one relaxed load of the monitor's `sample_every` and a branch; no
 //!   thread-local access;
 //! - sampling on, record not sampled: a thread-local decrement;
 //! - sampled record: a stack walk into a fixed on-stack array, three atomic operations to find the table
-//!   ([`active_table`]), a probe and two `fetch_add`s. No allocation, no lock of this library's.
+//!   (`active_table.rs`), a probe and two `fetch_add`s. No allocation, no lock of this library's.
 
 mod active_table;
 mod capture;
@@ -62,21 +62,15 @@ pub struct ProfilerStats {
 }
 
 /// One monitor's profiler. See the module documentation.
-pub struct Profiler {
+pub(crate) struct Profiler {
     /// Sample one record in this many per thread; 0: off. The only field a record reads when off.
     sample_every: AtomicU32,
     tables: ActiveTable,
 }
 
-impl Default for Profiler {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Profiler {
     /// Sampling off, no table.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             sample_every: AtomicU32::new(0),
             tables: ActiveTable::new(),
@@ -126,7 +120,7 @@ impl Profiler {
     }
 
     /// Counts of what the profiler holds.
-    pub fn stats(&self) -> ProfilerStats {
+    pub(crate) fn stats(&self) -> ProfilerStats {
         let control = self.tables.control();
         control
             .table()
