@@ -215,7 +215,8 @@ pub unsafe extern "C" fn cache_monitor_render_flamegraph_folded(
 }
 
 /// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
-/// `cache_monitor_render`.
+/// `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
+/// call returns (so that nothing the drawing leaves in thread-local storage outlives it).
 ///
 /// # Safety
 /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.

@@ -233,12 +233,19 @@ impl StackTable {
         }
     }
 
-    /// Published stacks.
-    pub(crate) fn len(&self) -> usize {
+    /// The published entries (`Acquire`: their keys are complete).
+    fn published(&self) -> impl Iterator<Item = &Entry> {
         self.index
             .iter()
-            .filter(|slot| slot.load(Relaxed) != 0)
-            .count()
+            .filter_map(|slot| match slot.load(Acquire) {
+                0 => None,
+                i => self.entries.get(i as usize - 1),
+            })
+    }
+
+    /// Published stacks.
+    pub(crate) fn len(&self) -> usize {
+        self.published().count()
     }
 
     /// Samples that found the table full.
@@ -248,30 +255,16 @@ impl StackTable {
 
     /// Samples taken into this table, overflow included.
     pub(crate) fn samples(&self) -> u64 {
-        let published = self
-            .index
-            .iter()
-            .filter_map(|slot| match slot.load(Acquire) {
-                0 => None,
-                i => self.entries.get(i as usize - 1),
-            });
-        published
+        let kept: u64 = self
+            .published()
             .map(|e| e.counters.samples.load(Relaxed))
-            .sum::<u64>()
-            + self.overflow_samples()
+            .sum();
+        kept + self.overflow_samples()
     }
 
     /// Every published stack and the overflow counts; taken while threads may be sampling.
     pub(crate) fn snapshot(&self) -> TableSnapshot {
-        let stacks = self
-            .index
-            .iter()
-            .filter_map(|slot| match slot.load(Acquire) {
-                0 => None,
-                i => self.entries.get(i as usize - 1),
-            })
-            .map(Entry::read)
-            .collect();
+        let stacks = self.published().map(Entry::read).collect();
         let overflow = self
             .overflow
             .iter()
