@@ -20,6 +20,21 @@ static const char *const GET_HIT = "cuenv_cache_operations_total{operation=\"get
 
 static char *last_error(void) { return render_text(api.last_error); }
 
+/* The buffer contract, for a render whose text is longer than 100 bytes. */
+static void expect_buffer_contract(CacheMonitorRenderFn render, const char *name) {
+    size_t len = 0;
+    EXPECT_STATUS(render(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len > 100, "%s: size query reports the needed size, got %zu", name, len);
+    char small[16];
+    memset(small, 'x', sizeof small);
+    EXPECT_STATUS(render((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    for (size_t i = 0; i < sizeof small; i++) {
+        CHECK(small[i] == 'x', "%s: nothing written to a too-small buffer", name);
+    }
+    EXPECT_STATUS(render((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(render(NULL, 64, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+}
+
 int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: %s <library>", argv[0]);
     api = load_monitor(argv[1]);
@@ -86,17 +101,7 @@ int main(int argc, char **argv) {
     free(text);
 
     /* The buffer contract. */
-    size_t len = 0;
-    EXPECT_STATUS(api.render(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    CHECK(len > 100, "size query reports the needed size, got %zu", len);
-    char small[16];
-    memset(small, 'x', sizeof small);
-    EXPECT_STATUS(api.render((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    for (size_t i = 0; i < sizeof small; i++) {
-        CHECK(small[i] == 'x', "nothing written to a too-small buffer");
-    }
-    EXPECT_STATUS(api.render((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
-    EXPECT_STATUS(api.render(NULL, 64, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    expect_buffer_contract(api.render, "render");
     EXPECT_STATUS(api.last_error(NULL, 0, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
 
     /* Reset, then buckets may change. */
@@ -154,18 +159,11 @@ int main(int argc, char **argv) {
     free(message);
 
     /* Flamegraph renders follow the buffer contract: nothing sampled is an empty folded text. */
-    len = 99;
+    size_t len = 99;
     EXPECT_STATUS(api.render_flamegraph_folded(NULL, 0, &len), CACHE_MONITOR_STATUS_OK);
     CHECK(len == 0, "profiler never configured: empty folded text, got %zu bytes", len);
-    EXPECT_STATUS(api.render_flamegraph_svg(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    CHECK(len > 100, "an SVG even without samples, got %zu bytes", len);
-    memset(small, 'x', sizeof small);
-    EXPECT_STATUS(api.render_flamegraph_svg((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    for (size_t i = 0; i < sizeof small; i++) {
-        CHECK(small[i] == 'x', "nothing written to a too-small buffer");
-    }
-    EXPECT_STATUS(api.render_flamegraph_svg((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
     EXPECT_STATUS(api.render_flamegraph_folded(NULL, 8, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    expect_buffer_contract(api.render_flamegraph_svg, "render_flamegraph_svg"); /* an SVG even without samples */
     text = render_text(api.render_flamegraph_svg);
     CHECK(strstr(text, "</svg>") != NULL, "%s", text);
     free(text);
