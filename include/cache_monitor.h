@@ -20,7 +20,7 @@
 /**
  * Minor version of the C ABI: bumped when functions or configuration keys are added.
  */
-#define CACHE_MONITOR_ABI_VERSION_MINOR 2
+#define CACHE_MONITOR_ABI_VERSION_MINOR 3
 
 /**
  * `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
@@ -229,6 +229,17 @@ typedef int32_t (*CacheMonitorRecordFn)(uint32_t op,
                                         size_t key_len);
 
 /**
+ * Signature of `cache_monitor_record_with_frames`.
+ */
+typedef int32_t (*CacheMonitorRecordWithFramesFn)(uint32_t op,
+                                                  uint32_t result,
+                                                  uint64_t duration_ns,
+                                                  const uint8_t *key,
+                                                  size_t key_len,
+                                                  const char *frames,
+                                                  size_t frames_len);
+
+/**
  * Signature of `cache_monitor_begin`.
  */
 typedef int32_t (*CacheMonitorBeginFn)(uint32_t op);
@@ -270,7 +281,8 @@ uint32_t cache_monitor_abi_version(void);
 
 /**
  * Changes the configuration with a JSON object naming only the keys to change, for example
- * `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"]}`.
+ * `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"],
+ * "profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}`.
  * An unknown key or a bad value returns an error and changes nothing.
  *
  * # Safety
@@ -291,6 +303,26 @@ int32_t cache_monitor_record(uint32_t op,
                              uint64_t duration_ns,
                              const uint8_t *key,
                              size_t key_len);
+
+/**
+ * Records one finished operation exactly as `cache_monitor_record` does (same validation, same counts)
+ * and, when the profiler samples it, adds the host's logical call site to the sampled stack: `frames`
+ * is `frames_len` bytes of UTF-8, frames separated by `;`, outermost first (for example
+ * `main.main;main.serve;cache.(*Cache).Get`), placed under the native frames and above the operation.
+ * For hosts whose stacks cannot be unwound (Go through cgo). NULL with length 0 means no frames. Each
+ * frame is cut to 128 bytes and the innermost frames are kept within 512 bytes.
+ *
+ * # Safety
+ * `key` must be NULL or point to `key_len` readable bytes; `frames` must be NULL or point to
+ * `frames_len` readable bytes.
+ */
+int32_t cache_monitor_record_with_frames(uint32_t op,
+                                         uint32_t result,
+                                         uint64_t duration_ns,
+                                         const uint8_t *key,
+                                         size_t key_len,
+                                         const char *frames,
+                                         size_t frames_len);
 
 /**
  * Counts an operation as in flight until `cache_monitor_end` (which may run on another thread).
@@ -316,7 +348,8 @@ int32_t cache_monitor_end(uint32_t op,
 int32_t cache_monitor_set_gauge(uint32_t gauge, uint64_t value);
 
 /**
- * Forgets every recorded operation and zeroes the gauges; operations in flight stay in flight.
+ * Forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight stay in
+ * flight.
  */
 int32_t cache_monitor_reset(void);
 
@@ -398,6 +431,31 @@ int32_t cache_monitor_import_state(const uint8_t *data,
  * so that the library can be unloaded with `dlclose`. Recording and rendering keep working afterwards.
  */
 int32_t cache_monitor_shutdown(void);
+
+/**
+ * Writes the sampled stacks as folded stacks (`frame;frame;frame weight` per line, outermost frame
+ * first, as `flamegraph.pl` and `inferno-flamegraph` read) to `buf`, with the buffer contract of
+ * `cache_monitor_render`. Weighted by samples or by total microseconds (`profiler.weight`); empty until
+ * sampling is configured (`{"profiler": {"sample_every": 100}}`).
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_render_flamegraph_folded(uint8_t *buf,
+                                               size_t cap,
+                                               size_t *len);
+
+/**
+ * Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
+ * `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
+ * call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf,
+                                            size_t cap,
+                                            size_t *len);
 
 /**
  * Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the

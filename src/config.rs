@@ -11,6 +11,7 @@ use crate::buckets::BucketBounds;
 use crate::error::Error;
 use crate::operation::{MAX_OPERATIONS, Operation};
 use crate::patterns::{PatternConfig, PatternPatch};
+use crate::profiler::{ProfilerConfig, ProfilerPatch};
 
 /// The metric namespace used unless configured otherwise.
 pub const DEFAULT_NAMESPACE: &str = "cuenv_cache";
@@ -28,6 +29,8 @@ pub struct Config {
     pub patterns: PatternConfig,
     /// Alert rules.
     pub alerts: AlertConfig,
+    /// The flamegraph profiler's section.
+    pub profiler: ProfilerConfig,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             operations: Vec::new(),
             patterns: PatternConfig::default(),
             alerts: AlertConfig::default(),
+            profiler: ProfilerConfig::default(),
         }
     }
 }
@@ -51,6 +55,7 @@ struct Patch {
     operations: Option<Vec<String>>,
     patterns: Option<PatternPatch>,
     alerts: Option<AlertPatch>,
+    profiler: Option<ProfilerPatch>,
 }
 
 impl Config {
@@ -77,6 +82,9 @@ impl Config {
         if let Some(alerts) = patch.alerts {
             next.alerts = next.alerts.apply(alerts).map_err(Error::InvalidConfig)?;
         }
+        if let Some(profiler) = patch.profiler {
+            next.profiler = next.profiler.with_patch(profiler)?;
+        }
         Ok(next)
     }
 
@@ -88,6 +96,7 @@ impl Config {
             "operations": self.operations,
             "patterns": self.patterns,
             "alerts": self.alerts,
+            "profiler": self.profiler.to_patch(),
         })
         .to_string()
     }

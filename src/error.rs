@@ -27,4 +27,7 @@ pub enum Error {
     /// A state snapshot has another format or an unsupported version.
     #[error("foreign state snapshot: {0}")]
     ForeignSnapshot(String),
+    /// A rendering failed (the flamegraph renderer reported an error).
+    #[error("cannot render: {0}")]
+    Render(String),
 }

@@ -18,8 +18,10 @@
 //!
 //! Module map: `shard` and `recorder` are the hot path; `latency` and `buckets` the histogram layouts;
 //! `totals` sums shards; `windows` (over `seqlock` and `clock`) keeps rolling windows; `patterns` reduces
-//! keys to patterns; `alerts` judges them; `view` reads everything once for the renderers in `render`
-//! (Prometheus text, OpenMetrics, JSON); `config` parses configuration; `ffi` is the C ABI.
+//! keys to patterns; `alerts` judges them; `profiler` samples stacks for flamegraphs; `view` reads
+//! everything once for the renderers in `render` (Prometheus text, OpenMetrics, JSON); `state` exports and
+//! imports snapshots for hot swaps; `config` parses configuration; `ffi` is the C ABI; `cache`,
+//! `monitored` and `endpoint` are the Rust API for cache systems.
 
 pub mod alerts;
 pub mod buckets;
@@ -36,6 +38,7 @@ mod monitor;
 pub mod monitored;
 pub mod operation;
 pub mod patterns;
+pub mod profiler;
 mod recorder;
 pub mod render;
 mod seqlock;

@@ -24,3 +24,10 @@ fn every_bad_input_gets_its_documented_code() {
     let host = compile_c_host("bad_input", dir.path());
     run(Command::new(&host).arg(cdylib()));
 }
+
+#[test]
+fn profiling_and_rendering_flamegraphs_leave_the_library_unloadable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("unload_after_flamegraph", dir.path());
+    run(Command::new(&host).arg(cdylib()));
+}

@@ -20,6 +20,21 @@ static const char *const GET_HIT = "cuenv_cache_operations_total{operation=\"get
 
 static char *last_error(void) { return render_text(api.last_error); }
 
+/* The buffer contract, for a render whose text is longer than 100 bytes. */
+static void expect_buffer_contract(CacheMonitorRenderFn render, const char *name) {
+    size_t len = 0;
+    EXPECT_STATUS(render(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len > 100, "%s: size query reports the needed size, got %zu", name, len);
+    char small[16];
+    memset(small, 'x', sizeof small);
+    EXPECT_STATUS(render((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
+    for (size_t i = 0; i < sizeof small; i++) {
+        CHECK(small[i] == 'x', "%s: nothing written to a too-small buffer", name);
+    }
+    EXPECT_STATUS(render((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(render(NULL, 64, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+}
+
 int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: %s <library>", argv[0]);
     api = load_monitor(argv[1]);
@@ -86,17 +101,7 @@ int main(int argc, char **argv) {
     free(text);
 
     /* The buffer contract. */
-    size_t len = 0;
-    EXPECT_STATUS(api.render(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    CHECK(len > 100, "size query reports the needed size, got %zu", len);
-    char small[16];
-    memset(small, 'x', sizeof small);
-    EXPECT_STATUS(api.render((uint8_t *)small, sizeof small, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    for (size_t i = 0; i < sizeof small; i++) {
-        CHECK(small[i] == 'x', "nothing written to a too-small buffer");
-    }
-    EXPECT_STATUS(api.render((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
-    EXPECT_STATUS(api.render(NULL, 64, &len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    expect_buffer_contract(api.render, "render");
     EXPECT_STATUS(api.last_error(NULL, 0, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
 
     /* Reset, then buckets may change. */
@@ -117,9 +122,10 @@ int main(int argc, char **argv) {
     CHECK(n >= 6 && strcmp(text + n - 6, "# EOF\n") == 0, "OpenMetrics ends with # EOF");
     free(text);
 
-    /* The JSON reports follow the same buffer contract. */
-    EXPECT_STATUS(api.render_hit_rate_json(NULL, 0, &len), CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL);
-    EXPECT_STATUS(api.render_stats_json((uint8_t *)small, sizeof small, NULL), CACHE_MONITOR_STATUS_NULL_POINTER);
+    /* The JSON reports and the state export follow the same buffer contract. */
+    expect_buffer_contract(api.render_hit_rate_json, "render_hit_rate_json");
+    expect_buffer_contract(api.render_stats_json, "render_stats_json");
+    expect_buffer_contract(api.export_state, "export_state");
     text = render_text(api.render_hit_rate_json);
     CHECK(text[0] == '{' && strstr(text, "\"pattern\": \"user:*\"") != NULL, "hit-rate JSON:\n%s", text);
     free(text);
@@ -139,6 +145,52 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(api.import_state((const uint8_t *)text, strlen(text)), CACHE_MONITOR_STATUS_INVALID_SNAPSHOT);
     free(text);
     EXPECT_STATUS(api.shutdown(), CACHE_MONITOR_STATUS_OK);
+
+    /* record_with_frames: the validation and counts of record, plus its frames. */
+    EXPECT_STATUS(api.reset(), CACHE_MONITOR_STATUS_OK);
+    const char frames[] = "main.main;cache.(*Cache).Get";
+    const size_t frames_len = sizeof frames - 1;
+    const char cut_utf8[] = {'m', ';', (char)0xc3}; /* a two-byte character without its second byte */
+    const uint32_t get = CACHE_MONITOR_OPERATION_GET, hit = CACHE_MONITOR_RESULT_HIT;
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, NULL, 3), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, frames, SIZE_MAX), CACHE_MONITOR_STATUS_INVALID_LENGTH);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, cut_utf8, sizeof cut_utf8),
+                  CACHE_MONITOR_STATUS_INVALID_UTF8);
+    EXPECT_STATUS(api.record_with_frames(99, hit, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_UNKNOWN_OPERATION);
+    EXPECT_STATUS(api.record_with_frames(get, 4, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_UNKNOWN_RESULT);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, NULL, 6, frames, frames_len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, SIZE_MAX, frames, frames_len),
+                  CACHE_MONITOR_STATUS_INVALID_LENGTH);
+    const char *const EDGE_GET_HIT = "edge_operations_total{operation=\"get\",result=\"hit\"}";
+    text = render_text(api.render);
+    CHECK(sample_value(text, EDGE_GET_HIT) == -1, "a refused record_with_frames was counted:\n%s", text);
+    free(text);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, key, 6, frames, frames_len), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, NULL, 0, NULL, 0), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.record_with_frames(get, hit, 1, invalid_utf8, sizeof invalid_utf8, "", 0), CACHE_MONITOR_STATUS_OK);
+    text = render_text(api.render);
+    CHECK(sample_value(text, EDGE_GET_HIT) == 3, "record_with_frames counts like record:\n%s", text);
+    free(text);
+
+    /* Profiler configuration: bad values change nothing. */
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"max_stacks\": 0}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"max_stacks\": 16385}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"sample_every\": -1}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"weight\": \"bytes\"}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    EXPECT_STATUS(api.configure("{\"profiler\": {\"rate\": 1}}"), CACHE_MONITOR_STATUS_INVALID_CONFIG);
+    message = last_error();
+    CHECK(strstr(message, "rate") != NULL, "last error names the key: %s", message);
+    free(message);
+
+    /* Flamegraph renders follow the buffer contract: nothing sampled is an empty folded text. */
+    size_t folded_len = 99;
+    EXPECT_STATUS(api.render_flamegraph_folded(NULL, 0, &folded_len), CACHE_MONITOR_STATUS_OK);
+    CHECK(folded_len == 0, "profiler never configured: empty folded text, got %zu bytes", folded_len);
+    EXPECT_STATUS(api.render_flamegraph_folded(NULL, 8, &folded_len), CACHE_MONITOR_STATUS_NULL_POINTER);
+    expect_buffer_contract(api.render_flamegraph_svg, "render_flamegraph_svg"); /* an SVG even without samples */
+    text = render_text(api.render_flamegraph_svg);
+    CHECK(strstr(text, "</svg>") != NULL, "%s", text);
+    free(text);
 
     /* strerror: every documented code has its own text; unknown codes still get one. */
     const int32_t codes[] = {

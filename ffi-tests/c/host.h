@@ -27,12 +27,15 @@ typedef struct {
     CacheMonitorAbiVersionFn abi_version;
     CacheMonitorConfigureFn configure;
     CacheMonitorRecordFn record;
+    CacheMonitorRecordWithFramesFn record_with_frames;
     CacheMonitorBeginFn begin;
     CacheMonitorRecordFn end;
     CacheMonitorSetGaugeFn set_gauge;
     CacheMonitorResetFn reset;
     CacheMonitorRenderFn render;
     CacheMonitorRenderFn render_openmetrics;
+    CacheMonitorRenderFn render_flamegraph_folded;
+    CacheMonitorRenderFn render_flamegraph_svg;
     CacheMonitorRenderFn last_error;
     CacheMonitorRenderFn render_hit_rate_json;
     CacheMonitorRenderFn render_stats_json;
@@ -62,12 +65,15 @@ static monitor_api load_monitor(const char *path) {
     LOAD(abi_version, "cache_monitor_abi_version");
     LOAD(configure, "cache_monitor_configure");
     LOAD(record, "cache_monitor_record");
+    LOAD(record_with_frames, "cache_monitor_record_with_frames");
     LOAD(begin, "cache_monitor_begin");
     LOAD(end, "cache_monitor_end");
     LOAD(set_gauge, "cache_monitor_set_gauge");
     LOAD(reset, "cache_monitor_reset");
     LOAD(render, "cache_monitor_render");
     LOAD(render_openmetrics, "cache_monitor_render_openmetrics");
+    LOAD(render_flamegraph_folded, "cache_monitor_render_flamegraph_folded");
+    LOAD(render_flamegraph_svg, "cache_monitor_render_flamegraph_svg");
     LOAD(last_error, "cache_monitor_last_error");
     LOAD(render_hit_rate_json, "cache_monitor_render_hit_rate_json");
     LOAD(render_stats_json, "cache_monitor_render_stats_json");
@@ -103,8 +109,15 @@ static char *render_text(CacheMonitorRenderFn render) {
     }
 }
 
+/* Writes `text` to the file at `path`. */
+static inline void write_file(const char *path, const char *text) {
+    FILE *file = fopen(path, "w");
+    CHECK(file != NULL, "cannot open %s", path);
+    CHECK(fputs(text, file) >= 0 && fclose(file) == 0, "cannot write %s", path);
+}
+
 /* The value of the sample whose name-and-labels is exactly `series`, or -1 if it is absent. */
-static double sample_value(const char *text, const char *series) {
+static inline double sample_value(const char *text, const char *series) {
     size_t n = strlen(series);
     for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         if (strncmp(line, series, n) == 0 && line[n] == ' ') {

@@ -118,10 +118,7 @@ int main(int argc, char **argv) {
     CHECK(total == (uint64_t)THREADS * RECORDS_PER_THREAD, "workload covers %llu records", (unsigned long long)total);
     CHECK(sample_value(text, "cuenv_cache_stats{metric=\"operations_in_flight\"}") == 0, "nothing in flight");
 
-    FILE *out = fopen(argv[2], "w");
-    CHECK(out != NULL, "open %s", argv[2]);
-    fputs(text, out);
-    fclose(out);
+    write_file(argv[2], text);
     free(text);
     printf("threaded_counts: %d threads x %d records counted exactly\n", THREADS, RECORDS_PER_THREAD);
     return 0;

@@ -79,6 +79,16 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], C
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows `len` bytes of UTF-8 at `ptr`; NULL is accepted with length zero.
+///
+/// # Safety
+/// Unless NULL, `ptr` must point to `len` readable bytes that stay unchanged during the call.
+pub(crate) unsafe fn utf8_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a str, CacheMonitorStatus> {
+    // SAFETY: forwarded caller contract.
+    let bytes = unsafe { bytes(ptr, len) }?;
+    std::str::from_utf8(bytes).map_err(|_| CacheMonitorStatus::InvalidUtf8)
+}
+
 /// Borrows a NUL-terminated UTF-8 string.
 ///
 /// # Safety
@@ -176,6 +186,27 @@ mod tests {
             assert_eq!(bytes(std::ptr::null(), 0), Ok(&[][..]));
             assert_eq!(bytes(std::ptr::null(), 3), Err(CacheMonitorStatus::NullPointer));
             assert_eq!(bytes(b"x".as_ptr(), usize::MAX), Err(CacheMonitorStatus::InvalidLength));
+        }
+    }
+
+    #[test]
+    fn utf8_bytes_checks_pointer_length_and_encoding() {
+        // SAFETY: every pointer is NULL or a live literal of at least the length passed, except the
+        // impossible length, which is rejected before any read.
+        unsafe {
+            assert_eq!(utf8_bytes(b"a;b".as_ptr(), 3), Ok("a;b"));
+            assert_eq!(utf8_bytes(std::ptr::null(), 0), Ok(""));
+            assert_eq!(utf8_bytes(std::ptr::null(), 1), Err(CacheMonitorStatus::NullPointer));
+            assert_eq!(utf8_bytes(b"\xff;a".as_ptr(), 3), Err(CacheMonitorStatus::InvalidUtf8));
+            assert_eq!(
+                utf8_bytes(b"x".as_ptr(), usize::MAX),
+                Err(CacheMonitorStatus::InvalidLength)
+            );
+            assert_eq!(
+                utf8_bytes("é".as_ptr(), 1),
+                Err(CacheMonitorStatus::InvalidUtf8),
+                "a length that cuts a character"
+            );
         }
     }
 }

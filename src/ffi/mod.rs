@@ -9,7 +9,7 @@ pub mod status;
 
 use std::ffi::c_char;
 
-use boundary::{bytes, guard, utf8, write_text};
+use boundary::{bytes, guard, utf8, utf8_bytes, write_text};
 pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
 
 use crate::monitor::Monitor;
@@ -18,7 +18,7 @@ use crate::operation::{Gauge, Operation};
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions or configuration keys are added.
-pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 2;
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 3;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
@@ -30,7 +30,8 @@ pub extern "C" fn cache_monitor_abi_version() -> u32 {
 }
 
 /// Changes the configuration with a JSON object naming only the keys to change, for example
-/// `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"]}`.
+/// `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"],
+/// "profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}`.
 /// An unknown key or a bad value returns an error and changes nothing.
 ///
 /// # Safety
@@ -62,6 +63,35 @@ pub unsafe extern "C" fn cache_monitor_record(
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
         Ok(Monitor::global().record_codes(op, result, duration_ns, key)?)
+    })
+}
+
+/// Records one finished operation exactly as `cache_monitor_record` does (same validation, same counts)
+/// and, when the profiler samples it, adds the host's logical call site to the sampled stack: `frames`
+/// is `frames_len` bytes of UTF-8, frames separated by `;`, outermost first (for example
+/// `main.main;main.serve;cache.(*Cache).Get`), placed under the native frames and above the operation.
+/// For hosts whose stacks cannot be unwound (Go through cgo). NULL with length 0 means no frames. Each
+/// frame is cut to 128 bytes and the innermost frames are kept within 512 bytes.
+///
+/// # Safety
+/// `key` must be NULL or point to `key_len` readable bytes; `frames` must be NULL or point to
+/// `frames_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_record_with_frames(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+    frames: *const c_char,
+    frames_len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller passes NULL or `key_len` readable bytes.
+        let key = unsafe { bytes(key, key_len) }?;
+        // SAFETY: the caller passes NULL or `frames_len` readable bytes.
+        let frames = unsafe { utf8_bytes(frames.cast(), frames_len) }?;
+        Ok(Monitor::global().record_codes_with_frames(op, result, duration_ns, key, frames)?)
     })
 }
 
@@ -103,7 +133,8 @@ pub extern "C" fn cache_monitor_set_gauge(gauge: u32, value: u64) -> i32 {
     })
 }
 
-/// Forgets every recorded operation and zeroes the gauges; operations in flight stay in flight.
+/// Forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight stay in
+/// flight.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_reset() -> i32 {
     guard(|| {
@@ -202,6 +233,34 @@ pub extern "C" fn cache_monitor_shutdown() -> i32 {
     })
 }
 
+/// Writes the sampled stacks as folded stacks (`frame;frame;frame weight` per line, outermost frame
+/// first, as `flamegraph.pl` and `inferno-flamegraph` read) to `buf`, with the buffer contract of
+/// `cache_monitor_render`. Weighted by samples or by total microseconds (`profiler.weight`); empty until
+/// sampling is configured (`{"profiler": {"sample_every": 100}}`).
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_flamegraph_folded(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guard(|| unsafe { write_text(Monitor::global().render_flamegraph_folded().as_bytes(), buf, cap, len) })
+}
+
+/// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
+/// `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
+/// call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_flamegraph_svg(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    guard(|| {
+        let svg = Monitor::global().render_flamegraph_svg()?;
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(svg.as_bytes(), buf, cap, len) }
+    })
+}
+
 /// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
 /// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
 ///
@@ -228,6 +287,16 @@ pub type CacheMonitorConfigureFn = unsafe extern "C" fn(json: *const c_char) -> 
 /// Signature of `cache_monitor_record` and `cache_monitor_end`.
 pub type CacheMonitorRecordFn =
     unsafe extern "C" fn(op: u32, result: u32, duration_ns: u64, key: *const u8, key_len: usize) -> i32;
+/// Signature of `cache_monitor_record_with_frames`.
+pub type CacheMonitorRecordWithFramesFn = unsafe extern "C" fn(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+    frames: *const c_char,
+    frames_len: usize,
+) -> i32;
 /// Signature of `cache_monitor_begin`.
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
@@ -247,11 +316,14 @@ const _: () = {
     let _: CacheMonitorConfigureFn = cache_monitor_configure;
     let _: CacheMonitorRecordFn = cache_monitor_record;
     let _: CacheMonitorRecordFn = cache_monitor_end;
+    let _: CacheMonitorRecordWithFramesFn = cache_monitor_record_with_frames;
     let _: CacheMonitorBeginFn = cache_monitor_begin;
     let _: CacheMonitorSetGaugeFn = cache_monitor_set_gauge;
     let _: CacheMonitorResetFn = cache_monitor_reset;
     let _: CacheMonitorRenderFn = cache_monitor_render;
     let _: CacheMonitorRenderFn = cache_monitor_render_openmetrics;
+    let _: CacheMonitorRenderFn = cache_monitor_render_flamegraph_folded;
+    let _: CacheMonitorRenderFn = cache_monitor_render_flamegraph_svg;
     let _: CacheMonitorRenderFn = cache_monitor_last_error;
     let _: CacheMonitorRenderFn = cache_monitor_render_hit_rate_json;
     let _: CacheMonitorRenderFn = cache_monitor_render_stats_json;

@@ -95,6 +95,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::Busy(_) => Self::Busy,
             Error::InvalidSnapshot(_) => Self::InvalidSnapshot,
             Error::ForeignSnapshot(_) => Self::ForeignSnapshot,
+            Error::Render(_) => Self::Internal,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::operation::{Gauge, Operation, Outcome};
 use crate::patterns::{PatternTable, Patterns};
+use crate::profiler::Profiler;
 use crate::recorder::{Record, Recorder};
 use crate::shard::Shards;
 use crate::state::Combined;
@@ -48,6 +49,8 @@ pub struct Monitor {
     instance: u64,
     /// State imported from other monitors (library copies), by their identity.
     imported: Mutex<BTreeMap<u64, Combined>>,
+    /// Sampled stacks for flamegraphs (off unless configured).
+    profiler: Profiler,
 }
 
 impl Default for Monitor {
@@ -103,6 +106,7 @@ impl Monitor {
             reset_baseline: Mutex::new(None),
             instance: transfer::random_instance(),
             imported: Mutex::new(BTreeMap::new()),
+            profiler: Profiler::new(),
         }
     }
 
@@ -111,6 +115,22 @@ impl Monitor {
     /// Lock-free and allocation-free. Fails only for an operation code that is not registered.
     #[inline]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
+        self.record_with_frames(operation, outcome, duration_ns, key, "")
+    }
+
+    /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
+    /// samples this record, `frames` (`;`-separated, outermost first, such as
+    /// `"main.main;main.serve;cache.(*Cache).Get"`) become the leaf frames of its stack, under the native
+    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`].
+    #[inline]
+    pub fn record_with_frames(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Error> {
         self.recorder.check_operation(operation)?;
         self.tick_if_due(self.clock.now_secs());
         self.recorder.record(Record {
@@ -119,6 +139,7 @@ impl Monitor {
             duration_ns,
             pattern_slot: self.patterns.slot_of(key),
         });
+        self.profiler.observe(operation, duration_ns, frames);
         Ok(())
     }
 
@@ -133,8 +154,21 @@ impl Monitor {
     /// [`Monitor::record`] from raw codes, as the C ABI receives them.
     #[inline]
     pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
+        self.record_codes_with_frames(operation, result, duration_ns, key, "")
+    }
+
+    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes_with_frames(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Error> {
         let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
-        self.record(Operation::from_code(operation), outcome, duration_ns, key)
+        self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
     }
 
     /// Counts an operation as in flight until the matching [`Monitor::end`].
@@ -187,6 +221,7 @@ impl Monitor {
         }
         self.recorder.set_operation_count(next.operation_count());
         self.patterns.configure(&next.patterns);
+        self.profiler.configure(&next.profiler);
         *config = next;
         Ok(())
     }
@@ -196,8 +231,8 @@ impl Monitor {
         self.config.read().clone()
     }
 
-    /// Forgets everything recorded or imported and zeroes the host gauges. Operations in flight stay in
-    /// flight, and learned key patterns keep their slots (the cap counts patterns since start).
+    /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
+    /// stay in flight, and learned key patterns keep their slots (the cap counts patterns since start).
     pub fn reset(&self) {
         self.imported.lock().clear();
         let config = self.config.read();
@@ -209,6 +244,7 @@ impl Monitor {
         for gauge in Gauge::ALL {
             self.recorder.set_gauge(gauge, 0);
         }
+        self.profiler.reset();
     }
 
     /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline), as the

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::Monitor;
+use crate::error::Error;
 use crate::history::OutcomeCounts;
 use crate::operation::OUTCOMES;
 use crate::patterns::OTHER_SLOT;
+use crate::profiler::ProfilerStats;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::state::Combined;
@@ -128,5 +130,22 @@ impl Monitor {
     /// [`Monitor::stats_report`] as JSON.
     pub fn render_stats_json(&self) -> String {
         json::to_json(&self.stats_report())
+    }
+
+    /// The sampled stacks as folded stacks (`frame;frame;frame weight` lines, as `flamegraph.pl` and
+    /// `inferno-flamegraph` read), weighted as the `profiler.weight` configuration says. Empty until
+    /// sampling is configured.
+    pub fn render_flamegraph_folded(&self) -> String {
+        self.profiler.render_folded(&self.config())
+    }
+
+    /// The sampled stacks as an SVG flamegraph.
+    pub fn render_flamegraph_svg(&self) -> Result<String, Error> {
+        self.profiler.render_svg(&self.config())
+    }
+
+    /// What the profiler holds: samples, distinct stacks, capacity, overflow.
+    pub fn profiler_stats(&self) -> ProfilerStats {
+        self.profiler.stats()
     }
 }

@@ -52,10 +52,16 @@ pub fn run(command: &mut Command) -> Output {
 
 /// Compiles the C test host `ffi-tests/c/<name>.c` with the system `cc` into `dir`, against the header only.
 pub fn compile_c_host(name: &str, dir: &Path) -> PathBuf {
+    compile_c_host_with(name, dir, &[])
+}
+
+/// [`compile_c_host`] with extra `cc` flags (debug information, frame pointers...).
+pub fn compile_c_host_with(name: &str, dir: &Path, extra_flags: &[&str]) -> PathBuf {
     let source = crate_dir().join("ffi-tests/c").join(format!("{name}.c"));
     let binary = dir.join(name);
     run(Command::new("cc")
         .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args(extra_flags)
         .arg("-I")
         .arg(crate_dir().join("include"))
         .arg(&source)

@@ -1,0 +1,356 @@
+//! The sampled flamegraph profiler: where cache operations come from, as folded stacks and SVG.
+//!
+//! With `sample_every = N` (`{"profiler": {"sample_every": N}}`), every thread samples its N-th, 2N-th,
+//! ... record (`sampling.rs`). A sample captures the caller's stack as raw return addresses, plus any
+//! frames the host passed ([`crate::Monitor::record_with_frames`]), and counts it in a bounded lock-free
+//! table of stack -> (samples, total duration) allocated at configuration (`stack_table.rs`; overflow is
+//! counted, memory never grows). Symbolisation, demangling and the removal of this library's own frames
+//! happen only when a flamegraph is rendered (`symbols.rs`, `folded.rs`, `svg.rs`).
+//!
+//! Cost on the recording path:
+//!
+//! - sampling off (the default): one relaxed load of the monitor's `sample_every` and a branch; no
+//!   thread-local access;
+//! - sampling on, record not sampled: a thread-local decrement;
+//! - sampled record: a stack walk into a fixed on-stack array, three atomic operations to find the table
+//!   (`active_table.rs`), a probe and two `fetch_add`s. No allocation, no lock of this library's.
+
+mod active_table;
+mod capture;
+mod config;
+mod folded;
+mod own_thread;
+mod sampling;
+mod stack_table;
+mod svg;
+mod symbols;
+
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
+
+use active_table::ActiveTable;
+pub use capture::{HOST_FRAME_BYTES, HOST_FRAMES_BYTES, MAX_DEPTH};
+use capture::{StackKey, stack_marker};
+pub(crate) use config::ProfilerPatch;
+pub use config::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
+use folded::FoldedStack;
+use stack_table::{StackTable, TableSnapshot};
+use symbols::Symbolizer;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::operation::Operation;
+
+/// The frame put where frames were dropped: above a native stack deeper than [`MAX_DEPTH`], or above
+/// host frames longer than [`HOST_FRAMES_BYTES`].
+pub const TRUNCATED_FRAME: &str = "[truncated]";
+
+/// The frame under which samples that found the table full are counted.
+pub const OVERFLOW_FRAME: &str = "[overflow]";
+
+/// What the profiler holds, for tests and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfilerStats {
+    /// Samples taken since the last reset, overflow included.
+    pub samples: u64,
+    /// Distinct stacks held.
+    pub stacks: usize,
+    /// Distinct stacks the table can hold (0 before sampling is first turned on).
+    pub max_stacks: usize,
+    /// Samples that found the table full and are counted under [`OVERFLOW_FRAME`] only.
+    pub overflow_samples: u64,
+}
+
+/// One monitor's profiler. See the module documentation.
+pub(crate) struct Profiler {
+    /// Sample one record in this many per thread; 0: off. The only field a record reads when off.
+    sample_every: AtomicU32,
+    tables: ActiveTable,
+}
+
+impl Profiler {
+    /// Sampling off, no table.
+    pub(crate) const fn new() -> Self {
+        Self {
+            sample_every: AtomicU32::new(0),
+            tables: ActiveTable::new(),
+        }
+    }
+
+    /// Called by every record, after it is counted: samples it if its thread's turn has come.
+    #[inline(always)]
+    pub(crate) fn observe(&self, operation: Operation, duration_ns: u64, host_frames: &str) {
+        let every = self.sample_every.load(Relaxed);
+        if every != 0 && sampling::tick(every) {
+            self.sample(operation, duration_ns, host_frames);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sample(&self, operation: Operation, duration_ns: u64, host_frames: &str) {
+        let marker = 0u8;
+        let key = StackKey::capture(operation, host_frames, stack_marker(&marker));
+        self.tables.with_hot(|table| table.add(&key, duration_ns));
+    }
+
+    /// Applies `config`: allocates the table when sampling is first turned on, replaces it (forgetting
+    /// its stacks) when `max_stacks` changes, then sets the rate. Turning sampling off keeps what was
+    /// sampled.
+    pub(crate) fn configure(&self, config: &ProfilerConfig) {
+        let mut control = self.tables.control();
+        let capacity = control.table().map(StackTable::capacity);
+        let wanted = (config.sample_every != 0).then_some(config.max_stacks);
+        if capacity.is_some_and(|c| c != config.max_stacks) || (capacity.is_none() && wanted.is_some()) {
+            let next = wanted.map(|max_stacks| Box::new(StackTable::new(max_stacks)));
+            drop(control.replace(next));
+        }
+        self.sample_every.store(config.sample_every, Relaxed);
+    }
+
+    /// Forgets every sample. Samples taken while the reset runs are dropped.
+    pub(crate) fn reset(&self) {
+        let mut control = self.tables.control();
+        if let Some(mut table) = control.replace(None) {
+            table.clear();
+            control.replace(Some(table));
+        }
+    }
+
+    /// Counts of what the profiler holds.
+    pub(crate) fn stats(&self) -> ProfilerStats {
+        let control = self.tables.control();
+        control
+            .table()
+            .map_or_else(ProfilerStats::default, |table| ProfilerStats {
+                samples: table.samples(),
+                stacks: table.len(),
+                max_stacks: table.capacity(),
+                overflow_samples: table.overflow_samples(),
+            })
+    }
+
+    /// Folded stacks, weighted as `config.profiler.weight` says, leaves named after `config`'s operations.
+    pub(crate) fn render_folded(&self, config: &Config) -> String {
+        let snapshot = self
+            .tables
+            .control()
+            .table()
+            .map(StackTable::snapshot)
+            .unwrap_or_default();
+        folded::fold(named_stacks(snapshot, config), config.profiler.weight)
+    }
+
+    /// An SVG flamegraph of [`Profiler::render_folded`].
+    pub(crate) fn render_svg(&self, config: &Config) -> Result<String, Error> {
+        svg::render(&self.render_folded(config), config.profiler.weight)
+    }
+}
+
+/// The leaf frame of every sample of `operation`: `cache_monitor::get`.
+fn leaf(config: &Config, operation: Operation) -> String {
+    format!("cache_monitor::{}", config.operation_name(operation))
+}
+
+/// The snapshot's stacks as frames, outermost first: the native frames down to the host function that
+/// called the library, then the host frames, then the operation.
+fn named_stacks(snapshot: TableSnapshot, config: &Config) -> Vec<FoldedStack> {
+    let mut symbolizer = Symbolizer::default();
+    let mut stacks: Vec<FoldedStack> = snapshot
+        .stacks
+        .into_iter()
+        .map(|stack| {
+            let mut frames = Vec::new();
+            if stack.native_truncated {
+                frames.push(TRUNCATED_FRAME.to_owned());
+            }
+            frames.extend(symbolizer.stack(&stack.ips));
+            if stack.host_truncated {
+                frames.push(TRUNCATED_FRAME.to_owned());
+            }
+            frames.extend(
+                stack
+                    .host_frames
+                    .split(';')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned),
+            );
+            frames.push(leaf(config, stack.operation));
+            FoldedStack {
+                frames,
+                samples: stack.samples,
+                total_ns: stack.total_ns,
+            }
+        })
+        .collect();
+    stacks.extend(
+        snapshot
+            .overflow
+            .into_iter()
+            .map(|(operation, samples, total_ns)| FoldedStack {
+                frames: vec![OVERFLOW_FRAME.to_owned(), leaf(config, operation)],
+                samples,
+                total_ns,
+            }),
+    );
+    stacks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::Monitor;
+    use crate::operation::Outcome;
+
+    /// Runs `body` on a fresh thread, so its sampling countdown starts from the beginning.
+    fn on_fresh_thread<T: Send>(body: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| scope.spawn(body).join().expect("thread ran"))
+    }
+
+    #[test]
+    fn sampling_off_never_touches_the_thread_local_countdown() {
+        on_fresh_thread(|| {
+            let monitor = Monitor::new();
+            for _ in 0..10_000 {
+                monitor
+                    .record_with_frames(Operation::GET, Outcome::Hit, 1, b"k", "host.f")
+                    .unwrap();
+            }
+            assert_eq!(sampling::countdown(), 0, "sampling off: countdown untouched");
+            assert_eq!(monitor.profiler_stats(), ProfilerStats::default());
+            // The same check sees the countdown as soon as sampling is on.
+            monitor.configure(r#"{"profiler": {"sample_every": 7}}"#).unwrap();
+            for _ in 0..3 {
+                monitor.record(Operation::GET, Outcome::Hit, 1, b"k").unwrap();
+            }
+            assert_eq!(sampling::countdown(), 4);
+        });
+    }
+
+    #[test]
+    fn every_nth_record_of_each_thread_is_sampled_with_its_host_frames() {
+        let monitor = Monitor::new();
+        monitor.configure(r#"{"profiler": {"sample_every": 10}}"#).unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..3 {
+                let monitor = &monitor;
+                scope.spawn(move || {
+                    let frames = format!("host.main;host.worker{t}");
+                    for _ in 0..1_005 {
+                        monitor
+                            .record_with_frames(Operation::GET, Outcome::Hit, 2_000, b"", &frames)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let stats = monitor.profiler_stats();
+        assert_eq!((stats.samples, stats.overflow_samples), (300, 0));
+        assert_eq!(stats.max_stacks, DEFAULT_MAX_STACKS);
+        let folded = monitor.render_flamegraph_folded();
+        for t in 0..3 {
+            let line = folded
+                .lines()
+                .find(|l| l.contains(&format!(";host.main;host.worker{t};")))
+                .unwrap_or_else(|| panic!("worker {t} missing:\n{folded}"));
+            assert!(
+                line.ends_with(&format!(";host.main;host.worker{t};cache_monitor::get 100")),
+                "{line}"
+            );
+            assert!(!line.contains("Profiler::sample"), "own frames trimmed: {line}");
+        }
+        monitor.configure(r#"{"profiler": {"weight": "time"}}"#).unwrap();
+        let by_time = monitor.render_flamegraph_folded();
+        assert!(
+            by_time.contains(";host.main;host.worker0;cache_monitor::get 200\n"),
+            "100 samples x 2 us:\n{by_time}"
+        );
+    }
+
+    #[test]
+    fn reset_and_resizing_forget_samples_and_off_keeps_them() {
+        on_fresh_thread(|| {
+            let monitor = Monitor::new();
+            monitor
+                .configure(r#"{"profiler": {"sample_every": 1, "max_stacks": 2}}"#)
+                .unwrap();
+            for site in ["a", "b", "c"] {
+                monitor
+                    .record_with_frames(Operation::PUT, Outcome::Ok, 1, b"", site)
+                    .unwrap();
+            }
+            let stats = monitor.profiler_stats();
+            assert_eq!((stats.stacks, stats.overflow_samples), (2, 1));
+            assert!(
+                monitor
+                    .render_flamegraph_folded()
+                    .contains("[overflow];cache_monitor::put 1\n")
+            );
+
+            monitor.configure(r#"{"profiler": {"sample_every": 0}}"#).unwrap();
+            monitor.record(Operation::PUT, Outcome::Ok, 1, b"").unwrap();
+            assert_eq!(monitor.profiler_stats().samples, 3, "off: kept, not added to");
+
+            monitor.reset();
+            assert_eq!(monitor.profiler_stats().samples, 0);
+            assert_eq!(monitor.render_flamegraph_folded(), "");
+            monitor.configure(r#"{"profiler": {"sample_every": 1}}"#).unwrap();
+            monitor
+                .record_with_frames(Operation::PUT, Outcome::Ok, 1, b"", "d")
+                .unwrap();
+            assert_eq!(monitor.profiler_stats().samples, 1);
+
+            monitor.configure(r#"{"profiler": {"max_stacks": 5}}"#).unwrap();
+            assert_eq!(
+                monitor.profiler_stats(),
+                ProfilerStats {
+                    max_stacks: 5,
+                    ..ProfilerStats::default()
+                }
+            );
+        });
+    }
+
+    #[test]
+    fn a_refused_configuration_leaves_the_profiler_as_it_was() {
+        let monitor = Monitor::new();
+        monitor
+            .configure(r#"{"profiler": {"sample_every": 3, "max_stacks": 8}}"#)
+            .unwrap();
+        let before = monitor.config();
+        for bad in [
+            r#"{"profiler": {"sample_every": 1, "max_stacks": 0}}"#,
+            r#"{"namespace": "ok", "profiler": {"sampling": 1}}"#,
+        ] {
+            assert!(matches!(monitor.configure(bad), Err(Error::InvalidConfig(_))));
+        }
+        assert_eq!(monitor.config(), before);
+        assert_eq!(monitor.profiler_stats().max_stacks, 8);
+    }
+
+    #[test]
+    fn custom_operations_name_their_leaf() {
+        let monitor = Monitor::new();
+        monitor
+            .configure(r#"{"operations": ["compact"], "profiler": {"sample_every": 1}}"#)
+            .unwrap();
+        on_fresh_thread(|| {
+            monitor
+                .record_with_frames(
+                    Operation::from_code(Operation::FIRST_CUSTOM),
+                    Outcome::Ok,
+                    1,
+                    b"",
+                    "job",
+                )
+                .unwrap()
+        });
+        assert!(
+            monitor
+                .render_flamegraph_folded()
+                .contains(";job;cache_monitor::compact 1\n")
+        );
+        let svg = monitor.render_flamegraph_svg().unwrap();
+        assert!(svg.contains("cache_monitor::compact"));
+    }
+}
