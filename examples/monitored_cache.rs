@@ -160,6 +160,15 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("Stats data:\n{}", stats_json);
     }
 
+    info!("=== Flamegraph Data ===");
+    let flamegraph = metrics_endpoint.flamegraph();
+    if !flamegraph.is_empty() {
+        let lines: Vec<&str> = flamegraph.lines().take(5).collect();
+        println!("Flamegraph sample:\n{}", lines.join("\n"));
+    } else {
+        println!("No flamegraph data available (profiling may not be active)");
+    }
+
     info!("Monitoring data successfully collected and displayed!");
     Ok(())
 }

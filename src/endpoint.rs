@@ -48,4 +48,15 @@ impl MetricsEndpoint {
     pub fn stats_json(&self) -> Result<String, Error> {
         Ok(self.monitor().render_stats_json())
     }
+
+    /// The sampled stacks as folded stacks (`frame;frame;frame weight` lines), empty unless profiling is
+    /// on (`MonitoredCacheBuilder::with_profiling`).
+    pub fn flamegraph(&self) -> String {
+        self.monitor().render_flamegraph_folded()
+    }
+
+    /// The sampled stacks as an SVG flamegraph.
+    pub fn flamegraph_svg(&self) -> Result<String, Error> {
+        self.monitor().render_flamegraph_svg()
+    }
 }

@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod buckets;
 pub mod cache;
 pub mod clock;
+mod collector;
 pub mod config;
 mod endpoint;
 pub mod error;
@@ -52,6 +53,7 @@ pub mod windows;
 
 pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics, FileCache, MemoryCache};
 pub use clock::{Clock, ManualClock};
+pub use collector::MonitorCollector;
 pub use config::Config;
 pub use endpoint::MetricsEndpoint;
 pub use error::Error;

@@ -106,6 +106,11 @@ impl<C: Cache> MonitoredCache<C> {
         self.monitor.hit_rate_report()
     }
 
+    /// The sampled stacks as folded stacks, empty unless profiling is on.
+    pub fn flamegraph_data(&self) -> String {
+        self.monitor.render_flamegraph_folded()
+    }
+
     /// In flight, rates, latencies and alerts.
     pub fn stats_report(&self) -> StatsReport {
         self.monitor.stats_report()

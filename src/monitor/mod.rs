@@ -247,11 +247,13 @@ impl Monitor {
         self.profiler.reset();
     }
 
-    /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline), as the
-    /// library is unloaded. Counts read afterwards are those since the monitor started.
+    /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline, the
+    /// profiler's table), as the library is unloaded. Counts read afterwards are those since the monitor
+    /// started, and sampling is off.
     pub(crate) fn release_heap(&self) {
         self.imported.lock().clear();
         self.reset_baseline.lock().take();
+        self.profiler.release();
     }
 
     /// Everything recorded (or imported) since the last reset.

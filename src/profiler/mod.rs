@@ -117,6 +117,12 @@ impl Profiler {
         }
     }
 
+    /// Stops sampling and frees the table, as the library is unloaded.
+    pub(crate) fn release(&self) {
+        self.sample_every.store(0, Relaxed);
+        drop(self.tables.control().replace(None));
+    }
+
     /// Counts of what the profiler holds.
     pub(crate) fn stats(&self) -> ProfilerStats {
         let control = self.tables.control();

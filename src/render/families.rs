@@ -23,8 +23,9 @@ pub(crate) type Labels<'a> = [(&'a str, &'a [u8])];
 
 /// Receives families in order; every series call belongs to the latest family.
 pub(crate) trait Sink {
-    /// Starts the family `<namespace>_<name>`; a counter's name carries no `_total` (sinks add it).
-    fn family(&mut self, name: &str, kind: Kind, help: &str);
+    /// Starts the family `<namespace>_<name>` whose series carry `labels` (besides `le` and `quantile`);
+    /// a counter's name carries no `_total` (sinks add it).
+    fn family(&mut self, name: &str, kind: Kind, help: &str, labels: &[&str]);
     /// A counter series.
     fn counter(&mut self, labels: &Labels<'_>, value: u64);
     /// A gauge series (NaN for "no data").
@@ -51,6 +52,7 @@ fn operations(view: &MetricsView, sink: &mut impl Sink) {
         "operations",
         Kind::Counter,
         "Cache operations recorded, by operation and result.",
+        &["operation", "result"],
     );
     for (operation, outcome, totals) in view.recorded_series() {
         let labels = [
@@ -66,6 +68,7 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
         "operation_duration_seconds",
         Kind::Histogram,
         "Duration of cache operations in seconds, by operation and result.",
+        &["operation", "result"],
     );
     let bounds = view.config.buckets.seconds();
     let mut buckets = Vec::with_capacity(bounds.len());
@@ -91,6 +94,7 @@ fn stats(view: &MetricsView, sink: &mut impl Sink) {
         "Cache statistics: size_bytes and entries as set by the host; hit_rate since the reset; \
          operations_in_flight now; operations_per_second, mean_latency_seconds and p99_latency_seconds over \
          the last minute; patterns_tracked.",
+        &["metric"],
     );
     for gauge in Gauge::ALL {
         sink.gauge(
@@ -117,6 +121,7 @@ fn hit_rates(view: &MetricsView, sink: &mut impl Sink) {
         "hit_rate",
         Kind::Gauge,
         "Hits over hits plus misses in a rolling window, per operation and over all; NaN without lookups.",
+        &["window", "operation"],
     );
     let operations: Vec<Operation> = view.lookup_operations().collect();
     for (index, (window, _)) in WINDOWS.iter().enumerate() {
@@ -137,6 +142,7 @@ fn patterns(view: &MetricsView, sink: &mut impl Sink) {
         "pattern_operations",
         Kind::Counter,
         "Cache operations by key pattern and result; keys beyond the pattern cap count as pattern=\"other\".",
+        &["pattern", "result"],
     );
     let mut rows: BTreeMap<&str, [u64; 4]> = view.patterns.iter().map(|p| (p.pattern.as_str(), p.counts)).collect();
     if view.other_pattern.iter().any(|c| *c > 0) {
@@ -156,6 +162,7 @@ fn latencies(view: &MetricsView, sink: &mut impl Sink) {
         Kind::Summary,
         "Latency per operation: quantiles over the last minute (within 1.6% relative error, NaN without \
          operations), sum and count since the reset.",
+        &["operation"],
     );
     let mut write = |name: &str, operation: Option<Operation>| {
         let recent = view.latency(operation, true);
@@ -184,6 +191,7 @@ fn alerts(view: &MetricsView, sink: &mut impl Sink) {
         "alert",
         Kind::Gauge,
         "1 while an alert rule fires, else 0; the stats JSON says why.",
+        &["alert"],
     );
     for state in view.alerts() {
         sink.gauge(

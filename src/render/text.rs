@@ -102,7 +102,7 @@ enum Value {
 }
 
 impl Sink for Exposition<'_> {
-    fn family(&mut self, name: &str, kind: Kind, help: &str) {
+    fn family(&mut self, name: &str, kind: Kind, help: &str, _labels: &[&str]) {
         let (kind_name, suffix) = match (kind, self.format) {
             (Kind::Counter, Format::Text) => ("counter", "_total"),
             (Kind::Counter, Format::OpenMetrics) => ("counter", ""),
