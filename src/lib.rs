@@ -35,6 +35,7 @@ pub mod ffi;
 mod history;
 pub mod latency;
 mod lifecycle;
+pub mod module;
 mod monitor;
 pub mod monitored;
 pub mod operation;
