@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::buckets::BucketBounds;
 use crate::error::Error;
+use crate::exporter::{HttpConfig, HttpPatch};
 use crate::operation::{MAX_OPERATIONS, Operation};
 
 /// The metric namespace used unless configured otherwise.
@@ -22,6 +23,8 @@ pub struct Config {
     pub buckets: BucketBounds,
     /// Custom operations, given codes from [`Operation::FIRST_CUSTOM`] on, in this order.
     pub operations: Vec<String>,
+    /// The HTTP exporter's authentication and limits (the `"http"` section).
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -30,6 +33,7 @@ impl Default for Config {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             buckets: BucketBounds::default(),
             operations: Vec::new(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -44,6 +48,8 @@ struct Patch {
     buckets: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     operations: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<HttpPatch>,
 }
 
 impl Config {
@@ -66,15 +72,22 @@ impl Config {
         if let Some(operations) = patch.operations {
             next.operations = check_operations(&self.operations, operations)?;
         }
+        if let Some(http) = patch.http {
+            next.http = next.http.apply(http)?;
+        }
         Ok(next)
     }
 
     /// The configuration as a JSON object that [`Config::with_json`] accepts.
+    ///
+    /// Credentials (`http.bearer_token`, `http.basic_auth`) are left out, so the text is safe to log;
+    /// applying it to another configuration keeps that configuration's credentials.
     pub fn to_json(&self) -> String {
         let patch = Patch {
             namespace: Some(self.namespace.clone()),
             buckets: Some(self.buckets.seconds().to_vec()),
             operations: Some(self.operations.clone()),
+            http: Some(self.http.to_patch()),
         };
         serde_json::to_string(&patch).unwrap_or_else(|e| unreachable!("plain data serialises: {e}"))
     }
@@ -208,11 +221,47 @@ mod tests {
     #[test]
     fn json_round_trips() {
         let config = Config::default()
-            .with_json(r#"{"namespace": "x", "buckets": [1.5], "operations": ["warm"]}"#)
+            .with_json(
+                r#"{"namespace": "x", "buckets": [1.5], "operations": ["warm"],
+                    "http": {"max_connections": 8, "read_timeout_ms": 250}}"#,
+            )
             .unwrap();
+        assert_eq!(config.http.max_connections, 8);
         assert_eq!(
             Config::default().with_json(&config.to_json()).unwrap(),
             config
         );
+    }
+
+    #[test]
+    fn to_json_leaves_credentials_out() {
+        let config = Config::default()
+            .with_json(r#"{"http": {"bearer_token": "t0ken", "basic_auth": {"user": "u", "password": "pa55"}}}"#)
+            .unwrap();
+        let json = config.to_json();
+        assert!(!json.contains("t0ken") && !json.contains("pa55"), "{json}");
+        let reapplied = config.with_json(&json).unwrap();
+        assert_eq!(
+            reapplied, config,
+            "re-applying a dump keeps the credentials in force"
+        );
+    }
+
+    #[test]
+    fn a_bad_http_section_changes_nothing() {
+        let config = Config::default()
+            .with_json(r#"{"namespace": "kept"}"#)
+            .unwrap();
+        for bad in [
+            r#"{"namespace": "changed", "http": {"max_connections": 0}}"#,
+            r#"{"http": {"colour": "red"}}"#,
+            r#"{"http": []}"#,
+        ] {
+            assert!(
+                matches!(config.with_json(bad), Err(Error::InvalidConfig(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(config.namespace, "kept");
     }
 }

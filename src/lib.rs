@@ -17,11 +17,13 @@
 //! ```
 //!
 //! Module map: `shard` and `recorder` are the hot path; `latency` and `buckets` the histogram layouts;
-//! `totals` sums shards; `config` parses configuration; `render` writes expositions; `ffi` is the C ABI.
+//! `totals` sums shards; `config` parses configuration; `render` writes expositions; `ffi` is the C ABI;
+//! `exporter` is the optional HTTP server.
 
 pub mod buckets;
 pub mod config;
 pub mod error;
+pub mod exporter;
 pub mod ffi;
 pub mod latency;
 mod monitor;

@@ -8,6 +8,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::buckets::BucketBounds;
 use crate::config::Config;
 use crate::error::Error;
+use crate::exporter::HttpConfig;
 use crate::operation::{Gauge, Operation, Outcome};
 use crate::recorder::{Record, Recorder};
 use crate::render::MetricsView;
@@ -159,6 +160,11 @@ impl Monitor {
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.config.read().clone()
+    }
+
+    /// The `"http"` section of the configuration in force, for the exporter.
+    pub fn http_config(&self) -> HttpConfig {
+        self.config.read().http.clone()
     }
 
     /// Forgets everything recorded and zeroes the host gauges. Operations in flight stay in flight.

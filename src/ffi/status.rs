@@ -33,11 +33,21 @@ pub enum CacheMonitorStatus {
     Busy = -10,
     /// An internal error was caught at the boundary; the monitor is still usable.
     Internal = -11,
+    /// `cache_monitor_serve`: the address is not `IP:port` (such as `127.0.0.1:9464`).
+    InvalidAddress = -12,
+    /// `cache_monitor_serve`: the exporter is already serving; call `cache_monitor_serve_stop` first.
+    AlreadyServing = -13,
+    /// `cache_monitor_serve`: the address cannot be bound (in use, not local, or not permitted).
+    BindFailed = -14,
+    /// The exporter is not serving.
+    NotServing = -15,
+    /// `cache_monitor_serve`: the exporter's thread or event loop could not start.
+    ServeFailed = -16,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 12] = [
+    pub(crate) const ALL: [Self; 17] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -50,6 +60,11 @@ impl CacheMonitorStatus {
         Self::UnknownGauge,
         Self::Busy,
         Self::Internal,
+        Self::InvalidAddress,
+        Self::AlreadyServing,
+        Self::BindFailed,
+        Self::NotServing,
+        Self::ServeFailed,
     ];
 
     /// A static, NUL-terminated description.
@@ -69,6 +84,11 @@ impl CacheMonitorStatus {
             Self::UnknownGauge => c"unknown gauge code",
             Self::Busy => c"not possible in the monitor's current state",
             Self::Internal => c"internal error caught at the C boundary",
+            Self::InvalidAddress => c"listen address is not IP:port",
+            Self::AlreadyServing => c"the exporter is already serving",
+            Self::BindFailed => c"cannot bind the listen address",
+            Self::NotServing => c"the exporter is not serving",
+            Self::ServeFailed => c"the exporter could not start its thread",
         }
     }
 
@@ -87,6 +107,11 @@ impl From<&Error> for CacheMonitorStatus {
             Error::InvalidJson(_) => Self::InvalidJson,
             Error::InvalidConfig(_) => Self::InvalidConfig,
             Error::Busy(_) => Self::Busy,
+            Error::InvalidAddress(_) => Self::InvalidAddress,
+            Error::AlreadyServing(_) => Self::AlreadyServing,
+            Error::BindFailed { .. } => Self::BindFailed,
+            Error::NotServing => Self::NotServing,
+            Error::ServeFailed(_) => Self::ServeFailed,
         }
     }
 }
