@@ -24,3 +24,10 @@ fn every_bad_input_gets_its_documented_code() {
     let host = compile_c_host("bad_input", dir.path());
     run(Command::new(&host).arg(cdylib()));
 }
+
+#[test]
+fn serve_and_serve_stop_through_the_c_abi_leave_no_thread_and_the_library_unloads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("serve_stop", dir.path());
+    run(Command::new(&host).arg(cdylib()));
+}

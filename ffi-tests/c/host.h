@@ -35,6 +35,9 @@ typedef struct {
     CacheMonitorRenderFn render_openmetrics;
     CacheMonitorRenderFn last_error;
     CacheMonitorStrerrorFn strerror;
+    CacheMonitorServeFn serve;
+    CacheMonitorServeStopFn serve_stop;
+    CacheMonitorRenderFn serve_address;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -65,6 +68,9 @@ static monitor_api load_monitor(const char *path) {
     LOAD(render_openmetrics, "cache_monitor_render_openmetrics");
     LOAD(last_error, "cache_monitor_last_error");
     LOAD(strerror, "cache_monitor_strerror");
+    LOAD(serve, "cache_monitor_serve");
+    LOAD(serve_stop, "cache_monitor_serve_stop");
+    LOAD(serve_address, "cache_monitor_serve_address");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),
