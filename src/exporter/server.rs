@@ -16,19 +16,24 @@
 //! Memory is therefore bounded by `max_connections` times (the read buffer plus one response).
 //!
 //! Stopping: the starting thread writes to (or closes) its end of a socket pair; the loop stops
-//! accepting, asks every connection to finish its current response, waits at most [`STOP_GRACE`], drops
-//! what is left and returns, and the thread drops the runtime and exits. Nothing in the starting thread
-//! touches tokio (see `thread.rs` for why that matters).
+//! accepting, closes every connection that is not sending a response, lets the others finish theirs for
+//! at most [`STOP_GRACE`], drops what is left and returns, and the thread drops the runtime and exits.
+//! Nothing in the starting thread touches tokio (see `thread.rs` for why that matters).
 
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Full;
 use hyper::Request;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -148,7 +153,8 @@ async fn connection(
         let served_before = served.replace(served.get().saturating_add(1));
         // Authentication is checked against the configuration in force at each request.
         let http = monitor.http_config();
-        let response = routes::respond(&monitor, &http, &request, served_before);
+        let response = routes::respond(&monitor, &http, &request, served_before)
+            .map(|body| TrackedBody::new(body, &activity));
         std::future::ready(Ok::<_, Infallible>(response))
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -157,9 +163,54 @@ async fn connection(
         _ = connection.as_mut() => {}
         () = slot.0.evict.notified() => {}
         _ = shutdown.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            // Idle, or still reading a request: close now. Sending a response: let it finish.
+            if slot.0.responding.load(Relaxed) {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
         }
+    }
+}
+
+/// A response body that marks its connection as responding until hyper has written (or dropped) it.
+struct TrackedBody {
+    body: Full<Bytes>,
+    activity: Arc<Activity>,
+}
+
+impl TrackedBody {
+    fn new(body: Full<Bytes>, activity: &Arc<Activity>) -> Self {
+        activity.responding.store(true, Relaxed);
+        Self {
+            body,
+            activity: Arc::clone(activity),
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.activity.responding.store(false, Relaxed);
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -176,6 +227,8 @@ struct Activity {
     last_active_ms: AtomicU64,
     epoch: Instant,
     evict: Notify,
+    /// Whether a response is being written (see [`TrackedBody`]).
+    responding: AtomicBool,
 }
 
 impl Activity {
@@ -206,6 +259,7 @@ impl Connections {
             last_active_ms: AtomicU64::new(millis_since(self.epoch)),
             epoch: self.epoch,
             evict: Notify::new(),
+            responding: AtomicBool::new(false),
         });
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         while live.len() >= self.max {
