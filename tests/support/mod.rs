@@ -214,3 +214,125 @@ pub fn thread_count() -> usize {
         .expect("/proc/self/task")
         .count()
 }
+
+/// The demo example cargo built for this test run: `target/<profile>/examples/demo`.
+pub fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let demo = profile_dir.join("examples/demo");
+    assert!(
+        demo.exists(),
+        "{} missing: `cargo test` builds the examples; when running one test file alone, run `cargo build --example demo` first",
+        demo.display()
+    );
+    demo
+}
+
+/// A running demo: the process (killed when dropped), the address it serves, and its stdout lines.
+pub struct Demo {
+    pub child: ChildGuard,
+    pub address: std::net::SocketAddr,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Demo {
+    /// Starts the demo with `args` on a free loopback port and waits (up to 60 s) for it to serve.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(demo_binary())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let child = ChildGuard(child);
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut demo = Self {
+            child,
+            address: "0.0.0.0:0".parse().expect("placeholder address"),
+            lines,
+            seen: Vec::new(),
+        };
+        let serving = demo.wait_for_line("the demo to serve", |line| {
+            line.starts_with("serving http://")
+        });
+        let address = serving["serving http://".len()..]
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {serving:?}"));
+        demo.address = address;
+        demo
+    }
+
+    /// Reads stdout until a line matches (at most 60 s); panics with everything read otherwise.
+    pub fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "waiting for {what}: {e}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits (at most 60 s) for the demo to exit; returns its status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.0.id()).expect("pid fits pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own child, not yet reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(sent, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+        let status = poll_until(
+            "the demo to exit after Ctrl-C",
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_millis(20),
+            || self.child.0.try_wait().expect("wait for the demo"),
+        );
+        // The reader thread ends at end of stream: collect the rest of the output.
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(line);
+        }
+        status
+    }
+}
+
+/// `curl -sS --fail` on `url` with extra arguments; returns the body. Fails clearly without curl.
+pub fn curl(url: &str, extra: &[&str]) -> Vec<u8> {
+    let output = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "30"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl not found: install the Debian package `curl` (.ci/run does)");
+    assert!(
+        output.status.success(),
+        "curl {url} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
