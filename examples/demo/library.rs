@@ -42,15 +42,24 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// `libcache_monitor.so` next to the directory of this binary (`target/<profile>/examples/demo` ->
-/// `target/<profile>/libcache_monitor.so`), where cargo puts it when it builds the example.
+/// The `libcache_monitor.so` cargo built with this binary (`target/<profile>/examples/demo`): in
+/// `target/<profile>/deps/`, where cargo always writes it, or `target/<profile>/`, where it is copied
+/// when the library itself is built (`cargo build`), but not when only the example is.
 pub fn default_path() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .ok_or_else(|| format!("{} is not in target/<profile>/examples/", exe.display()))?;
-    Ok(profile_dir.join("libcache_monitor.so"))
+    let candidates = [
+        profile_dir.join("deps/libcache_monitor.so"),
+        profile_dir.join("libcache_monitor.so"),
+    ];
+    Ok(candidates
+        .iter()
+        .find(|path| path.exists())
+        .unwrap_or(&candidates[0])
+        .clone())
 }
 
 impl Api {

@@ -13,7 +13,7 @@
 //! | `--duration SECONDS` | until Ctrl-C | stop after this long |
 //! | `--listen ADDR` | `127.0.0.1:9464` | where the exporter listens (`IP:port`; port 0 picks one) |
 //! | `--threads N` | 4 | worker threads |
-//! | `--rate OPS` | 20000 | target operations per second over all workers; 0 for flat out |
+//! | `--rate N` | 20000 | cache requests per second over all workers, 0 for flat out; a missed get also records a load, a put and perhaps an eviction, so more operations are recorded |
 //! | `--capacity N` | 5000 | cache entries |
 //! | `--library PATH` | `target/<profile>/libcache_monitor.so` | the library to load |
 //! | `--bearer-token TOKEN` | none | require `Authorization: Bearer TOKEN` (the `"http"` configuration) |
@@ -56,7 +56,7 @@ struct Options {
     bearer_token: Option<String>,
 }
 
-const USAGE: &str = "usage: demo [--duration SECONDS] [--listen IP:PORT] [--threads N] [--rate OPS] [--capacity N] [--library PATH] [--bearer-token TOKEN]";
+const USAGE: &str = "usage: demo [--duration SECONDS] [--listen IP:PORT] [--threads N] [--rate REQUESTS] [--capacity N] [--library PATH] [--bearer-token TOKEN]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -93,7 +93,7 @@ fn parse_options() -> Result<Options, String> {
                 }
             }
             "--rate" => {
-                options.rate = value.parse().map_err(|_| bad("operations per second"))?;
+                options.rate = value.parse().map_err(|_| bad("requests per second"))?;
                 if !(options.rate >= 0.0 && options.rate.is_finite()) {
                     return Err(bad("a non-negative rate"));
                 }
@@ -158,7 +158,7 @@ fn run() -> Result<(), String> {
         )
     })?;
     println!(
-        "cache-monitor demo: {} (ABI {}.{}), {} workers at {} ops/s, {} entries",
+        "cache-monitor demo: {} (ABI {}.{}), {} workers at {} requests/s, {} entries",
         api.path.display(),
         api.version >> 16,
         api.version & 0xffff,

@@ -158,7 +158,7 @@ pub struct Worker {
     pub tally: Arc<Tally>,
     pub stop: Arc<AtomicBool>,
     pub seed: u64,
-    /// Operations per second for this worker; 0 for as fast as possible.
+    /// Requests per second for this worker; 0 for as fast as possible.
     pub rate: f64,
 }
 
