@@ -65,8 +65,9 @@ static int occupy_port(uint16_t port, uint16_t *bound) {
     return fd;
 }
 
-/* GET `path` from the exporter at host:port "127.0.0.1:N"; returns the malloc'ed raw response. */
-static char *http_get(const char *address, const char *path) {
+/* GET `path` from the exporter at "127.0.0.1:N", with `extra` header lines ("" for none); returns the
+   malloc'ed raw response. */
+static char *http_get(const char *address, const char *path, const char *extra) {
     const char *colon = strrchr(address, ':');
     CHECK(colon != NULL, "address %s has a port", address);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
@@ -74,8 +75,10 @@ static char *http_get(const char *address, const char *path) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(fd >= 0, "socket");
     CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "connect %s: %s", address, strerror(errno));
-    char request[256];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, address);
+    char request[512];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n", path,
+                     address, extra);
+    CHECK(n > 0 && (size_t)n < sizeof request, "request fits");
     CHECK(write(fd, request, (size_t)n) == n, "write request");
     size_t cap = 1 << 16, len = 0;
     char *response = malloc(cap);
@@ -101,7 +104,7 @@ static char *serving_address(void) {
 
 static void scrape_sees_the_record(void) {
     char *address = serving_address();
-    char *response = http_get(address, "/metrics");
+    char *response = http_get(address, "/metrics", "");
     CHECK(strncmp(response, "HTTP/1.1 200 OK\r\n", 17) == 0, "scrape of %s:\n%s", address, response);
     const char *body = strstr(response, "\r\n\r\n");
     CHECK(body != NULL && strncmp(body + 4, "# HELP cuenv_cache_operations_total", 35) == 0, "exposition body:\n%s",
@@ -163,6 +166,25 @@ int main(int argc, char **argv) {
               thread_count());
         EXPECT_STATUS(api.serve("127.0.0.1:0"), CACHE_MONITOR_STATUS_ALREADY_SERVING);
         scrape_sees_the_record();
+        if (round == 1) {
+            /* Authentication through the configuration, applied at each request. */
+            EXPECT_STATUS(api.configure("{\"http\": {\"bearer_token\": \"c-host-token\"}}"), CACHE_MONITOR_STATUS_OK);
+            char *address = serving_address();
+            char *denied = http_get(address, "/metrics", "");
+            CHECK(strncmp(denied, "HTTP/1.1 401 ", 13) == 0, "no token:\n%s", denied);
+            char *wrong = http_get(address, "/metrics", "Authorization: Bearer c-host-tokem\r\n");
+            CHECK(strncmp(wrong, "HTTP/1.1 401 ", 13) == 0, "wrong token:\n%s", wrong);
+            char *allowed = http_get(address, "/metrics", "Authorization: Bearer c-host-token\r\n");
+            CHECK(strncmp(allowed, "HTTP/1.1 200 OK\r\n", 17) == 0, "right token:\n%s", allowed);
+            free(denied);
+            free(wrong);
+            free(allowed);
+            free(address);
+            EXPECT_STATUS(api.configure("{\"http\": {\"bearer_token\": \"has space\"}}"),
+                          CACHE_MONITOR_STATUS_INVALID_CONFIG);
+            EXPECT_STATUS(api.configure("{\"http\": {\"bearer_token\": null}}"), CACHE_MONITOR_STATUS_OK);
+            scrape_sees_the_record();
+        }
         EXPECT_STATUS(api.serve_stop(), CACHE_MONITOR_STATUS_OK);
         CHECK(thread_count() == threads_before, "serve_stop joined the exporter thread: %d threads, %d before",
               thread_count(), threads_before);

@@ -157,7 +157,7 @@ mod tests {
             c"test-panic",
             Box::new(move || {
                 let _keep = &mut reporter;
-                panic!("boom before reporting");
+                panic!("intentional panic: this test checks that it is reported");
             }),
         )
         .unwrap();
