@@ -394,8 +394,9 @@ int32_t cache_monitor_serve(const char *addr);
 
 /**
  * Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
- * so the library can be unloaded once this returns. Responses in progress get up to two seconds.
- * Returns OK, also when the exporter was not serving.
+ * so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
+ * first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
+ * serving.
  */
 int32_t cache_monitor_serve_stop(void);
 

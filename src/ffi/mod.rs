@@ -203,8 +203,9 @@ pub unsafe extern "C" fn cache_monitor_serve(addr: *const c_char) -> i32 {
 }
 
 /// Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
-/// so the library can be unloaded once this returns. Responses in progress get up to two seconds.
-/// Returns OK, also when the exporter was not serving.
+/// so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
+/// first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
+/// serving.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_serve_stop() -> i32 {
     guard(|| {
