@@ -10,14 +10,13 @@ pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `libcache_monitor.so` cargo built for this test run (same profile as the test binary).
+/// The `libcache_monitor.so` cargo built for this test run (same profile as the test binary): in
+/// `target/<profile>/deps/`, where cargo always writes it. (`cargo test` does not copy it up to
+/// `target/<profile>/`; only building the library itself does, so a copy there may be stale.)
 pub fn cdylib() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let lib = profile_dir.join("libcache_monitor.so");
+    let deps_dir = exe.parent().expect("target/<profile>/deps/<test>");
+    let lib = deps_dir.join("libcache_monitor.so");
     assert!(
         lib.exists(),
         "{} missing: cargo builds it with the tests",
