@@ -30,9 +30,15 @@ fn overhead(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("monitored_cache");
-    group.bench_function("get_hit/bare", |b| b.iter(|| ready(bare.get::<String>(black_box("user:1")))));
-    group.bench_function("get_hit/monitored", |b| b.iter(|| ready(monitored.get::<String>(black_box("user:1")))));
-    group.bench_function("put/bare", |b| b.iter(|| ready(bare.put(black_box("user:2"), &"new value", None))));
+    group.bench_function("get_hit/bare", |b| {
+        b.iter(|| ready(bare.get::<String>(black_box("user:1"))))
+    });
+    group.bench_function("get_hit/monitored", |b| {
+        b.iter(|| ready(monitored.get::<String>(black_box("user:1"))))
+    });
+    group.bench_function("put/bare", |b| {
+        b.iter(|| ready(bare.put(black_box("user:2"), &"new value", None)))
+    });
     group.bench_function("put/monitored", |b| {
         b.iter(|| ready(monitored.put(black_box("user:2"), &"new value", None)))
     });

@@ -40,7 +40,12 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("cache_monitor_with_key", |b| {
         b.iter(|| {
             i += 1;
-            monitor.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), KEYS[(i & 3) as usize])
+            monitor.record(
+                Operation::GET,
+                Outcome::Hit,
+                black_box(duration_ns(i)),
+                KEYS[(i & 3) as usize],
+            )
         })
     });
     group.bench_function("cache_monitor_c_abi", |b| {
@@ -69,11 +74,15 @@ fn single_thread(c: &mut Criterion) {
             i += 1;
             let (operation, result) = SERIES[(i & 3) as usize];
             counter.with_label_values(&[operation, result]).inc();
-            histogram.with_label_values(&[operation, result]).observe(duration_ns(i) as f64 / 1e9);
+            histogram
+                .with_label_values(&[operation, result])
+                .observe(duration_ns(i) as f64 / 1e9);
         })
     });
-    let (bound_counter, bound_histogram) =
-        (counter.with_label_values(&["get", "hit"]), histogram.with_label_values(&["get", "hit"]));
+    let (bound_counter, bound_histogram) = (
+        counter.with_label_values(&["get", "hit"]),
+        histogram.with_label_values(&["get", "hit"]),
+    );
     group.bench_function("prometheus_prebound", |b| {
         b.iter(|| {
             i += 1;
@@ -138,7 +147,10 @@ impl Pool {
         for worker in &self.work {
             worker.send(iters).expect("worker alive");
         }
-        (0..self.work.len()).map(|_| self.done.recv().expect("worker reports")).max().unwrap_or_default()
+        (0..self.work.len())
+            .map(|_| self.done.recv().expect("worker reports"))
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -147,20 +159,26 @@ fn scaling(c: &mut Criterion) {
     let monitor = Arc::new(Monitor::new());
     let shared_floor = Arc::new(AtomicU64::new(0));
     let (_registry, counter, histogram) = prometheus_families();
-    let (bound_counter, bound_histogram) =
-        (counter.with_label_values(&["get", "hit"]), histogram.with_label_values(&["get", "hit"]));
+    let (bound_counter, bound_histogram) = (
+        counter.with_label_values(&["get", "hit"]),
+        histogram.with_label_values(&["get", "hit"]),
+    );
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements(threads as u64));
         let pool = Pool::new(threads, {
             let monitor = monitor.clone();
             move |i| _ = monitor.record(Operation::GET, Outcome::Hit, duration_ns(i), b"")
         });
-        group.bench_function(format!("cache_monitor/{threads}"), |b| b.iter_custom(|iters| pool.run(iters)));
+        group.bench_function(format!("cache_monitor/{threads}"), |b| {
+            b.iter_custom(|iters| pool.run(iters))
+        });
         let pool = Pool::new(threads, {
             let floor = shared_floor.clone();
             move |i| _ = floor.fetch_add(black_box(i), Relaxed)
         });
-        group.bench_function(format!("shared_atomic/{threads}"), |b| b.iter_custom(|iters| pool.run(iters)));
+        group.bench_function(format!("shared_atomic/{threads}"), |b| {
+            b.iter_custom(|iters| pool.run(iters))
+        });
         let pool = Pool::new(threads, {
             let (counter, histogram) = (bound_counter.clone(), bound_histogram.clone());
             move |i| {
@@ -168,7 +186,9 @@ fn scaling(c: &mut Criterion) {
                 histogram.observe(duration_ns(i) as f64 / 1e9);
             }
         });
-        group.bench_function(format!("prometheus_prebound/{threads}"), |b| b.iter_custom(|iters| pool.run(iters)));
+        group.bench_function(format!("prometheus_prebound/{threads}"), |b| {
+            b.iter_custom(|iters| pool.run(iters))
+        });
     }
     group.finish();
 }

@@ -32,9 +32,13 @@ fn render(c: &mut Criterion) {
     for i in 0..100_000u64 {
         let (operation, outcome, op_label, result_label) = RECORDED[(i % 12) as usize];
         let duration_ns = 500 + (i * 7_919) % 50_000_000;
-        monitor.record(operation, outcome, duration_ns, KEYS[(i % 4) as usize]).expect("built in");
+        monitor
+            .record(operation, outcome, duration_ns, KEYS[(i % 4) as usize])
+            .expect("built in");
         counter.with_label_values(&[op_label, result_label]).inc();
-        histogram.with_label_values(&[op_label, result_label]).observe(duration_ns as f64 / 1e9);
+        histogram
+            .with_label_values(&[op_label, result_label])
+            .observe(duration_ns as f64 / 1e9);
     }
 
     let mut group = c.benchmark_group("render");

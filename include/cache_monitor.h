@@ -20,7 +20,7 @@
 /**
  * Minor version of the C ABI: bumped when functions or configuration keys are added.
  */
-#define CACHE_MONITOR_ABI_VERSION_MINOR 3
+#define CACHE_MONITOR_ABI_VERSION_MINOR 4
 
 /**
  * `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
@@ -92,6 +92,26 @@ enum CacheMonitorStatus
    * A state snapshot has another format or an unsupported version; nothing was imported.
    */
   CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT = -13,
+  /**
+   * `cache_monitor_serve`: the address is not `IP:port` (such as `127.0.0.1:9464`).
+   */
+  CACHE_MONITOR_STATUS_INVALID_ADDRESS = -14,
+  /**
+   * `cache_monitor_serve`: the exporter is already serving; call `cache_monitor_serve_stop` first.
+   */
+  CACHE_MONITOR_STATUS_ALREADY_SERVING = -15,
+  /**
+   * `cache_monitor_serve`: the address cannot be bound (in use, not local, or not permitted).
+   */
+  CACHE_MONITOR_STATUS_BIND_FAILED = -16,
+  /**
+   * The exporter is not serving.
+   */
+  CACHE_MONITOR_STATUS_NOT_SERVING = -17,
+  /**
+   * `cache_monitor_serve`: the exporter's thread or event loop could not start.
+   */
+  CACHE_MONITOR_STATUS_SERVE_FAILED = -18,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -255,7 +275,8 @@ typedef int32_t (*CacheMonitorSetGaugeFn)(uint32_t gauge, uint64_t value);
 typedef int32_t (*CacheMonitorResetFn)(void);
 
 /**
- * Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
+ * Signature of every `cache_monitor_render*` function, `cache_monitor_last_error`,
+ * `cache_monitor_export_state` and `cache_monitor_serve_address`.
  */
 typedef int32_t (*CacheMonitorRenderFn)(uint8_t *buf, size_t cap, size_t *len);
 
@@ -268,6 +289,16 @@ typedef int32_t (*CacheMonitorImportStateFn)(const uint8_t *data, size_t len);
  * Signature of `cache_monitor_strerror`.
  */
 typedef const char *(*CacheMonitorStrerrorFn)(int32_t code);
+
+/**
+ * Signature of `cache_monitor_serve`.
+ */
+typedef int32_t (*CacheMonitorServeFn)(const char *addr);
+
+/**
+ * Signature of `cache_monitor_serve_stop`.
+ */
+typedef int32_t (*CacheMonitorServeStopFn)(void);
 
 #ifdef __cplusplus
 extern "C" {
@@ -467,6 +498,43 @@ int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf,
 int32_t cache_monitor_last_error(uint8_t *buf,
                                  size_t cap,
                                  size_t *len);
+
+/**
+ * Starts the HTTP exporter (since ABI 1.1): serves the process-wide monitor's metrics on `addr`, an
+ * `IP:port` such as `"127.0.0.1:9464"` or `"[::1]:9464"`; NULL or `""` means `127.0.0.1:9464`, port 0
+ * picks a free port (see `cache_monitor_serve_address`). Endpoints: `/` (index), `/metrics` (text
+ * 0.0.4, OpenMetrics on request, gzip when accepted). Authentication and limits come from the
+ * configuration's `"http"` section. The exporter runs on one thread of its own until
+ * `cache_monitor_serve_stop`.
+ *
+ * Returns `INVALID_ADDRESS` for an address that is not `IP:port`, `ALREADY_SERVING` if the exporter
+ * runs, `BIND_FAILED` if the address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED`
+ * if its thread cannot start.
+ *
+ * # Safety
+ * `addr` must be NULL or a NUL-terminated string.
+ */
+int32_t cache_monitor_serve(const char *addr);
+
+/**
+ * Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
+ * so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
+ * first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
+ * serving.
+ */
+int32_t cache_monitor_serve_stop(void);
+
+/**
+ * Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
+ * to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
+ * when the exporter is not running.
+ *
+ * # Safety
+ * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+ */
+int32_t cache_monitor_serve_address(uint8_t *buf,
+                                    size_t cap,
+                                    size_t *len);
 
 /**
  * Describes a status code. Never NULL: unknown codes get a generic description.

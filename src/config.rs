@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::alerts::{AlertConfig, AlertPatch};
 use crate::buckets::BucketBounds;
 use crate::error::Error;
+use crate::exporter::{HttpConfig, HttpPatch};
 use crate::operation::{MAX_OPERATIONS, Operation};
 use crate::patterns::{PatternConfig, PatternPatch};
 use crate::profiler::{ProfilerConfig, ProfilerPatch};
@@ -31,6 +32,8 @@ pub struct Config {
     pub alerts: AlertConfig,
     /// The flamegraph profiler's section.
     pub profiler: ProfilerConfig,
+    /// The HTTP exporter's authentication and limits (the `"http"` section).
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             patterns: PatternConfig::default(),
             alerts: AlertConfig::default(),
             profiler: ProfilerConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -56,6 +60,7 @@ struct Patch {
     patterns: Option<PatternPatch>,
     alerts: Option<AlertPatch>,
     profiler: Option<ProfilerPatch>,
+    http: Option<HttpPatch>,
 }
 
 impl Config {
@@ -85,10 +90,16 @@ impl Config {
         if let Some(profiler) = patch.profiler {
             next.profiler = next.profiler.with_patch(profiler)?;
         }
+        if let Some(http) = patch.http {
+            next.http = next.http.apply(http)?;
+        }
         Ok(next)
     }
 
     /// The configuration as a JSON object that [`Config::with_json`] accepts.
+    ///
+    /// Credentials (`http.bearer_token`, `http.basic_auth`) are left out, so the text is safe to log;
+    /// applying it to another configuration keeps that configuration's credentials.
     pub fn to_json(&self) -> String {
         serde_json::json!({
             "namespace": self.namespace,
@@ -97,6 +108,7 @@ impl Config {
             "patterns": self.patterns,
             "alerts": self.alerts,
             "profiler": self.profiler.to_patch(),
+            "http": self.http.to_patch(),
         })
         .to_string()
     }
@@ -227,5 +239,29 @@ mod tests {
         assert_eq!(config.patterns.depth, 2);
         assert_eq!(config.alerts.error_rate, None);
         assert_eq!(Config::default().with_json(&config.to_json()).unwrap(), config);
+    }
+
+    #[test]
+    fn to_json_leaves_credentials_out() {
+        let config = Config::default()
+            .with_json(r#"{"http": {"bearer_token": "t0ken", "basic_auth": {"user": "u", "password": "pa55"}}}"#)
+            .unwrap();
+        let json = config.to_json();
+        assert!(!json.contains("t0ken") && !json.contains("pa55"), "{json}");
+        let reapplied = config.with_json(&json).unwrap();
+        assert_eq!(reapplied, config, "re-applying a dump keeps the credentials in force");
+    }
+
+    #[test]
+    fn a_bad_http_section_changes_nothing() {
+        let config = Config::default().with_json(r#"{"namespace": "kept"}"#).unwrap();
+        for bad in [
+            r#"{"namespace": "changed", "http": {"max_connections": 0}}"#,
+            r#"{"http": {"colour": "red"}}"#,
+            r#"{"http": []}"#,
+        ] {
+            assert!(matches!(config.with_json(bad), Err(Error::InvalidConfig(_))), "{bad}");
+        }
+        assert_eq!(config.namespace, "kept");
     }
 }

@@ -30,4 +30,24 @@ pub enum Error {
     /// A rendering failed (the flamegraph renderer reported an error).
     #[error("cannot render: {0}")]
     Render(String),
+    /// The exporter's listen address is not an `IP:port` socket address.
+    #[error("invalid listen address {0:?}: expected IP:port, such as 127.0.0.1:9464 or [::1]:9464")]
+    InvalidAddress(String),
+    /// The process-wide exporter is already serving (at the address given).
+    #[error("already serving on {0}")]
+    AlreadyServing(String),
+    /// The exporter could not bind its listening socket.
+    #[error("cannot listen on {address}: {reason}")]
+    BindFailed {
+        /// The address asked for.
+        address: String,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// The process-wide exporter is not serving.
+    #[error("the exporter is not serving")]
+    NotServing,
+    /// The exporter bound its socket but could not start its thread or event loop.
+    #[error("the exporter could not start: {0}")]
+    ServeFailed(String),
 }

@@ -21,7 +21,8 @@
 //! keys to patterns; `alerts` judges them; `profiler` samples stacks for flamegraphs; `view` reads
 //! everything once for the renderers in `render` (Prometheus text, OpenMetrics, JSON); `state` exports and
 //! imports snapshots for hot swaps; `config` parses configuration; `ffi` is the C ABI; `cache`,
-//! `monitored` and `endpoint` are the Rust API for cache systems.
+//! `monitored` and `endpoint` are the Rust API for cache systems; `exporter` is the
+//! optional HTTP server.
 
 pub mod alerts;
 pub mod buckets;
@@ -31,6 +32,7 @@ mod collector;
 pub mod config;
 mod endpoint;
 pub mod error;
+pub mod exporter;
 pub mod ffi;
 mod history;
 pub mod latency;

@@ -2,9 +2,10 @@
 
 use crate::monitor::Monitor;
 
-/// Stops and joins every thread the library started. Idempotent.
+/// Stops and joins every thread the library started (the HTTP exporter's; renders join theirs before
+/// returning). Idempotent.
 pub(crate) fn shutdown() {
-    // The library starts no thread of its own yet; the HTTP exporter will register here.
+    crate::exporter::global::serve_stop();
 }
 
 /// Runs when the library is unloaded (`dlclose`) or the process exits: frees the heap the process-wide

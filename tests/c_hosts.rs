@@ -31,3 +31,10 @@ fn profiling_and_rendering_flamegraphs_leave_the_library_unloadable() {
     let host = compile_c_host("unload_after_flamegraph", dir.path());
     run(Command::new(&host).arg(cdylib()));
 }
+
+#[test]
+fn serve_and_serve_stop_through_the_c_abi_leave_no_thread_and_the_library_unloads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("serve_stop", dir.path());
+    run(Command::new(&host).arg(cdylib()));
+}

@@ -43,6 +43,9 @@ typedef struct {
     CacheMonitorImportStateFn import_state;
     CacheMonitorResetFn shutdown;
     CacheMonitorStrerrorFn strerror;
+    CacheMonitorServeFn serve;
+    CacheMonitorServeStopFn serve_stop;
+    CacheMonitorRenderFn serve_address;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -81,6 +84,9 @@ static monitor_api load_monitor(const char *path) {
     LOAD(import_state, "cache_monitor_import_state");
     LOAD(shutdown, "cache_monitor_shutdown");
     LOAD(strerror, "cache_monitor_strerror");
+    LOAD(serve, "cache_monitor_serve");
+    LOAD(serve_stop, "cache_monitor_serve_stop");
+    LOAD(serve_address, "cache_monitor_serve_address");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),

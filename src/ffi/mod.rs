@@ -12,13 +12,14 @@ use std::ffi::c_char;
 use boundary::{bytes, guard, utf8, utf8_bytes, write_text};
 pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
 
+use crate::exporter::global;
 use crate::monitor::Monitor;
 use crate::operation::{Gauge, Operation};
 
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions or configuration keys are added.
-pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 3;
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 4;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
@@ -272,6 +273,60 @@ pub unsafe extern "C" fn cache_monitor_last_error(buf: *mut u8, cap: usize, len:
     guard(|| unsafe { write_text(boundary::last_error().as_bytes(), buf, cap, len) })
 }
 
+/// Starts the HTTP exporter (since ABI 1.1): serves the process-wide monitor's metrics on `addr`, an
+/// `IP:port` such as `"127.0.0.1:9464"` or `"[::1]:9464"`; NULL or `""` means `127.0.0.1:9464`, port 0
+/// picks a free port (see `cache_monitor_serve_address`). Endpoints: `/` (index), `/metrics` (text
+/// 0.0.4, OpenMetrics on request, gzip when accepted). Authentication and limits come from the
+/// configuration's `"http"` section. The exporter runs on one thread of its own until
+/// `cache_monitor_serve_stop`.
+///
+/// Returns `INVALID_ADDRESS` for an address that is not `IP:port`, `ALREADY_SERVING` if the exporter
+/// runs, `BIND_FAILED` if the address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED`
+/// if its thread cannot start.
+///
+/// # Safety
+/// `addr` must be NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_serve(addr: *const c_char) -> i32 {
+    guard(|| {
+        let addr = if addr.is_null() {
+            ""
+        } else {
+            // SAFETY: the caller passes NULL (handled above) or a NUL-terminated string.
+            unsafe { utf8(addr) }?
+        };
+        global::serve(addr)?;
+        Ok(())
+    })
+}
+
+/// Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
+/// so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
+/// first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
+/// serving.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_serve_stop() -> i32 {
+    guard(|| {
+        global::serve_stop();
+        Ok(())
+    })
+}
+
+/// Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
+/// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
+/// when the exporter is not running.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_serve_address(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    guard(|| {
+        let address = global::serving_address()?.to_string();
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(address.as_bytes(), buf, cap, len) }
+    })
+}
+
 /// Describes a status code. Never NULL: unknown codes get a generic description.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_strerror(code: i32) -> *const c_char {
@@ -303,12 +358,17 @@ pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 pub type CacheMonitorSetGaugeFn = extern "C" fn(gauge: u32, value: u64) -> i32;
 /// Signature of `cache_monitor_reset` and `cache_monitor_shutdown`.
 pub type CacheMonitorResetFn = extern "C" fn() -> i32;
-/// Signature of every `cache_monitor_render*` function and `cache_monitor_last_error`.
+/// Signature of every `cache_monitor_render*` function, `cache_monitor_last_error`,
+/// `cache_monitor_export_state` and `cache_monitor_serve_address`.
 pub type CacheMonitorRenderFn = unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
 /// Signature of `cache_monitor_import_state`.
 pub type CacheMonitorImportStateFn = unsafe extern "C" fn(data: *const u8, len: usize) -> i32;
 /// Signature of `cache_monitor_strerror`.
 pub type CacheMonitorStrerrorFn = extern "C" fn(code: i32) -> *const c_char;
+/// Signature of `cache_monitor_serve`.
+pub type CacheMonitorServeFn = unsafe extern "C" fn(addr: *const c_char) -> i32;
+/// Signature of `cache_monitor_serve_stop`.
+pub type CacheMonitorServeStopFn = extern "C" fn() -> i32;
 
 /// Compile-time proof that the exported functions have the signatures the typedefs promise.
 const _: () = {
@@ -331,6 +391,9 @@ const _: () = {
     let _: CacheMonitorImportStateFn = cache_monitor_import_state;
     let _: CacheMonitorResetFn = cache_monitor_shutdown;
     let _: CacheMonitorStrerrorFn = cache_monitor_strerror;
+    let _: CacheMonitorServeFn = cache_monitor_serve;
+    let _: CacheMonitorServeStopFn = cache_monitor_serve_stop;
+    let _: CacheMonitorRenderFn = cache_monitor_serve_address;
 };
 
 #[cfg(test)]

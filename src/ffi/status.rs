@@ -37,11 +37,21 @@ pub enum CacheMonitorStatus {
     InvalidSnapshot = -12,
     /// A state snapshot has another format or an unsupported version; nothing was imported.
     ForeignSnapshot = -13,
+    /// `cache_monitor_serve`: the address is not `IP:port` (such as `127.0.0.1:9464`).
+    InvalidAddress = -14,
+    /// `cache_monitor_serve`: the exporter is already serving; call `cache_monitor_serve_stop` first.
+    AlreadyServing = -15,
+    /// `cache_monitor_serve`: the address cannot be bound (in use, not local, or not permitted).
+    BindFailed = -16,
+    /// The exporter is not serving.
+    NotServing = -17,
+    /// `cache_monitor_serve`: the exporter's thread or event loop could not start.
+    ServeFailed = -18,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 14] = [
+    pub(crate) const ALL: [Self; 19] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -56,6 +66,11 @@ impl CacheMonitorStatus {
         Self::Internal,
         Self::InvalidSnapshot,
         Self::ForeignSnapshot,
+        Self::InvalidAddress,
+        Self::AlreadyServing,
+        Self::BindFailed,
+        Self::NotServing,
+        Self::ServeFailed,
     ];
 
     /// A static, NUL-terminated description.
@@ -75,6 +90,11 @@ impl CacheMonitorStatus {
             Self::Internal => c"internal error caught at the C boundary",
             Self::InvalidSnapshot => c"malformed state snapshot; nothing imported",
             Self::ForeignSnapshot => c"state snapshot of another format or version; nothing imported",
+            Self::InvalidAddress => c"listen address is not IP:port",
+            Self::AlreadyServing => c"the exporter is already serving",
+            Self::BindFailed => c"cannot bind the listen address",
+            Self::NotServing => c"the exporter is not serving",
+            Self::ServeFailed => c"the exporter could not start its thread",
         }
     }
 
@@ -96,6 +116,11 @@ impl From<&Error> for CacheMonitorStatus {
             Error::InvalidSnapshot(_) => Self::InvalidSnapshot,
             Error::ForeignSnapshot(_) => Self::ForeignSnapshot,
             Error::Render(_) => Self::Internal,
+            Error::InvalidAddress(_) => Self::InvalidAddress,
+            Error::AlreadyServing(_) => Self::AlreadyServing,
+            Error::BindFailed { .. } => Self::BindFailed,
+            Error::NotServing => Self::NotServing,
+            Error::ServeFailed(_) => Self::ServeFailed,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::exporter::HttpConfig;
 use crate::operation::{Gauge, Operation, Outcome};
 use crate::patterns::{PatternTable, Patterns};
 use crate::profiler::Profiler;
@@ -229,6 +230,11 @@ impl Monitor {
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.config.read().clone()
+    }
+
+    /// The `"http"` section of the configuration in force, for the exporter.
+    pub fn http_config(&self) -> HttpConfig {
+        self.config.read().http.clone()
     }
 
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight

@@ -107,3 +107,239 @@ pub fn resident_bytes() -> u64 {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page as u64
 }
+
+/// A response read from a raw HTTP/1.1 exchange.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower-cased) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body as sent (not decoded).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("the body is UTF-8")
+    }
+}
+
+/// Sends `raw` to `address` and reads until the server closes (at most 30 s).
+pub fn exchange(address: std::net::SocketAddr, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    stream.write_all(raw)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(response)
+}
+
+/// Splits a raw HTTP/1.1 response (with a `Content-Length` or read to the end) into its parts.
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..split]).expect("the head is ASCII");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("a status line");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// `GET path` with extra headers, on a fresh connection that closes after the response.
+pub fn http_get(address: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    http_request(address, "GET", path, headers)
+}
+
+/// `method path` with extra headers, on a fresh connection that closes after the response.
+pub fn http_request(address: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let raw = exchange(address, request.as_bytes()).unwrap_or_else(|e| panic!("{method} {path} from {address}: {e}"));
+    parse_response(&raw)
+}
+
+/// Calls `probe` until it returns `Some`, at most until `deadline` has passed, pausing `every` between
+/// tries; panics with `what` if the deadline passes first.
+pub fn poll_until<T>(
+    what: &str,
+    deadline: std::time::Duration,
+    every: std::time::Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "gave up after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
+/// A child process killed (and reaped) when dropped, also when the test panics.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago (for tools that cannot bind port 0 and report it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind an ephemeral loopback port")
+        .port()
+}
+
+/// Threads of this process, from `/proc/self/task`.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").expect("/proc/self/task").count()
+}
+
+/// The demo example cargo built for this test run: `target/<profile>/examples/demo`.
+pub fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let demo = profile_dir.join("examples/demo");
+    assert!(
+        demo.exists(),
+        "{} missing: `cargo test` builds the examples; when running one test file alone, run `cargo build --example demo` first",
+        demo.display()
+    );
+    demo
+}
+
+/// A running demo: the process (killed when dropped), the address it serves, and its stdout lines.
+pub struct Demo {
+    pub child: ChildGuard,
+    pub address: std::net::SocketAddr,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Demo {
+    /// Starts the demo with `args` on a free loopback port and waits (up to 60 s) for it to serve.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(demo_binary())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let child = ChildGuard(child);
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut demo = Self {
+            child,
+            address: "0.0.0.0:0".parse().expect("placeholder address"),
+            lines,
+            seen: Vec::new(),
+        };
+        let serving = demo.wait_for_line("the demo to serve", |line| line.starts_with("serving http://"));
+        let address = serving["serving http://".len()..]
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {serving:?}"));
+        demo.address = address;
+        demo
+    }
+
+    /// Reads stdout until a line matches (at most 60 s); panics with everything read otherwise.
+    pub fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("waiting for {what}: {e}; output so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits (at most 60 s) for the demo to exit; returns its status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.0.id()).expect("pid fits pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own child, not yet reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(sent, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+        let status = poll_until(
+            "the demo to exit after Ctrl-C",
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_millis(20),
+            || self.child.0.try_wait().expect("wait for the demo"),
+        );
+        // The reader thread ends at end of stream: collect the rest of the output.
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push(line);
+        }
+        status
+    }
+}
+
+/// `curl -sS --fail` on `url` with extra arguments; returns the body. Fails clearly without curl.
+pub fn curl(url: &str, extra: &[&str]) -> Vec<u8> {
+    let output = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "30"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl not found: install the Debian package `curl` (.ci/run does)");
+    assert!(
+        output.status.success(),
+        "curl {url} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

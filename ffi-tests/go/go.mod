@@ -1,0 +1,3 @@
+module cache-monitor/ffi-tests/go
+
+go 1.19

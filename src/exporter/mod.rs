@@ -1,0 +1,199 @@
+//! The optional HTTP exporter: serves a [`Monitor`]'s metrics to Prometheus and people.
+//!
+//! Off until a host asks: [`Exporter::start`] from Rust, `cache_monitor_serve` from C (the process-wide
+//! exporter, see [`global`]). It runs on one thread of its own with a current-thread tokio runtime and
+//! hyper's HTTP/1 server; stopping it ([`Exporter::stop`], or dropping it) joins that thread, so no thread
+//! of the library outlives it and the library can be unloaded.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use cache_monitor::Monitor;
+//! use cache_monitor::exporter::Exporter;
+//!
+//! let monitor = Arc::new(Monitor::new());
+//! let exporter = Exporter::start(Arc::clone(&monitor), "127.0.0.1:0")?;
+//! println!("scrape http://{}/metrics", exporter.local_addr());
+//! exporter.stop();
+//! # Ok::<(), cache_monitor::Error>(())
+//! ```
+//!
+//! Endpoints are listed in [`routes::ROUTES`]; authentication and limits come from the monitor's
+//! `"http"` configuration section ([`HttpConfig`]); `server.rs` describes how the limits hold.
+
+mod auth;
+mod config;
+pub mod global;
+mod negotiate;
+pub mod routes;
+mod server;
+mod thread;
+
+use std::net::{SocketAddr, TcpListener};
+use std::ops::Deref;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+pub use config::{
+    BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
+};
+use thread::{Handshake, NativeThread};
+
+use crate::error::Error;
+use crate::monitor::Monitor;
+
+/// Where the exporter listens unless told otherwise: loopback only, so nothing is exposed to the network
+/// unless the host asks for it.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9464";
+
+/// A monitor the exporter can hold on to from its own thread: the process-wide one, or a shared one.
+#[derive(Clone)]
+pub enum SharedMonitor {
+    /// A monitor that lives for the whole program, such as [`Monitor::global`].
+    Static(&'static Monitor),
+    /// A reference-counted monitor.
+    Shared(Arc<Monitor>),
+}
+
+impl From<&'static Monitor> for SharedMonitor {
+    fn from(monitor: &'static Monitor) -> Self {
+        Self::Static(monitor)
+    }
+}
+
+impl From<Arc<Monitor>> for SharedMonitor {
+    fn from(monitor: Arc<Monitor>) -> Self {
+        Self::Shared(monitor)
+    }
+}
+
+impl Deref for SharedMonitor {
+    type Target = Monitor;
+
+    fn deref(&self) -> &Monitor {
+        match self {
+            Self::Static(monitor) => monitor,
+            Self::Shared(monitor) => monitor,
+        }
+    }
+}
+
+/// A running HTTP exporter. Stops (and joins its thread) on [`Exporter::stop`] or when dropped.
+pub struct Exporter {
+    address: SocketAddr,
+    /// Writing to (or closing) this end of the pair tells the event loop to stop.
+    stop: Option<UnixStream>,
+    thread: Option<NativeThread>,
+}
+
+impl Exporter {
+    /// Binds `address` (`IP:port`; empty means [`DEFAULT_ADDRESS`]; port 0 picks a free port, see
+    /// [`Exporter::local_addr`]) and serves `monitor` from a new thread.
+    ///
+    /// The limits in the monitor's `"http"` configuration are read now (`max_connections`) or at each
+    /// connection (`read_timeout_ms`, `max_request_bytes`); credentials at each request.
+    pub fn start(monitor: impl Into<SharedMonitor>, address: &str) -> Result<Self, Error> {
+        let address = parse_address(address)?;
+        let listener = TcpListener::bind(address).map_err(|error| Error::BindFailed {
+            address: address.to_string(),
+            reason: error.to_string(),
+        })?;
+        let bound = listener.local_addr().map_err(|error| Error::BindFailed {
+            address: address.to_string(),
+            reason: error.to_string(),
+        })?;
+        let serve_failed = |error: std::io::Error| Error::ServeFailed(error.to_string());
+        listener.set_nonblocking(true).map_err(serve_failed)?;
+        let (stop, stop_far_end) = UnixStream::pair().map_err(serve_failed)?;
+        stop_far_end.set_nonblocking(true).map_err(serve_failed)?;
+        let monitor = monitor.into();
+        let (handshake, reporter) = Handshake::new();
+        let thread = NativeThread::spawn(
+            c"cache-mon-http",
+            Box::new(move || server::run(listener, stop_far_end, monitor, reporter)),
+        )
+        .map_err(serve_failed)?;
+        let exporter = Self {
+            address: bound,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        // On failure, dropping `exporter` joins the thread, which has already returned.
+        handshake.wait().map_err(Error::ServeFailed)?;
+        Ok(exporter)
+    }
+
+    /// The address the exporter listens on, with the actual port when 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops serving: closes the listener, lets responses in progress finish (for at most two seconds),
+    /// closes every connection and joins the exporter's thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut stop) = self.stop.take() {
+            use std::io::Write;
+            // The event loop stops on a byte or on the end of the stream, so an error here is harmless:
+            // dropping `stop` below closes the stream either way.
+            let _ = stop.write_all(&[1]);
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a listen address: `IP:port` (`[v6]:port` for IPv6); empty means [`DEFAULT_ADDRESS`]. Host
+/// names are refused rather than resolved, so starting never waits on DNS.
+pub fn parse_address(address: &str) -> Result<SocketAddr, Error> {
+    let address = address.trim();
+    let address = if address.is_empty() { DEFAULT_ADDRESS } else { address };
+    address.parse().map_err(|_| Error::InvalidAddress(address.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_ip_and_port() {
+        assert_eq!(parse_address("").unwrap(), "127.0.0.1:9464".parse().unwrap());
+        assert_eq!(parse_address("[::1]:80").unwrap().port(), 80);
+        for bad in ["localhost:9464", "127.0.0.1", "127.0.0.1:99999", ":9464", "x"] {
+            assert!(matches!(parse_address(bad), Err(Error::InvalidAddress(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn start_reports_bind_failures_and_stop_joins() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let monitor = Arc::new(Monitor::new());
+        let busy = Exporter::start(Arc::clone(&monitor), &format!("127.0.0.1:{port}"));
+        assert!(matches!(busy, Err(Error::BindFailed { .. })), "{busy:?}");
+
+        let exporter = Exporter::start(monitor, "127.0.0.1:0").unwrap();
+        let address = exporter.local_addr();
+        assert_ne!(address.port(), 0);
+        exporter.stop();
+        // The listener is closed once `stop` returns, so the port can be bound again.
+        drop(TcpListener::bind(address).unwrap());
+    }
+}

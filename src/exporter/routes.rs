@@ -1,0 +1,387 @@
+//! What the exporter serves: one table row per endpoint, and the request handler around it.
+//!
+//! A row maps a path to a content type and a render function over the [`Monitor`]; the index page is
+//! generated from the table, so a new row is all a new endpoint needs, for example
+//! `Route::page("/stats.json", JSON, Monitor::render_stats_json, "counters as JSON")`.
+//!
+//! The handler is a plain function from a request to a response (no I/O), checked in this order:
+//! authentication (401), method (405 unless GET or HEAD), path (404), then rendering, with gzip when the
+//! client accepts it.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::auth;
+use super::config::HttpConfig;
+use super::negotiate;
+use crate::monitor::Monitor;
+use crate::render::text::Format;
+
+/// Content type of the index page.
+pub const HTML: &str = "text/html; charset=utf-8";
+/// Content type of JSON endpoints.
+pub const JSON: &str = "application/json";
+/// Content type of SVG endpoints.
+pub const SVG: &str = "image/svg+xml";
+/// Content type of plain-text endpoints (folded stacks).
+pub const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// How a route renders its body.
+#[derive(Clone, Copy)]
+pub enum Render {
+    /// The Prometheus exposition: text 0.0.4, or OpenMetrics 1.0.0 when `Accept` prefers it.
+    Exposition,
+    /// One representation with a fixed content type.
+    Page {
+        /// The `Content-Type` header.
+        content_type: &'static str,
+        /// Renders the body from the monitor.
+        render: fn(&Monitor) -> String,
+    },
+}
+
+/// One endpoint.
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// The exact path served (query strings are ignored).
+    pub path: &'static str,
+    /// What is served there.
+    pub render: Render,
+    /// One line for the index page.
+    pub about: &'static str,
+}
+
+impl Route {
+    /// An endpoint with a fixed content type.
+    pub const fn page(
+        path: &'static str,
+        content_type: &'static str,
+        render: fn(&Monitor) -> String,
+        about: &'static str,
+    ) -> Self {
+        Self {
+            path,
+            render: Render::Page { content_type, render },
+            about,
+        }
+    }
+
+    /// The negotiated Prometheus exposition.
+    pub const fn exposition(path: &'static str, about: &'static str) -> Self {
+        Self {
+            path,
+            render: Render::Exposition,
+            about,
+        }
+    }
+}
+
+/// Every endpoint, in index-page order.
+pub const ROUTES: &[Route] = &[
+    Route::page("/", HTML, index, "this page"),
+    Route::exposition(
+        "/metrics",
+        "Prometheus metrics: text format 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it",
+    ),
+    Route::page(
+        "/hit-rate.json",
+        JSON,
+        Monitor::render_hit_rate_json,
+        "rolling hit rates by window, operation and key pattern",
+    ),
+    Route::page(
+        "/stats.json",
+        JSON,
+        Monitor::render_stats_json,
+        "in flight, operations per second, latencies, alerts",
+    ),
+    Route::page("/flamegraph.svg", SVG, flamegraph_svg, "sampled flamegraph"),
+    Route::page(
+        "/flamegraph.folded",
+        PLAIN,
+        Monitor::render_flamegraph_folded,
+        "sampled stacks, folded",
+    ),
+];
+
+/// The SVG flamegraph, or an SVG saying why it could not be drawn.
+fn flamegraph_svg(monitor: &Monitor) -> String {
+    monitor.render_flamegraph_svg().unwrap_or_else(|error| {
+        let mut reason = String::new();
+        push_html_escaped(&mut reason, &error.to_string());
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"40\"><text x=\"10\" y=\"25\">{reason}</text></svg>\n"
+        )
+    })
+}
+
+/// Requests served on one connection before the response asks the client to reconnect.
+pub(crate) const MAX_REQUESTS_PER_CONNECTION: u64 = 1000;
+
+/// The route at `path`, if any.
+pub fn route(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|route| route.path == path)
+}
+
+/// The index page: a link to every route.
+fn index(monitor: &Monitor) -> String {
+    let mut page = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cache-monitor</title></head>\n<body>\n\
+         <h1>cache-monitor</h1>\n",
+    );
+    page.push_str("<p>Metric namespace <code>");
+    push_html_escaped(&mut page, &monitor.config().namespace);
+    page.push_str("</code></p>\n<ul>\n");
+    for route in ROUTES {
+        page.push_str("<li><a href=\"");
+        push_html_escaped(&mut page, route.path);
+        page.push_str("\">");
+        push_html_escaped(&mut page, route.path);
+        page.push_str("</a>: ");
+        push_html_escaped(&mut page, route.about);
+        page.push_str("</li>\n");
+    }
+    page.push_str("</ul>\n</body></html>\n");
+    page
+}
+
+fn push_html_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A response before it becomes HTTP: status, content type, body, and extra headers.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    headers: Vec<(header::HeaderName, &'static str)>,
+}
+
+impl Reply {
+    fn plain(status: StatusCode, body: &'static str) -> Self {
+        Self {
+            status,
+            content_type: PLAIN,
+            body: Bytes::from_static(body.as_bytes()),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Answers one request. `served_before` is how many requests this connection already had.
+pub(crate) fn respond<B: Body>(
+    monitor: &Monitor,
+    http: &HttpConfig,
+    request: &Request<B>,
+    served_before: u64,
+) -> Response<Full<Bytes>> {
+    let reply = answer(monitor, http, request);
+    let gzip =
+        reply.status == StatusCode::OK && negotiate::accepts_gzip(text(request.headers(), header::ACCEPT_ENCODING));
+    let compressed = if gzip { negotiate::gzip(&reply.body).ok() } else { None };
+    let encoded = compressed.is_some();
+    let mut response = Response::new(Full::new(compressed.map_or(reply.body, Bytes::from)));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    if encoded {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    for (name, value) in reply.headers {
+        headers.append(name, HeaderValue::from_static(value));
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // A request body is never read, so close rather than have hyper skip over it; and keep-alive is
+    // limited to MAX_REQUESTS_PER_CONNECTION requests.
+    if !request.body().is_end_stream() || served_before + 1 >= MAX_REQUESTS_PER_CONNECTION {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<B>) -> Reply {
+    let headers = request.headers();
+    let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    if !auth::authorized(http, authorization) {
+        let mut reply = Reply::plain(StatusCode::UNAUTHORIZED, "authentication required\n");
+        for challenge in auth::challenges(http) {
+            reply.headers.push((header::WWW_AUTHENTICATE, challenge));
+        }
+        return reply;
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut reply = Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        reply.headers.push((header::ALLOW, "GET, HEAD"));
+        return reply;
+    }
+    let Some(route) = route(request.uri().path()) else {
+        return Reply::plain(StatusCode::NOT_FOUND, "not found: see / for the endpoints\n");
+    };
+    let (content_type, body, vary) = match route.render {
+        Render::Exposition => {
+            let format = negotiate::exposition_format(text(headers, header::ACCEPT));
+            let body = match format {
+                Format::Text => monitor.render_prometheus(),
+                Format::OpenMetrics => monitor.render_openmetrics(),
+            };
+            (format.content_type(), body, "Accept, Accept-Encoding")
+        }
+        Render::Page { content_type, render } => (content_type, render(monitor), "Accept-Encoding"),
+    };
+    Reply {
+        status: StatusCode::OK,
+        content_type,
+        body: Bytes::from(body),
+        headers: vec![(header::VARY, vary)],
+    }
+}
+
+fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use http_body_util::{BodyExt, Empty};
+
+    use super::*;
+    use crate::exporter::config::HttpPatch;
+    use crate::operation::{Operation, Outcome};
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Empty::new()).unwrap()
+    }
+
+    fn body(response: Response<Full<Bytes>>) -> Vec<u8> {
+        let collected = std::pin::pin!(response.into_body().collect());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match collected.poll(&mut context) {
+            std::task::Poll::Ready(Ok(collected)) => collected.to_bytes().to_vec(),
+            _ => unreachable!("a Full body is ready at once"),
+        }
+    }
+
+    fn monitor() -> Monitor {
+        let monitor = Monitor::new();
+        monitor.record(Operation::GET, Outcome::Hit, 1_000, b"user:1").unwrap();
+        monitor
+    }
+
+    #[test]
+    fn metrics_are_negotiated_between_text_and_openmetrics() {
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        let text = respond(&monitor, &http, &request("GET", "/metrics", &[]), 0);
+        assert_eq!(text.status(), StatusCode::OK);
+        assert_eq!(text.headers()[header::CONTENT_TYPE], Format::Text.content_type());
+        assert_eq!(body(text), monitor.render_prometheus().into_bytes());
+
+        let accept = [("accept", "application/openmetrics-text; version=1.0.0")];
+        let open = respond(&monitor, &http, &request("GET", "/metrics?x=1", &accept), 0);
+        assert_eq!(open.headers()[header::CONTENT_TYPE], Format::OpenMetrics.content_type());
+        assert!(body(open).ends_with(b"# EOF\n"));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        let gz = respond(
+            &monitor,
+            &http,
+            &request("GET", "/metrics", &[("accept-encoding", "gzip")]),
+            0,
+        );
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(body(gz).as_slice())
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, monitor.render_prometheus());
+
+        let missing = respond(
+            &monitor,
+            &http,
+            &request("GET", "/nope", &[("accept-encoding", "gzip")]),
+            0,
+        );
+        assert!(missing.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[test]
+    fn statuses_for_auth_method_and_path() {
+        let monitor = monitor();
+        let open = HttpConfig::default();
+        let status = |http: &HttpConfig, method: &str, path: &str, headers: &[(&str, &str)]| {
+            respond(&monitor, http, &request(method, path, headers), 0).status()
+        };
+        assert_eq!(status(&open, "GET", "/", &[]), StatusCode::OK);
+        assert_eq!(status(&open, "HEAD", "/metrics", &[]), StatusCode::OK);
+        assert_eq!(status(&open, "GET", "/metricz", &[]), StatusCode::NOT_FOUND);
+        assert_eq!(status(&open, "POST", "/metrics", &[]), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(status(&open, "DELETE", "/nope", &[]), StatusCode::METHOD_NOT_ALLOWED);
+
+        let patch: HttpPatch = serde_json::from_str(r#"{"bearer_token": "t"}"#).unwrap();
+        let locked = HttpConfig::default().apply(patch).unwrap();
+        let denied = respond(&monitor, &locked, &request("GET", "/metrics", &[]), 0);
+        assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            denied.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        assert!(
+            !body(denied).windows(10).any(|w| w == b"cuenv_cache"),
+            "no metrics without auth"
+        );
+        assert_eq!(
+            status(&locked, "POST", "/nope", &[]),
+            StatusCode::UNAUTHORIZED,
+            "nothing about the server is revealed before authentication"
+        );
+        assert_eq!(
+            status(&locked, "GET", "/metrics", &[("authorization", "Bearer t")]),
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn index_links_every_route_and_keep_alive_is_limited() {
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        let index = respond(&monitor, &http, &request("GET", "/", &[]), 0);
+        assert_eq!(index.headers()[header::CONTENT_TYPE], HTML);
+        assert!(index.headers().get(header::CONNECTION).is_none());
+        let page = String::from_utf8(body(index)).unwrap();
+        for route in ROUTES {
+            assert!(page.contains(&format!("<a href=\"{}\">", route.path)), "{page}");
+        }
+        let last = respond(
+            &monitor,
+            &http,
+            &request("GET", "/", &[]),
+            MAX_REQUESTS_PER_CONNECTION - 1,
+        );
+        assert_eq!(last.headers()[header::CONNECTION], "close");
+    }
+}
