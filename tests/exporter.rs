@@ -296,3 +296,46 @@ fn more_connections_than_the_cap_evict_the_quietest_and_scrapes_go_on() {
         || flood.iter().all(closed_by_server).then_some(()),
     );
 }
+
+#[test]
+fn json_reports_and_flamegraphs_are_served() {
+    let (monitor, exporter) = serve("{}");
+    monitor
+        .configure(r#"{"profiler": {"sample_every": 1}}"#)
+        .expect("sampling on");
+    monitor
+        .record(Operation::PUT, Outcome::Ok, 5_000, b"session:9")
+        .unwrap();
+    let address = exporter.local_addr();
+
+    let hit_rate = http_get(address, "/hit-rate.json", &[]);
+    assert_eq!(
+        (hit_rate.status, hit_rate.header("content-type")),
+        (200, Some("application/json"))
+    );
+    let report: serde_json::Value = serde_json::from_slice(&hit_rate.body).expect("hit-rate JSON");
+    assert_eq!(report["overall"]["hits"], 75);
+    assert_eq!(report["key_patterns"][0]["pattern"], "user:*");
+
+    let stats = http_get(address, "/stats.json", &[]);
+    let report: serde_json::Value = serde_json::from_slice(&stats.body).expect("stats JSON");
+    assert_eq!(report["latency"][0]["overall"]["count"], 101);
+
+    let folded = http_get(address, "/flamegraph.folded", &[]);
+    assert_eq!(folded.status, 200);
+    assert!(folded.text().contains("cache_monitor::put 1"), "{}", folded.text());
+    let svg = http_get(address, "/flamegraph.svg", &[]);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(svg.text().contains("<svg") && svg.text().contains("cache_monitor::put"));
+
+    let index = http_get(address, "/", &[]).text();
+    for path in [
+        "/metrics",
+        "/hit-rate.json",
+        "/stats.json",
+        "/flamegraph.svg",
+        "/flamegraph.folded",
+    ] {
+        assert!(index.contains(&format!("href=\"{path}\"")), "index links {path}");
+    }
+}
