@@ -86,7 +86,7 @@ impl Model<'_> {
                 .map(|(name, value)| {
                     let mut pair = proto::LabelPair::default();
                     pair.set_name((*name).to_owned());
-                    pair.set_value(String::from_utf8_lossy(value).into_owned());
+                    pair.set_value((*value).to_owned());
                     pair
                 })
                 .collect(),

@@ -61,16 +61,34 @@ pub(crate) fn representative_ns(index: usize) -> f64 {
     }
 }
 
+/// Buckets are grouped in rows of this many; a row mask (one bit per row, 38 rows) says which rows may
+/// hold counts, so that readers skip the empty ones.
+pub(crate) const LATENCY_ROW: usize = 32;
+
+/// The bucket indexes of the rows set in `mask`.
+pub(crate) fn rows_of(mask: u64) -> impl Iterator<Item = usize> {
+    crate::recorder::set_bits(mask).flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
+}
+
+/// The row bit of bucket `index`.
+#[inline(always)]
+pub(crate) const fn row_bit(index: usize) -> u64 {
+    1 << (index / LATENCY_ROW)
+}
+
 /// Bucket counts summed over shards, with the questions asked of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LatencyCounts {
     counts: Vec<u64>,
+    /// Rows that may hold counts: every operation below skips the others.
+    rows: u64,
 }
 
 impl Default for LatencyCounts {
     fn default() -> Self {
         Self {
             counts: vec![0; LATENCY_BUCKETS],
+            rows: 0,
         }
     }
 }
@@ -78,78 +96,135 @@ impl Default for LatencyCounts {
 impl LatencyCounts {
     /// Adds one bucket's count.
     pub(crate) fn add(&mut self, index: usize, count: u64) {
-        self.counts[index] = self.counts[index].wrapping_add(count);
+        if count != 0 {
+            self.counts[index] = self.counts[index].wrapping_add(count);
+            self.rows |= row_bit(index);
+        }
     }
 
     /// Adds every bucket of `other`.
     pub(crate) fn merge(&mut self, other: &Self) {
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine = mine.wrapping_add(*theirs);
+        for index in rows_of(other.rows) {
+            self.counts[index] = self.counts[index].wrapping_add(other.counts[index]);
         }
+        self.rows |= other.rows;
     }
 
-    /// The mean of the observations, each taken at its bucket's representative value.
-    pub fn mean_ns(&self) -> Option<f64> {
-        let total = self.total();
-        (total > 0).then(|| {
-            let sum: f64 = self
-                .nonzero()
-                .map(|(index, count)| representative_ns(index) * count as f64)
-                .sum();
-            sum / total as f64
-        })
+    /// Buckets of `rows` combined with `other`'s by `op`, as new counts.
+    fn combine(&self, other: &Self, rows: u64, op: impl Fn(u64, u64) -> u64) -> Self {
+        let mut result = Self::default();
+        for index in rows_of(rows) {
+            result.counts[index] = op(self.counts[index], other.counts[index]);
+        }
+        result.rows = rows;
+        result
     }
 
     /// The larger of the two counts in every bucket.
     pub(crate) fn max_with(&self, other: &Self) -> Self {
-        Self {
-            counts: self.counts.iter().zip(&other.counts).map(|(a, b)| *a.max(b)).collect(),
-        }
+        self.combine(other, self.rows | other.rows, u64::max)
     }
 
     /// Subtracts `earlier` bucket by bucket, saturating at zero.
     pub(crate) fn since(&self, earlier: &Self) -> Self {
-        Self {
-            counts: self
-                .counts
-                .iter()
-                .zip(&earlier.counts)
-                .map(|(now, then)| now.saturating_sub(*then))
-                .collect(),
+        self.combine(earlier, self.rows, u64::saturating_sub)
+    }
+
+    /// Calls `visit` with every non-zero bucket as `(index, count)`, in index order; stops when it
+    /// returns `false`.
+    fn visit_nonzero(&self, mut visit: impl FnMut(usize, u64) -> bool) {
+        let mut mask = self.rows;
+        while mask != 0 {
+            let start = mask.trailing_zeros() as usize * LATENCY_ROW;
+            mask &= mask - 1;
+            let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
+            for (offset, count) in self.counts[start..end].iter().enumerate() {
+                if *count != 0 && !visit(start + offset, *count) {
+                    return;
+                }
+            }
         }
     }
 
     /// Non-zero buckets as `(index, count)` pairs.
-    pub(crate) fn nonzero(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (i, *c))
+    pub(crate) fn nonzero(&self) -> Vec<(usize, u64)> {
+        let mut buckets = Vec::new();
+        self.visit_nonzero(|index, count| {
+            buckets.push((index, count));
+            true
+        });
+        buckets
     }
 
     /// The number of observations.
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        let mut total = 0u64;
+        self.visit_nonzero(|_, count| {
+            total = total.wrapping_add(count);
+            true
+        });
+        total
+    }
+
+    /// Several quantiles, as [`LatencyCounts::quantile_ns`] computes each, with the count and (if
+    /// `with_mean`) the mean of the representative values. Rows are summed first (a tight loop), then
+    /// each quantile scans only the row it falls in.
+    pub fn summary_ns<const N: usize>(&self, qs: [f64; N], with_mean: bool) -> (u64, Option<f64>, [Option<f64>; N]) {
+        let row_totals = self.row_totals();
+        let total: u64 = row_totals.iter().map(|(_, sum)| sum).sum();
+        let mut found = [None; N];
+        if total == 0 {
+            return (0, None, found);
+        }
+        for (slot, q) in found.iter_mut().zip(qs) {
+            let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+            let mut seen = 0;
+            for (start, row_total) in &row_totals {
+                if seen + row_total < rank {
+                    seen += row_total;
+                    continue;
+                }
+                let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
+                for (index, count) in self.counts[*start..end].iter().enumerate() {
+                    seen += count;
+                    if seen >= rank {
+                        *slot = Some(representative_ns(start + index));
+                        break;
+                    }
+                }
+                break;
+            }
+        }
+        if !with_mean {
+            return (total, None, found);
+        }
+        let mut sum = 0.0;
+        self.visit_nonzero(|index, count| {
+            sum += representative_ns(index) * count as f64;
+            true
+        });
+        (total, Some(sum / total as f64), found)
+    }
+
+    /// `(first bucket, sum of counts)` of every row that may hold counts, in order.
+    fn row_totals(&self) -> Vec<(usize, u64)> {
+        let mut rows = Vec::with_capacity(self.rows.count_ones() as usize);
+        let mut mask = self.rows;
+        while mask != 0 {
+            let start = mask.trailing_zeros() as usize * LATENCY_ROW;
+            mask &= mask - 1;
+            let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
+            rows.push((start, self.counts[start..end].iter().sum()));
+        }
+        rows
     }
 
     /// The `q`-quantile (`0.0..=1.0`) in nanoseconds, `None` without observations.
     ///
     /// Nearest-rank definition: the smallest bucket whose cumulative count reaches `ceil(q * total)`.
     pub fn quantile_ns(&self, q: f64) -> Option<f64> {
-        let total = self.total();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (index, count) in self.nonzero() {
-            seen += count;
-            if seen >= rank {
-                return Some(representative_ns(index));
-            }
-        }
-        None
+        let [quantile] = self.summary_ns([q], false).2;
+        quantile
     }
 }
 

@@ -346,6 +346,11 @@ impl Patterns {
         self.lookup(&Packed::new(prefix))
     }
 
+    /// How many counter slots hold counts: `other` and every slot handed out.
+    pub(crate) fn slots_in_use(&self) -> usize {
+        self.tracked() + 1
+    }
+
     /// How many counter slots are handed out (at most the configured maximum).
     pub(crate) fn tracked(&self) -> usize {
         (self.next_slot.load(Ordering::Relaxed) - 1).min(self.max.load(Ordering::Relaxed))

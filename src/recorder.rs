@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use crate::buckets::{AtomicBounds, BucketBounds};
 use crate::error::Error;
 use crate::history::OutcomeCounts;
-use crate::latency::{self, LATENCY_BUCKETS};
+use crate::latency::{self, LATENCY_BUCKETS, rows_of};
 use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
 use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
 use crate::storage::Storage;
 use crate::totals::Totals;
-use crate::windows::{LATENCY_ROW, TickSource};
+use crate::windows::TickSource;
 
 /// One record, validated.
 #[derive(Clone, Copy, Debug)]
@@ -115,8 +115,8 @@ impl Recorder {
     }
 
     /// Everything recorded so far, for operation codes below `operations`.
-    pub(crate) fn totals(&self, operations: usize, buckets: usize) -> Totals {
-        Totals::sum(self.shards.in_use(), operations, buckets)
+    pub(crate) fn totals(&self, operations: usize, buckets: usize, pattern_slots: usize) -> Totals {
+        Totals::sum(self.shards.in_use(), operations, buckets, pattern_slots)
     }
 }
 
@@ -143,16 +143,13 @@ impl TickSource for Recorder {
                 .in_use()
                 .fold(0, |rows, shard| rows | shard.latency_rows[op].load(Relaxed));
             let stale = masks[op].load(Relaxed);
-            for row in set_bits(rows | stale) {
-                let start = row * LATENCY_ROW;
-                for index in start..(start + LATENCY_ROW).min(LATENCY_BUCKETS) {
-                    let sum = self
-                        .shards
-                        .in_use()
-                        .map(|shard| shard.latency[op][index].load(Relaxed))
-                        .sum();
-                    cells[op * LATENCY_BUCKETS + index].store(sum, Relaxed);
-                }
+            for index in rows_of(rows | stale) {
+                let sum = self
+                    .shards
+                    .in_use()
+                    .map(|shard| shard.latency[op][index].load(Relaxed))
+                    .sum();
+                cells[op * LATENCY_BUCKETS + index].store(sum, Relaxed);
             }
             masks[op].store(rows, Relaxed);
         }
@@ -178,7 +175,7 @@ fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
     W::add(&cells.buckets[bucket], 1);
     let latency = latency::index_of(record.duration_ns);
     W::add(&shard.latency[op][latency], 1);
-    let row = 1 << (latency / LATENCY_ROW);
+    let row = latency::row_bit(latency);
     if shard.latency_rows[op].load(Relaxed) & row == 0 {
         W::set_bits(&shard.latency_rows[op], row);
     }
@@ -190,6 +187,7 @@ fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patterns::PATTERN_SLOTS;
 
     fn record(operation: Operation, outcome: Outcome, duration_ns: u64) -> Record {
         Record {
@@ -214,7 +212,7 @@ mod tests {
                 });
             }
         });
-        let totals = recorder.totals(7, BucketBounds::default().nanos().len());
+        let totals = recorder.totals(7, BucketBounds::default().nanos().len(), PATTERN_SLOTS);
         let get = &totals.series[0];
         assert_eq!(get[0].count + get[1].count, 60_000);
         assert_eq!(get[0].count, 20_000);
@@ -243,6 +241,6 @@ mod tests {
         std::thread::scope(|scope| {
             scope.spawn(|| recorder.end(Operation::GET));
         });
-        assert_eq!(recorder.totals(7, 22).in_flight(), 1);
+        assert_eq!(recorder.totals(7, 22, PATTERN_SLOTS).in_flight(), 1);
     }
 }

@@ -34,6 +34,11 @@ impl<const N: usize> SeqSlot<N> {
         }
     }
 
+    /// The period the slot holds, read without the protocol (a hint: [`SeqSlot::read`] confirms it).
+    pub(crate) fn period(&self) -> Option<u64> {
+        self.period_plus_one.load(Ordering::Relaxed).checked_sub(1)
+    }
+
     /// Whether the slot last held `period`, read without the protocol (a hint to skip rewriting it).
     pub(crate) fn holds_period(&self, period: u64) -> bool {
         self.period_plus_one.load(Ordering::Relaxed) == period.wrapping_add(1)

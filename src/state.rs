@@ -344,7 +344,7 @@ impl Snapshot {
 }
 
 fn sparse(counts: &LatencyCounts) -> Vec<(usize, u64)> {
-    counts.nonzero().collect()
+    counts.nonzero()
 }
 
 fn dense(sparse: &[(usize, u64)]) -> LatencyCounts {

@@ -3,12 +3,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::history::OutcomeCounts;
-use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
+use crate::latency::{LatencyCounts, rows_of};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::patterns::PATTERN_SLOTS;
-use crate::recorder::set_bits;
 use crate::shard::Shard;
-use crate::windows::LATENCY_ROW;
 
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,15 +52,21 @@ impl Totals {
     }
 
     /// Sums `shards` (relaxed loads; see the protocol in `shard`).
-    pub(crate) fn sum<'a>(shards: impl Iterator<Item = &'a Shard>, operations: usize, buckets: usize) -> Self {
+    /// Only the first `pattern_slots` pattern slots are read (the others were never handed out).
+    pub(crate) fn sum<'a>(
+        shards: impl Iterator<Item = &'a Shard>,
+        operations: usize,
+        buckets: usize,
+        pattern_slots: usize,
+    ) -> Self {
         let mut totals = Self::zero(operations, buckets);
         for shard in shards {
-            totals.add_shard(shard);
+            totals.add_shard(shard, pattern_slots);
         }
         totals
     }
 
-    fn add_shard(&mut self, shard: &Shard) {
+    fn add_shard(&mut self, shard: &Shard, pattern_slots: usize) {
         for (op, series) in self.series.iter_mut().enumerate() {
             for (outcome, totals) in series.iter_mut().enumerate() {
                 let cells = &shard.series[op][outcome];
@@ -75,14 +79,11 @@ impl Totals {
             }
             self.begun[op] = self.begun[op].wrapping_add(shard.begun[op].load(Relaxed));
             self.ended[op] = self.ended[op].wrapping_add(shard.ended[op].load(Relaxed));
-            for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
-                let start = row * LATENCY_ROW;
-                for index in start..(start + LATENCY_ROW).min(LATENCY_BUCKETS) {
-                    self.latency[op].add(index, shard.latency[op][index].load(Relaxed));
-                }
+            for index in rows_of(shard.latency_rows[op].load(Relaxed)) {
+                self.latency[op].add(index, shard.latency[op][index].load(Relaxed));
             }
         }
-        for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns) {
+        for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_slots) {
             for (total, cell) in totals.iter_mut().zip(cells) {
                 *total = total.wrapping_add(cell.load(Relaxed));
             }

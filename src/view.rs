@@ -1,6 +1,8 @@
 //! [`MetricsView`]: one consistent read of a monitor, and the statistics derived from it. Renderers and
 //! reports are pure functions of a view.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use crate::alerts::{self, AlertInputs, AlertState, WindowTally};
@@ -44,6 +46,9 @@ pub struct MetricsView {
     pub other_pattern: [u64; OUTCOMES],
     /// Patterns tracked (at most `config.patterns.max`).
     pub patterns_tracked: usize,
+    /// Latency summaries, computed at their first use: `[overall, last minute]`, each indexed by
+    /// operation code with "all operations" last.
+    pub(crate) summaries: OnceLock<[Vec<LatencySummary>; 2]>,
 }
 
 /// Latency statistics of some operations over some time.
@@ -63,17 +68,14 @@ pub struct LatencySummary {
 
 impl LatencySummary {
     fn from_counts(counts: &LatencyCounts, exact_mean_ns: Option<f64>) -> Self {
-        let seconds = |q| counts.quantile_ns(q).map(|ns| ns / 1e9);
-        let count = counts.total();
+        let (count, mean_ns, quantiles) = counts.summary_ns([0.5, 0.99, 0.999], exact_mean_ns.is_none());
+        let [p50, p99, p999] = quantiles.map(|ns| ns.map(|ns| ns / 1e9));
         Self {
             count,
-            mean_seconds: exact_mean_ns
-                .or_else(|| counts.mean_ns())
-                .filter(|_| count > 0)
-                .map(|ns| ns / 1e9),
-            p50_seconds: seconds(0.5),
-            p99_seconds: seconds(0.99),
-            p999_seconds: seconds(0.999),
+            mean_seconds: exact_mean_ns.or(mean_ns).filter(|_| count > 0).map(|ns| ns / 1e9),
+            p50_seconds: p50,
+            p99_seconds: p99,
+            p999_seconds: p999,
         }
     }
 }
@@ -142,26 +144,35 @@ impl MetricsView {
     /// last minute. The overall mean is exact (from the duration sums); the others carry the histogram's
     /// relative error.
     pub fn latency(&self, operation: Option<Operation>, recent: bool) -> LatencySummary {
+        let summaries = &self
+            .summaries
+            .get_or_init(|| [false, true].map(|recent| self.summarize(recent)))[usize::from(recent)];
+        let index = operation.map_or(summaries.len() - 1, Operation::index);
+        summaries.get(index).copied().unwrap_or_default()
+    }
+
+    /// Every operation's latency summary, then all operations'.
+    fn summarize(&self, recent: bool) -> Vec<LatencySummary> {
         let source = if recent {
             &self.recent_latency
         } else {
             &self.totals.latency
         };
-        let ops: Vec<usize> = match operation {
-            Some(op) => vec![op.index()],
-            None => (0..source.len()).collect(),
-        };
-        let mut counts = LatencyCounts::default();
-        for op in &ops {
-            if let Some(op_counts) = source.get(*op) {
-                counts.merge(op_counts);
-            }
-        }
-        let exact_mean = (!recent).then(|| {
+        let exact_mean = |operation: Option<Operation>| {
             let (sum, count) = self.sum_and_count(operation);
-            (count > 0).then(|| sum as f64 / count as f64)
-        });
-        LatencySummary::from_counts(&counts, exact_mean.flatten())
+            (!recent && count > 0).then(|| sum as f64 / count as f64)
+        };
+        let mut all = LatencyCounts::default();
+        let mut summaries: Vec<LatencySummary> = source
+            .iter()
+            .enumerate()
+            .map(|(op, counts)| {
+                all.merge(counts);
+                LatencySummary::from_counts(counts, exact_mean(Some(Operation::from_code(op as u32))))
+            })
+            .collect();
+        summaries.push(LatencySummary::from_counts(&all, exact_mean(None)));
+        summaries
     }
 
     /// Total duration in nanoseconds and count of one operation, or of all with `None`, since the reset.

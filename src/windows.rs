@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::history::{History, OutcomeCounts};
-use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
+use crate::latency::{LATENCY_BUCKETS, LatencyCounts, rows_of};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::seqlock::SeqSlot;
 use crate::storage::Zeroable;
@@ -31,9 +31,6 @@ pub const RECENT_LATENCY_SECS: u64 = 60;
 
 /// Resolution of the latency ring.
 const LATENCY_RESOLUTION: u64 = 10;
-
-/// Latency buckets are 32 to a row; a row mask says which rows hold anything.
-pub(crate) const LATENCY_ROW: usize = 32;
 
 /// Cells of a count snapshot: one per operation and outcome.
 const COUNT_CELLS: usize = MAX_OPERATIONS * OUTCOMES;
@@ -72,10 +69,10 @@ impl<const SLOTS: usize> CountRing<SLOTS> {
         }
     }
 
-    /// Every stored snapshot.
-    fn snapshots(&self) -> Vec<(u64, OutcomeCounts)> {
-        self.slots
-            .iter()
+    /// The stored snapshots `scope` asks for.
+    fn snapshots(&self, scope: Scope<'_>) -> Vec<(u64, OutcomeCounts)> {
+        scope
+            .select(&self.slots)
             .filter_map(|slot| {
                 slot.read(|period, cells| {
                     let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
@@ -86,6 +83,43 @@ impl<const SLOTS: usize> CountRing<SLOTS> {
                 })
             })
             .collect()
+    }
+}
+
+/// Which snapshots of a ring a reader needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scope<'a> {
+    /// Every snapshot (exports).
+    All,
+    /// Only what answers [`History::since`] for these period starts: the earliest snapshot at or after
+    /// each. A history of just those answers `since(from)` for them exactly as the full one would, alone
+    /// or summed with others (renders).
+    Since(&'a [u64]),
+}
+
+impl Scope<'_> {
+    /// The slots to read, chosen from their periods without reading their cells.
+    fn select<const N: usize>(self, slots: &[SeqSlot<N>]) -> impl Iterator<Item = &SeqSlot<N>> {
+        let wanted: Vec<usize> = match self {
+            Scope::All => (0..slots.len()).collect(),
+            Scope::Since(froms) => {
+                let mut wanted: Vec<usize> = froms
+                    .iter()
+                    .filter_map(|from| {
+                        slots
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(index, slot)| slot.period().filter(|p| p >= from).map(|p| (p, index)))
+                            .min()
+                            .map(|(_, index)| index)
+                    })
+                    .collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                wanted
+            }
+        };
+        wanted.into_iter().map(move |index| &slots[index])
     }
 }
 
@@ -210,11 +244,16 @@ impl Windows {
     }
 
     /// The cumulative counts' history in the ring of `resolution`, ending at `current`.
-    pub(crate) fn history(&self, resolution: Resolution, current: &OutcomeCounts) -> History<OutcomeCounts> {
+    pub(crate) fn history(
+        &self,
+        resolution: Resolution,
+        current: &OutcomeCounts,
+        scope: Scope<'_>,
+    ) -> History<OutcomeCounts> {
         let snapshots = match resolution {
-            Resolution::Fine => self.fine.snapshots(),
-            Resolution::Medium => self.medium.snapshots(),
-            Resolution::Coarse => self.coarse.snapshots(),
+            Resolution::Fine => self.fine.snapshots(scope),
+            Resolution::Medium => self.medium.snapshots(scope),
+            Resolution::Coarse => self.coarse.snapshots(scope),
         };
         History::new(snapshots, *current)
     }
@@ -225,19 +264,25 @@ impl Windows {
         (now - now % LATENCY_RESOLUTION).saturating_sub(RECENT_LATENCY_SECS)
     }
 
-    /// The latency buckets' history in the latency ring, ending at `current`.
-    pub(crate) fn latency_history(&self, operations: usize, current: &[LatencyCounts]) -> History<Vec<LatencyCounts>> {
-        let snapshots = self
-            .latency
-            .iter()
+    /// The latency buckets' history in the latency ring, ending at `current`: only operations below
+    /// `operations`, only rows that ever counted anything.
+    pub(crate) fn latency_history(
+        &self,
+        operations: usize,
+        current: &[LatencyCounts],
+        scope: Scope<'_>,
+    ) -> History<Vec<LatencyCounts>> {
+        let snapshots = scope
+            .select(&self.latency)
             .filter_map(|slot| {
                 slot.read(|period, cells| {
+                    let masks = &cells[MAX_OPERATIONS * LATENCY_BUCKETS..];
                     let counts = (0..operations.min(MAX_OPERATIONS))
                         .map(|op| {
                             let mut counts = LatencyCounts::default();
                             let row = &cells[op * LATENCY_BUCKETS..(op + 1) * LATENCY_BUCKETS];
-                            for (index, cell) in row.iter().enumerate() {
-                                counts.add(index, cell.load(Relaxed));
+                            for index in rows_of(masks[op].load(Relaxed)) {
+                                counts.add(index, row[index].load(Relaxed));
                             }
                             counts
                         })
@@ -277,7 +322,15 @@ mod tests {
 
     fn in_window(windows: &Windows, window: u64, now: u64, current: u64) -> u64 {
         let (resolution, from) = Resolution::for_window(window, now);
-        windows.history(resolution, &hits(current)).since(from)[0][0]
+        let everything = windows.history(resolution, &hits(current), Scope::All).since(from)[0][0];
+        let needed = windows
+            .history(resolution, &hits(current), Scope::Since(&[from]))
+            .since(from)[0][0];
+        assert_eq!(
+            needed, everything,
+            "the slots a window needs give what every slot gives"
+        );
+        needed
     }
 
     #[test]

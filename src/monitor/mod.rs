@@ -242,9 +242,11 @@ impl Monitor {
     pub fn reset(&self) {
         self.imported.lock().clear();
         let config = self.config.read();
-        let mut raw = self
-            .recorder
-            .totals(config.operation_count(), config.buckets.nanos().len());
+        let mut raw = self.recorder.totals(
+            config.operation_count(),
+            config.buckets.nanos().len(),
+            self.patterns.slots_in_use(),
+        );
         raw.begun.iter_mut().chain(raw.ended.iter_mut()).for_each(|c| *c = 0);
         *self.reset_baseline.lock() = Some(raw);
         for gauge in Gauge::ALL {
@@ -268,9 +270,11 @@ impl Monitor {
     }
 
     fn totals_with(&self, config: &Config) -> Totals {
-        let raw = self
-            .recorder
-            .totals(config.operation_count(), config.buckets.nanos().len());
+        let raw = self.recorder.totals(
+            config.operation_count(),
+            config.buckets.nanos().len(),
+            self.patterns.slots_in_use(),
+        );
         let mut totals = match &*self.reset_baseline.lock() {
             Some(baseline) => raw.since(baseline),
             None => raw,

@@ -12,14 +12,34 @@ use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::state::Combined;
 use crate::view::{MetricsView, PatternTotals};
-use crate::windows::{Resolution, WINDOWS, Windows};
+use crate::windows::{Resolution, Scope, WINDOWS, Windows};
+
+/// How much of the window rings a reading needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// What the rolling windows at the time of reading need: a render.
+    Windows,
+    /// Every snapshot: an export.
+    Everything,
+}
 
 impl Monitor {
     /// Everything since the last reset, own and imported, at `now` (ticking first, so the rings are
-    /// current).
-    pub(crate) fn combined(&self, now: u64, operations: usize, buckets: usize) -> Combined {
+    /// current). With `Reading::Windows` the histories hold just what the rolling windows at `now` need
+    /// (a handful of ring slots); with `Reading::Everything`, every snapshot (for an export).
+    pub(crate) fn combined(&self, now: u64, operations: usize, buckets: usize, reading: Reading) -> Combined {
         self.tick_if_due(now);
-        let raw = self.recorder.totals(operations, buckets);
+        let froms: Vec<(Resolution, u64)> = WINDOWS
+            .iter()
+            .map(|(_, seconds)| Resolution::for_window(*seconds, now))
+            .collect();
+        fn scope(reading: Reading, froms: &[u64]) -> Scope<'_> {
+            match reading {
+                Reading::Everything => Scope::All,
+                Reading::Windows => Scope::Since(froms),
+            }
+        }
+        let raw = self.recorder.totals(operations, buckets, self.patterns.slots_in_use());
         let baseline = self.reset_baseline.lock().clone();
         let current = raw.outcome_counts();
         let floor = baseline
@@ -27,9 +47,20 @@ impl Monitor {
             .map_or_else(OutcomeCounts::default, |b| b.outcome_counts());
         let windows = Resolution::ALL
             .iter()
-            .map(|resolution| self.windows.history(*resolution, &current).above(&floor))
+            .map(|resolution| {
+                let starts: Vec<u64> = froms
+                    .iter()
+                    .filter(|(r, _)| r == resolution)
+                    .map(|(_, from)| *from)
+                    .collect();
+                let scope = scope(reading, &starts);
+                self.windows.history(*resolution, &current, scope).above(&floor)
+            })
             .collect();
-        let mut latency = self.windows.latency_history(operations, &raw.latency);
+        let recent = [Windows::recent_latency_start(now)];
+        let mut latency = self
+            .windows
+            .latency_history(operations, &raw.latency, scope(reading, &recent));
         if let Some(baseline) = &baseline {
             latency = latency.above(&baseline.latency);
         }
@@ -59,7 +90,7 @@ impl Monitor {
             windows: histories,
             latency,
             history_start,
-        } = self.combined(now, operations, config.buckets.nanos().len());
+        } = self.combined(now, operations, config.buckets.nanos().len(), Reading::Windows);
 
         let windows = WINDOWS
             .iter()
@@ -99,6 +130,7 @@ impl Monitor {
             patterns_tracked: self.patterns.tracked(),
             totals,
             config,
+            summaries: Default::default(),
         }
     }
 

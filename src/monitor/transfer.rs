@@ -1,6 +1,7 @@
 //! Exporting and importing state snapshots (see [`crate::state`] for the format and the swap protocol).
 
 use super::Monitor;
+use super::reading::Reading;
 use crate::error::Error;
 use crate::operation::Gauge;
 use crate::state::{ExportContext, MAX_IMPORT_SOURCES, Snapshot};
@@ -25,7 +26,12 @@ impl Monitor {
     pub fn export_state(&self) -> String {
         let now = self.clock.now_secs();
         let config = self.config.read().clone();
-        let combined = self.combined(now, config.operation_count(), config.buckets.nanos().len());
+        let combined = self.combined(
+            now,
+            config.operation_count(),
+            config.buckets.nanos().len(),
+            Reading::Everything,
+        );
         let context = ExportContext {
             instance: self.instance,
             now,

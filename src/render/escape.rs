@@ -1,14 +1,15 @@
 //! Escaping for the text exposition formats: whatever bytes a key holds, a label value stays one value on
 //! one line.
 
-use std::borrow::Cow;
-use std::fmt::Write;
-
-/// Writes `value` as the inside of a double-quoted label value: invalid UTF-8 becomes U+FFFD, and
-/// backslash, double quote and line feed become `\\`, `\"` and `\n`.
-pub(crate) fn label_value(out: &mut String, value: &[u8]) {
-    let text: Cow<'_, str> = String::from_utf8_lossy(value);
-    for c in text.chars() {
+/// Writes `value` as the inside of a double-quoted label value: backslash, double quote and line feed
+/// become `\\`, `\"` and `\n`.
+pub(crate) fn label_value(out: &mut String, value: &str) {
+    // Fast path: most values (operation names, patterns) have nothing to escape.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
@@ -35,16 +36,35 @@ pub(crate) fn float(out: &mut String, value: f64) {
         out.push_str("NaN");
     } else if value.is_infinite() {
         out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        // Whole numbers (counts as floats, gauges) print as integers, without the float formatter.
+        integer(out, value as i64);
     } else {
+        out.push_str(ryu::Buffer::new().format_finite(value));
+    }
+}
+
+/// Writes a bucket bound or quantile as a label value: decimal notation (`0.000001`, not `1e-6`), which
+/// is how the `prometheus` crate writes them too, so series from both line up.
+pub(crate) fn bound(out: &mut String, value: f64) {
+    if value.is_infinite() {
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        use std::fmt::Write;
         let _ = write!(out, "{value}");
     }
+}
+
+/// Writes an integer in decimal.
+pub(crate) fn integer(out: &mut String, value: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn escaped(bytes: &[u8]) -> String {
+    fn escaped(bytes: &str) -> String {
         let mut out = String::new();
         label_value(&mut out, bytes);
         out
@@ -52,10 +72,24 @@ mod tests {
 
     #[test]
     fn label_values_cannot_break_out() {
-        assert_eq!(escaped(br#"a"b"#), r#"a\"b"#);
-        assert_eq!(escaped(b"a\\b"), r"a\\b");
-        assert_eq!(escaped(b"a\nb} 1\nx"), r"a\nb} 1\nx");
-        assert_eq!(escaped(b"\xff:*"), "\u{fffd}:*");
+        assert_eq!(escaped(r#"a"b"#), r#"a\"b"#);
+        assert_eq!(escaped("a\\b"), r"a\\b");
+        assert_eq!(escaped("a\nb} 1\nx"), r"a\nb} 1\nx");
+        assert_eq!(escaped("\u{fffd}:*"), "\u{fffd}:*");
+    }
+
+    #[test]
+    fn bounds_use_decimal_notation() {
+        for (value, text) in [
+            (1e-6, "0.000001"),
+            (0.0025, "0.0025"),
+            (10.0, "10"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            let mut out = String::new();
+            bound(&mut out, value);
+            assert_eq!(out, text);
+        }
     }
 
     #[test]
@@ -64,7 +98,7 @@ mod tests {
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
             (0.5, "0.5"),
-            (1e-6, "0.000001"),
+            (1e-6, "1e-6"),
             (3.0, "3"),
         ] {
             let mut out = String::new();

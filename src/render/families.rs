@@ -18,8 +18,9 @@ pub(crate) enum Kind {
     Summary,
 }
 
-/// Label names and values of one series; values are bytes (keys can be anything) that sinks escape.
-pub(crate) type Labels<'a> = [(&'a str, &'a [u8])];
+/// Label names and values of one series; sinks escape the values (pattern labels come from keys, which
+/// can hold anything; invalid UTF-8 was replaced when the view was read).
+pub(crate) type Labels<'a> = [(&'a str, &'a str)];
 
 /// Receives families in order; every series call belongs to the latest family.
 pub(crate) trait Sink {
@@ -56,8 +57,8 @@ fn operations(view: &MetricsView, sink: &mut impl Sink) {
     );
     for (operation, outcome, totals) in view.recorded_series() {
         let labels = [
-            ("operation", view.config.operation_name(operation).as_bytes()),
-            ("result", outcome.name().as_bytes()),
+            ("operation", view.config.operation_name(operation)),
+            ("result", outcome.name()),
         ];
         sink.counter(&labels, totals.count);
     }
@@ -80,8 +81,8 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
             buckets.push((*bound, cumulative));
         }
         let labels = [
-            ("operation", view.config.operation_name(operation).as_bytes()),
-            ("result", outcome.name().as_bytes()),
+            ("operation", view.config.operation_name(operation)),
+            ("result", outcome.name()),
         ];
         sink.histogram(&labels, &buckets, totals.count, totals.sum_ns as f64 / 1e9);
     }
@@ -97,10 +98,7 @@ fn stats(view: &MetricsView, sink: &mut impl Sink) {
         &["metric"],
     );
     for gauge in Gauge::ALL {
-        sink.gauge(
-            &[("metric", gauge.name().as_bytes())],
-            view.gauges[gauge.index()] as f64,
-        );
+        sink.gauge(&[("metric", gauge.name())], view.gauges[gauge.index()] as f64);
     }
     let recent = view.latency(None, true);
     let derived = [
@@ -112,7 +110,7 @@ fn stats(view: &MetricsView, sink: &mut impl Sink) {
         ("patterns_tracked", view.patterns_tracked as f64),
     ];
     for (metric, value) in derived {
-        sink.gauge(&[("metric", metric.as_bytes())], value);
+        sink.gauge(&[("metric", metric)], value);
     }
 }
 
@@ -125,13 +123,10 @@ fn hit_rates(view: &MetricsView, sink: &mut impl Sink) {
     );
     let operations: Vec<Operation> = view.lookup_operations().collect();
     for (index, (window, _)) in WINDOWS.iter().enumerate() {
-        let overall = [("window", window.as_bytes()), ("operation", b"all".as_slice())];
+        let overall = [("window", *window), ("operation", "all")];
         sink.gauge(&overall, view.window_hit_rate(index, None));
         for op in &operations {
-            let labels = [
-                ("window", window.as_bytes()),
-                ("operation", view.config.operation_name(*op).as_bytes()),
-            ];
+            let labels = [("window", *window), ("operation", view.config.operation_name(*op))];
             sink.gauge(&labels, view.window_hit_rate(index, Some(*op)));
         }
     }
@@ -150,7 +145,7 @@ fn patterns(view: &MetricsView, sink: &mut impl Sink) {
     }
     for (pattern, counts) in rows {
         for outcome in Outcome::ALL.into_iter().filter(|o| counts[o.index()] > 0) {
-            let labels = [("pattern", pattern.as_bytes()), ("result", outcome.name().as_bytes())];
+            let labels = [("pattern", pattern), ("result", outcome.name())];
             sink.counter(&labels, counts[outcome.index()]);
         }
     }
@@ -173,12 +168,7 @@ fn latencies(view: &MetricsView, sink: &mut impl Sink) {
             (0.999, quantile(recent.p999_seconds)),
         ];
         let (sum_ns, count) = view.sum_and_count(operation);
-        sink.summary(
-            &[("operation", name.as_bytes())],
-            &quantiles,
-            count,
-            sum_ns as f64 / 1e9,
-        );
+        sink.summary(&[("operation", name)], &quantiles, count, sum_ns as f64 / 1e9);
     };
     write("all", None);
     for op in view.recorded_operations() {
@@ -194,9 +184,6 @@ fn alerts(view: &MetricsView, sink: &mut impl Sink) {
         &["alert"],
     );
     for state in view.alerts() {
-        sink.gauge(
-            &[("alert", state.alert.as_bytes())],
-            if state.firing { 1.0 } else { 0.0 },
-        );
+        sink.gauge(&[("alert", state.alert)], if state.firing { 1.0 } else { 0.0 });
     }
 }

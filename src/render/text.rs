@@ -40,6 +40,8 @@ struct Exposition<'a> {
     namespace: &'a str,
     /// The current family's name, without the namespace.
     family: String,
+    /// Bucket bounds and quantiles already formatted, by their bits.
+    bounds: Vec<(u64, String)>,
 }
 
 impl<'a> Exposition<'a> {
@@ -49,19 +51,24 @@ impl<'a> Exposition<'a> {
             format,
             namespace,
             family: String::new(),
+            bounds: Vec::new(),
         }
     }
 
     /// Writes sample `<namespace>_<family><suffix>{labels,extra} value`; label values are escaped here.
     fn sample(&mut self, suffix: &str, labels: &Labels<'_>, extra: Option<(&str, f64)>, value: Value) {
-        let _ = write!(self.out, "{}_{}{suffix}", self.namespace, self.family);
+        self.out.push_str(self.namespace);
+        self.out.push('_');
+        self.out.push_str(&self.family);
+        self.out.push_str(suffix);
         if !labels.is_empty() || extra.is_some() {
             self.out.push('{');
             for (i, (label, value)) in labels.iter().enumerate() {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{label}=\"");
+                self.out.push_str(label);
+                self.out.push_str("=\"");
                 escape::label_value(&mut self.out, value);
                 self.out.push('"');
             }
@@ -69,20 +76,34 @@ impl<'a> Exposition<'a> {
                 if !labels.is_empty() {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{label}=\"");
-                escape::float(&mut self.out, bound);
+                self.out.push_str(label);
+                self.out.push_str("=\"");
+                self.push_bound(bound);
                 self.out.push('"');
             }
             self.out.push('}');
         }
         self.out.push(' ');
         match value {
-            Value::Count(count) => {
-                let _ = write!(self.out, "{count}");
-            }
+            Value::Count(count) => escape::integer(&mut self.out, count),
             Value::Float(float) => escape::float(&mut self.out, float),
         }
         self.out.push('\n');
+    }
+
+    /// Writes a bucket bound or quantile: the same few values on every series, formatted once per render.
+    fn push_bound(&mut self, bound: f64) {
+        let bits = bound.to_bits();
+        let index = match self.bounds.iter().position(|(b, _)| *b == bits) {
+            Some(index) => index,
+            None => {
+                let mut text = String::new();
+                escape::bound(&mut text, bound);
+                self.bounds.push((bits, text));
+                self.bounds.len() - 1
+            }
+        };
+        self.out.push_str(&self.bounds[index].1);
     }
 
     /// The finished exposition.
