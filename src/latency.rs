@@ -51,16 +51,6 @@ pub(crate) const fn bounds_of(index: usize) -> (u64, u64) {
     (low, low + (1 << shift))
 }
 
-/// The value reported for observations in bucket `index`: exact below 32 ns, else the midpoint.
-pub(crate) fn representative_ns(index: usize) -> f64 {
-    let (low, high) = bounds_of(index);
-    if high - low == 1 {
-        low as f64
-    } else {
-        (low as f64 + high as f64) / 2.0
-    }
-}
-
 /// Buckets are grouped in rows of this many; a row mask (one bit per row, 38 rows) says which rows may
 /// hold counts, so that readers skip the empty ones.
 pub(crate) const LATENCY_ROW: usize = 32;
@@ -76,47 +66,102 @@ pub(crate) const fn row_bit(index: usize) -> u64 {
     1 << (index / LATENCY_ROW)
 }
 
-/// Bucket counts summed over shards, with the questions asked of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LatencyCounts {
-    counts: Vec<u64>,
-    /// Rows that may hold counts: every operation below skips the others.
-    rows: u64,
-}
+/// Rows of buckets.
+const ROWS: usize = LATENCY_BUCKETS / LATENCY_ROW;
+const _: () = assert!(
+    ROWS * LATENCY_ROW == LATENCY_BUCKETS && ROWS <= 64,
+    "rows tile the buckets, one bit each"
+);
 
-impl Default for LatencyCounts {
-    fn default() -> Self {
-        Self {
-            counts: vec![0; LATENCY_BUCKETS],
-            rows: 0,
-        }
+/// The value reported for observations in each bucket: exact below 32 ns, else the midpoint. Computed at
+/// compile time.
+static REPRESENTATIVES: [f64; LATENCY_BUCKETS] = {
+    let mut table = [0.0; LATENCY_BUCKETS];
+    let mut index = 0;
+    while index < LATENCY_BUCKETS {
+        let (low, high) = bounds_of(index);
+        table[index] = if high - low == 1 {
+            low as f64
+        } else {
+            (low as f64 + high as f64) / 2.0
+        };
+        index += 1;
     }
+    table
+};
+
+/// Bucket counts summed over shards, with the questions asked of them.
+///
+/// Stored by row: only rows that hold counts take memory (a few hundred bytes for typical latencies,
+/// against 10 KB for every bucket), so copies and comparisons are cheap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatencyCounts {
+    /// One bit per row present in `data`.
+    rows: u64,
+    /// The present rows, in increasing row order.
+    data: Vec<[u64; LATENCY_ROW]>,
 }
 
 impl LatencyCounts {
+    /// The position in `data` of `row`, if present.
+    fn position(&self, row: usize) -> Option<usize> {
+        (self.rows & (1 << row) != 0).then(|| (self.rows & ((1 << row) - 1)).count_ones() as usize)
+    }
+
+    /// Row `row`, inserted zeroed if absent.
+    fn row_mut(&mut self, row: usize) -> &mut [u64; LATENCY_ROW] {
+        let position = (self.rows & ((1 << row) - 1)).count_ones() as usize;
+        if self.rows & (1 << row) == 0 {
+            self.data.insert(position, [0; LATENCY_ROW]);
+            self.rows |= 1 << row;
+        }
+        &mut self.data[position]
+    }
+
+    /// Rows as `(row, counts)`, in order.
+    fn present(&self) -> impl Iterator<Item = (usize, &[u64; LATENCY_ROW])> {
+        crate::recorder::set_bits(self.rows).zip(&self.data)
+    }
+
     /// Adds one bucket's count.
     pub(crate) fn add(&mut self, index: usize, count: u64) {
-        if count != 0 {
-            self.counts[index] = self.counts[index].wrapping_add(count);
-            self.rows |= row_bit(index);
+        if count != 0 && index < LATENCY_BUCKETS {
+            let cell = &mut self.row_mut(index / LATENCY_ROW)[index % LATENCY_ROW];
+            *cell = cell.wrapping_add(count);
+        }
+    }
+
+    /// Adds a whole row of counts.
+    pub(crate) fn add_row(&mut self, row: usize, counts: &[u64; LATENCY_ROW]) {
+        if row < ROWS && counts.iter().any(|c| *c != 0) {
+            for (mine, theirs) in self.row_mut(row).iter_mut().zip(counts) {
+                *mine = mine.wrapping_add(*theirs);
+            }
         }
     }
 
     /// Adds every bucket of `other`.
     pub(crate) fn merge(&mut self, other: &Self) {
-        for index in rows_of(other.rows) {
-            self.counts[index] = self.counts[index].wrapping_add(other.counts[index]);
+        for (row, counts) in other.present() {
+            for (mine, theirs) in self.row_mut(row).iter_mut().zip(counts) {
+                *mine = mine.wrapping_add(*theirs);
+            }
         }
-        self.rows |= other.rows;
     }
 
-    /// Buckets of `rows` combined with `other`'s by `op`, as new counts.
+    /// Buckets of the rows in `rows`, combined with `other`'s by `op`; rows left all zero are dropped.
     fn combine(&self, other: &Self, rows: u64, op: impl Fn(u64, u64) -> u64) -> Self {
+        const ZERO: [u64; LATENCY_ROW] = [0; LATENCY_ROW];
         let mut result = Self::default();
-        for index in rows_of(rows) {
-            result.counts[index] = op(self.counts[index], other.counts[index]);
+        for row in crate::recorder::set_bits(rows) {
+            let mine = self.position(row).map_or(&ZERO, |p| &self.data[p]);
+            let theirs = other.position(row).map_or(&ZERO, |p| &other.data[p]);
+            let combined: [u64; LATENCY_ROW] = std::array::from_fn(|i| op(mine[i], theirs[i]));
+            if combined.iter().any(|c| *c != 0) {
+                result.rows |= 1 << row;
+                result.data.push(combined);
+            }
         }
-        result.rows = rows;
         result
     }
 
@@ -133,13 +178,9 @@ impl LatencyCounts {
     /// Calls `visit` with every non-zero bucket as `(index, count)`, in index order; stops when it
     /// returns `false`.
     fn visit_nonzero(&self, mut visit: impl FnMut(usize, u64) -> bool) {
-        let mut mask = self.rows;
-        while mask != 0 {
-            let start = mask.trailing_zeros() as usize * LATENCY_ROW;
-            mask &= mask - 1;
-            let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
-            for (offset, count) in self.counts[start..end].iter().enumerate() {
-                if *count != 0 && !visit(start + offset, *count) {
+        for (row, counts) in self.present() {
+            for (offset, count) in counts.iter().enumerate() {
+                if *count != 0 && !visit(row * LATENCY_ROW + offset, *count) {
                     return;
                 }
             }
@@ -158,20 +199,18 @@ impl LatencyCounts {
 
     /// The number of observations.
     pub fn total(&self) -> u64 {
-        let mut total = 0u64;
-        self.visit_nonzero(|_, count| {
-            total = total.wrapping_add(count);
-            true
-        });
-        total
+        self.data
+            .iter()
+            .flatten()
+            .fold(0u64, |total, count| total.wrapping_add(*count))
     }
 
     /// Several quantiles, as [`LatencyCounts::quantile_ns`] computes each, with the count and (if
     /// `with_mean`) the mean of the representative values. Rows are summed first (a tight loop), then
     /// each quantile scans only the row it falls in.
     pub fn summary_ns<const N: usize>(&self, qs: [f64; N], with_mean: bool) -> (u64, Option<f64>, [Option<f64>; N]) {
-        let row_totals = self.row_totals();
-        let total: u64 = row_totals.iter().map(|(_, sum)| sum).sum();
+        let row_totals: Vec<u64> = self.data.iter().map(|row| row.iter().sum()).collect();
+        let total: u64 = row_totals.iter().sum();
         let mut found = [None; N];
         if total == 0 {
             return (0, None, found);
@@ -179,16 +218,15 @@ impl LatencyCounts {
         for (slot, q) in found.iter_mut().zip(qs) {
             let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
             let mut seen = 0;
-            for (start, row_total) in &row_totals {
+            for ((row, counts), row_total) in self.present().zip(&row_totals) {
                 if seen + row_total < rank {
                     seen += row_total;
                     continue;
                 }
-                let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
-                for (index, count) in self.counts[*start..end].iter().enumerate() {
+                for (offset, count) in counts.iter().enumerate() {
                     seen += count;
                     if seen >= rank {
-                        *slot = Some(representative_ns(start + index));
+                        *slot = Some(REPRESENTATIVES[row * LATENCY_ROW + offset]);
                         break;
                     }
                 }
@@ -198,25 +236,18 @@ impl LatencyCounts {
         if !with_mean {
             return (total, None, found);
         }
-        let mut sum = 0.0;
-        self.visit_nonzero(|index, count| {
-            sum += representative_ns(index) * count as f64;
-            true
-        });
+        let sum: f64 = self
+            .present()
+            .map(|(row, counts)| {
+                let representatives = &REPRESENTATIVES[row * LATENCY_ROW..(row + 1) * LATENCY_ROW];
+                counts
+                    .iter()
+                    .zip(representatives)
+                    .map(|(count, value)| *count as f64 * value)
+                    .sum::<f64>()
+            })
+            .sum();
         (total, Some(sum / total as f64), found)
-    }
-
-    /// `(first bucket, sum of counts)` of every row that may hold counts, in order.
-    fn row_totals(&self) -> Vec<(usize, u64)> {
-        let mut rows = Vec::with_capacity(self.rows.count_ones() as usize);
-        let mut mask = self.rows;
-        while mask != 0 {
-            let start = mask.trailing_zeros() as usize * LATENCY_ROW;
-            mask &= mask - 1;
-            let end = (start + LATENCY_ROW).min(LATENCY_BUCKETS);
-            rows.push((start, self.counts[start..end].iter().sum()));
-        }
-        rows
     }
 
     /// The `q`-quantile (`0.0..=1.0`) in nanoseconds, `None` without observations.
@@ -258,7 +289,7 @@ mod tests {
     fn representative_is_within_the_stated_error() {
         for index in 0..LATENCY_BUCKETS {
             let (low, high) = bounds_of(index);
-            let rep = representative_ns(index);
+            let rep = REPRESENTATIVES[index];
             for v in [low, high - 1] {
                 let err = (rep - v as f64).abs() / v.max(1) as f64;
                 assert!(err <= RELATIVE_ERROR, "bucket {index}: {err} > {RELATIVE_ERROR}");

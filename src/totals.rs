@@ -3,9 +3,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::history::OutcomeCounts;
-use crate::latency::{LatencyCounts, rows_of};
+use crate::latency::{LATENCY_ROW, LatencyCounts};
 use crate::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::patterns::PATTERN_SLOTS;
+use crate::recorder::set_bits;
 use crate::shard::Shard;
 
 /// One `(operation, outcome)` series.
@@ -79,8 +80,9 @@ impl Totals {
             }
             self.begun[op] = self.begun[op].wrapping_add(shard.begun[op].load(Relaxed));
             self.ended[op] = self.ended[op].wrapping_add(shard.ended[op].load(Relaxed));
-            for index in rows_of(shard.latency_rows[op].load(Relaxed)) {
-                self.latency[op].add(index, shard.latency[op][index].load(Relaxed));
+            for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
+                let cells = &shard.latency[op][row * LATENCY_ROW..(row + 1) * LATENCY_ROW];
+                self.latency[op].add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
             }
         }
         for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_slots) {

@@ -4,6 +4,7 @@
 //! text format and without it in OpenMetrics, OpenMetrics ends with `# EOF`, and the content types.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::escape;
 use super::families::{self, Kind, Labels, Sink};
@@ -47,7 +48,7 @@ struct Exposition<'a> {
 impl<'a> Exposition<'a> {
     fn new(format: Format, namespace: &'a str) -> Self {
         Self {
-            out: String::with_capacity(16 * 1024),
+            out: String::new(),
             format,
             namespace,
             family: String::new(),
@@ -164,9 +165,16 @@ impl Sink for Exposition<'_> {
     }
 }
 
+/// The size of the latest render: the next one starts with that much room, so the text is not copied
+/// as it grows.
+static LAST_SIZE: AtomicUsize = AtomicUsize::new(16 * 1024);
+
 /// Renders every metric family of `view`.
 pub fn render(view: &MetricsView, format: Format) -> String {
     let mut exposition = Exposition::new(format, &view.config.namespace);
+    exposition.out.reserve(LAST_SIZE.load(Relaxed) + 1024);
     families::walk(view, &mut exposition);
-    exposition.finish()
+    let text = exposition.finish();
+    LAST_SIZE.store(text.len(), Relaxed);
+    text
 }
