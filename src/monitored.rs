@@ -137,7 +137,11 @@ impl<C: Cache> MonitoredCache<C> {
         );
         let in_flight = self.monitor.start(operation)?;
         // Without a subscriber listening, skip the span's enter and exit on every poll.
-        let result = if span.is_disabled() { call.await } else { call.instrument(span.clone()).await };
+        let result = if span.is_disabled() {
+            call.await
+        } else {
+            call.instrument(span.clone()).await
+        };
         let outcome = classify(&result);
         span.record("result", outcome.name());
         in_flight.finish(outcome, key.as_bytes());

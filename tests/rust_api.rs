@@ -7,8 +7,7 @@ mod support;
 #[path = "../examples/monitored_cache.rs"]
 mod seed_example;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cache_monitor::{
@@ -141,53 +140,6 @@ fn an_operation_counts_in_flight_until_it_finishes() {
         assert_eq!(cache.stats_report().operations_in_flight, 0);
         assert_eq!(count(cache.monitor(), Operation::GET, Outcome::Miss), 1);
     });
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn each_operation_runs_in_a_span_naming_service_key_and_result() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .with_max_level(tracing::Level::DEBUG)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime().block_on(async {
-            let cache = MonitoredCacheBuilder::new(MemoryCache::default())
-                .with_service_name("orders")
-                .build()
-                .unwrap();
-            cache.put("user:7", &7, None).await.unwrap();
-            let _ = cache.get::<i32>("user:7").await.unwrap();
-        });
-    });
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        output.contains("otel.name=\"put\"") || output.contains("otel.name=put"),
-        "{output}"
-    );
-    assert!(output.contains("service=orders"), "{output}");
-    assert!(output.contains("key=\"user:7\""), "{output}");
-    assert!(output.contains("result=\"hit\""), "{output}");
-    assert_eq!(output.matches("close").count(), 2, "one span per operation:\n{output}");
 }
 
 #[test]

@@ -6,9 +6,9 @@
 mod reading;
 mod transfer;
 
+use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use quanta::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
