@@ -116,17 +116,21 @@ struct Packed {
 }
 
 impl Packed {
+    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
     fn new(prefix: &[u8]) -> Self {
+        let mut bytes = [0u8; MAX_PREFIX];
+        let len = prefix.len().min(MAX_PREFIX);
+        bytes[..len].copy_from_slice(&prefix[..len]);
+        Self::from_bytes(&bytes, len)
+    }
+
+    /// The first `len` bytes of `bytes` (the rest must be zero), packed.
+    fn from_bytes(bytes: &[u8; MAX_PREFIX], len: usize) -> Self {
         let mut words = [0u64; WORDS];
-        for (word, chunk) in words.iter_mut().zip(prefix.chunks(8)) {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            *word = u64::from_le_bytes(bytes);
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)).take(len.div_ceil(8)) {
+            *word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
         }
-        Self {
-            len: prefix.len(),
-            words,
-        }
+        Self { len, words }
     }
 
     /// The words that hold bytes.
@@ -256,16 +260,18 @@ impl Patterns {
         if key.is_empty() || !self.enabled.load(Ordering::Relaxed) {
             return None;
         }
-        Some(self.lookup(&Packed::new(self.prefix(key))))
+        Some(self.lookup(&self.prefix(key)))
     }
 
-    /// The bytes before `*` in `key`'s pattern.
-    fn prefix<'k>(&self, key: &'k [u8]) -> &'k [u8] {
+    /// The bytes before `*` in `key`'s pattern, packed: one pass that copies while it looks for the
+    /// delimiters.
+    fn prefix(&self, key: &[u8]) -> Packed {
         let depth = self.depth.load(Ordering::Relaxed);
         let set: [u64; 4] = std::array::from_fn(|i| self.delimiters[i].load(Ordering::Relaxed));
-        let mut seen = 0;
-        let mut end = 0;
-        for (i, &byte) in key.iter().take(MAX_PREFIX).enumerate() {
+        let mut bytes = [0u8; MAX_PREFIX];
+        let (mut seen, mut end) = (0, 0);
+        for (i, (&byte, slot)) in key.iter().zip(bytes.iter_mut()).enumerate() {
+            *slot = byte;
             if set[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0 {
                 seen += 1;
                 end = i + 1;
@@ -274,7 +280,8 @@ impl Patterns {
                 }
             }
         }
-        &key[..end]
+        bytes[end..].fill(0);
+        Packed::from_bytes(&bytes, end)
     }
 
     fn lookup(&self, prefix: &Packed) -> usize {
