@@ -1,5 +1,6 @@
-//! What `MonitoredCache` adds to a real in-memory cache (`MemoryCache`: an LRU of serialised values):
-//! `get` and `put` on the bare cache and through the wrapper, in one run.
+//! What `MonitoredCache` adds to a real cache: `get` and `put` on the in-memory LRU `MemoryCache` (values
+//! serialised, as a shared cache keeps them) and `get` on the directory-backed `FileCache`, bare and
+//! through the wrapper, in one run.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cache_monitor::{Cache, MemoryCache, MonitoredCache};
+use cache_monitor::{Cache, CacheConfig, FileCache, MemoryCache, MonitoredCache};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Polls a future that completes without waiting (the in-memory cache never does).
@@ -41,6 +42,37 @@ fn overhead(c: &mut Criterion) {
     });
     group.bench_function("put/monitored", |b| {
         b.iter(|| ready(monitored.put(black_box("user:2"), &"new value", None)))
+    });
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (bare_file, monitored_file) = runtime.block_on(async {
+        let bare = FileCache::new(dir.path().join("bare"), CacheConfig::default())
+            .await
+            .expect("cache dir");
+        let monitored = MonitoredCache::new(
+            FileCache::new(dir.path().join("monitored"), CacheConfig::default())
+                .await
+                .expect("cache dir"),
+            "bench",
+        );
+        bare.put("user:1", &"a cached value of some length", None)
+            .await
+            .expect("put");
+        monitored
+            .put("user:1", &"a cached value of some length", None)
+            .await
+            .expect("put");
+        (bare, monitored)
+    });
+    group.bench_function("file_get_hit/bare", |b| {
+        b.iter(|| runtime.block_on(bare_file.get::<String>(black_box("user:1"))))
+    });
+    group.bench_function("file_get_hit/monitored", |b| {
+        b.iter(|| runtime.block_on(monitored_file.get::<String>(black_box("user:1"))))
     });
     group.finish();
 }

@@ -128,7 +128,9 @@ impl Packed {
     fn from_bytes(bytes: &[u8; MAX_PREFIX], len: usize) -> Self {
         let mut words = [0u64; WORDS];
         for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)).take(len.div_ceil(8)) {
-            *word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+            *word = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
         }
         Self { len, words }
     }
