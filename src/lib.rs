@@ -24,6 +24,8 @@
 //! `monitored` and `endpoint` are the Rust API for cache systems; `exporter` is the
 //! optional HTTP server.
 
+#![warn(missing_docs)]
+
 pub mod alerts;
 pub mod buckets;
 pub mod cache;

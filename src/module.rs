@@ -71,27 +71,36 @@ impl RootModule for CacheMonitorModuleRef {
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
 }
 
-/// The root module this library exports.
-#[export_root_module]
-pub fn root_module() -> CacheMonitorModuleRef {
-    CacheMonitorModule {
-        abi_version: ffi::cache_monitor_abi_version,
-        configure,
-        record,
-        begin: ffi::cache_monitor_begin,
-        end,
-        set_gauge: ffi::cache_monitor_set_gauge,
-        reset: ffi::cache_monitor_reset,
-        render_prometheus,
-        render_openmetrics,
-        render_hit_rate_json,
-        render_stats_json,
-        render_flamegraph_folded,
-        export_state,
-        import_state,
-        shutdown: ffi::cache_monitor_shutdown,
+pub use export::root_module;
+
+/// The export itself, in a module of its own: `export_root_module` also generates the `LibHeader` static
+/// that `abi_stable` loaders look up, which carries no documentation.
+#[allow(missing_docs)]
+mod export {
+    use super::*;
+
+    /// The root module this library exports.
+    #[export_root_module]
+    pub fn root_module() -> CacheMonitorModuleRef {
+        CacheMonitorModule {
+            abi_version: ffi::cache_monitor_abi_version,
+            configure,
+            record,
+            begin: ffi::cache_monitor_begin,
+            end,
+            set_gauge: ffi::cache_monitor_set_gauge,
+            reset: ffi::cache_monitor_reset,
+            render_prometheus,
+            render_openmetrics,
+            render_hit_rate_json,
+            render_stats_json,
+            render_flamegraph_folded,
+            export_state,
+            import_state,
+            shutdown: ffi::cache_monitor_shutdown,
+        }
+        .leak_into_prefix()
     }
-    .leak_into_prefix()
 }
 
 /// Runs `body` with panics caught and errors turned into status codes, as the C ABI does.
