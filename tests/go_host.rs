@@ -34,7 +34,8 @@ fn go_host_records_from_64_goroutines_and_counts_exactly() {
     let output = run(Command::new(&host).arg(cdylib()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("64 goroutines x 100000 records counted exactly"),
+        stdout.contains("64 goroutines x 100000 records counted exactly")
+            && stdout.contains("sampled stacks show the Go call site"),
         "{stdout}"
     );
 }

@@ -1,7 +1,9 @@
 // Command gohost is a Go host of libcache_monitor.so: it loads the library with dlopen (cgo calls the
 // function pointers dlsym returns through small C trampolines), records from many goroutines, which the
 // Go scheduler moves between OS threads at will, renders with the two-call buffer contract, and checks
-// that every count is exact. It exits non-zero on any mismatch.
+// that every count is exact. Some records go through cache_monitor_record_with_frames, carrying a logical
+// Go call site (Go stacks cannot be unwound from C), which the sampled flamegraph must show. It exits
+// non-zero on any mismatch.
 //
 // Usage: gohost <path to libcache_monitor.so>
 //
@@ -26,6 +28,11 @@ static int32_t call_begin(void *f, uint32_t op) { return ((CacheMonitorBeginFn)f
 static int32_t call_record(void *f, uint32_t op, uint32_t result, uint64_t ns, const uint8_t *key, size_t len) {
 	return ((CacheMonitorRecordFn)f)(op, result, ns, key, len);
 }
+static int32_t call_configure(void *f, const char *json) { return ((CacheMonitorConfigureFn)f)(json); }
+static int32_t call_record_with_frames(void *f, uint32_t op, uint32_t result, uint64_t ns, const uint8_t *key,
+                                       size_t len, const char *frames, size_t frames_len) {
+	return ((CacheMonitorRecordWithFramesFn)f)(op, result, ns, key, len, frames, frames_len);
+}
 static int32_t call_render(void *f, uint8_t *buf, size_t cap, size_t *len) {
 	return ((CacheMonitorRenderFn)f)(buf, cap, len);
 }
@@ -48,6 +55,8 @@ const (
 	operations  = 7
 	results     = 4
 	beginEndGap = 1000 // every 1000th record goes through begin/end
+	framesEvery = 5    // every 5th record carries its Go call site
+	goCallSite  = "main.main;main.worker;cache.(*Cache).Get"
 )
 
 var operationNames = [operations]string{"get", "put", "delete", "contains", "clear", "evict", "load"}
@@ -56,6 +65,7 @@ var resultNames = [results]string{"hit", "miss", "ok", "error"}
 type library struct {
 	handle                                        unsafe.Pointer
 	abiVersion, reset, begin, record, end, render unsafe.Pointer
+	configure, recordWithFrames, renderFolded     unsafe.Pointer
 	strerror                                      unsafe.Pointer
 }
 
@@ -89,6 +99,10 @@ func load(path string) library {
 		end:        symbol("cache_monitor_end"),
 		render:     symbol("cache_monitor_render"),
 		strerror:   symbol("cache_monitor_strerror"),
+
+		configure:        symbol("cache_monitor_configure"),
+		recordWithFrames: symbol("cache_monitor_record_with_frames"),
+		renderFolded:     symbol("cache_monitor_render_flamegraph_folded"),
 	}
 }
 
@@ -98,10 +112,10 @@ func (lib library) check(what string, status C.int32_t) {
 	}
 }
 
-// renderText follows the buffer contract: ask for the size, then retry until the text fits.
-func (lib library) renderText() string {
+// renderText follows the buffer contract with `render`: ask for the size, then retry until the text fits.
+func (lib library) renderText(render unsafe.Pointer) string {
 	var length C.size_t
-	status := C.call_render(lib.render, nil, 0, &length)
+	status := C.call_render(render, nil, 0, &length)
 	for {
 		if status == C.CACHE_MONITOR_STATUS_OK {
 			return ""
@@ -114,7 +128,7 @@ func (lib library) renderText() string {
 		if buf == nil {
 			fail("out of memory")
 		}
-		status = C.call_render(lib.render, buf, capacity, &length)
+		status = C.call_render(render, buf, capacity, &length)
 		if status == C.CACHE_MONITOR_STATUS_OK {
 			text := C.GoStringN((*C.char)(unsafe.Pointer(buf)), C.int(length))
 			C.free(unsafe.Pointer(buf))
@@ -173,6 +187,11 @@ func main() {
 			C.CACHE_MONITOR_ABI_VERSION_MAJOR, C.CACHE_MONITOR_ABI_VERSION_MINOR)
 	}
 	lib.check("cache_monitor_reset", C.call_reset(lib.reset))
+	profile := C.CString(`{"profiler": {"sample_every": 100}}`)
+	lib.check("cache_monitor_configure", C.call_configure(lib.configure, profile))
+	C.free(unsafe.Pointer(profile))
+	frames := C.CString(goCallSite)
+	framesLen := C.size_t(len(goCallSite))
 
 	// Keys live in C memory, so every call passes a stable pointer without cgo pointer checks.
 	keys := make([]*C.uint8_t, 4)
@@ -195,6 +214,9 @@ func main() {
 				case i%beginEndGap == 0:
 					lib.check("cache_monitor_begin", C.call_begin(lib.begin, C.uint32_t(op)))
 					status = C.call_record(lib.end, C.uint32_t(op), C.uint32_t(result), C.uint64_t(ns), keys[k], keyLens[k])
+				case i%framesEvery == 1:
+					status = C.call_record_with_frames(lib.recordWithFrames, C.uint32_t(op), C.uint32_t(result),
+						C.uint64_t(ns), keys[k], keyLens[k], frames, framesLen)
 				case i%3 == 0:
 					status = C.call_record(lib.record, C.uint32_t(op), C.uint32_t(result), C.uint64_t(ns), nil, 0)
 				default:
@@ -216,7 +238,7 @@ func main() {
 		}
 	}
 
-	text := lib.renderText()
+	text := lib.renderText(lib.render)
 	var total uint64
 	for op := 0; op < operations; op++ {
 		for result := 0; result < results; result++ {
@@ -244,5 +266,18 @@ func main() {
 	if got := sample(text, `cuenv_cache_stats{metric="operations_in_flight"}`); got != 0 {
 		fail("operations in flight: got %.0f, want 0", got)
 	}
-	fmt.Printf("gohost: %d goroutines x %d records counted exactly\n", goroutines, perRoutine)
+	// Sampling is one record in 100 per OS thread; a fifth of the records carry the Go call site, so the
+	// flamegraph must show it above the operations it called.
+	folded := lib.renderText(lib.renderFolded)
+	withCallSite := 0
+	for _, line := range strings.Split(folded, "\n") {
+		if strings.Contains(line, goCallSite+";cache_monitor::") {
+			withCallSite++
+		}
+	}
+	if withCallSite == 0 {
+		fail("no sampled stack carries the Go call site %q:\n%s", goCallSite, folded)
+	}
+	fmt.Printf("gohost: %d goroutines x %d records counted exactly; %d sampled stacks show the Go call site\n",
+		goroutines, perRoutine, withCallSite)
 }
