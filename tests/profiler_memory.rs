@@ -3,6 +3,8 @@
 //!
 //! One test in its own binary (its own process), so no other test's allocations move the resident size.
 
+mod support;
+
 use std::ffi::c_char;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -10,17 +12,7 @@ use std::hint::black_box;
 use cache_monitor::ffi::{CacheMonitorStatus, cache_monitor_configure, cache_monitor_record_with_frames};
 use cache_monitor::profiler::OVERFLOW_FRAME;
 use cache_monitor::{Monitor, Operation, Outcome};
-
-/// Resident set size of this process, in bytes (`VmRSS` of `/proc/self/status`).
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line");
-    kib * 1024
-}
+use support::resident_bytes;
 
 /// Records once through the C ABI from each host call site `sites`, each named by its own frames of
 /// about 120 bytes (so that keeping them all would take about 120 bytes a site).

@@ -10,11 +10,6 @@
 
 static monitor_api api;
 
-#define EXPECT_STATUS(call, want)                                                          \
-    do {                                                                                   \
-        int32_t got_ = (call);                                                             \
-        CHECK(got_ == (want), "%s returned %d (%s), want %d", #call, got_, api.strerror(got_), (want)); \
-    } while (0)
 
 static const char *const GET_HIT = "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}";
 

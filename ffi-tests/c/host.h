@@ -54,6 +54,13 @@ static void *required_symbol(void *handle, const char *name) {
     return symbol;
 }
 
+/* Checks that `call` returns the status `want`; expects a `monitor_api api` in scope for the message. */
+#define EXPECT_STATUS(call, want)                                                          \
+    do {                                                                                   \
+        int32_t got_ = (call);                                                             \
+        CHECK(got_ == (want), "%s returned %d (%s), want %d", #call, got_, api.strerror(got_), (want)); \
+    } while (0)
+
 /* The library can serve this header: same major version, at least the header's minor version. */
 static int abi_compatible(uint32_t library, uint32_t header_major, uint32_t header_minor) {
     return library >> 16 == header_major && (library & 0xffff) >= header_minor;

@@ -16,11 +16,6 @@
 
 static monitor_api api;
 
-#define EXPECT_STATUS(call, want)                                                          \
-    do {                                                                                   \
-        int32_t got_ = (call);                                                             \
-        CHECK(got_ == (want), "%s returned %d (%s), want %d", #call, got_, api.strerror(got_), (want)); \
-    } while (0)
 
 /* Threads of this process, from /proc/self/task. */
 static int thread_count(void) {

@@ -154,6 +154,7 @@ impl Cache for MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::tests::block_on;
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()

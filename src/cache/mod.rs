@@ -101,3 +101,14 @@ pub trait Cache: Send + Sync + 'static {
     /// What the cache reports about itself.
     fn statistics(&self) -> impl Future<Output = Result<CacheStatistics, CacheError>> + Send;
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Runs a cache future to completion on a fresh single-threaded runtime (file I/O needs one).
+    pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+}
