@@ -195,13 +195,6 @@ mod tests {
     use super::*;
     use crate::cache::tests::block_on;
 
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
     #[test]
     fn entries_survive_a_new_cache_on_the_same_directory() {
         let dir = tempfile::tempdir().unwrap();

@@ -156,13 +156,6 @@ mod tests {
     use super::*;
     use crate::cache::tests::block_on;
 
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
     #[test]
     fn values_round_trip_and_count() {
         block_on(async {
