@@ -39,9 +39,9 @@ const COUNT_CELLS: usize = MAX_OPERATIONS * OUTCOMES;
 pub(crate) const LATENCY_CELLS: usize = MAX_OPERATIONS * LATENCY_BUCKETS + MAX_OPERATIONS;
 
 /// Slots of each ring: every period of its span, plus the current one, plus one being overwritten.
-const FINE_SLOTS: usize = 302;
-const MEDIUM_SLOTS: usize = 362;
-const COARSE_SLOTS: usize = 290;
+const FINE_SLOTS: usize = Resolution::Fine.slots();
+const MEDIUM_SLOTS: usize = Resolution::Medium.slots();
+const COARSE_SLOTS: usize = Resolution::Coarse.slots();
 const LATENCY_SLOTS: usize = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION) as usize + 2;
 
 /// A ring of count snapshots, one per period (the period length is the caller's [`Resolution`]).
@@ -138,7 +138,7 @@ impl Resolution {
     /// Every resolution, finest first.
     pub(crate) const ALL: [Self; 3] = [Self::Fine, Self::Medium, Self::Coarse];
 
-    fn seconds(self) -> u64 {
+    const fn seconds(self) -> u64 {
         match self {
             Self::Fine => 1,
             Self::Medium => 10,
@@ -146,12 +146,18 @@ impl Resolution {
         }
     }
 
-    fn span(self) -> u64 {
+    const fn span(self) -> u64 {
         match self {
             Self::Fine => 300,
             Self::Medium => 3_600,
             Self::Coarse => 86_400,
         }
+    }
+
+    /// Slots of this resolution's ring: every period of its span, plus the current one, plus one being
+    /// overwritten.
+    const fn slots(self) -> usize {
+        (self.span() / self.seconds()) as usize + 2
     }
 
     /// The ring a window of `window` seconds reads, and the first period the window covers at `now`.
