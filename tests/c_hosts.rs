@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{assert_promtool_accepts, cdylib, compile_c_host, run};
+use support::{assert_promtool_accepts, cdylib, compile_c_host, compile_c_host_linking, run};
 
 #[test]
 fn eight_threads_times_a_million_records_are_counted_exactly_and_promtool_accepts_the_render() {
@@ -37,4 +37,19 @@ fn serve_and_serve_stop_through_the_c_abi_leave_no_thread_and_the_library_unload
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("serve_stop", dir.path());
     run(Command::new(&host).arg(cdylib()));
+}
+
+#[test]
+fn a_c_host_links_the_static_library() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = cdylib().with_file_name("libcache_monitor.a");
+    assert!(
+        archive.exists(),
+        "{} missing: cargo test builds the staticlib with the tests",
+        archive.display()
+    );
+    let linked = [archive.to_str().expect("UTF-8 path"), "-lm", "-ldl", "-lrt"];
+    let host = compile_c_host_linking("static_link", dir.path(), &[], &linked);
+    let output = run(&mut Command::new(&host));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("counted exactly"));
 }

@@ -57,6 +57,12 @@ pub fn compile_c_host(name: &str, dir: &Path) -> PathBuf {
 
 /// [`compile_c_host`] with extra `cc` flags (debug information, frame pointers...).
 pub fn compile_c_host_with(name: &str, dir: &Path, extra_flags: &[&str]) -> PathBuf {
+    compile_c_host_linking(name, dir, extra_flags, &[])
+}
+
+/// [`compile_c_host_with`], linking `libraries` (archives, `-l` flags) after the source, as the linker
+/// wants them.
+pub fn compile_c_host_linking(name: &str, dir: &Path, extra_flags: &[&str], libraries: &[&str]) -> PathBuf {
     let source = crate_dir().join("ffi-tests/c").join(format!("{name}.c"));
     let binary = dir.join(name);
     run(Command::new("cc")
@@ -67,6 +73,7 @@ pub fn compile_c_host_with(name: &str, dir: &Path, extra_flags: &[&str]) -> Path
         .arg(&source)
         .arg("-o")
         .arg(&binary)
+        .args(libraries)
         .arg("-ldl"));
     binary
 }
