@@ -6,13 +6,13 @@
 
 use serde::Deserialize;
 
-use crate::alerts::{AlertConfig, AlertPatch};
-use crate::buckets::BucketBounds;
+use crate::analysis::alerts::{AlertConfig, AlertPatch};
+use crate::analysis::patterns::{PatternConfig, PatternPatch};
 use crate::error::Error;
 use crate::exporter::{HttpConfig, HttpPatch};
-use crate::operation::{MAX_OPERATIONS, Operation};
-use crate::patterns::{PatternConfig, PatternPatch};
 use crate::profiler::{ProfilerConfig, ProfilerPatch};
+use crate::recording::buckets::BucketBounds;
+use crate::recording::operation::{MAX_OPERATIONS, Operation};
 
 /// The metric namespace used unless configured otherwise.
 pub const DEFAULT_NAMESPACE: &str = "cuenv_cache";

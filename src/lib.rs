@@ -16,51 +16,44 @@
 //! assert!(text.contains(r#"cuenv_cache_operations_total{operation="get",result="hit"} 1"#));
 //! ```
 //!
-//! Module map: `shard` and `recorder` are the hot path; `latency` and `buckets` the histogram layouts;
-//! `totals` sums shards; `windows` (over `seqlock` and `clock`) keeps rolling windows; `patterns` reduces
-//! keys to patterns; `alerts` judges them; `profiler` samples stacks for flamegraphs; `view` reads
-//! everything once for the renderers in `render` (Prometheus text, OpenMetrics, JSON); `state` exports and
-//! imports snapshots for hot swaps; `config` parses configuration; `ffi` is the C ABI; `cache`,
-//! `monitored` and `endpoint` are the Rust API for cache systems; `exporter` is the
-//! optional HTTP server.
+//! Module map:
+//!
+//! - `recording`: the hot path (per-thread `shard`s written by the `recorder`), the histogram layouts
+//!   (`buckets`, `latency`) and `totals`, the shards summed;
+//! - `analysis`: rolling `windows` (over `seqlock`ed rings and a `clock`), key `patterns`, `alerts`, and the
+//!   `view` every renderer reads;
+//! - `profiler`: sampled stacks for flamegraphs;
+//! - `monitor`: [`Monitor`], tying the above together; `config` is its configuration, `state` its
+//!   snapshots for hot swaps;
+//! - `render`: Prometheus text, OpenMetrics and JSON; `exporter`: the optional HTTP server;
+//! - `ffi`: the C ABI; `api`: the Rust API for cache systems (`MonitoredCache`, the `prometheus`
+//!   collector, the `abi_stable` module).
 
 #![warn(missing_docs)]
 
-pub mod alerts;
-pub mod buckets;
-pub mod cache;
-pub mod clock;
-mod collector;
+pub mod analysis;
+pub mod api;
 pub mod config;
-mod endpoint;
 pub mod error;
 pub mod exporter;
 pub mod ffi;
-mod history;
-pub mod latency;
 mod lifecycle;
-pub mod module;
 mod monitor;
-pub mod monitored;
-pub mod operation;
-pub mod patterns;
 pub mod profiler;
-mod recorder;
+pub mod recording;
 pub mod render;
-mod seqlock;
-mod shard;
 pub mod state;
-mod storage;
 mod sync;
-pub mod totals;
-pub mod view;
-pub mod windows;
 
+pub use analysis::{alerts, clock, patterns, view, windows};
+pub use api::{cache, module, monitored};
+pub use recording::{buckets, latency, operation, totals};
+
+pub use api::collector::MonitorCollector;
+pub use api::endpoint::MetricsEndpoint;
 pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics, FileCache, MemoryCache};
 pub use clock::{Clock, ManualClock};
-pub use collector::MonitorCollector;
 pub use config::Config;
-pub use endpoint::MetricsEndpoint;
 pub use error::Error;
 pub use monitor::{InFlight, Monitor};
 pub use monitored::{MonitorRef, MonitoredCache, MonitoredCacheBuilder};

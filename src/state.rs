@@ -17,13 +17,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::history::{History, OutcomeCounts};
+use crate::analysis::patterns::MAX_PREFIX;
+use crate::analysis::windows::Resolution;
 use crate::error::Error;
-use crate::history::{History, OutcomeCounts};
-use crate::latency::{LATENCY_BUCKETS, LatencyCounts};
-use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
-use crate::patterns::MAX_PREFIX;
-use crate::totals::{SeriesTotals, Totals};
-use crate::windows::Resolution;
+use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
+use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
+use crate::recording::totals::{SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "cache-monitor-state";
@@ -162,7 +162,7 @@ impl Snapshot {
                     counts: totals.patterns[*slot],
                 })
                 .collect(),
-            other_pattern: totals.patterns[crate::patterns::OTHER_SLOT],
+            other_pattern: totals.patterns[crate::analysis::patterns::OTHER_SLOT],
             history_start: combined.history_start,
             windows: combined
                 .windows
@@ -225,7 +225,10 @@ impl Snapshot {
         };
         let checks = [
             (operations <= MAX_OPERATIONS, "too many operations"),
-            (buckets <= crate::buckets::MAX_BUCKETS + 1, "too many buckets"),
+            (
+                buckets <= crate::recording::buckets::MAX_BUCKETS + 1,
+                "too many buckets",
+            ),
             (
                 self.series
                     .iter()
@@ -239,7 +242,7 @@ impl Snapshot {
             ),
             (sparse_fits(&self.latency), "latency buckets"),
             (
-                self.patterns.len() <= 4 * crate::patterns::MAX_PATTERNS,
+                self.patterns.len() <= 4 * crate::analysis::patterns::MAX_PATTERNS,
                 "too many patterns",
             ),
             (
@@ -306,7 +309,7 @@ impl Snapshot {
                 *count += add;
             }
         }
-        for (count, add) in totals.patterns[crate::patterns::OTHER_SLOT]
+        for (count, add) in totals.patterns[crate::analysis::patterns::OTHER_SLOT]
             .iter_mut()
             .zip(self.other_pattern)
         {

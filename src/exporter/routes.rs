@@ -261,7 +261,7 @@ mod tests {
 
     use super::*;
     use crate::exporter::config::HttpPatch;
-    use crate::operation::{Operation, Outcome};
+    use crate::recording::operation::{Operation, Outcome};
 
     fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {
         let mut builder = Request::builder().method(method).uri(path);

@@ -14,7 +14,7 @@ pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, C
 
 use crate::exporter::global;
 use crate::monitor::Monitor;
-use crate::operation::{Gauge, Operation};
+use crate::recording::operation::{Gauge, Operation};
 
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;

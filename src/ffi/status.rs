@@ -175,7 +175,7 @@ pub enum CacheMonitorGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{Gauge, Operation, Outcome};
+    use crate::recording::operation::{Gauge, Operation, Outcome};
 
     #[test]
     fn header_codes_match_the_rust_codes() {

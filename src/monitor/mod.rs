@@ -10,20 +10,20 @@ use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::clock::Clock;
+use crate::analysis::clock::Clock;
+use crate::analysis::patterns::{PatternTable, Patterns};
+use crate::analysis::windows::Windows;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exporter::HttpConfig;
-use crate::operation::{Gauge, Operation, Outcome};
-use crate::patterns::{PatternTable, Patterns};
 use crate::profiler::Profiler;
-use crate::recorder::{Record, Recorder};
-use crate::shard::Shards;
+use crate::recording::operation::{Gauge, Operation, Outcome};
+use crate::recording::recorder::{Record, Recorder};
+use crate::recording::shard::Shards;
+use crate::recording::storage::Storage;
+use crate::recording::totals::Totals;
 use crate::state::Combined;
-use crate::storage::Storage;
 use crate::sync::{Mutex, RwLock};
-use crate::totals::Totals;
-use crate::windows::Windows;
 
 /// The process-wide monitor's large parts: static, zero-initialised atomics (see `storage`).
 static GLOBAL_SHARDS: Shards = Shards::new();
@@ -67,7 +67,7 @@ impl Monitor {
     }
 
     /// A monitor with its own counters whose windows follow `clock` (a
-    /// [`ManualClock`](crate::clock::ManualClock) in tests).
+    /// [`ManualClock`](crate::analysis::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
         Self::with_parts(Storage::heap(), Storage::heap(), Storage::heap(), clock)
     }

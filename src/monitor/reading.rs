@@ -3,16 +3,16 @@
 use std::collections::BTreeMap;
 
 use super::Monitor;
+use crate::analysis::history::OutcomeCounts;
+use crate::analysis::patterns::OTHER_SLOT;
+use crate::analysis::view::{MetricsView, PatternTotals};
+use crate::analysis::windows::{Resolution, Scope, WINDOWS, Windows};
 use crate::error::Error;
-use crate::history::OutcomeCounts;
-use crate::operation::OUTCOMES;
-use crate::patterns::OTHER_SLOT;
 use crate::profiler::ProfilerStats;
+use crate::recording::operation::OUTCOMES;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::state::Combined;
-use crate::view::{MetricsView, PatternTotals};
-use crate::windows::{Resolution, Scope, WINDOWS, Windows};
 
 /// How much of the window rings a reading needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use super::Monitor;
 use super::reading::Reading;
 use crate::error::Error;
-use crate::operation::Gauge;
+use crate::recording::operation::Gauge;
 use crate::state::{ExportContext, MAX_IMPORT_SOURCES, Snapshot};
 
 /// A random monitor identity from the kernel's generator (time and address as a fallback).
@@ -87,7 +87,7 @@ impl Monitor {
 
 #[cfg(test)]
 mod tests {
-    use crate::clock::{Clock, ManualClock};
+    use crate::analysis::clock::{Clock, ManualClock};
     use crate::{Error, Monitor, Operation, Outcome};
 
     fn pair() -> (Monitor, Monitor, ManualClock) {

@@ -162,8 +162,8 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
-    use crate::operation::Operation;
     use crate::profiler::capture::StackKey;
+    use crate::recording::operation::Operation;
 
     #[test]
     fn a_replaced_table_receives_no_sample_after_it_is_handed_back() {

@@ -3,7 +3,7 @@
 
 use std::ffi::c_void;
 
-use crate::operation::Operation;
+use crate::recording::operation::Operation;
 
 /// Native frames kept per sample, innermost first; deeper stacks lose their outermost frames.
 pub const MAX_DEPTH: usize = 64;

@@ -39,7 +39,7 @@ use symbols::Symbolizer;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::operation::Operation;
+use crate::recording::operation::Operation;
 
 /// The frame put where frames were dropped: above a native stack deeper than [`MAX_DEPTH`], or above
 /// host frames longer than [`HOST_FRAMES_BYTES`].
@@ -206,7 +206,7 @@ fn named_stacks(snapshot: TableSnapshot, config: &Config) -> Vec<FoldedStack> {
 mod tests {
     use super::*;
     use crate::monitor::Monitor;
-    use crate::operation::Outcome;
+    use crate::recording::operation::Outcome;
 
     /// Runs `body` on a fresh thread, so its sampling countdown starts from the beginning.
     fn on_fresh_thread<T: Send>(body: impl FnOnce() -> T + Send) -> T {

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 use super::capture::{HOST_WORDS, MAX_DEPTH, Shape, StackKey, host_frames_text, host_words};
 use super::config::MAX_STACKS_LIMIT;
-use crate::operation::{MAX_OPERATIONS, Operation};
+use crate::recording::operation::{MAX_OPERATIONS, Operation};
 
 /// Samples and their total duration.
 #[derive(Default)]

@@ -6,12 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::alerts::AlertState;
-use crate::latency::RELATIVE_ERROR;
-use crate::operation::{Gauge, OUTCOMES, Outcome};
-use crate::patterns::OTHER_PATTERN;
-use crate::view::{LatencySummary, MetricsView};
-use crate::windows::WINDOWS;
+use crate::analysis::alerts::AlertState;
+use crate::analysis::patterns::OTHER_PATTERN;
+use crate::analysis::view::{LatencySummary, MetricsView};
+use crate::analysis::windows::WINDOWS;
+use crate::recording::latency::RELATIVE_ERROR;
+use crate::recording::operation::{Gauge, OUTCOMES, Outcome};
 
 /// The hit-rate report.
 #[derive(Clone, Debug, Serialize)]

@@ -1,4 +1,4 @@
-//! Renderers: pure functions from a [`MetricsView`](crate::view::MetricsView) to text. Nothing here
+//! Renderers: pure functions from a [`MetricsView`](crate::analysis::view::MetricsView) to text. Nothing here
 //! touches the hot path.
 
 pub(crate) mod escape;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::escape;
 use super::families::{self, Kind, Labels, Sink};
-use crate::view::MetricsView;
+use crate::analysis::view::MetricsView;
 
 /// Content type of the text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -193,7 +193,7 @@ impl Cache for FileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::tests::block_on;
+    use crate::api::cache::tests::block_on;
 
     #[test]
     fn entries_survive_a_new_cache_on_the_same_directory() {

@@ -1,19 +1,19 @@
 //! The hot path: validates a record and adds it to the calling thread's shard.
 //!
 //! No lock, no allocation, no system call: a thread-local read, a binary search over at most
-//! [`MAX_BUCKETS`](crate::buckets::MAX_BUCKETS) bounds, and four cell updates, all in one shard.
+//! [`MAX_BUCKETS`](crate::recording::buckets::MAX_BUCKETS) bounds, and four cell updates, all in one shard.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use crate::buckets::{AtomicBounds, BucketBounds};
+use crate::analysis::history::OutcomeCounts;
+use crate::analysis::windows::TickSource;
 use crate::error::Error;
-use crate::history::OutcomeCounts;
-use crate::latency::{self, LATENCY_BUCKETS, rows_of};
-use crate::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
-use crate::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
-use crate::storage::Storage;
-use crate::totals::Totals;
-use crate::windows::TickSource;
+use crate::recording::buckets::{AtomicBounds, BucketBounds};
+use crate::recording::latency::{self, LATENCY_BUCKETS, rows_of};
+use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
+use crate::recording::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
+use crate::recording::storage::Storage;
+use crate::recording::totals::Totals;
 
 /// One record, validated.
 #[derive(Clone, Copy, Debug)]
@@ -187,7 +187,7 @@ fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patterns::PATTERN_SLOTS;
+    use crate::analysis::patterns::PATTERN_SLOTS;
 
     fn record(operation: Operation, outcome: Outcome, duration_ns: u64) -> Record {
         Record {

@@ -2,12 +2,12 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::history::OutcomeCounts;
-use crate::latency::{LATENCY_ROW, LatencyCounts};
-use crate::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
-use crate::patterns::PATTERN_SLOTS;
-use crate::recorder::set_bits;
-use crate::shard::Shard;
+use crate::analysis::history::OutcomeCounts;
+use crate::analysis::patterns::PATTERN_SLOTS;
+use crate::recording::latency::{LATENCY_ROW, LatencyCounts};
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
+use crate::recording::recorder::set_bits;
+use crate::recording::shard::Shard;
 
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

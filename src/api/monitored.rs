@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::cache::{Cache, CacheError, CacheStatistics};
+use crate::api::cache::{Cache, CacheError, CacheStatistics};
 use crate::render::json::{HitRateReport, StatsReport};
 use crate::{Error, Gauge, Monitor, Operation, Outcome};
 

@@ -3,7 +3,7 @@
 //! # How
 //!
 //! The shards already hold cumulative counts. Once per second (the first record or render that sees a new
-//! second of the monitor's [`Clock`](crate::clock::Clock) wins a compare-and-swap and *ticks*), the
+//! second of the monitor's [`Clock`](crate::analysis::clock::Clock) wins a compare-and-swap and *ticks*), the
 //! cumulative counts per operation and outcome are summed and stored in rings of [`SeqSlot`]s keyed by
 //! period: every second in a fine ring, every 10 seconds in a medium ring, every 5 minutes in a coarse
 //! one; every 10 seconds the latency buckets go to a short latency ring too. A window's counts are then
@@ -17,11 +17,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::history::{History, OutcomeCounts};
-use crate::latency::{LATENCY_BUCKETS, LatencyCounts, rows_of};
-use crate::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::seqlock::SeqSlot;
-use crate::storage::Zeroable;
+use crate::analysis::history::{History, OutcomeCounts};
+use crate::analysis::seqlock::SeqSlot;
+use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, rows_of};
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
+use crate::recording::storage::Zeroable;
 
 /// The rolling windows reported: label and length in seconds.
 pub const WINDOWS: [(&str, u64); 4] = [("1m", 60), ("5m", 300), ("1h", 3600), ("24h", 86_400)];
@@ -306,7 +306,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::storage::Storage;
+    use crate::recording::storage::Storage;
 
     /// A source whose cumulative counts the test sets directly.
     struct Fake {

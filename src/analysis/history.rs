@@ -5,8 +5,8 @@
 //! a snapshot saw no record (every record ticks first), so nothing changed until the next snapshot. The
 //! sum of histories is a history, which is how state imported from another library copy joins ours.
 
-use crate::latency::LatencyCounts;
-use crate::operation::{MAX_OPERATIONS, OUTCOMES};
+use crate::recording::latency::LatencyCounts;
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 
 /// Counts per operation code and outcome code.
 pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];

@@ -154,7 +154,7 @@ impl Cache for MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::tests::block_on;
+    use crate::api::cache::tests::block_on;
 
     #[test]
     fn values_round_trip_and_count() {

@@ -57,7 +57,8 @@ pub(crate) const LATENCY_ROW: usize = 32;
 
 /// The bucket indexes of the rows set in `mask`.
 pub(crate) fn rows_of(mask: u64) -> impl Iterator<Item = usize> {
-    crate::recorder::set_bits(mask).flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
+    crate::recording::recorder::set_bits(mask)
+        .flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
 }
 
 /// The row bit of bucket `index`.
@@ -120,7 +121,7 @@ impl LatencyCounts {
 
     /// Rows as `(row, counts)`, in order.
     fn present(&self) -> impl Iterator<Item = (usize, &[u64; LATENCY_ROW])> {
-        crate::recorder::set_bits(self.rows).zip(&self.data)
+        crate::recording::recorder::set_bits(self.rows).zip(&self.data)
     }
 
     /// Adds one bucket's count.
@@ -153,7 +154,7 @@ impl LatencyCounts {
     fn combine(&self, other: &Self, rows: u64, op: impl Fn(u64, u64) -> u64) -> Self {
         const ZERO: [u64; LATENCY_ROW] = [0; LATENCY_ROW];
         let mut result = Self::default();
-        for row in crate::recorder::set_bits(rows) {
+        for row in crate::recording::recorder::set_bits(rows) {
             let mine = self.position(row).map_or(&ZERO, |p| &self.data[p]);
             let theirs = other.position(row).map_or(&ZERO, |p| &other.data[p]);
             let combined: [u64; LATENCY_ROW] = std::array::from_fn(|i| op(mine[i], theirs[i]));

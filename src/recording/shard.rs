@@ -25,11 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
 
-use crate::buckets::MAX_BUCKETS;
-use crate::latency::LATENCY_BUCKETS;
-use crate::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::patterns::PATTERN_SLOTS;
-use crate::storage::Zeroable;
+use crate::analysis::patterns::PATTERN_SLOTS;
+use crate::recording::buckets::MAX_BUCKETS;
+use crate::recording::latency::LATENCY_BUCKETS;
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
+use crate::recording::storage::Zeroable;
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 48;
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn boxed_shards_start_at_zero_and_in_use_covers_the_current_thread() {
-        let shards = crate::storage::Storage::<Shards>::heap();
+        let shards = crate::recording::storage::Storage::<Shards>::heap();
         let (shard, _) = shards.current();
         OwnerWriter::add(&shard.begun[0], 2);
         SharedWriter::add(&shard.begun[0], 3);

@@ -12,16 +12,17 @@
 //! An entry is claimed by the one thread whose compare-and-swap moves its `hash` from 0 to the prefix's
 //! hash; that thread then writes the prefix words and the counter slot, and publishes them by storing
 //! `ready` with `Release`. Lookups compare a prefix only after loading `ready` with `Acquire`, and an entry
-//! never changes once ready. A lookup that meets a matching hash still being written just probes on and
-//! may claim a second entry for the same prefix: renderers merge entries with the same label, so the
-//! race costs a slot, never a count. Once [`PatternConfig::max`] slots are handed out, unknown prefixes
+//! never changes once ready. A lookup that meets a matching hash still being written waits a bounded
+//! number of spins for it (the claimer is a few stores away) rather than claiming a duplicate, so a burst
+//! of threads meeting a new prefix together learns it once; a claimer descheduled mid-claim costs the
+//! waiting records a count under `other`, never a wait without end. Once [`PatternConfig::max`] slots are handed out, unknown prefixes
 //! count under `other` (counter slot 0) without claiming anything, so memory is fixed whatever the keys.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage::{Storage, Zeroable};
+use crate::recording::storage::{Storage, Zeroable};
 
 /// The most distinct patterns a monitor can be configured to keep.
 pub const MAX_PATTERNS: usize = 1024;
@@ -42,6 +43,9 @@ pub const MAX_PREFIX: usize = 64;
 const TABLE_ENTRIES: usize = 4 * MAX_PATTERNS;
 
 const WORDS: usize = MAX_PREFIX / 8;
+
+/// How long a lookup waits for an entry being published before counting its record under `other`.
+const PUBLISH_SPINS: usize = 4_096;
 
 /// Pattern settings, the `patterns` configuration section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -192,6 +196,20 @@ impl Entry {
     }
 
     /// Whether the entry is published and holds `prefix`; reads only the words `prefix` uses.
+    /// Waits, a bounded number of spins, for the entry's claimer to publish it: the claimer is a few
+    /// stores away. Probing on instead would claim a second entry for the same prefix, and under a burst
+    /// of threads meeting a new prefix together such duplicates would eat the pattern cap. `None` if the
+    /// claimer is still not done (descheduled mid-claim): that one record counts under `other`.
+    fn await_published(&self) -> Option<()> {
+        for _ in 0..PUBLISH_SPINS {
+            if self.ready.load(Ordering::Acquire) {
+                return Some(());
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
     fn holds(&self, prefix: &Packed) -> bool {
         self.ready.load(Ordering::Acquire)
             && self.len.load(Ordering::Relaxed) == prefix.len
@@ -306,9 +324,11 @@ impl Patterns {
                     }
                     continue; // lost the race for this entry: look at what the winner put there
                 }
-                found if found == hash && entry.holds(prefix) => {
-                    return entry.slot.load(Ordering::Relaxed);
-                }
+                found if found == hash => match entry.await_published() {
+                    Some(()) if entry.holds(prefix) => return entry.slot.load(Ordering::Relaxed),
+                    Some(()) => {} // another prefix with the same hash: probe on
+                    None => return OTHER_SLOT,
+                },
                 _ => {}
             }
             index = (index + 1) & mask;
@@ -453,9 +473,15 @@ mod tests {
             }
         });
         let mut labels: Vec<_> = patterns.learned().into_iter().map(|(prefix, _)| prefix).collect();
+        assert_eq!(
+            labels.len(),
+            50,
+            "four threads meeting each new prefix together learn it once"
+        );
         labels.sort();
         labels.dedup();
         assert_eq!(labels.len(), 50);
+        assert_eq!(patterns.tracked(), 50, "no slot spent on a duplicate");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
-use crate::monitored::MonitorRef;
+use crate::api::monitored::MonitorRef;
 use crate::render::families::{self, Kind, Labels, Sink};
 
 /// Collects a monitor's families into the `prometheus` crate's model at every gather.

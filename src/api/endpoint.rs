@@ -1,6 +1,6 @@
 //! [`MetricsEndpoint`]: everything a monitored cache exposes, as text, for a host's own HTTP handlers.
 
-use crate::monitored::{MonitorRef, MonitoredCache};
+use crate::api::monitored::{MonitorRef, MonitoredCache};
 use crate::{Error, Monitor};
 
 /// The monitor's renders: Prometheus, JSON reports and flamegraphs.
@@ -13,7 +13,7 @@ impl MetricsEndpoint {
     /// The endpoint of a monitored cache.
     pub fn new<C>(cache: MonitoredCache<C>) -> Self
     where
-        C: crate::cache::Cache,
+        C: crate::api::cache::Cache,
     {
         Self {
             monitor: cache.monitor().clone(),

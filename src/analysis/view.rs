@@ -5,13 +5,13 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::alerts::{self, AlertInputs, AlertState, WindowTally};
+use crate::analysis::alerts::{self, AlertInputs, AlertState, WindowTally};
+use crate::analysis::history::OutcomeCounts;
+use crate::analysis::windows::WINDOWS;
 use crate::config::Config;
-use crate::history::OutcomeCounts;
-use crate::latency::LatencyCounts;
-use crate::operation::{Gauge, OUTCOMES, Operation, Outcome};
-use crate::totals::{SeriesTotals, Totals};
-use crate::windows::WINDOWS;
+use crate::recording::latency::LatencyCounts;
+use crate::recording::operation::{Gauge, OUTCOMES, Operation, Outcome};
+use crate::recording::totals::{SeriesTotals, Totals};
 
 /// Outcome counts of one key pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
