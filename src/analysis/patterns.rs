@@ -8,7 +8,7 @@
 //!
 //! # The table (lock-free)
 //!
-//! Prefixes live in a fixed open-addressing table of [`TABLE_ENTRIES`] entries allocated with the monitor.
+//! Prefixes live in a fixed open-addressing table of `TABLE_ENTRIES` entries allocated with the monitor.
 //! An entry is claimed by the one thread whose compare-and-swap moves its `hash` from 0 to the prefix's
 //! hash; that thread then writes the prefix words and the counter slot, and publishes them by storing
 //! `ready` with `Release`. Lookups compare a prefix only after loading `ready` with `Acquire`, and an entry
@@ -33,7 +33,7 @@ pub(crate) const PATTERN_SLOTS: usize = MAX_PATTERNS + 1;
 /// The counter slot of keys whose pattern is not tracked.
 pub(crate) const OTHER_SLOT: usize = 0;
 
-/// The label value of [`OTHER_SLOT`].
+/// The label value of the counter slot of keys whose pattern is not tracked.
 pub const OTHER_PATTERN: &str = "other";
 
 /// Only this many leading bytes of a key are searched for delimiters.

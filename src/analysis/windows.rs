@@ -4,7 +4,7 @@
 //!
 //! The shards already hold cumulative counts. Once per second (the first record or render that sees a new
 //! second of the monitor's [`Clock`](crate::analysis::clock::Clock) wins a compare-and-swap and *ticks*), the
-//! cumulative counts per operation and outcome are summed and stored in rings of [`SeqSlot`]s keyed by
+//! cumulative counts per operation and outcome are summed and stored in rings of sequence-locked slots keyed by
 //! period: every second in a fine ring, every 10 seconds in a medium ring, every 5 minutes in a coarse
 //! one; every 10 seconds the latency buckets go to a short latency ring too. A window's counts are then
 //! `now - snapshot at the window's start`: truly rolling, at the ring's resolution (1 s for 1m and 5m,
