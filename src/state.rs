@@ -21,6 +21,7 @@ use crate::analysis::history::{History, OutcomeCounts};
 use crate::analysis::patterns::MAX_PREFIX;
 use crate::analysis::windows::Resolution;
 use crate::error::Error;
+use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
 use crate::recording::totals::{SeriesTotals, Totals};
@@ -41,6 +42,8 @@ pub(crate) struct Combined {
     pub(crate) latency: History<Vec<LatencyCounts>>,
     /// The second history starts at.
     pub(crate) history_start: Option<u64>,
+    /// Sampled stacks, symbolised (addresses mean nothing in another copy of the library).
+    pub(crate) stacks: Vec<FoldedStack>,
 }
 
 impl Combined {
@@ -55,6 +58,7 @@ impl Combined {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.stacks.extend_from_slice(&imported.stacks);
     }
 }
 
@@ -82,6 +86,9 @@ pub(crate) struct Snapshot {
     /// Count histories in [`Resolution::ALL`] order (1 s, 10 s, 5 min).
     pub(crate) windows: Vec<HistorySnapshot>,
     pub(crate) latency_history: LatencyHistorySnapshot,
+    /// Sampled stacks: `[frames, samples, total duration in ns]`, at most [`MAX_STACKS_LIMIT`].
+    #[serde(default)]
+    pub(crate) stacks: Vec<(Vec<String>, u64, u64)>,
 }
 
 /// One `(operation, outcome)` series.
@@ -176,6 +183,10 @@ impl Snapshot {
                     last: history.last()[..operations].to_vec(),
                 })
                 .collect(),
+            stacks: merge_bounded(combined.stacks.clone(), MAX_STACKS_LIMIT)
+                .into_iter()
+                .map(|stack| (stack.frames, stack.samples, stack.total_ns))
+                .collect(),
             latency_history: LatencyHistorySnapshot {
                 snapshots: combined
                     .latency
@@ -264,6 +275,14 @@ impl Snapshot {
                 "window histories too long",
             ),
             (
+                self.stacks.len() <= MAX_STACKS_LIMIT
+                    && self
+                        .stacks
+                        .iter()
+                        .all(|(frames, _, _)| frames.len() <= 512 && frames.iter().all(|frame| frame.len() <= 1024)),
+                "sampled stacks",
+            ),
+            (
                 self.latency_history.snapshots.len() <= 64
                     && sparse_fits(&self.latency_history.last)
                     && self.latency_history.snapshots.iter().all(|(_, c)| sparse_fits(c)),
@@ -337,11 +356,21 @@ impl Snapshot {
                 .collect(),
             latency_ops(&self.latency_history.last),
         );
+        let stacks = self
+            .stacks
+            .into_iter()
+            .map(|(frames, samples, total_ns)| FoldedStack {
+                frames,
+                samples,
+                total_ns,
+            })
+            .collect();
         Ok(Combined {
             totals,
             windows,
             latency,
             history_start: self.history_start,
+            stacks,
         })
     }
 }

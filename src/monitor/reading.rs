@@ -8,7 +8,7 @@ use crate::analysis::patterns::OTHER_SLOT;
 use crate::analysis::view::{MetricsView, PatternTotals};
 use crate::analysis::windows::{Resolution, Scope, WINDOWS, Windows};
 use crate::error::Error;
-use crate::profiler::ProfilerStats;
+use crate::profiler::{FoldedStack, ProfilerStats};
 use crate::recording::operation::OUTCOMES;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
@@ -68,11 +68,17 @@ impl Monitor {
             Some(baseline) => raw.since(baseline),
             None => raw,
         };
+        let stacks = match reading {
+            // Symbolising is a render of its own (the flamegraph); the views leave it out.
+            Reading::Windows => Vec::new(),
+            Reading::Everything => self.profiler.stacks(&self.config.read()),
+        };
         let mut combined = Combined {
             totals,
             windows,
             latency,
             history_start: self.windows.first_tick(),
+            stacks,
         };
         for imported in self.imported.lock().values() {
             combined.add(imported);
@@ -90,6 +96,7 @@ impl Monitor {
             windows: histories,
             latency,
             history_start,
+            ..
         } = self.combined(now, operations, config.buckets.nanos().len(), Reading::Windows);
 
         let windows = WINDOWS
@@ -168,12 +175,21 @@ impl Monitor {
     /// `inferno-flamegraph` read), weighted as the `profiler.weight` configuration says. Empty until
     /// sampling is configured.
     pub fn render_flamegraph_folded(&self) -> String {
-        self.profiler.render_folded(&self.config())
+        self.profiler.render_folded(&self.config(), &self.imported_stacks())
     }
 
     /// The sampled stacks as an SVG flamegraph.
     pub fn render_flamegraph_svg(&self) -> Result<String, Error> {
-        self.profiler.render_svg(&self.config())
+        self.profiler.render_svg(&self.config(), &self.imported_stacks())
+    }
+
+    /// Stacks sampled by the library copies whose state was imported.
+    fn imported_stacks(&self) -> Vec<FoldedStack> {
+        self.imported
+            .lock()
+            .values()
+            .flat_map(|imported| imported.stacks.iter().cloned())
+            .collect()
     }
 
     /// What the profiler holds: samples, distinct stacks, capacity, overflow.

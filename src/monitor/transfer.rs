@@ -137,6 +137,32 @@ mod tests {
     }
 
     #[test]
+    fn sampled_stacks_move_with_the_state() {
+        let (a, b, _) = pair();
+        a.configure(r#"{"profiler": {"sample_every": 1}}"#).unwrap();
+        for _ in 0..3 {
+            a.record_with_frames(Operation::GET, Outcome::Hit, 1_000, b"", "host.main;host.lookup")
+                .unwrap();
+        }
+        b.import_state(a.export_state().as_bytes()).unwrap();
+        let folded = b.render_flamegraph_folded();
+        let line = folded
+            .lines()
+            .find(|l| l.contains("host.main;host.lookup;cache_monitor::get"));
+        assert!(
+            line.is_some_and(|l| l.ends_with(" 3")),
+            "A's samples render in B:\n{folded}"
+        );
+        let c = Monitor::new();
+        c.import_state(b.export_state().as_bytes()).unwrap();
+        assert_eq!(
+            c.render_flamegraph_folded(),
+            folded,
+            "and travel on, merged, to the next copy"
+        );
+    }
+
+    #[test]
     fn chains_of_imports_carry_everything_forward() {
         let (a, b, _) = pair();
         let c = Monitor::new();

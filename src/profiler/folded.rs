@@ -15,6 +15,36 @@ pub(crate) struct FoldedStack {
     pub(crate) total_ns: u64,
 }
 
+/// `stacks` with identical frames merged, at most `max` of them: the most sampled are kept and the rest
+/// are counted together under [`OVERFLOW_FRAME`](super::OVERFLOW_FRAME), so stacks carried from copy to
+/// copy across hot swaps stay bounded.
+pub(crate) fn merge_bounded(stacks: Vec<FoldedStack>, max: usize) -> Vec<FoldedStack> {
+    let mut merged: BTreeMap<Vec<String>, (u64, u64)> = BTreeMap::new();
+    for stack in stacks {
+        let entry = merged.entry(stack.frames).or_default();
+        entry.0 = entry.0.saturating_add(stack.samples);
+        entry.1 = entry.1.saturating_add(stack.total_ns);
+    }
+    let mut stacks: Vec<FoldedStack> = merged
+        .into_iter()
+        .map(|(frames, (samples, total_ns))| FoldedStack {
+            frames,
+            samples,
+            total_ns,
+        })
+        .collect();
+    if stacks.len() > max.max(1) {
+        stacks.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.frames.cmp(&b.frames)));
+        let rest = stacks.split_off(max.max(1) - 1);
+        stacks.push(FoldedStack {
+            frames: vec![super::OVERFLOW_FRAME.to_owned()],
+            samples: rest.iter().map(|s| s.samples).sum(),
+            total_ns: rest.iter().map(|s| s.total_ns).sum(),
+        });
+    }
+    stacks
+}
+
 /// Folds `stacks` into lines weighted by `weight`: stacks whose (sanitised) frames read the same are
 /// merged, lines are sorted, and lines of zero weight (stacks under half a microsecond in total, when
 /// weighing time) are left out.
@@ -64,6 +94,32 @@ fn push_sanitised(line: &mut String, frame: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merging_is_bounded_and_keeps_every_sample() {
+        let stack = |frame: &str, samples| FoldedStack {
+            frames: vec![frame.to_owned()],
+            samples,
+            total_ns: samples,
+        };
+        let stacks = vec![
+            stack("a", 5),
+            stack("b", 1),
+            stack("a", 2),
+            stack("c", 3),
+            stack("d", 1),
+        ];
+        let merged = merge_bounded(stacks.clone(), 10);
+        assert_eq!(merged.len(), 4);
+        assert_eq!(merged.iter().find(|s| s.frames == ["a"]).map(|s| s.samples), Some(7));
+        let bounded = merge_bounded(stacks, 3);
+        assert_eq!(bounded.len(), 3);
+        assert_eq!(bounded.iter().map(|s| s.samples).sum::<u64>(), 12, "nothing lost");
+        assert_eq!(
+            bounded.last().map(|s| (s.frames.clone(), s.samples)),
+            Some((vec!["[overflow]".to_owned()], 2))
+        );
+    }
 
     fn stack(frames: &[&str], samples: u64, total_ns: u64) -> FoldedStack {
         FoldedStack {

@@ -33,7 +33,7 @@ pub use capture::{HOST_FRAME_BYTES, HOST_FRAMES_BYTES, MAX_DEPTH};
 use capture::{StackKey, stack_marker};
 pub(crate) use config::ProfilerPatch;
 pub use config::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
-use folded::FoldedStack;
+pub(crate) use folded::{FoldedStack, merge_bounded};
 use stack_table::{StackTable, TableSnapshot};
 use symbols::Symbolizer;
 
@@ -137,19 +137,26 @@ impl Profiler {
     }
 
     /// Folded stacks, weighted as `config.profiler.weight` says, leaves named after `config`'s operations.
-    pub(crate) fn render_folded(&self, config: &Config) -> String {
+    pub(crate) fn render_folded(&self, config: &Config, imported: &[FoldedStack]) -> String {
+        let mut stacks = self.stacks(config);
+        stacks.extend_from_slice(imported);
+        folded::fold(stacks, config.profiler.weight)
+    }
+
+    /// The sampled stacks, symbolised, leaves named after `config`'s operations.
+    pub(crate) fn stacks(&self, config: &Config) -> Vec<FoldedStack> {
         let snapshot = self
             .tables
             .control()
             .table()
             .map(StackTable::snapshot)
             .unwrap_or_default();
-        folded::fold(named_stacks(snapshot, config), config.profiler.weight)
+        named_stacks(snapshot, config)
     }
 
     /// An SVG flamegraph of [`Profiler::render_folded`].
-    pub(crate) fn render_svg(&self, config: &Config) -> Result<String, Error> {
-        svg::render(&self.render_folded(config), config.profiler.weight)
+    pub(crate) fn render_svg(&self, config: &Config, imported: &[FoldedStack]) -> Result<String, Error> {
+        svg::render(&self.render_folded(config, imported), config.profiler.weight)
     }
 }
 
