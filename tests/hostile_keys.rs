@@ -47,15 +47,19 @@ fn expected_patterns() -> BTreeSet<String> {
     hostile_keys().into_iter().map(|(_, pattern)| pattern).collect()
 }
 
+/// The `pattern` label values of an exposition, parsed back.
+fn pattern_labels(parsed: &exposition::Exposition) -> BTreeSet<String> {
+    parsed
+        .named("cuenv_cache_pattern_operations_total")
+        .map(|s| s.labels["pattern"].clone())
+        .collect()
+}
+
 #[test]
 fn hostile_keys_parse_back_from_the_text_format() {
     let text = recorded_monitor().render_prometheus();
     let parsed = exposition::parse(&text);
-    let patterns: BTreeSet<String> = parsed
-        .named("cuenv_cache_pattern_operations_total")
-        .map(|s| s.labels["pattern"].clone())
-        .collect();
-    assert_eq!(patterns, expected_patterns());
+    assert_eq!(pattern_labels(&parsed), expected_patterns());
     for pattern in expected_patterns() {
         let hits = parsed.value(
             "cuenv_cache_pattern_operations_total",
@@ -89,11 +93,7 @@ fn hostile_keys_parse_back_from_openmetrics() {
         "a key cannot end the exposition early"
     );
     let parsed = exposition::parse(&text);
-    let patterns: BTreeSet<String> = parsed
-        .named("cuenv_cache_pattern_operations_total")
-        .map(|s| s.labels["pattern"].clone())
-        .collect();
-    assert_eq!(patterns, expected_patterns());
+    assert_eq!(pattern_labels(&parsed), expected_patterns());
 }
 
 #[test]
