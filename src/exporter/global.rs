@@ -1,11 +1,11 @@
 //! The process-wide exporter behind `cache_monitor_serve` and `cache_monitor_serve_stop`: at most one,
 //! serving [`Monitor::global`].
 //!
-//! A std `Mutex` guards it (not parking_lot's, whose parking uses a thread-local with a destructor in the
+//! A `crate::sync::Mutex` (std's) guards it (not parking_lot's, whose parking uses a thread-local with a destructor in the
 //! calling thread, which would keep the library from unloading; see `thread.rs`).
 
+use crate::sync::Mutex;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
 
 use super::Exporter;
 use crate::error::Error;
@@ -16,7 +16,7 @@ static SERVING: Mutex<Option<Exporter>> = Mutex::new(None);
 /// Starts serving [`Monitor::global`] at `address` (empty for the default); fails with
 /// [`Error::AlreadyServing`] if the process-wide exporter already runs.
 pub fn serve(address: &str) -> Result<SocketAddr, Error> {
-    let mut serving = SERVING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut serving = SERVING.lock();
     if let Some(exporter) = serving.as_ref() {
         return Err(Error::AlreadyServing(exporter.local_addr().to_string()));
     }
@@ -28,7 +28,7 @@ pub fn serve(address: &str) -> Result<SocketAddr, Error> {
 
 /// Stops the process-wide exporter and joins its thread; does nothing if it is not serving.
 pub fn serve_stop() {
-    let exporter = SERVING.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let exporter = SERVING.lock().take();
     if let Some(exporter) = exporter {
         exporter.stop();
     }
@@ -38,7 +38,6 @@ pub fn serve_stop() {
 pub fn serving_address() -> Result<SocketAddr, Error> {
     SERVING
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
         .map(Exporter::local_addr)
         .ok_or(Error::NotServing)

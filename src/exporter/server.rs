@@ -24,9 +24,11 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -248,7 +250,7 @@ impl Connections {
             evict: Notify::new(),
             responding: AtomicBool::new(false),
         });
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self.live.lock();
         while live.len() >= self.max {
             let quietest = live
                 .iter()
@@ -265,13 +267,13 @@ impl Connections {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.live.lock().len()
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut live = self.1.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self.1.live.lock();
         if let Some(index) = live.iter().position(|a| Arc::ptr_eq(a, &self.0)) {
             live.swap_remove(index);
         }

@@ -12,7 +12,9 @@
 use std::ffi::{CStr, c_void};
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, PoisonError};
+
+use crate::sync::Mutex;
 
 /// The work a thread runs.
 type Body = Box<dyn FnOnce() + Send + 'static>;
@@ -91,7 +93,7 @@ impl Handshake {
 
     /// Blocks until the thread reports.
     pub(crate) fn wait(&self) -> Result<(), String> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         loop {
             if let Some(result) = state.take() {
                 return result;
@@ -101,7 +103,7 @@ impl Handshake {
     }
 
     fn set(&self, result: Result<(), String>) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         *state = Some(result);
         self.done.notify_all();
     }
