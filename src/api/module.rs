@@ -21,7 +21,7 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RSlice, RStr, RString};
 use abi_stable::{StableAbi, export_root_module, package_version_strings};
 
-use crate::ffi::{self, status::CacheMonitorStatus};
+use crate::ffi::{self, boundary::guard};
 use crate::monitor::Monitor;
 
 /// The functions of the library, as a layout-checked `abi_stable` prefix type. Every function returns
@@ -103,13 +103,10 @@ mod export {
     }
 }
 
-/// Runs `body` with panics caught and errors turned into status codes, as the C ABI does.
+/// Runs `body` at the C ABI's boundary: panics caught, errors turned into its status codes (and its last
+/// error message).
 fn status(body: impl FnOnce() -> Result<(), crate::Error>) -> i32 {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(Ok(())) => CacheMonitorStatus::Ok as i32,
-        Ok(Err(error)) => CacheMonitorStatus::from(&error) as i32,
-        Err(_) => CacheMonitorStatus::Internal as i32,
-    }
+    guard(|| Ok(body()?))
 }
 
 /// Runs a render with panics caught (an empty text then).

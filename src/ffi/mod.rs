@@ -4,7 +4,7 @@
 //! [`CacheMonitorStatus`]; none of them lets a panic unwind into the host. `include/cache_monitor.h` is
 //! generated from this module by `cbindgen` (see `build.rs`).
 
-mod boundary;
+pub(crate) mod boundary;
 pub mod status;
 
 use std::ffi::c_char;
