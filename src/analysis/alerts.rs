@@ -98,9 +98,14 @@ pub struct WindowTally {
 
 impl WindowTally {
     fn hit_rate(&self) -> Option<f64> {
-        let lookups = self.hits + self.misses;
-        (lookups > 0).then(|| self.hits as f64 / lookups as f64)
+        hit_rate(self.hits, self.misses)
     }
+}
+
+/// Hits over hits plus misses; `None` without lookups. Every hit rate the monitor reports comes from here.
+pub(crate) fn hit_rate(hits: u64, misses: u64) -> Option<f64> {
+    let lookups = hits + misses;
+    (lookups > 0).then(|| hits as f64 / lookups as f64)
 }
 
 /// What the rules are evaluated on.

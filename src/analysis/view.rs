@@ -110,7 +110,7 @@ impl MetricsView {
     /// Hits over hits plus misses since the reset, over every operation; NaN before the first.
     pub fn hit_rate(&self) -> f64 {
         let (hits, misses) = self.totals.hits_and_misses();
-        ratio(hits, hits + misses)
+        alerts::hit_rate(hits, misses).unwrap_or(f64::NAN)
     }
 
     /// Tally of window `index` (into [`WINDOWS`]) over one operation, or all with `None`.
@@ -131,7 +131,7 @@ impl MetricsView {
     /// Hit rate in window `index` over one operation, or all with `None`; NaN without hits or misses.
     pub fn window_hit_rate(&self, index: usize, operation: Option<Operation>) -> f64 {
         let tally = self.window_tally(index, operation);
-        ratio(tally.hits, tally.hits + tally.misses)
+        alerts::hit_rate(tally.hits, tally.misses).unwrap_or(f64::NAN)
     }
 
     /// Operations per second over the last minute (or over the monitor's life, if shorter).
@@ -197,14 +197,5 @@ impl MetricsView {
             one_hour: self.window_tally(2, None),
         };
         alerts::evaluate(&self.config.alerts, &inputs)
-    }
-}
-
-/// `part / whole`, NaN when `whole` is zero: Prometheus' spelling of "no data".
-pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        f64::NAN
-    } else {
-        part as f64 / whole as f64
     }
 }

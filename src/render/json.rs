@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::analysis::alerts::AlertState;
+use crate::analysis::alerts::{AlertState, hit_rate};
 use crate::analysis::patterns::OTHER_PATTERN;
 use crate::analysis::view::{LatencySummary, MetricsView};
 use crate::analysis::windows::WINDOWS;
@@ -57,11 +57,10 @@ pub struct HitRate {
 
 impl HitRate {
     fn new(hits: u64, misses: u64) -> Self {
-        let lookups = hits + misses;
         Self {
             hits,
             misses,
-            hit_rate: (lookups > 0).then(|| hits as f64 / lookups as f64),
+            hit_rate: hit_rate(hits, misses),
         }
     }
 }
