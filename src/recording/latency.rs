@@ -55,10 +55,20 @@ pub(crate) const fn bounds_of(index: usize) -> (u64, u64) {
 /// hold counts, so that readers skip the empty ones.
 pub(crate) const LATENCY_ROW: usize = 32;
 
+/// The positions of the set bits of `mask`, lowest first.
+pub(crate) fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let bit = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            bit
+        })
+    })
+}
+
 /// The bucket indexes of the rows set in `mask`.
 pub(crate) fn rows_of(mask: u64) -> impl Iterator<Item = usize> {
-    crate::recording::recorder::set_bits(mask)
-        .flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
+    set_bits(mask).flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
 }
 
 /// The row bit of bucket `index`.
@@ -121,7 +131,7 @@ impl LatencyCounts {
 
     /// Rows as `(row, counts)`, in order.
     fn present(&self) -> impl Iterator<Item = (usize, &[u64; LATENCY_ROW])> {
-        crate::recording::recorder::set_bits(self.rows).zip(&self.data)
+        set_bits(self.rows).zip(&self.data)
     }
 
     /// Adds one bucket's count.
@@ -154,7 +164,7 @@ impl LatencyCounts {
     fn combine(&self, other: &Self, rows: u64, op: impl Fn(u64, u64) -> u64) -> Self {
         const ZERO: [u64; LATENCY_ROW] = [0; LATENCY_ROW];
         let mut result = Self::default();
-        for row in crate::recording::recorder::set_bits(rows) {
+        for row in set_bits(rows) {
             let mine = self.position(row).map_or(&ZERO, |p| &self.data[p]);
             let theirs = other.position(row).map_or(&ZERO, |p| &other.data[p]);
             let combined: [u64; LATENCY_ROW] = std::array::from_fn(|i| op(mine[i], theirs[i]));

@@ -156,17 +156,6 @@ impl TickSource for Recorder {
     }
 }
 
-/// The positions of the set bits of `mask`, lowest first.
-pub(crate) fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (mask != 0).then(|| {
-            let bit = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            bit
-        })
-    })
-}
-
 #[inline(always)]
 fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
     let op = record.operation.index();

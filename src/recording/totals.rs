@@ -4,9 +4,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::analysis::history::OutcomeCounts;
 use crate::analysis::patterns::PATTERN_SLOTS;
-use crate::recording::latency::{LATENCY_ROW, LatencyCounts};
+use crate::recording::latency::{LATENCY_ROW, LatencyCounts, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
-use crate::recording::recorder::set_bits;
 use crate::recording::shard::Shard;
 
 /// One `(operation, outcome)` series.
