@@ -243,11 +243,7 @@ impl Monitor {
     pub fn reset(&self) {
         self.imported.lock().clear();
         let config = self.config.read();
-        let mut raw = self.recorder.totals(
-            config.operation_count(),
-            config.buckets.nanos().len(),
-            self.patterns.slots_in_use(),
-        );
+        let mut raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
         raw.begun.iter_mut().chain(raw.ended.iter_mut()).for_each(|c| *c = 0);
         *self.reset_baseline.lock() = Some(raw);
         for gauge in Gauge::ALL {
@@ -270,20 +266,26 @@ impl Monitor {
         self.totals_with(&self.config.read())
     }
 
+    /// Everything the shards hold, for the operations and buckets given: no reset, no imports.
+    fn raw_totals(&self, operations: usize, buckets: usize) -> Totals {
+        self.recorder.totals(operations, buckets, self.patterns.slots_in_use())
+    }
+
     fn totals_with(&self, config: &Config) -> Totals {
-        let raw = self.recorder.totals(
-            config.operation_count(),
-            config.buckets.nanos().len(),
-            self.patterns.slots_in_use(),
-        );
-        let mut totals = match &*self.reset_baseline.lock() {
-            Some(baseline) => raw.since(baseline),
-            None => raw,
-        };
+        let raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
+        let mut totals = since_reset(raw, self.reset_baseline.lock().as_ref());
         for imported in self.imported.lock().values() {
             totals.merge(&imported.totals);
         }
         totals
+    }
+}
+
+/// `raw` without what was counted before the last reset.
+fn since_reset(raw: Totals, baseline: Option<&Totals>) -> Totals {
+    match baseline {
+        Some(baseline) => raw.since(baseline),
+        None => raw,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Monitor;
+use super::{Monitor, since_reset};
 use crate::analysis::history::OutcomeCounts;
 use crate::analysis::patterns::OTHER_SLOT;
 use crate::analysis::view::{MetricsView, PatternTotals};
@@ -39,7 +39,7 @@ impl Monitor {
                 Reading::Windows => Scope::Since(froms),
             }
         }
-        let raw = self.recorder.totals(operations, buckets, self.patterns.slots_in_use());
+        let raw = self.raw_totals(operations, buckets);
         let baseline = self.reset_baseline.lock().clone();
         let current = raw.outcome_counts();
         let floor = baseline
@@ -64,10 +64,7 @@ impl Monitor {
         if let Some(baseline) = &baseline {
             latency = latency.above(&baseline.latency);
         }
-        let totals = match &baseline {
-            Some(baseline) => raw.since(baseline),
-            None => raw,
-        };
+        let totals = since_reset(raw, baseline.as_ref());
         let stacks = match reading {
             // Symbolising is a render of its own (the flamegraph); the views leave it out.
             Reading::Windows => Vec::new(),
