@@ -1,5 +1,7 @@
 //! The error type of the Rust API. The C ABI maps each variant to a status code (`ffi::status`).
 
+use crate::config::ConfigError;
+
 /// Why a monitor call was refused. Nothing is recorded or changed when a call returns an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -50,4 +52,13 @@ pub enum Error {
     /// The exporter bound its socket but could not start its thread or event loop.
     #[error("the exporter could not start: {0}")]
     ServeFailed(String),
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        match error {
+            ConfigError::InvalidJson(why) => Self::InvalidJson(why),
+            ConfigError::InvalidConfig(why) => Self::InvalidConfig(why),
+        }
+    }
 }

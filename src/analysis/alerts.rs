@@ -1,87 +1,12 @@
-//! Alerts on degrading performance: rules set through the `alerts` configuration section, evaluated at
-//! render time from the rolling windows and the last minute's latency.
+//! Alerts on degrading performance: rules set through the `alerts` configuration section
+//! ([`AlertConfig`], in `config::alerts`), evaluated at render time from the rolling windows and the last
+//! minute's latency.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
-/// Alert rules. A rule whose threshold is `None` (JSON `null`) is off.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AlertConfig {
-    /// `p99_latency_high` fires when the last minute's p99 over all operations exceeds this many seconds.
-    pub p99_latency_seconds: Option<f64>,
-    /// `hit_rate_low` fires when the 5-minute hit rate is below this fraction.
-    pub hit_rate_floor: Option<f64>,
-    /// `hit_rate_drop` fires when the 5-minute hit rate has fallen by at least this fraction of the 1-hour
-    /// hit rate (0.25: from 0.8 to below 0.6).
-    pub hit_rate_drop: Option<f64>,
-    /// `error_rate_high` fires when more than this fraction of the last 5 minutes' operations failed.
-    pub error_rate: Option<f64>,
-    /// No rule judges a window with fewer operations than this (too little data to mean anything).
-    pub min_operations: u64,
-}
+pub use crate::config::alerts::AlertConfig;
 
-impl Default for AlertConfig {
-    fn default() -> Self {
-        Self {
-            p99_latency_seconds: Some(0.1),
-            hit_rate_floor: Some(0.5),
-            hit_rate_drop: Some(0.25),
-            error_rate: Some(0.05),
-            min_operations: 100,
-        }
-    }
-}
-
-/// The `alerts` keys of a configuration call; `null` turns a rule off.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AlertPatch {
-    #[serde(default, deserialize_with = "present")]
-    p99_latency_seconds: Option<Option<f64>>,
-    #[serde(default, deserialize_with = "present")]
-    hit_rate_floor: Option<Option<f64>>,
-    #[serde(default, deserialize_with = "present")]
-    hit_rate_drop: Option<Option<f64>>,
-    #[serde(default, deserialize_with = "present")]
-    error_rate: Option<Option<f64>>,
-    min_operations: Option<u64>,
-}
-
-/// Tells a key given as `null` (`Some(None)`) from a key not given (`None`).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<f64>>, D::Error> {
-    Option::<f64>::deserialize(deserializer).map(Some)
-}
-
-impl AlertConfig {
-    /// This configuration with `patch` applied, or why it cannot be.
-    pub(crate) fn apply(&self, patch: AlertPatch) -> Result<Self, String> {
-        let mut next = self.clone();
-        let fraction = |name: &str, value: Option<f64>| match value {
-            Some(v) if !(0.0..=1.0).contains(&v) => Err(format!("alerts.{name}: {v} is not between 0 and 1")),
-            _ => Ok(value),
-        };
-        if let Some(seconds) = patch.p99_latency_seconds {
-            if seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
-                return Err(format!(
-                    "alerts.p99_latency_seconds: {seconds:?} is not a positive number"
-                ));
-            }
-            next.p99_latency_seconds = seconds;
-        }
-        if let Some(floor) = patch.hit_rate_floor {
-            next.hit_rate_floor = fraction("hit_rate_floor", floor)?;
-        }
-        if let Some(drop) = patch.hit_rate_drop {
-            next.hit_rate_drop = fraction("hit_rate_drop", drop)?;
-        }
-        if let Some(rate) = patch.error_rate {
-            next.error_rate = fraction("error_rate", rate)?;
-        }
-        if let Some(min) = patch.min_operations {
-            next.min_operations = min;
-        }
-        Ok(next)
-    }
-}
+use crate::analysis::hit_rate::hit_rate;
 
 /// Operations in one window, as the rules see them.
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,12 +25,6 @@ impl WindowTally {
     fn hit_rate(&self) -> Option<f64> {
         hit_rate(self.hits, self.misses)
     }
-}
-
-/// Hits over hits plus misses; `None` without lookups. Every hit rate the monitor reports comes from here.
-pub(crate) fn hit_rate(hits: u64, misses: u64) -> Option<f64> {
-    let lookups = hits + misses;
-    (lookups > 0).then(|| hits as f64 / lookups as f64)
 }
 
 /// What the rules are evaluated on.
@@ -210,6 +129,8 @@ pub fn evaluate(config: &AlertConfig, inputs: &AlertInputs) -> Vec<AlertState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Section;
+    use crate::config::alerts::AlertPatch;
 
     fn firing(states: &[AlertState]) -> Vec<&'static str> {
         states.iter().filter(|s| s.firing).map(|s| s.alert).collect()

@@ -20,12 +20,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-use serde::{Deserialize, Serialize};
-
 use crate::recording::storage::{Storage, Zeroable};
 
-/// The most distinct patterns a monitor can be configured to keep.
-pub const MAX_PATTERNS: usize = 1024;
+pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
 
 /// Pattern counter slots in a shard: slot 0 is `other`, then one per pattern.
 pub(crate) const PATTERN_SLOTS: usize = MAX_PATTERNS + 1;
@@ -46,71 +43,6 @@ const WORDS: usize = MAX_PREFIX / 8;
 
 /// How long a lookup waits for an entry being published before counting its record under `other`.
 const PUBLISH_SPINS: usize = 4_096;
-
-/// Pattern settings, the `patterns` configuration section.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PatternConfig {
-    /// Whether keys are reduced to patterns and counted.
-    pub enabled: bool,
-    /// Bytes that end a pattern segment (ASCII, at most 8).
-    pub delimiters: String,
-    /// How many segments a pattern keeps (1 to 8).
-    pub depth: u8,
-    /// The most distinct patterns (1 to [`MAX_PATTERNS`]); others count under `other`.
-    pub max: usize,
-}
-
-impl Default for PatternConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            delimiters: ":/".to_owned(),
-            depth: 1,
-            max: 64,
-        }
-    }
-}
-
-/// The `patterns` keys of a configuration call.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PatternPatch {
-    enabled: Option<bool>,
-    delimiters: Option<String>,
-    depth: Option<u8>,
-    max: Option<usize>,
-}
-
-impl PatternConfig {
-    /// This configuration with `patch` applied, or why it cannot be.
-    pub(crate) fn apply(&self, patch: PatternPatch) -> Result<Self, String> {
-        let mut next = self.clone();
-        if let Some(enabled) = patch.enabled {
-            next.enabled = enabled;
-        }
-        if let Some(delimiters) = patch.delimiters {
-            if delimiters.is_empty() || delimiters.len() > 8 || !delimiters.is_ascii() {
-                return Err(format!(
-                    "patterns.delimiters: {delimiters:?} must be 1 to 8 ASCII characters"
-                ));
-            }
-            next.delimiters = delimiters;
-        }
-        if let Some(depth) = patch.depth {
-            if !(1..=8).contains(&depth) {
-                return Err(format!("patterns.depth: {depth} is not between 1 and 8"));
-            }
-            next.depth = depth;
-        }
-        if let Some(max) = patch.max {
-            if !(1..=MAX_PATTERNS).contains(&max) {
-                return Err(format!("patterns.max: {max} is not between 1 and {MAX_PATTERNS}"));
-            }
-            next.max = max;
-        }
-        Ok(next)
-    }
-}
 
 /// A prefix packed into words, as the table stores it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -419,13 +351,11 @@ mod tests {
 
     #[test]
     fn depth_and_delimiters_are_configurable() {
-        let config = PatternConfig::default()
-            .apply(PatternPatch {
-                delimiters: Some("/".into()),
-                depth: Some(2),
-                ..Default::default()
-            })
-            .unwrap();
+        let config = PatternConfig {
+            delimiters: "/".into(),
+            depth: 2,
+            ..Default::default()
+        };
         let patterns = Patterns::new(&config, Storage::heap());
         assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
         assert_eq!(
@@ -438,12 +368,10 @@ mod tests {
 
     #[test]
     fn the_cap_holds_for_any_number_of_prefixes() {
-        let config = PatternConfig::default()
-            .apply(PatternPatch {
-                max: Some(5),
-                ..Default::default()
-            })
-            .unwrap();
+        let config = PatternConfig {
+            max: 5,
+            ..Default::default()
+        };
         let patterns = Patterns::new(&config, Storage::heap());
         for i in 0..10_000 {
             patterns.slot_of(format!("p{i}:x").as_bytes());
@@ -491,35 +419,5 @@ mod tests {
         assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
         let long = vec![b'x'; 10_240];
         assert_eq!(label_of(&patterns, &long), b"*");
-    }
-
-    #[test]
-    fn bad_settings_are_refused() {
-        let base = PatternConfig::default();
-        let bad = [
-            PatternPatch {
-                delimiters: Some(String::new()),
-                ..Default::default()
-            },
-            PatternPatch {
-                delimiters: Some("é".into()),
-                ..Default::default()
-            },
-            PatternPatch {
-                depth: Some(0),
-                ..Default::default()
-            },
-            PatternPatch {
-                max: Some(0),
-                ..Default::default()
-            },
-            PatternPatch {
-                max: Some(MAX_PATTERNS + 1),
-                ..Default::default()
-            },
-        ];
-        for patch in bad {
-            assert!(base.apply(patch).is_err());
-        }
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::analysis::alerts::{self, AlertInputs, AlertState, WindowTally};
 use crate::analysis::history::OutcomeCounts;
+use crate::analysis::hit_rate::hit_rate;
 use crate::analysis::windows::WINDOWS;
 use crate::config::Config;
 use crate::recording::latency::LatencyCounts;
@@ -110,7 +111,7 @@ impl MetricsView {
     /// Hits over hits plus misses since the reset, over every operation; NaN before the first.
     pub fn hit_rate(&self) -> f64 {
         let (hits, misses) = self.totals.hits_and_misses();
-        alerts::hit_rate(hits, misses).unwrap_or(f64::NAN)
+        hit_rate(hits, misses).unwrap_or(f64::NAN)
     }
 
     /// Tally of window `index` (into [`WINDOWS`]) over one operation, or all with `None`.
@@ -131,7 +132,7 @@ impl MetricsView {
     /// Hit rate in window `index` over one operation, or all with `None`; NaN without hits or misses.
     pub fn window_hit_rate(&self, index: usize, operation: Option<Operation>) -> f64 {
         let tally = self.window_tally(index, operation);
-        alerts::hit_rate(tally.hits, tally.misses).unwrap_or(f64::NAN)
+        hit_rate(tally.hits, tally.misses).unwrap_or(f64::NAN)
     }
 
     /// Operations per second over the last minute (or over the monitor's life, if shorter).

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
-use super::config::HttpConfig;
+use crate::config::http::HttpConfig;
 
 /// `WWW-Authenticate` challenges for the schemes in force, sent with a 401.
 pub(crate) fn challenges(config: &HttpConfig) -> Vec<&'static str> {
@@ -59,7 +59,8 @@ fn trim_spaces(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::config::HttpPatch;
+    use crate::config::Section;
+    use crate::config::http::HttpPatch;
 
     fn config(json: &str) -> HttpConfig {
         let patch: HttpPatch = serde_json::from_str(json).unwrap();

@@ -21,7 +21,6 @@
 //! `"http"` configuration section ([`HttpConfig`]); `server.rs` describes how the limits hold.
 
 mod auth;
-mod config;
 pub mod global;
 mod negotiate;
 pub mod routes;
@@ -33,7 +32,7 @@ use std::ops::Deref;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-pub use config::{
+pub use crate::config::http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };
 use thread::{Handshake, NativeThread};

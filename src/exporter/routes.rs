@@ -15,8 +15,8 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth;
-use super::config::HttpConfig;
 use super::negotiate;
+use crate::config::http::HttpConfig;
 use crate::monitor::Monitor;
 use crate::render::text::Format;
 
@@ -260,7 +260,8 @@ mod tests {
     use http_body_util::{BodyExt, Empty};
 
     use super::*;
-    use crate::exporter::config::HttpPatch;
+    use crate::config::Section;
+    use crate::config::http::HttpPatch;
     use crate::recording::operation::{Operation, Outcome};
 
     fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {

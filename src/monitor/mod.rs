@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 use crate::analysis::clock::Clock;
 use crate::analysis::patterns::{PatternTable, Patterns};
 use crate::analysis::windows::Windows;
-use crate::config::Config;
+use crate::config::http::HttpConfig;
+use crate::config::{Config, Section};
 use crate::error::Error;
-use crate::exporter::HttpConfig;
 use crate::profiler::Profiler;
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::recorder::{Record, Recorder};
@@ -205,7 +205,7 @@ impl Monitor {
         self.recorder.set_gauge(gauge, value);
     }
 
-    /// Applies a JSON configuration object (see [`Config::with_json`]); on error nothing changes.
+    /// Applies a JSON configuration object (see [`Section::with_json`]); on error nothing changes.
     ///
     /// Histogram buckets can only change while nothing is recorded (at start-up or right after
     /// [`Monitor::reset`]), so no bucket ever mixes two sets of bounds.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::config::Weight;
 use super::symbols::UNKNOWN;
+use crate::config::profiler::Weight;
 
 /// One stack to fold: frames outermost first, and what it weighs.
 #[derive(Clone, Debug, PartialEq, Eq)]

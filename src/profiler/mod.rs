@@ -17,7 +17,6 @@
 
 mod active_table;
 mod capture;
-mod config;
 mod folded;
 mod own_thread;
 mod sampling;
@@ -28,11 +27,10 @@ mod symbols;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 
+pub use crate::config::profiler::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
 use active_table::ActiveTable;
 pub use capture::{HOST_FRAME_BYTES, HOST_FRAMES_BYTES, MAX_DEPTH};
 use capture::{StackKey, stack_marker};
-pub(crate) use config::ProfilerPatch;
-pub use config::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, Weight};
 pub(crate) use folded::{FoldedStack, merge_bounded};
 use stack_table::{StackTable, TableSnapshot};
 use symbols::Symbolizer;

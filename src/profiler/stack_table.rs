@@ -31,7 +31,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 use super::capture::{HOST_WORDS, MAX_DEPTH, Shape, StackKey, host_frames_text, host_words};
-use super::config::MAX_STACKS_LIMIT;
+use crate::config::profiler::MAX_STACKS_LIMIT;
 use crate::recording::operation::{MAX_OPERATIONS, Operation};
 
 /// Samples and their total duration.

@@ -4,8 +4,8 @@ use std::io::ErrorKind;
 
 use inferno::flamegraph::{self, Options};
 
-use super::config::Weight;
 use super::own_thread::{self, Failure};
+use crate::config::profiler::Weight;
 use crate::error::Error;
 
 /// An interactive SVG flamegraph of `folded` (see `folded`), its widths in `weight`'s unit. With no

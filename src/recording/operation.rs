@@ -1,88 +1,10 @@
-//! What is recorded: the cache [`Operation`] and its [`Outcome`].
+//! What is recorded: the cache [`Operation`] (its codes are configuration vocabulary, defined in
+//! `config::operations`), its [`Outcome`], and the host's [`Gauge`]s.
 
-use std::fmt;
-
-/// How many operation codes a monitor can track: the seven built-in ones and up to nine custom ones
-/// registered through the `operations` configuration key.
-pub const MAX_OPERATIONS: usize = 16;
+pub use crate::config::operations::{MAX_OPERATIONS, Operation};
 
 /// How many outcomes exist ([`Outcome::ALL`]).
 pub const OUTCOMES: usize = 4;
-
-/// A cache operation, identified by a small code.
-///
-/// Codes `0..=6` are the built-in operations below; codes from [`Operation::FIRST_CUSTOM`] upwards name the
-/// custom operations a host registers (`{"operations": ["compact"]}` makes `compact` code 7). A code is only
-/// accepted by a monitor once it is registered there.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Operation(u32);
-
-impl Operation {
-    /// A lookup: its outcome is `Hit` or `Miss` (or `Error`).
-    pub const GET: Self = Self(0);
-    /// An insert or update.
-    pub const PUT: Self = Self(1);
-    /// Removal of one key.
-    pub const DELETE: Self = Self(2);
-    /// A presence check: `Hit` when the key is present.
-    pub const CONTAINS: Self = Self(3);
-    /// Removal of every key.
-    pub const CLEAR: Self = Self(4);
-    /// Removal decided by the cache (capacity, TTL).
-    pub const EVICT: Self = Self(5);
-    /// A fill from the backing store after a miss.
-    pub const LOAD: Self = Self(6);
-    /// The code given to the first custom operation.
-    pub const FIRST_CUSTOM: u32 = 7;
-
-    /// The built-in operations, in code order.
-    pub const BUILTIN: [Self; 7] = [
-        Self::GET,
-        Self::PUT,
-        Self::DELETE,
-        Self::CONTAINS,
-        Self::CLEAR,
-        Self::EVICT,
-        Self::LOAD,
-    ];
-
-    /// The operation with this code. Whether a monitor accepts it depends on what is registered there.
-    pub const fn from_code(code: u32) -> Self {
-        Self(code)
-    }
-
-    /// This operation's code.
-    pub const fn code(self) -> u32 {
-        self.0
-    }
-
-    /// The label value of a built-in operation, `None` for custom codes.
-    pub const fn builtin_name(self) -> Option<&'static str> {
-        match self.0 {
-            0 => Some("get"),
-            1 => Some("put"),
-            2 => Some("delete"),
-            3 => Some("contains"),
-            4 => Some("clear"),
-            5 => Some("evict"),
-            6 => Some("load"),
-            _ => None,
-        }
-    }
-
-    pub(crate) const fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl fmt::Debug for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.builtin_name() {
-            Some(name) => write!(f, "Operation({name})"),
-            None => write!(f, "Operation(#{})", self.0),
-        }
-    }
-}
 
 /// The result of one operation: the `result` label of every metric.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::analysis::alerts::{AlertState, hit_rate};
+use crate::analysis::alerts::AlertState;
+use crate::analysis::hit_rate::hit_rate;
 use crate::analysis::patterns::OTHER_PATTERN;
 use crate::analysis::view::{LatencySummary, MetricsView};
 use crate::analysis::windows::WINDOWS;

@@ -1,21 +1,87 @@
-//! Monitor configuration, set as a JSON object through `cache_monitor_configure`.
+//! Monitor configuration, set as a JSON object through `cache_monitor_configure` (`Monitor::configure`
+//! in Rust).
 //!
 //! A configuration call names only the keys it changes; everything else stays as it was. The whole object
 //! is checked before anything changes, so an unknown key or a bad value leaves the previous configuration
 //! in force.
+//!
+//! One file per section ([`namespace`], [`buckets`], [`operations`], [`patterns`], [`alerts`],
+//! [`profiler`], [`http`]); a section that takes a JSON patch implements [`Section`], and so does the
+//! whole [`Config`].
+//!
+//! This module is the bottom layer of the crate: it imports nothing else of it (`tests/layering.rs`
+//! checks). The limits the layers above size their storage by ([`MAX_OPERATIONS`], [`MAX_BUCKETS`],
+//! [`MAX_PATTERNS`], [`MAX_STACKS_LIMIT`]) and the [`Operation`] codes are defined here, and those layers
+//! import them.
 
-use serde::Deserialize;
+pub mod alerts;
+pub mod buckets;
+pub mod http;
+pub mod namespace;
+pub mod operations;
+pub mod patterns;
+pub mod profiler;
 
-use crate::analysis::alerts::{AlertConfig, AlertPatch};
-use crate::analysis::patterns::{PatternConfig, PatternPatch};
-use crate::error::Error;
-use crate::exporter::{HttpConfig, HttpPatch};
-use crate::profiler::{ProfilerConfig, ProfilerPatch};
-use crate::recording::buckets::BucketBounds;
-use crate::recording::operation::{MAX_OPERATIONS, Operation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
-/// The metric namespace used unless configured otherwise.
-pub const DEFAULT_NAMESPACE: &str = "cuenv_cache";
+pub use alerts::{AlertConfig, AlertPatch};
+pub use buckets::{BucketBounds, DEFAULT_BUCKETS, MAX_BUCKETS};
+pub use http::{
+    BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
+};
+pub use namespace::DEFAULT_NAMESPACE;
+pub use operations::{MAX_OPERATIONS, Operation};
+pub use patterns::{MAX_PATTERNS, PatternConfig, PatternPatch};
+pub use profiler::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, ProfilerPatch, Weight};
+
+/// Why a configuration was refused. Nothing changes when a configuration call returns an error. The
+/// crate's `Error` has a variant for each, and converts from this type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The text is not JSON, or not a JSON object.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// A configuration key is unknown or its value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// A part of the configuration that a JSON patch updates: an object naming only the keys to change.
+///
+/// Every section of [`Config`] implements it, and so does `Config` itself, whose patch is the whole
+/// object `cache_monitor_configure` takes.
+pub trait Section: Clone {
+    /// The keys a patch may carry, every one optional (unknown keys are refused).
+    type Patch: DeserializeOwned;
+
+    /// This section with `patch` applied, or why it cannot be; on error nothing is applied.
+    fn apply(&self, patch: Self::Patch) -> Result<Self, ConfigError>;
+
+    /// This section with the changes in `json`, a JSON object, applied, or why they cannot be: text that
+    /// is not a JSON object is [`ConfigError::InvalidJson`], a key or value the section refuses
+    /// [`ConfigError::InvalidConfig`].
+    fn with_json(&self, json: &str) -> Result<Self, ConfigError> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| ConfigError::InvalidJson(e.to_string()))?;
+        if !value.is_object() {
+            return Err(ConfigError::InvalidJson("expected a JSON object".to_owned()));
+        }
+        let patch = serde_json::from_value(value).map_err(|e| ConfigError::InvalidConfig(e.to_string()))?;
+        self.apply(patch)
+    }
+}
+
+/// Deserialises a key that is present, possibly `null`, as `Some(value)`; with `#[serde(default)]`, an
+/// absent key stays `None`. So `Option<Option<T>>` tells "set to null" (`Some(None)`: turn off, remove)
+/// from "not given" (`None`: leave as it is).
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
 
 /// A monitor's complete configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,7 +119,7 @@ impl Default for Config {
 /// The keys a configuration call may carry; every one optional.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Patch {
+pub struct ConfigPatch {
     namespace: Option<String>,
     buckets: Option<Vec<f64>>,
     operations: Option<Vec<String>>,
@@ -63,40 +129,38 @@ struct Patch {
     http: Option<HttpPatch>,
 }
 
-impl Config {
-    /// This configuration with the changes in `json` applied, or why they cannot be.
-    pub fn with_json(&self, json: &str) -> Result<Self, Error> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson(e.to_string()))?;
-        if !value.is_object() {
-            return Err(Error::InvalidJson("expected a JSON object".to_owned()));
-        }
-        let patch: Patch = serde_json::from_value(value).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+impl Section for Config {
+    type Patch = ConfigPatch;
+
+    fn apply(&self, patch: ConfigPatch) -> Result<Self, ConfigError> {
         let mut next = self.clone();
         if let Some(namespace) = patch.namespace {
-            next.namespace = check_namespace(namespace)?;
+            next.namespace = namespace::check(namespace)?;
         }
         if let Some(buckets) = patch.buckets {
-            next.buckets = BucketBounds::new(buckets).map_err(Error::InvalidConfig)?;
+            next.buckets = BucketBounds::new(buckets).map_err(ConfigError::InvalidConfig)?;
         }
         if let Some(operations) = patch.operations {
-            next.operations = check_operations(&self.operations, operations)?;
+            next.operations = operations::check(&self.operations, operations)?;
         }
         if let Some(patterns) = patch.patterns {
-            next.patterns = next.patterns.apply(patterns).map_err(Error::InvalidConfig)?;
+            next.patterns = next.patterns.apply(patterns)?;
         }
         if let Some(alerts) = patch.alerts {
-            next.alerts = next.alerts.apply(alerts).map_err(Error::InvalidConfig)?;
+            next.alerts = next.alerts.apply(alerts)?;
         }
         if let Some(profiler) = patch.profiler {
-            next.profiler = next.profiler.with_patch(profiler)?;
+            next.profiler = next.profiler.apply(profiler)?;
         }
         if let Some(http) = patch.http {
             next.http = next.http.apply(http)?;
         }
         Ok(next)
     }
+}
 
-    /// The configuration as a JSON object that [`Config::with_json`] accepts.
+impl Config {
+    /// The configuration as a JSON object that [`Section::with_json`] accepts.
     ///
     /// Credentials (`http.bearer_token`, `http.basic_auth`) are left out, so the text is safe to log;
     /// applying it to another configuration keeps that configuration's credentials.
@@ -130,46 +194,11 @@ impl Config {
     }
 }
 
+/// Whether `name` is `[a-zA-Z_][a-zA-Z0-9_]*`.
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn check_namespace(namespace: String) -> Result<String, Error> {
-    if namespace.len() <= 128 && is_identifier(&namespace) {
-        Ok(namespace)
-    } else {
-        Err(Error::InvalidConfig(format!(
-            "namespace: {namespace:?} is not a metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*, at most 128 bytes)"
-        )))
-    }
-}
-
-/// Custom operations can only be appended: a registered name keeps its code for the life of the monitor,
-/// so recorded counts never change label.
-fn check_operations(current: &[String], wanted: Vec<String>) -> Result<Vec<String>, Error> {
-    let room = MAX_OPERATIONS - Operation::BUILTIN.len();
-    let invalid = |why: String| Err(Error::InvalidConfig(format!("operations: {why}")));
-    if wanted.len() > room {
-        return invalid(format!("at most {room} custom operations"));
-    }
-    if !wanted.starts_with(current) {
-        return invalid(format!("registered operations {current:?} must stay first, in order"));
-    }
-    for (i, name) in wanted.iter().enumerate() {
-        let lower = name.bytes().all(|b| !b.is_ascii_uppercase());
-        if name.len() > 64 || !lower || !is_identifier(name) {
-            return invalid(format!("{name:?} is not a lower-case identifier of at most 64 bytes"));
-        }
-        let builtin = Operation::BUILTIN
-            .iter()
-            .any(|op| op.builtin_name() == Some(name.as_str()));
-        if builtin || wanted[..i].contains(name) {
-            return invalid(format!("{name:?} is already an operation"));
-        }
-    }
-    Ok(wanted)
 }
 
 #[cfg(test)]
@@ -191,7 +220,7 @@ mod tests {
         let config = Config::default();
         for bad_json in ["", "{", "[1]", "42", "\"x\""] {
             assert!(
-                matches!(config.with_json(bad_json), Err(Error::InvalidJson(_))),
+                matches!(config.with_json(bad_json), Err(ConfigError::InvalidJson(_))),
                 "{bad_json}"
             );
         }
@@ -211,7 +240,7 @@ mod tests {
             r#"{"alerts": {"hit_rate_floor": 2}}"#,
         ] {
             assert!(
-                matches!(config.with_json(bad), Err(Error::InvalidConfig(_))),
+                matches!(config.with_json(bad), Err(ConfigError::InvalidConfig(_))),
                 "{bad} accepted"
             );
         }
@@ -260,7 +289,10 @@ mod tests {
             r#"{"http": {"colour": "red"}}"#,
             r#"{"http": []}"#,
         ] {
-            assert!(matches!(config.with_json(bad), Err(Error::InvalidConfig(_))), "{bad}");
+            assert!(
+                matches!(config.with_json(bad), Err(ConfigError::InvalidConfig(_))),
+                "{bad}"
+            );
         }
         assert_eq!(config.namespace, "kept");
     }

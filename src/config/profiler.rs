@@ -1,9 +1,13 @@
 //! The `"profiler"` section of the configuration: how often to sample, how many stacks to keep, and how
 //! the flamegraph is weighted.
+//!
+//! ```json
+//! {"profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}
+//! ```
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use super::{ConfigError, Section};
 
 /// Distinct stacks kept unless configured otherwise.
 pub const DEFAULT_MAX_STACKS: usize = 1024;
@@ -46,7 +50,7 @@ impl Default for ProfilerConfig {
 /// The keys a `"profiler"` object may carry, every one optional.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ProfilerPatch {
+pub struct ProfilerPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     sample_every: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,16 +59,17 @@ pub(crate) struct ProfilerPatch {
     weight: Option<Weight>,
 }
 
-impl ProfilerConfig {
-    /// This configuration with the keys of `patch` applied, or why they cannot be.
-    pub(crate) fn with_patch(&self, patch: ProfilerPatch) -> Result<Self, Error> {
+impl Section for ProfilerConfig {
+    type Patch = ProfilerPatch;
+
+    fn apply(&self, patch: ProfilerPatch) -> Result<Self, ConfigError> {
         let mut next = self.clone();
         if let Some(sample_every) = patch.sample_every {
             next.sample_every = sample_every;
         }
         if let Some(max_stacks) = patch.max_stacks {
             if !(1..=MAX_STACKS_LIMIT).contains(&max_stacks) {
-                return Err(Error::InvalidConfig(format!(
+                return Err(ConfigError::InvalidConfig(format!(
                     "profiler.max_stacks: {max_stacks} is not in 1..={MAX_STACKS_LIMIT}"
                 )));
             }
@@ -75,7 +80,9 @@ impl ProfilerConfig {
         }
         Ok(next)
     }
+}
 
+impl ProfilerConfig {
     /// Every key, for `Config::to_json`.
     pub(crate) fn to_patch(&self) -> ProfilerPatch {
         ProfilerPatch {
@@ -88,10 +95,8 @@ impl ProfilerConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-    use crate::error::Error;
-
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn profiler_keys_patch_only_what_they_name() {
@@ -131,7 +136,7 @@ mod tests {
             r#"{"profiler": 100}"#,
         ] {
             assert!(
-                matches!(config.with_json(bad), Err(Error::InvalidConfig(_))),
+                matches!(config.with_json(bad), Err(ConfigError::InvalidConfig(_))),
                 "{bad} accepted"
             );
         }

@@ -12,9 +12,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use super::{ConfigError, Section, present};
 
 /// Connections served at once unless configured otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
@@ -111,19 +111,10 @@ struct BasicAuthPatch {
     password: String,
 }
 
-/// Deserialises a key that is present (possibly `null`) as `Some(value)`; absent keys stay `None` through
-/// `#[serde(default)]`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
+impl Section for HttpConfig {
+    type Patch = HttpPatch;
 
-impl HttpConfig {
-    /// This configuration with `patch` applied, or why it cannot be; on error nothing is applied.
-    pub fn apply(&self, patch: HttpPatch) -> Result<Self, Error> {
+    fn apply(&self, patch: HttpPatch) -> Result<Self, ConfigError> {
         let mut next = self.clone();
         if let Some(token) = patch.bearer_token {
             next.bearer_token = token.map(check_token).transpose()?;
@@ -142,8 +133,10 @@ impl HttpConfig {
         }
         Ok(next)
     }
+}
 
-    /// The section as a patch that [`HttpConfig::apply`] accepts, without the credentials.
+impl HttpConfig {
+    /// The section as a patch that [`Section::apply`] accepts, without the credentials.
     pub fn to_patch(&self) -> HttpPatch {
         HttpPatch {
             bearer_token: None,
@@ -160,11 +153,11 @@ impl HttpConfig {
     }
 }
 
-fn invalid(why: String) -> Error {
-    Error::InvalidConfig(format!("http.{why}"))
+fn invalid(why: String) -> ConfigError {
+    ConfigError::InvalidConfig(format!("http.{why}"))
 }
 
-fn in_range(key: &str, value: u64, (low, high): (u64, u64)) -> Result<u64, Error> {
+fn in_range(key: &str, value: u64, (low, high): (u64, u64)) -> Result<u64, ConfigError> {
     if (low..=high).contains(&value) {
         Ok(value)
     } else {
@@ -173,7 +166,7 @@ fn in_range(key: &str, value: u64, (low, high): (u64, u64)) -> Result<u64, Error
 }
 
 /// A bearer token is an RFC 6750 `b64token`: letters, digits, `-._~+/`, then optional `=` padding.
-fn check_token(token: String) -> Result<Secret, Error> {
+fn check_token(token: String) -> Result<Secret, ConfigError> {
     let body = token.trim_end_matches('=');
     let valid = !body.is_empty()
         && token.len() <= 4096
@@ -190,7 +183,7 @@ fn check_token(token: String) -> Result<Secret, Error> {
     }
 }
 
-fn check_basic_auth(basic: BasicAuthPatch) -> Result<BasicAuth, Error> {
+fn check_basic_auth(basic: BasicAuthPatch) -> Result<BasicAuth, ConfigError> {
     let printable = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
     if !printable(&basic.user) || basic.user.len() > 256 || basic.user.contains(':') {
         return Err(invalid(
@@ -254,7 +247,7 @@ mod tests {
             r#"{"max_request_bytes": 100}"#,
         ] {
             let error = config.apply(patch(bad)).expect_err(bad);
-            assert!(matches!(error, Error::InvalidConfig(_)), "{bad}");
+            assert!(matches!(error, ConfigError::InvalidConfig(_)), "{bad}");
             let message = error.to_string();
             assert!(message.contains("http."), "{message}");
             for secret in ["has space", "line\nfeed"] {
