@@ -10,7 +10,7 @@ pub(crate) fn shutdown() {
 
 /// Runs when the library is unloaded (`dlclose`) or the process exits: frees the heap the process-wide
 /// monitor holds (imported state, the reset baseline), which would otherwise outlive the unmapped
-/// library. Its large parts are statics and leave with the mapping (see `storage`).
+/// library. Its large parts are statics and leave with the mapping (see `backing`).
 extern "C" fn release_on_unload() {
     // Nothing may unwind out of a loader callback.
     let _ = std::panic::catch_unwind(|| {

@@ -17,13 +17,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::history::{History, OutcomeCounts};
+use crate::analysis::history::History;
 use crate::analysis::patterns::MAX_PREFIX;
 use crate::analysis::windows::Resolution;
 use crate::error::Error;
 use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
+use crate::recording::totals::OutcomeCounts;
 use crate::recording::totals::{SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
@@ -128,7 +129,7 @@ pub(crate) struct ExportContext {
     pub(crate) now: u64,
     pub(crate) config_json: String,
     pub(crate) gauges: [u64; Gauge::ALL.len()],
-    /// Learned `(prefix, counter slot)` pairs.
+    /// Learned `(prefix, pattern id)` pairs.
     pub(crate) patterns: Vec<(Vec<u8>, usize)>,
 }
 
@@ -163,13 +164,13 @@ impl Snapshot {
             patterns: context
                 .patterns
                 .iter()
-                .filter(|(_, slot)| totals.patterns[*slot].iter().any(|c| *c > 0))
-                .map(|(prefix, slot)| PatternSnapshot {
+                .filter(|(_, id)| totals.patterns[*id].iter().any(|c| *c > 0))
+                .map(|(prefix, id)| PatternSnapshot {
                     prefix: hex(prefix),
-                    counts: totals.patterns[*slot],
+                    counts: totals.patterns[*id],
                 })
                 .collect(),
-            other_pattern: totals.patterns[crate::analysis::patterns::OTHER_SLOT],
+            other_pattern: totals.patterns[crate::recording::shard::OTHER_PATTERN_ID],
             history_start: combined.history_start,
             windows: combined
                 .windows
@@ -295,8 +296,8 @@ impl Snapshot {
         }
     }
 
-    /// These counts as readings of the importing monitor, whose pattern table maps prefixes to slots.
-    pub(crate) fn into_combined(self, slot_of: impl Fn(&[u8]) -> usize) -> Result<Combined, Error> {
+    /// These counts as readings of the importing monitor, whose pattern table maps prefixes to pattern ids.
+    pub(crate) fn into_combined(self, id_of: impl Fn(&[u8]) -> usize) -> Result<Combined, Error> {
         let operations = self.series.len();
         let buckets = self
             .series
@@ -323,12 +324,12 @@ impl Snapshot {
         }
         for pattern in &self.patterns {
             let prefix = unhex(&pattern.prefix).ok_or_else(|| Error::InvalidSnapshot("bad pattern prefix".into()))?;
-            let slot = &mut totals.patterns[slot_of(&prefix)];
-            for (count, add) in slot.iter_mut().zip(pattern.counts) {
+            let counts = &mut totals.patterns[id_of(&prefix)];
+            for (count, add) in counts.iter_mut().zip(pattern.counts) {
                 *count += add;
             }
         }
-        for (count, add) in totals.patterns[crate::analysis::patterns::OTHER_SLOT]
+        for (count, add) in totals.patterns[crate::recording::shard::OTHER_PATTERN_ID]
             .iter_mut()
             .zip(self.other_pattern)
         {

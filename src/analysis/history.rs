@@ -6,10 +6,7 @@
 //! sum of histories is a history, which is how state imported from another library copy joins ours.
 
 use crate::recording::latency::LatencyCounts;
-use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
-
-/// Counts per operation code and outcome code.
-pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];
+use crate::recording::totals::OutcomeCounts;
 
 /// A value that only grows, so that two readings of it can be subtracted.
 pub(crate) trait Cumulative: Clone + Default {

@@ -10,27 +10,25 @@
 //!
 //! Prefixes live in a fixed open-addressing table of `TABLE_ENTRIES` entries allocated with the monitor.
 //! An entry is claimed by the one thread whose compare-and-swap moves its `hash` from 0 to the prefix's
-//! hash; that thread then writes the prefix words and the counter slot, and publishes them by storing
+//! hash; that thread then writes the prefix words and the pattern id, and publishes them by storing
 //! `ready` with `Release`. Lookups compare a prefix only after loading `ready` with `Acquire`, and an entry
 //! never changes once ready. A lookup that meets a matching hash still being written waits a bounded
 //! number of spins for it (the claimer is a few stores away) rather than claiming a duplicate, so a burst
 //! of threads meeting a new prefix together learns it once; a claimer descheduled mid-claim costs the
-//! waiting records a count under `other`, never a wait without end. Once [`PatternConfig::max`] slots are handed out, unknown prefixes
-//! count under `other` (counter slot 0) without claiming anything, so memory is fixed whatever the keys.
+//! waiting records a count under `other`, never a wait without end. Once [`PatternConfig::max`] pattern ids
+//! are handed out, unknown prefixes count under `other` (pattern id 0) without claiming anything, so memory
+//! is fixed whatever the keys.
+//!
+//! A *pattern id* indexes the pattern's outcome counters in every shard (`recording::shard::PATTERN_IDS`).
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-use crate::recording::storage::{Storage, Zeroable};
+use crate::recording::backing::{Backing, Zeroable};
+use crate::recording::shard::OTHER_PATTERN_ID;
 
 pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
 
-/// Pattern counter slots in a shard: slot 0 is `other`, then one per pattern.
-pub(crate) const PATTERN_SLOTS: usize = MAX_PATTERNS + 1;
-
-/// The counter slot of keys whose pattern is not tracked.
-pub(crate) const OTHER_SLOT: usize = 0;
-
-/// The label value of the counter slot of keys whose pattern is not tracked.
+/// The label value of keys whose pattern is not tracked (pattern id 0).
 pub const OTHER_PATTERN: &str = "other";
 
 /// Only this many leading bytes of a key are searched for delimiters.
@@ -96,7 +94,7 @@ impl Packed {
 struct Entry {
     hash: AtomicU64,
     ready: AtomicBool,
-    slot: AtomicUsize,
+    id: AtomicUsize,
     len: AtomicUsize,
     words: [AtomicU64; WORDS],
 }
@@ -106,7 +104,7 @@ impl Entry {
         Self {
             hash: AtomicU64::new(0),
             ready: AtomicBool::new(false),
-            slot: AtomicUsize::new(OTHER_SLOT),
+            id: AtomicUsize::new(OTHER_PATTERN_ID),
             len: AtomicUsize::new(0),
             words: [const { AtomicU64::new(0) }; WORDS],
         }
@@ -156,7 +154,7 @@ impl Entry {
 /// The fixed table of learned prefixes. All-zero is the valid empty table.
 pub(crate) struct PatternTable([Entry; TABLE_ENTRIES]);
 
-// SAFETY: entries are nothing but atomics; zero means free (hash 0, not ready, slot `other`, empty).
+// SAFETY: entries are nothing but atomics; zero means free (hash 0, not ready, id `other`, empty).
 unsafe impl Zeroable for PatternTable {}
 
 impl PatternTable {
@@ -173,26 +171,26 @@ pub(crate) struct Patterns {
     max: AtomicUsize,
     /// One bit per byte value.
     delimiters: [AtomicU64; 4],
-    /// The next counter slot to hand out.
-    next_slot: AtomicUsize,
-    entries: Storage<PatternTable>,
+    /// The next pattern id to hand out.
+    next_id: AtomicUsize,
+    entries: Backing<PatternTable>,
 }
 
 impl Patterns {
-    pub(crate) fn new(config: &PatternConfig, entries: Storage<PatternTable>) -> Self {
+    pub(crate) fn new(config: &PatternConfig, entries: Backing<PatternTable>) -> Self {
         let patterns = Self {
             enabled: AtomicBool::new(false),
             depth: AtomicU8::new(1),
             max: AtomicUsize::new(0),
             delimiters: [const { AtomicU64::new(0) }; 4],
-            next_slot: AtomicUsize::new(OTHER_SLOT + 1),
+            next_id: AtomicUsize::new(OTHER_PATTERN_ID + 1),
             entries,
         };
         patterns.configure(config);
         patterns
     }
 
-    /// Applies new settings; patterns already learned keep their slots.
+    /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
         let mut set = [0u64; 4];
         for byte in config.delimiters.bytes() {
@@ -206,9 +204,9 @@ impl Patterns {
         self.enabled.store(config.enabled, Ordering::Relaxed);
     }
 
-    /// The counter slot of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
+    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
     #[inline]
-    pub(crate) fn slot_of(&self, key: &[u8]) -> Option<usize> {
+    pub(crate) fn id_of(&self, key: &[u8]) -> Option<usize> {
         if key.is_empty() || !self.enabled.load(Ordering::Relaxed) {
             return None;
         }
@@ -244,8 +242,8 @@ impl Patterns {
             let entry = &self.entries.0[index];
             match entry.hash.load(Ordering::Acquire) {
                 0 => {
-                    if self.next_slot.load(Ordering::Relaxed) > self.max.load(Ordering::Relaxed) {
-                        return OTHER_SLOT;
+                    if self.next_id.load(Ordering::Relaxed) > self.max.load(Ordering::Relaxed) {
+                        return OTHER_PATTERN_ID;
                     }
                     if entry
                         .hash
@@ -257,35 +255,35 @@ impl Patterns {
                     continue; // lost the race for this entry: look at what the winner put there
                 }
                 found if found == hash => match entry.await_published() {
-                    Some(()) if entry.holds(prefix) => return entry.slot.load(Ordering::Relaxed),
+                    Some(()) if entry.holds(prefix) => return entry.id.load(Ordering::Relaxed),
                     Some(()) => {} // another prefix with the same hash: probe on
-                    None => return OTHER_SLOT,
+                    None => return OTHER_PATTERN_ID,
                 },
                 _ => {}
             }
             index = (index + 1) & mask;
         }
-        OTHER_SLOT
+        OTHER_PATTERN_ID
     }
 
     #[cold]
     fn publish(&self, entry: &Entry, prefix: &Packed) -> usize {
-        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
-        let slot = if slot <= self.max.load(Ordering::Relaxed) {
-            slot
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = if id <= self.max.load(Ordering::Relaxed) {
+            id
         } else {
-            OTHER_SLOT
+            OTHER_PATTERN_ID
         };
         for (cell, word) in entry.words.iter().zip(prefix.words) {
             cell.store(word, Ordering::Relaxed);
         }
         entry.len.store(prefix.len, Ordering::Relaxed);
-        entry.slot.store(slot, Ordering::Relaxed);
+        entry.id.store(id, Ordering::Relaxed);
         entry.ready.store(true, Ordering::Release);
-        slot
+        id
     }
 
-    /// Every learned pattern as `(prefix, counter slot)`: the label is the prefix followed by `*`.
+    /// Every learned pattern as `(prefix, pattern id)`: the label is the prefix followed by `*`.
     /// Prefixes may repeat (see the module docs).
     pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
         self.entries
@@ -293,28 +291,28 @@ impl Patterns {
             .iter()
             .filter_map(|entry| {
                 let packed = entry.packed()?;
-                let slot = entry.slot.load(Ordering::Relaxed);
-                (slot != OTHER_SLOT).then(|| (packed.bytes(), slot))
+                let id = entry.id.load(Ordering::Relaxed);
+                (id != OTHER_PATTERN_ID).then(|| (packed.bytes(), id))
             })
             .collect()
     }
 
-    /// The counter slot of a prefix learned elsewhere (an imported state), learning it if there is room.
+    /// The pattern id of a prefix learned elsewhere (an imported state), learning it if there is room.
     pub(crate) fn register(&self, prefix: &[u8]) -> usize {
         if prefix.len() > MAX_PREFIX {
-            return OTHER_SLOT;
+            return OTHER_PATTERN_ID;
         }
         self.lookup(&Packed::new(prefix))
     }
 
-    /// How many counter slots hold counts: `other` and every slot handed out.
-    pub(crate) fn slots_in_use(&self) -> usize {
+    /// How many pattern ids hold counts: `other` and every id handed out.
+    pub(crate) fn ids_in_use(&self) -> usize {
         self.tracked() + 1
     }
 
-    /// How many counter slots are handed out (at most the configured maximum).
+    /// How many pattern ids are handed out (at most the configured maximum).
     pub(crate) fn tracked(&self) -> usize {
-        (self.next_slot.load(Ordering::Relaxed) - 1).min(self.max.load(Ordering::Relaxed))
+        (self.next_id.load(Ordering::Relaxed) - 1).min(self.max.load(Ordering::Relaxed))
     }
 }
 
@@ -323,14 +321,14 @@ mod tests {
     use super::*;
 
     fn label_of(patterns: &Patterns, key: &[u8]) -> Vec<u8> {
-        let slot = patterns.slot_of(key).expect("enabled");
-        if slot == OTHER_SLOT {
+        let id = patterns.id_of(key).expect("enabled");
+        if id == OTHER_PATTERN_ID {
             return OTHER_PATTERN.as_bytes().to_vec();
         }
         let mut label = patterns
             .learned()
             .into_iter()
-            .find(|(_, s)| *s == slot)
+            .find(|(_, i)| *i == id)
             .expect("learned")
             .0;
         label.push(b'*');
@@ -339,13 +337,13 @@ mod tests {
 
     #[test]
     fn keys_reduce_to_their_prefix() {
-        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
+        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
         assert_eq!(label_of(&patterns, b"user:42"), b"user:*");
         assert_eq!(label_of(&patterns, b"user:43"), b"user:*");
         assert_eq!(label_of(&patterns, b"path/a/b"), b"path/*");
         assert_eq!(label_of(&patterns, b"plain"), b"*");
-        assert_eq!(patterns.slot_of(b"user:1"), patterns.slot_of(b"user:2"));
-        assert_eq!(patterns.slot_of(b""), None);
+        assert_eq!(patterns.id_of(b"user:1"), patterns.id_of(b"user:2"));
+        assert_eq!(patterns.id_of(b""), None);
         assert_eq!(patterns.tracked(), 3);
     }
 
@@ -356,7 +354,7 @@ mod tests {
             depth: 2,
             ..Default::default()
         };
-        let patterns = Patterns::new(&config, Storage::heap());
+        let patterns = Patterns::new(&config, Backing::heap());
         assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
         assert_eq!(
             label_of(&patterns, b"path/a"),
@@ -372,30 +370,30 @@ mod tests {
             max: 5,
             ..Default::default()
         };
-        let patterns = Patterns::new(&config, Storage::heap());
+        let patterns = Patterns::new(&config, Backing::heap());
         for i in 0..10_000 {
-            patterns.slot_of(format!("p{i}:x").as_bytes());
+            patterns.id_of(format!("p{i}:x").as_bytes());
         }
         assert_eq!(patterns.tracked(), 5);
         assert_eq!(patterns.learned().len(), 5);
-        assert_eq!(patterns.slot_of(b"p9999:y"), Some(OTHER_SLOT));
+        assert_eq!(patterns.id_of(b"p9999:y"), Some(OTHER_PATTERN_ID));
         assert_ne!(
-            patterns.slot_of(b"p0:y"),
-            Some(OTHER_SLOT),
-            "early patterns keep their slots"
+            patterns.id_of(b"p0:y"),
+            Some(OTHER_PATTERN_ID),
+            "early patterns keep their ids"
         );
     }
 
     #[test]
     fn concurrent_lookups_agree_on_labels() {
-        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
+        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let patterns = &patterns;
                 scope.spawn(move || {
                     for i in 0..2_000 {
-                        let slot = patterns.slot_of(format!("k{}:{t}", i % 50).as_bytes());
-                        assert!(slot.is_some());
+                        let id = patterns.id_of(format!("k{}:{t}", i % 50).as_bytes());
+                        assert!(id.is_some());
                     }
                 });
             }
@@ -409,12 +407,12 @@ mod tests {
         labels.sort();
         labels.dedup();
         assert_eq!(labels.len(), 50);
-        assert_eq!(patterns.tracked(), 50, "no slot spent on a duplicate");
+        assert_eq!(patterns.tracked(), 50, "no id spent on a duplicate");
     }
 
     #[test]
     fn hostile_bytes_are_kept_verbatim_for_the_renderer_to_escape() {
-        let patterns = Patterns::new(&PatternConfig::default(), Storage::heap());
+        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
         assert_eq!(label_of(&patterns, b"a\"b\n}:1"), b"a\"b\n}:*");
         assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
         let long = vec![b'x'; 10_240];

@@ -6,12 +6,12 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::analysis::alerts::{self, AlertInputs, AlertState, WindowTally};
-use crate::analysis::history::OutcomeCounts;
 use crate::analysis::hit_rate::hit_rate;
 use crate::analysis::windows::WINDOWS;
 use crate::config::Config;
 use crate::recording::latency::LatencyCounts;
 use crate::recording::operation::{Gauge, OUTCOMES, Operation, Outcome};
+use crate::recording::totals::OutcomeCounts;
 use crate::recording::totals::{SeriesTotals, Totals};
 
 /// Outcome counts of one key pattern.

@@ -17,11 +17,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::analysis::history::{History, OutcomeCounts};
+use crate::analysis::history::History;
 use crate::analysis::seqlock::SeqSlot;
+use crate::recording::backing::Zeroable;
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, rows_of};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::recording::storage::Zeroable;
+use crate::recording::recorder::TickSource;
+use crate::recording::totals::OutcomeCounts;
 
 /// The rolling windows reported: label and length in seconds.
 pub const WINDOWS: [(&str, u64); 4] = [("1m", 60), ("5m", 300), ("1h", 3600), ("24h", 86_400)];
@@ -171,16 +173,6 @@ impl Resolution {
     }
 }
 
-/// The shards' state a tick reads: implemented by the recorder.
-pub(crate) trait TickSource {
-    /// Cumulative counts per operation and outcome.
-    fn outcome_counts(&self) -> OutcomeCounts;
-    /// Writes the cumulative latency buckets of every operation below `operations` into `cells`
-    /// (`MAX_OPERATIONS * LATENCY_BUCKETS` cells, then one row mask per operation), touching only rows that
-    /// hold counts now or held them in `cells` before.
-    fn write_latency(&self, operations: usize, cells: &[AtomicU64]);
-}
-
 /// Count and latency rings with the tick that fills them. All-zero is the valid initial state.
 pub(crate) struct Windows {
     /// The second of the latest tick plus one; zero before the first.
@@ -306,7 +298,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::recording::storage::Storage;
+    use crate::recording::backing::Backing;
 
     /// A source whose cumulative counts the test sets directly.
     struct Fake {
@@ -341,7 +333,7 @@ mod tests {
 
     #[test]
     fn windows_roll_second_by_second() {
-        let windows = Storage::<Windows>::heap();
+        let windows = Backing::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };
@@ -360,7 +352,7 @@ mod tests {
 
     #[test]
     fn no_snapshot_in_range_means_nothing_recorded_there() {
-        let windows = Storage::<Windows>::heap();
+        let windows = Backing::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };
@@ -372,7 +364,7 @@ mod tests {
 
     #[test]
     fn ticks_never_go_back_in_time() {
-        let windows = Storage::<Windows>::heap();
+        let windows = Backing::<Windows>::heap();
         let source = Fake {
             counts: Cell::new(hits(0)),
         };

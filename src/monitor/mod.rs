@@ -17,15 +17,15 @@ use crate::config::http::HttpConfig;
 use crate::config::{Config, Section};
 use crate::error::Error;
 use crate::profiler::Profiler;
+use crate::recording::backing::Backing;
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::recorder::{Record, Recorder};
 use crate::recording::shard::Shards;
-use crate::recording::storage::Storage;
 use crate::recording::totals::Totals;
 use crate::state::Combined;
 use crate::sync::{Mutex, RwLock};
 
-/// The process-wide monitor's large parts: static, zero-initialised atomics (see `storage`).
+/// The process-wide monitor's large parts: static, zero-initialised atomics (see `backing`).
 static GLOBAL_SHARDS: Shards = Shards::new();
 static GLOBAL_WINDOWS: Windows = Windows::new();
 static GLOBAL_PATTERN_TABLE: PatternTable = PatternTable::new();
@@ -40,7 +40,7 @@ static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 pub struct Monitor {
     recorder: Recorder,
     clock: Clock,
-    windows: Storage<Windows>,
+    windows: Backing<Windows>,
     patterns: Patterns,
     config: RwLock<Config>,
     /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
@@ -69,7 +69,7 @@ impl Monitor {
     /// A monitor with its own counters whose windows follow `clock` (a
     /// [`ManualClock`](crate::analysis::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
-        Self::with_parts(Storage::heap(), Storage::heap(), Storage::heap(), clock)
+        Self::with_parts(Backing::heap(), Backing::heap(), Backing::heap(), clock)
     }
 
     /// The process-wide monitor, the one the C ABI records into.
@@ -78,9 +78,9 @@ impl Monitor {
         GLOBAL.get_or_init(|| {
             let statics = (&GLOBAL_SHARDS, &GLOBAL_WINDOWS, &GLOBAL_PATTERN_TABLE);
             Self::with_parts(
-                Storage::Static(statics.0),
-                Storage::Static(statics.1),
-                Storage::Static(statics.2),
+                Backing::Static(statics.0),
+                Backing::Static(statics.1),
+                Backing::Static(statics.2),
                 Clock::Monotonic,
             )
         })
@@ -92,9 +92,9 @@ impl Monitor {
     }
 
     fn with_parts(
-        shards: Storage<Shards>,
-        windows: Storage<Windows>,
-        pattern_table: Storage<PatternTable>,
+        shards: Backing<Shards>,
+        windows: Backing<Windows>,
+        pattern_table: Backing<PatternTable>,
         clock: Clock,
     ) -> Self {
         let config = Config::default();
@@ -132,16 +132,26 @@ impl Monitor {
         key: &[u8],
         frames: &str,
     ) -> Result<(), Error> {
-        self.recorder.check_operation(operation)?;
+        self.check_operation(operation)?;
         self.tick_if_due(self.clock.now_secs());
         self.recorder.record(Record {
             operation,
             outcome,
             duration_ns,
-            pattern_slot: self.patterns.slot_of(key),
+            pattern_id: self.patterns.id_of(key),
         });
         self.profiler.observe(operation, duration_ns, frames);
         Ok(())
+    }
+
+    /// Accepts `operation` if it is built in or registered.
+    #[inline(always)]
+    fn check_operation(&self, operation: Operation) -> Result<(), Error> {
+        if self.recorder.accepts(operation) {
+            Ok(())
+        } else {
+            Err(Error::UnknownOperation(operation.code()))
+        }
     }
 
     /// Snapshots the counters for the rolling windows at the first record (or render) of each second.
@@ -174,7 +184,7 @@ impl Monitor {
 
     /// Counts an operation as in flight until the matching [`Monitor::end`].
     pub fn begin(&self, operation: Operation) -> Result<(), Error> {
-        self.recorder.check_operation(operation)?;
+        self.check_operation(operation)?;
         self.recorder.begin(operation);
         Ok(())
     }
@@ -182,7 +192,7 @@ impl Monitor {
     /// Stops counting an operation begun with [`Monitor::begin`] (on any thread) as in flight. Recording
     /// it is a separate [`Monitor::record`].
     pub fn end(&self, operation: Operation) -> Result<(), Error> {
-        self.recorder.check_operation(operation)?;
+        self.check_operation(operation)?;
         self.recorder.end(operation);
         Ok(())
     }
@@ -239,7 +249,7 @@ impl Monitor {
     }
 
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
-    /// stay in flight, and learned key patterns keep their slots (the cap counts patterns since start).
+    /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
     pub fn reset(&self) {
         self.imported.lock().clear();
         let config = self.config.read();
@@ -268,7 +278,7 @@ impl Monitor {
 
     /// Everything the shards hold, for the operations and buckets given: no reset, no imports.
     fn raw_totals(&self, operations: usize, buckets: usize) -> Totals {
-        self.recorder.totals(operations, buckets, self.patterns.slots_in_use())
+        self.recorder.totals(operations, buckets, self.patterns.ids_in_use())
     }
 
     fn totals_with(&self, config: &Config) -> Totals {

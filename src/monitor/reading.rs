@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::{Monitor, since_reset};
-use crate::analysis::history::OutcomeCounts;
-use crate::analysis::patterns::OTHER_SLOT;
 use crate::analysis::view::{MetricsView, PatternTotals};
 use crate::analysis::windows::{Resolution, Scope, WINDOWS, Windows};
 use crate::error::Error;
 use crate::profiler::{FoldedStack, ProfilerStats};
 use crate::recording::operation::OUTCOMES;
+use crate::recording::shard::OTHER_PATTERN_ID;
+use crate::recording::totals::OutcomeCounts;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::state::Combined;
@@ -110,12 +110,12 @@ impl Monitor {
         recent_latency.resize(operations, Default::default());
 
         let mut patterns: BTreeMap<String, [u64; OUTCOMES]> = BTreeMap::new();
-        for (mut label, slot) in self.patterns.learned() {
+        for (mut label, id) in self.patterns.learned() {
             label.push(b'*');
             let counts = patterns
                 .entry(String::from_utf8_lossy(&label).into_owned())
                 .or_default();
-            for (count, add) in counts.iter_mut().zip(totals.patterns[slot]) {
+            for (count, add) in counts.iter_mut().zip(totals.patterns[id]) {
                 *count += add;
             }
         }
@@ -130,7 +130,7 @@ impl Monitor {
                 .filter(|(_, counts)| counts.iter().any(|c| *c > 0))
                 .map(|(pattern, counts)| PatternTotals { pattern, counts })
                 .collect(),
-            other_pattern: totals.patterns[OTHER_SLOT],
+            other_pattern: totals.patterns[OTHER_PATTERN_ID],
             patterns_tracked: self.patterns.tracked(),
             totals,
             config,

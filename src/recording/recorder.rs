@@ -5,15 +5,12 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use crate::analysis::history::OutcomeCounts;
-use crate::analysis::windows::TickSource;
-use crate::error::Error;
+use crate::recording::backing::Backing;
 use crate::recording::buckets::{AtomicBounds, BucketBounds};
 use crate::recording::latency::{self, LATENCY_BUCKETS, rows_of};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
 use crate::recording::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
-use crate::recording::storage::Storage;
-use crate::recording::totals::Totals;
+use crate::recording::totals::{OutcomeCounts, Totals};
 
 /// One record, validated.
 #[derive(Clone, Copy, Debug)]
@@ -21,13 +18,25 @@ pub(crate) struct Record {
     pub(crate) operation: Operation,
     pub(crate) outcome: Outcome,
     pub(crate) duration_ns: u64,
-    /// The key's pattern slot, when pattern analysis is on and a key was given.
-    pub(crate) pattern_slot: Option<usize>,
+    /// The key's pattern id, when pattern analysis is on and a key was given.
+    pub(crate) pattern_id: Option<usize>,
+}
+
+/// What a rolling-window tick (`analysis::windows`) reads: the shards' cumulative state, summed without
+/// allocating (a tick runs inside a record). Implemented by [`Recorder`]; a trait so that the windows'
+/// tests can tick from counts they set by hand.
+pub(crate) trait TickSource {
+    /// Cumulative counts per operation and outcome.
+    fn outcome_counts(&self) -> OutcomeCounts;
+    /// Writes the cumulative latency buckets of every operation below `operations` into `cells`
+    /// (`MAX_OPERATIONS * LATENCY_BUCKETS` cells, then one row mask per operation), touching only rows that
+    /// hold counts now or held them in `cells` before.
+    fn write_latency(&self, operations: usize, cells: &[AtomicU64]);
 }
 
 /// Shards plus the little configuration the hot path reads.
 pub(crate) struct Recorder {
-    shards: Storage<Shards>,
+    shards: Backing<Shards>,
     bounds: AtomicBounds,
     /// Operation codes below this are accepted.
     operations: AtomicUsize,
@@ -36,7 +45,7 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// A recorder writing `shards`.
-    pub(crate) fn new(shards: Storage<Shards>, bounds: &BucketBounds) -> Self {
+    pub(crate) fn new(shards: Backing<Shards>, bounds: &BucketBounds) -> Self {
         Self {
             shards,
             bounds: AtomicBounds::new(bounds),
@@ -45,22 +54,18 @@ impl Recorder {
         }
     }
 
-    /// Accepts `operation` if it is built in or registered.
+    /// Whether `operation` is built in or registered.
     #[inline(always)]
-    pub(crate) fn check_operation(&self, operation: Operation) -> Result<(), Error> {
-        if operation.index() < self.operations.load(Relaxed) {
-            Ok(())
-        } else {
-            Err(Error::UnknownOperation(operation.code()))
-        }
+    pub(crate) fn accepts(&self, operation: Operation) -> bool {
+        operation.index() < self.operations.load(Relaxed)
     }
 
     /// Adds one record to the calling thread's shard.
     #[inline(always)]
     pub(crate) fn record(&self, record: Record) {
-        let (shard, slot) = self.shards.current();
+        let (shard, claim) = self.shards.current();
         let bucket = self.bounds.index_of(record.duration_ns);
-        if slot.is_owned() {
+        if claim.is_owned() {
             add::<OwnerWriter>(shard, &record, bucket);
         } else {
             add::<SharedWriter>(shard, &record, bucket);
@@ -81,8 +86,8 @@ impl Recorder {
 
     #[inline(always)]
     fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64) {
-        let (shard, slot) = self.shards.current();
-        if slot.is_owned() {
+        let (shard, claim) = self.shards.current();
+        if claim.is_owned() {
             OwnerWriter::add(cell(shard), 1);
         } else {
             SharedWriter::add(cell(shard), 1);
@@ -115,8 +120,8 @@ impl Recorder {
     }
 
     /// Everything recorded so far, for operation codes below `operations`.
-    pub(crate) fn totals(&self, operations: usize, buckets: usize, pattern_slots: usize) -> Totals {
-        Totals::sum(self.shards.in_use(), operations, buckets, pattern_slots)
+    pub(crate) fn totals(&self, operations: usize, buckets: usize, pattern_ids: usize) -> Totals {
+        Totals::sum(self.shards.in_use(), operations, buckets, pattern_ids)
     }
 }
 
@@ -168,28 +173,28 @@ fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
     if shard.latency_rows[op].load(Relaxed) & row == 0 {
         W::set_bits(&shard.latency_rows[op], row);
     }
-    if let Some(slot) = record.pattern_slot {
-        W::add(&shard.patterns[slot][record.outcome.index()], 1);
+    if let Some(id) = record.pattern_id {
+        W::add(&shard.patterns[id][record.outcome.index()], 1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::patterns::PATTERN_SLOTS;
+    use crate::recording::shard::PATTERN_IDS;
 
     fn record(operation: Operation, outcome: Outcome, duration_ns: u64) -> Record {
         Record {
             operation,
             outcome,
             duration_ns,
-            pattern_slot: None,
+            pattern_id: None,
         }
     }
 
     #[test]
     fn counts_from_many_threads_are_exact() {
-        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
+        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
         std::thread::scope(|scope| {
             for t in 0..6u64 {
                 let recorder = &recorder;
@@ -201,7 +206,7 @@ mod tests {
                 });
             }
         });
-        let totals = recorder.totals(7, BucketBounds::default().nanos().len(), PATTERN_SLOTS);
+        let totals = recorder.totals(7, BucketBounds::default().nanos().len(), PATTERN_IDS);
         let get = &totals.series[0];
         assert_eq!(get[0].count + get[1].count, 60_000);
         assert_eq!(get[0].count, 20_000);
@@ -212,24 +217,21 @@ mod tests {
 
     #[test]
     fn unregistered_operations_are_refused() {
-        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
-        assert!(recorder.check_operation(Operation::LOAD).is_ok());
-        assert_eq!(
-            recorder.check_operation(Operation::from_code(7)),
-            Err(Error::UnknownOperation(7))
-        );
+        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
+        assert!(recorder.accepts(Operation::LOAD));
+        assert!(!recorder.accepts(Operation::from_code(7)));
         recorder.set_operation_count(8);
-        assert!(recorder.check_operation(Operation::from_code(7)).is_ok());
+        assert!(recorder.accepts(Operation::from_code(7)));
     }
 
     #[test]
     fn in_flight_counts_begin_and_end_on_any_thread() {
-        let recorder = Recorder::new(Storage::heap(), &BucketBounds::default());
+        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
         recorder.begin(Operation::GET);
         recorder.begin(Operation::PUT);
         std::thread::scope(|scope| {
             scope.spawn(|| recorder.end(Operation::GET));
         });
-        assert_eq!(recorder.totals(7, 22, PATTERN_SLOTS).in_flight(), 1);
+        assert_eq!(recorder.totals(7, 22, PATTERN_IDS).in_flight(), 1);
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! # Protocol
 //!
-//! Every thread that records is given a *slot* the first time it records, from one process-wide counter,
-//! and keeps it in a plain (`const`-initialised, destructor-free) thread-local, so it never blocks unloading
-//! the library. A slot names one [`Shard`]:
+//! Every thread that records **claims** a shard the first time it records: it takes the next number from
+//! one process-wide counter and keeps the resulting [`ShardClaim`] in a plain (`const`-initialised,
+//! destructor-free) thread-local, so it never blocks unloading the library. A claim names one [`Shard`]:
 //!
 //! - The first [`OWNED_SHARDS`] threads each **own** a shard: no other thread ever writes it, in any
-//!   monitor, because slots are never reused. The owner updates its cells with a relaxed load and store, no
+//!   monitor, because claims are never reused. The owner updates its cells with a relaxed load and store, no
 //!   locked instruction, which makes a record cheaper than a single `fetch_add`.
 //! - Later threads share the remaining [`SHARED_SHARDS`] shards round-robin and update them with
 //!   `fetch_add`, so no count is lost however many threads a host runs.
@@ -25,11 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
 
-use crate::analysis::patterns::PATTERN_SLOTS;
+use crate::config::patterns::MAX_PATTERNS;
+use crate::recording::backing::Zeroable;
 use crate::recording::buckets::MAX_BUCKETS;
 use crate::recording::latency::LATENCY_BUCKETS;
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::recording::storage::Zeroable;
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 48;
@@ -38,37 +38,44 @@ pub(crate) const SHARED_SHARDS: usize = 16;
 /// All shards.
 pub(crate) const SHARD_COUNT: usize = OWNED_SHARDS + SHARED_SHARDS;
 
-/// Hands out slots; never reset, so an owned slot is never given to a second thread.
-static NEXT_SLOT: AtomicU64 = AtomicU64::new(0);
+/// Pattern ids a shard counts outcomes for: id 0 is `other` (keys whose pattern is not tracked), then one
+/// per pattern, handed out by `analysis::patterns`.
+pub(crate) const PATTERN_IDS: usize = MAX_PATTERNS + 1;
+
+/// The pattern id of keys whose pattern is not tracked.
+pub(crate) const OTHER_PATTERN_ID: usize = 0;
+
+/// Claims handed out so far; never reset, so an owned shard is never claimed by a second thread.
+static NEXT_CLAIM: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// This thread's shard index plus one; zero until the thread first records.
-    static SLOT: Cell<u16> = const { Cell::new(0) };
+    static CLAIM: Cell<u16> = const { Cell::new(0) };
 }
 
 /// The shard the calling thread writes.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Slot(u16);
+pub(crate) struct ShardClaim(u16);
 
-impl Slot {
-    /// The calling thread's slot, assigned on first use.
+impl ShardClaim {
+    /// The calling thread's claim, made on first use.
     #[inline(always)]
     pub(crate) fn current() -> Self {
-        match SLOT.get() {
-            0 => Self::assign(),
+        match CLAIM.get() {
+            0 => Self::claim(),
             plus_one => Self(plus_one - 1),
         }
     }
 
     #[cold]
-    fn assign() -> Self {
-        let n = NEXT_SLOT.fetch_add(1, Relaxed);
+    fn claim() -> Self {
+        let n = NEXT_CLAIM.fetch_add(1, Relaxed);
         let index = if n < OWNED_SHARDS as u64 {
             n as usize
         } else {
             OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize
         };
-        SLOT.set(index as u16 + 1);
+        CLAIM.set(index as u16 + 1);
         Self(index as u16)
     }
 
@@ -152,8 +159,8 @@ pub(crate) struct Shard {
     pub(crate) latency_rows: [AtomicU64; MAX_OPERATIONS],
     pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
     pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
-    /// Outcomes per key pattern slot (see `patterns`).
-    pub(crate) patterns: [[AtomicU64; OUTCOMES]; PATTERN_SLOTS],
+    /// Outcomes per key pattern, indexed by pattern id (see `analysis::patterns`).
+    pub(crate) patterns: [[AtomicU64; OUTCOMES]; PATTERN_IDS],
 }
 
 impl Shard {
@@ -164,7 +171,7 @@ impl Shard {
             latency_rows: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
             begun: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
             ended: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
-            patterns: [const { [const { AtomicU64::new(0) }; OUTCOMES] }; PATTERN_SLOTS],
+            patterns: [const { [const { AtomicU64::new(0) }; OUTCOMES] }; PATTERN_IDS],
         }
     }
 }
@@ -182,16 +189,16 @@ impl Shards {
         Self([const { CachePadded::new(Shard::new()) }; SHARD_COUNT])
     }
 
-    /// The calling thread's shard and its slot.
+    /// The calling thread's shard and its claim.
     #[inline(always)]
-    pub(crate) fn current(&self) -> (&Shard, Slot) {
-        let slot = Slot::current();
-        (&self.0[slot.index()], slot)
+    pub(crate) fn current(&self) -> (&Shard, ShardClaim) {
+        let claim = ShardClaim::current();
+        (&self.0[claim.index()], claim)
     }
 
     /// The shards any thread has written so far; the others are all zero.
     pub(crate) fn in_use(&self) -> impl Iterator<Item = &Shard> {
-        let handed_out = NEXT_SLOT.load(Relaxed);
+        let handed_out = NEXT_CLAIM.load(Relaxed);
         let owned = handed_out.min(OWNED_SHARDS as u64) as usize;
         let shared = if handed_out > OWNED_SHARDS as u64 {
             SHARED_SHARDS
@@ -210,21 +217,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_thread_keeps_its_slot_and_owners_are_unique() {
-        let here = Slot::current().index();
-        assert_eq!(Slot::current().index(), here);
-        let others: Vec<Slot> = (0..4)
-            .map(|_| std::thread::spawn(Slot::current).join().expect("thread ran"))
+    fn a_thread_keeps_its_claim_and_owners_are_unique() {
+        let here = ShardClaim::current().index();
+        assert_eq!(ShardClaim::current().index(), here);
+        let others: Vec<ShardClaim> = (0..4)
+            .map(|_| std::thread::spawn(ShardClaim::current).join().expect("thread ran"))
             .collect();
-        for slot in others.iter().filter(|s| s.is_owned()) {
-            assert_ne!(slot.index(), here);
-            assert_eq!(others.iter().filter(|o| o.index() == slot.index()).count(), 1);
+        for claim in others.iter().filter(|c| c.is_owned()) {
+            assert_ne!(claim.index(), here);
+            assert_eq!(others.iter().filter(|o| o.index() == claim.index()).count(), 1);
         }
     }
 
     #[test]
     fn boxed_shards_start_at_zero_and_in_use_covers_the_current_thread() {
-        let shards = crate::recording::storage::Storage::<Shards>::heap();
+        let shards = crate::recording::backing::Backing::<Shards>::heap();
         let (shard, _) = shards.current();
         OwnerWriter::add(&shard.begun[0], 2);
         SharedWriter::add(&shard.begun[0], 3);

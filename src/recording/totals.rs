@@ -2,11 +2,12 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::analysis::history::OutcomeCounts;
-use crate::analysis::patterns::PATTERN_SLOTS;
 use crate::recording::latency::{LATENCY_ROW, LatencyCounts, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
-use crate::recording::shard::Shard;
+use crate::recording::shard::{PATTERN_IDS, Shard};
+
+/// Counts per operation code and outcome code: the shape of what the rolling windows snapshot.
+pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];
 
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub struct Totals {
     pub begun: Vec<u64>,
     /// `end` calls per operation code.
     pub ended: Vec<u64>,
-    /// Outcomes per pattern slot (slot 0 is `other`).
+    /// Outcomes per pattern id (id 0 is `other`).
     pub patterns: Vec<[u64; OUTCOMES]>,
 }
 
@@ -47,26 +48,26 @@ impl Totals {
             latency: vec![LatencyCounts::default(); operations],
             begun: vec![0; operations],
             ended: vec![0; operations],
-            patterns: vec![[0; OUTCOMES]; PATTERN_SLOTS],
+            patterns: vec![[0; OUTCOMES]; PATTERN_IDS],
         }
     }
 
     /// Sums `shards` (relaxed loads; see the protocol in `shard`).
-    /// Only the first `pattern_slots` pattern slots are read (the others were never handed out).
+    /// Only the first `pattern_ids` pattern ids are read (the others were never handed out).
     pub(crate) fn sum<'a>(
         shards: impl Iterator<Item = &'a Shard>,
         operations: usize,
         buckets: usize,
-        pattern_slots: usize,
+        pattern_ids: usize,
     ) -> Self {
         let mut totals = Self::zero(operations, buckets);
         for shard in shards {
-            totals.add_shard(shard, pattern_slots);
+            totals.add_shard(shard, pattern_ids);
         }
         totals
     }
 
-    fn add_shard(&mut self, shard: &Shard, pattern_slots: usize) {
+    fn add_shard(&mut self, shard: &Shard, pattern_ids: usize) {
         for (op, series) in self.series.iter_mut().enumerate() {
             for (outcome, totals) in series.iter_mut().enumerate() {
                 let cells = &shard.series[op][outcome];
@@ -84,7 +85,7 @@ impl Totals {
                 self.latency[op].add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
             }
         }
-        for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_slots) {
+        for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_ids) {
             for (total, cell) in totals.iter_mut().zip(cells) {
                 *total = total.wrapping_add(cell.load(Relaxed));
             }

@@ -1,4 +1,5 @@
-//! Where a monitor's large parts live: in `static`s for the process-wide monitor, on the heap otherwise.
+//! [`Backing`]: the memory behind a monitor's large parts, a `static` for the process-wide monitor, the
+//! heap otherwise.
 //!
 //! The large parts (shards, window rings, the pattern table) are all atomics, valid when all-zero. As
 //! zero-initialised statics they sit in `.bss`, cost memory only for the pages threads touch, and go away
@@ -14,15 +15,16 @@ use std::ops::Deref;
 /// zero value means "empty".
 pub(crate) unsafe trait Zeroable: Sized {}
 
-/// A large part, borrowed from a `static` or owned on the heap.
-pub(crate) enum Storage<T: 'static> {
+/// The memory backing one large part: borrowed from a `static`, or owned on the heap. Either way the part
+/// starts all-zero ([`Zeroable`]) and is read through `Deref`.
+pub(crate) enum Backing<T: 'static> {
     /// The process-wide monitor's part.
     Static(&'static T),
     /// Any other monitor's part.
     Heap(Box<T>),
 }
 
-impl<T: Zeroable> Storage<T> {
+impl<T: Zeroable> Backing<T> {
     /// A zeroed part on the heap, allocated zeroed (so untouched pages stay unmapped), never on the stack.
     pub(crate) fn heap() -> Self {
         let zeroed = Box::<T>::new_zeroed();
@@ -31,7 +33,7 @@ impl<T: Zeroable> Storage<T> {
     }
 }
 
-impl<T> Deref for Storage<T> {
+impl<T> Deref for Backing<T> {
     type Target = T;
 
     #[inline(always)]
