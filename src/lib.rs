@@ -39,6 +39,7 @@ pub mod exporter;
 pub mod ffi;
 mod lifecycle;
 mod monitor;
+mod os_thread;
 pub mod profiler;
 pub mod recording;
 pub mod render;

@@ -2,7 +2,7 @@
 //! serving [`Monitor::global`].
 //!
 //! A `crate::sync::Mutex` (std's) guards it (not parking_lot's, whose parking uses a thread-local with a destructor in the
-//! calling thread, which would keep the library from unloading; see `thread.rs`).
+//! calling thread, which would keep the library from unloading; see `crate::os_thread`).
 
 use crate::sync::Mutex;
 use std::net::SocketAddr;

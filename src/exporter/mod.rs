@@ -22,10 +22,10 @@
 
 mod auth;
 pub mod global;
+mod handshake;
 mod negotiate;
 pub mod routes;
 mod server;
-mod thread;
 
 use std::net::{SocketAddr, TcpListener};
 use std::ops::Deref;
@@ -35,10 +35,11 @@ use std::sync::Arc;
 pub use crate::config::http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };
-use thread::{Handshake, NativeThread};
+use handshake::Handshake;
 
 use crate::error::Error;
 use crate::monitor::Monitor;
+use crate::os_thread::NativeThread;
 
 /// Where the exporter listens unless told otherwise: loopback only, so nothing is exposed to the network
 /// unless the host asks for it.
@@ -106,10 +107,9 @@ impl Exporter {
         stop_far_end.set_nonblocking(true).map_err(serve_failed)?;
         let monitor = monitor.into();
         let (handshake, reporter) = Handshake::new();
-        let thread = NativeThread::spawn(
-            c"cache-mon-http",
-            Box::new(move || server::run(listener, stop_far_end, monitor, reporter)),
-        )
+        let thread = NativeThread::spawn(c"cache-mon-http", move || {
+            server::run(listener, stop_far_end, monitor, reporter)
+        })
         .map_err(serve_failed)?;
         let exporter = Self {
             address: bound,

@@ -18,7 +18,7 @@
 //! Stopping: the starting thread writes to (or closes) its end of a socket pair; the loop stops
 //! accepting, closes every connection that is not sending a response, lets the others finish theirs for
 //! at most [`STOP_GRACE`], drops what is left and returns, and the thread drops the runtime and exits.
-//! Nothing in the starting thread touches tokio (see `thread.rs` for why that matters).
+//! Nothing in the starting thread touches tokio (see `crate::os_thread` for why that matters).
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -44,8 +44,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use super::SharedMonitor;
+use super::handshake::Reporter;
 use super::routes;
-use super::thread::Reporter;
 
 /// How long in-flight responses may take to finish once stopping starts.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);

@@ -18,7 +18,6 @@
 mod active_table;
 mod capture;
 mod folded;
-mod own_thread;
 mod sampling;
 mod stack_table;
 mod svg;

@@ -4,17 +4,17 @@ use std::io::ErrorKind;
 
 use inferno::flamegraph::{self, Options};
 
-use super::own_thread::{self, Failure};
 use crate::config::profiler::Weight;
 use crate::error::Error;
+use crate::os_thread::{self, Failure};
 
 /// An interactive SVG flamegraph of `folded` (see `folded`), its widths in `weight`'s unit. With no
 /// stacks it is inferno's picture saying there is no input.
 ///
-/// Drawn on a thread of the library's own (see `own_thread`): inferno keeps a thread-local value with a
+/// Drawn on a thread of the library's own (see `os_thread`): inferno keeps a thread-local value with a
 /// destructor, which on a host thread would keep `dlclose` from unloading the library.
 pub(crate) fn render(folded: &str, weight: Weight) -> Result<String, Error> {
-    own_thread::run(|| draw(folded, weight)).unwrap_or_else(|failure| {
+    os_thread::run(|| draw(folded, weight)).unwrap_or_else(|failure| {
         Err(Error::Render(match failure {
             Failure::Thread(why) => why,
             Failure::Panicked => "the flamegraph renderer panicked".to_owned(),
