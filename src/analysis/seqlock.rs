@@ -1,31 +1,32 @@
-//! A sequence-locked slot of atomic cells: one writer at a time publishes a consistent set of cells, and
-//! readers detect and retry torn reads without ever blocking the writer.
+//! [`SeqSnapshot`]: a sequence-locked snapshot, the period it describes and its atomic cells. One writer at a
+//! time publishes a consistent set of cells, and readers detect and retry torn reads without ever blocking
+//! the writer. The rolling windows' rings are arrays of them.
 //!
 //! # Protocol
 //!
-//! `seq` is even when the slot is stable and odd while a writer is inside. A writer enters only by
-//! moving `seq` from even to odd with a compare-and-swap (so writers never wait: a busy slot is skipped),
+//! `seq` is even when the snapshot is stable and odd while a writer is inside. A writer enters only by
+//! moving `seq` from even to odd with a compare-and-swap (so writers never wait: a busy snapshot is skipped),
 //! writes the cells, and leaves by storing the next even value with `Release`. A reader loads `seq`
 //! (`Acquire`), reads the cells, fences (`Acquire`) and loads `seq` again: equal and even means nothing
 //! was written in between. Cells are atomics, so a torn read is a wrong value, never undefined behaviour.
 //!
-//! All-zero is a valid empty slot (the period is stored plus one), so slots can live in zeroed statics.
+//! All-zero is a valid empty snapshot (the period is stored plus one), so snapshots can live in zeroed statics.
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-/// How often a reader retries a slot that keeps changing before giving up on it.
+/// How often a reader retries a snapshot that keeps changing before giving up on it.
 const READ_ATTEMPTS: usize = 64;
 
-/// One slot: the period it describes and its `N` cells.
-pub(crate) struct SeqSlot<const N: usize> {
+/// One snapshot: the period it describes and its `N` cells, under the sequence lock `seq`.
+pub(crate) struct SeqSnapshot<const N: usize> {
     seq: AtomicU64,
-    /// The period plus one; zero while the slot was never written.
+    /// The period plus one; zero while the snapshot was never written.
     period_plus_one: AtomicU64,
     cells: [AtomicU64; N],
 }
 
-impl<const N: usize> SeqSlot<N> {
-    /// An empty slot.
+impl<const N: usize> SeqSnapshot<N> {
+    /// An empty snapshot.
     pub(crate) const fn new() -> Self {
         Self {
             seq: AtomicU64::new(0),
@@ -34,12 +35,12 @@ impl<const N: usize> SeqSlot<N> {
         }
     }
 
-    /// The period the slot holds, read without the protocol (a hint: [`SeqSlot::read`] confirms it).
+    /// The period the snapshot holds, read without the protocol (a hint: [`SeqSnapshot::read`] confirms it).
     pub(crate) fn period(&self) -> Option<u64> {
         self.period_plus_one.load(Ordering::Relaxed).checked_sub(1)
     }
 
-    /// Whether the slot last held `period`, read without the protocol (a hint to skip rewriting it).
+    /// Whether the snapshot last held `period`, read without the protocol (a hint to skip rewriting it).
     pub(crate) fn holds_period(&self, period: u64) -> bool {
         self.period_plus_one.load(Ordering::Relaxed) == period.wrapping_add(1)
     }
@@ -63,8 +64,8 @@ impl<const N: usize> SeqSlot<N> {
         true
     }
 
-    /// Reads the slot consistently: `read` gets the period and cells and may run more than once.
-    /// `None` if the slot is empty or writers kept it busy through every attempt.
+    /// Reads the snapshot consistently: `read` gets the period and cells and may run more than once.
+    /// `None` if the snapshot is empty or writers kept it busy through every attempt.
     pub(crate) fn read<T>(&self, read: impl Fn(u64, &[AtomicU64]) -> T) -> Option<T> {
         for _ in 0..READ_ATTEMPTS {
             let before = self.seq.load(Ordering::Acquire);
@@ -91,17 +92,17 @@ mod tests {
 
     #[test]
     fn reads_see_whole_writes_only() {
-        let slot = SeqSlot::<8>::new();
-        assert_eq!(slot.read(|_, _| ()), None, "empty slot");
+        let snapshot = SeqSnapshot::<8>::new();
+        assert_eq!(snapshot.read(|_, _| ()), None, "empty snapshot");
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for round in 1..=20_000u64 {
-                    slot.try_write(round, |cells| cells.iter().for_each(|c| c.store(round, Relaxed)));
+                    snapshot.try_write(round, |cells| cells.iter().for_each(|c| c.store(round, Relaxed)));
                 }
             });
             for _ in 0..20_000 {
                 if let Some((period, cells)) =
-                    slot.read(|p, cells| (p, cells.iter().map(|c| c.load(Relaxed)).collect::<Vec<_>>()))
+                    snapshot.read(|p, cells| (p, cells.iter().map(|c| c.load(Relaxed)).collect::<Vec<_>>()))
                 {
                     assert!(
                         cells.iter().all(|c| *c == period),
@@ -113,12 +114,12 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_slot_is_skipped_not_waited_for() {
-        let slot = SeqSlot::<1>::new();
-        let nested = slot.try_write(1, |_| {
-            assert!(!slot.try_write(2, |_| {}), "second writer must not enter")
+    fn a_busy_snapshot_is_skipped_not_waited_for() {
+        let snapshot = SeqSnapshot::<1>::new();
+        let nested = snapshot.try_write(1, |_| {
+            assert!(!snapshot.try_write(2, |_| {}), "second writer must not enter")
         });
         assert!(nested);
-        assert_eq!(slot.read(|p, _| p), Some(1));
+        assert_eq!(snapshot.read(|p, _| p), Some(1));
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The shards already hold cumulative counts. Once per second (the first record or render that sees a new
 //! second of the monitor's [`Clock`](crate::analysis::clock::Clock) wins a compare-and-swap and *ticks*), the
-//! cumulative counts per operation and outcome are summed and stored in rings of sequence-locked slots keyed by
-//! period: every second in a fine ring, every 10 seconds in a medium ring, every 5 minutes in a coarse
+//! cumulative counts per operation and outcome are summed and stored as a *snapshot* in rings of
+//! sequence-locked snapshots (`seqlock::SeqSnapshot`) keyed by period:
+//! every second in a fine ring, every 10 seconds in a medium ring, every 5 minutes in a coarse
 //! one; every 10 seconds the latency buckets go to a short latency ring too. A window's counts are then
 //! `now - snapshot at the window's start`: truly rolling, at the ring's resolution (1 s for 1m and 5m,
 //! 10 s for 1h, 5 min for 24h), with fixed memory and nothing added to a record but a clock read and a
@@ -18,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::analysis::history::History;
-use crate::analysis::seqlock::SeqSlot;
+use crate::analysis::seqlock::SeqSnapshot;
 use crate::recording::backing::Zeroable;
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, rows_of};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
@@ -40,30 +41,30 @@ const COUNT_CELLS: usize = MAX_OPERATIONS * OUTCOMES;
 /// Cells of a latency snapshot: the buckets of every operation, then one row mask per operation.
 pub(crate) const LATENCY_CELLS: usize = MAX_OPERATIONS * LATENCY_BUCKETS + MAX_OPERATIONS;
 
-/// Slots of each ring: every period of its span, plus the current one, plus one being overwritten.
-const FINE_SLOTS: usize = Resolution::Fine.slots();
-const MEDIUM_SLOTS: usize = Resolution::Medium.slots();
-const COARSE_SLOTS: usize = Resolution::Coarse.slots();
-const LATENCY_SLOTS: usize = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION) as usize + 2;
+/// Snapshots each ring keeps: every period of its span, plus the current one, plus one being overwritten.
+const FINE_LEN: usize = Resolution::Fine.ring_len();
+const MEDIUM_LEN: usize = Resolution::Medium.ring_len();
+const COARSE_LEN: usize = Resolution::Coarse.ring_len();
+const LATENCY_LEN: usize = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION) as usize + 2;
 
 /// A ring of count snapshots, one per period (the period length is the caller's [`Resolution`]).
-struct CountRing<const SLOTS: usize> {
-    slots: [SeqSlot<COUNT_CELLS>; SLOTS],
+struct CountRing<const LEN: usize> {
+    snapshots: [SeqSnapshot<COUNT_CELLS>; LEN],
 }
 
-impl<const SLOTS: usize> CountRing<SLOTS> {
+impl<const LEN: usize> CountRing<LEN> {
     const fn new() -> Self {
         Self {
-            slots: [const { SeqSlot::new() }; SLOTS],
+            snapshots: [const { SeqSnapshot::new() }; LEN],
         }
     }
 
     /// Stores `counts` as the snapshot of `period` (the `index`-th period of the clock), unless it is
     /// there already.
     fn store(&self, period: u64, index: u64, counts: &OutcomeCounts) {
-        let slot = &self.slots[(index % SLOTS as u64) as usize];
-        if !slot.holds_period(period) {
-            slot.try_write(period, |cells| {
+        let snapshot = &self.snapshots[(index % LEN as u64) as usize];
+        if !snapshot.holds_period(period) {
+            snapshot.try_write(period, |cells| {
                 for (cell, count) in cells.iter().zip(counts.iter().flatten()) {
                     cell.store(*count, Relaxed);
                 }
@@ -71,12 +72,11 @@ impl<const SLOTS: usize> CountRing<SLOTS> {
         }
     }
 
-    /// The stored snapshots `scope` asks for.
-    fn snapshots(&self, scope: Scope<'_>) -> Vec<(u64, OutcomeCounts)> {
-        scope
-            .select(&self.slots)
-            .filter_map(|slot| {
-                slot.read(|period, cells| {
+    /// The stored snapshots at `starts` (see [`select`]), or all of them.
+    fn read(&self, starts: Option<&[u64]>) -> Vec<(u64, OutcomeCounts)> {
+        select(&self.snapshots, starts)
+            .filter_map(|snapshot| {
+                snapshot.read(|period, cells| {
                     let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
                     for (count, cell) in counts.iter_mut().flatten().zip(cells) {
                         *count = cell.load(Relaxed);
@@ -88,41 +88,46 @@ impl<const SLOTS: usize> CountRing<SLOTS> {
     }
 }
 
-/// Which snapshots of a ring a reader needs.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Scope<'a> {
-    /// Every snapshot (exports).
-    All,
-    /// Only what answers [`History::since`] for these period starts: the earliest snapshot at or after
-    /// each. A history of just those answers `since(from)` for them exactly as the full one would, alone
-    /// or summed with others (renders).
-    Since(&'a [u64]),
+/// How much of a monitor's state a read takes: what the rolling windows need now (a render), or
+/// everything (an export). One type for every layer a read goes through: the rings here, and the sampled
+/// stacks the monitor adds to an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadScope {
+    /// What the rolling windows at the time of reading need: from each ring, only the snapshots that
+    /// answer [`History::since`] for the windows' start periods (a handful). Sampled stacks are left out
+    /// (symbolising them is a render of its own, the flamegraph). A render.
+    Windows,
+    /// Every snapshot of every ring, and the sampled stacks, symbolised: an export.
+    Everything,
 }
 
-impl Scope<'_> {
-    /// The slots to read, chosen from their periods without reading their cells.
-    fn select<const N: usize>(self, slots: &[SeqSlot<N>]) -> impl Iterator<Item = &SeqSlot<N>> {
-        let wanted: Vec<usize> = match self {
-            Scope::All => (0..slots.len()).collect(),
-            Scope::Since(froms) => {
-                let mut wanted: Vec<usize> = froms
-                    .iter()
-                    .filter_map(|from| {
-                        slots
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(index, slot)| slot.period().filter(|p| p >= from).map(|p| (p, index)))
-                            .min()
-                            .map(|(_, index)| index)
-                    })
-                    .collect();
-                wanted.sort_unstable();
-                wanted.dedup();
-                wanted
-            }
-        };
-        wanted.into_iter().map(move |index| &slots[index])
-    }
+/// The snapshots to read, chosen from their periods without reading their cells: with `starts`, the
+/// earliest snapshot at or after each start (a history of just those answers `since(start)` for each
+/// start exactly as the full one would, alone or summed with others); without, all of them.
+fn select<'a, const N: usize>(
+    snapshots: &'a [SeqSnapshot<N>],
+    starts: Option<&[u64]>,
+) -> impl Iterator<Item = &'a SeqSnapshot<N>> {
+    let wanted: Vec<usize> = match starts {
+        None => (0..snapshots.len()).collect(),
+        Some(starts) => {
+            let mut wanted: Vec<usize> = starts
+                .iter()
+                .filter_map(|start| {
+                    snapshots
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(index, snapshot)| snapshot.period().filter(|p| p >= start).map(|p| (p, index)))
+                        .min()
+                        .map(|(_, index)| index)
+                })
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            wanted
+        }
+    };
+    wanted.into_iter().map(move |index| &snapshots[index])
 }
 
 /// The three count rings, by resolution.
@@ -156,9 +161,9 @@ impl Resolution {
         }
     }
 
-    /// Slots of this resolution's ring: every period of its span, plus the current one, plus one being
-    /// overwritten.
-    const fn slots(self) -> usize {
+    /// Snapshots this resolution's ring keeps: every period of its span, plus the current one, plus one
+    /// being overwritten.
+    const fn ring_len(self) -> usize {
         (self.span() / self.seconds()) as usize + 2
     }
 
@@ -179,13 +184,13 @@ pub(crate) struct Windows {
     last_tick: AtomicU64,
     /// The second of the first tick plus one, to know how much history exists; zero before it.
     first_tick: AtomicU64,
-    fine: CountRing<FINE_SLOTS>,
-    medium: CountRing<MEDIUM_SLOTS>,
-    coarse: CountRing<COARSE_SLOTS>,
-    latency: [SeqSlot<LATENCY_CELLS>; LATENCY_SLOTS],
+    fine: CountRing<FINE_LEN>,
+    medium: CountRing<MEDIUM_LEN>,
+    coarse: CountRing<COARSE_LEN>,
+    latency: [SeqSnapshot<LATENCY_CELLS>; LATENCY_LEN],
 }
 
-// SAFETY: `Windows` is nothing but atomics (in arrays), and all-zero means "no tick yet, every slot empty".
+// SAFETY: `Windows` is nothing but atomics (in arrays), and all-zero means "no tick yet, every snapshot empty".
 unsafe impl Zeroable for Windows {}
 
 impl Windows {
@@ -197,7 +202,7 @@ impl Windows {
             fine: CountRing::new(),
             medium: CountRing::new(),
             coarse: CountRing::new(),
-            latency: [const { SeqSlot::new() }; LATENCY_SLOTS],
+            latency: [const { SeqSnapshot::new() }; LATENCY_LEN],
         }
     }
 
@@ -230,9 +235,9 @@ impl Windows {
             }
         }
         let period = now - now % LATENCY_RESOLUTION;
-        let slot = &self.latency[((now / LATENCY_RESOLUTION) % LATENCY_SLOTS as u64) as usize];
-        if !slot.holds_period(period) {
-            slot.try_write(period, |cells| source.write_latency(operations, cells));
+        let snapshot = &self.latency[((now / LATENCY_RESOLUTION) % LATENCY_LEN as u64) as usize];
+        if !snapshot.holds_period(period) {
+            snapshot.try_write(period, |cells| source.write_latency(operations, cells));
         }
     }
 
@@ -241,17 +246,26 @@ impl Windows {
         self.first_tick.load(Relaxed).checked_sub(1)
     }
 
-    /// The cumulative counts' history in the ring of `resolution`, ending at `current`.
+    /// The cumulative counts' history in the ring of `resolution`, ending at `current`, read at `now`
+    /// with `scope`.
     pub(crate) fn history(
         &self,
         resolution: Resolution,
         current: &OutcomeCounts,
-        scope: Scope<'_>,
+        scope: ReadScope,
+        now: u64,
     ) -> History<OutcomeCounts> {
+        let starts: Vec<u64> = WINDOWS
+            .iter()
+            .map(|(_, seconds)| Resolution::for_window(*seconds, now))
+            .filter(|(r, _)| *r == resolution)
+            .map(|(_, start)| start)
+            .collect();
+        let starts = (scope == ReadScope::Windows).then_some(starts.as_slice());
         let snapshots = match resolution {
-            Resolution::Fine => self.fine.snapshots(scope),
-            Resolution::Medium => self.medium.snapshots(scope),
-            Resolution::Coarse => self.coarse.snapshots(scope),
+            Resolution::Fine => self.fine.read(starts),
+            Resolution::Medium => self.medium.read(starts),
+            Resolution::Coarse => self.coarse.read(starts),
         };
         History::new(snapshots, *current)
     }
@@ -262,18 +276,20 @@ impl Windows {
         (now - now % LATENCY_RESOLUTION).saturating_sub(RECENT_LATENCY_SECS)
     }
 
-    /// The latency buckets' history in the latency ring, ending at `current`: only operations below
-    /// `operations`, only rows that ever counted anything.
+    /// The latency buckets' history in the latency ring, ending at `current`, read at `now` with `scope`:
+    /// only operations below `operations`, only rows that ever counted anything.
     pub(crate) fn latency_history(
         &self,
         operations: usize,
         current: &[LatencyCounts],
-        scope: Scope<'_>,
+        scope: ReadScope,
+        now: u64,
     ) -> History<Vec<LatencyCounts>> {
-        let snapshots = scope
-            .select(&self.latency)
-            .filter_map(|slot| {
-                slot.read(|period, cells| {
+        let recent = [Self::recent_latency_start(now)];
+        let starts = (scope == ReadScope::Windows).then_some(&recent[..]);
+        let snapshots = select(&self.latency, starts)
+            .filter_map(|snapshot| {
+                snapshot.read(|period, cells| {
                     let masks = &cells[MAX_OPERATIONS * LATENCY_BUCKETS..];
                     let counts = (0..operations.min(MAX_OPERATIONS))
                         .map(|op| {
@@ -320,13 +336,15 @@ mod tests {
 
     fn in_window(windows: &Windows, window: u64, now: u64, current: u64) -> u64 {
         let (resolution, from) = Resolution::for_window(window, now);
-        let everything = windows.history(resolution, &hits(current), Scope::All).since(from)[0][0];
+        let everything = windows
+            .history(resolution, &hits(current), ReadScope::Everything, now)
+            .since(from)[0][0];
         let needed = windows
-            .history(resolution, &hits(current), Scope::Since(&[from]))
+            .history(resolution, &hits(current), ReadScope::Windows, now)
             .since(from)[0][0];
         assert_eq!(
             needed, everything,
-            "the slots a window needs give what every slot gives"
+            "the snapshots the windows need give what every snapshot gives"
         );
         needed
     }

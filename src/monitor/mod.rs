@@ -22,7 +22,7 @@ use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::recorder::{Record, Recorder};
 use crate::recording::shard::Shards;
 use crate::recording::totals::Totals;
-use crate::state::Combined;
+use crate::state::counts::CountsSinceReset;
 use crate::sync::{Mutex, RwLock};
 
 /// The process-wide monitor's large parts: static, zero-initialised atomics (see `backing`).
@@ -49,7 +49,7 @@ pub struct Monitor {
     /// A random identity, so an importer can tell our snapshots from others'.
     instance: u64,
     /// State imported from other monitors (library copies), by their identity.
-    imported: Mutex<BTreeMap<u64, Combined>>,
+    imported: Mutex<BTreeMap<u64, CountsSinceReset>>,
     /// Sampled stacks for flamegraphs (off unless configured).
     profiler: Profiler,
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Monitor, since_reset};
 use crate::analysis::view::{MetricsView, PatternTotals};
-use crate::analysis::windows::{Resolution, Scope, WINDOWS, Windows};
+use crate::analysis::windows::{ReadScope, Resolution, WINDOWS, Windows};
 use crate::error::Error;
 use crate::profiler::{FoldedStack, ProfilerStats};
 use crate::recording::operation::OUTCOMES;
@@ -12,33 +12,21 @@ use crate::recording::shard::OTHER_PATTERN_ID;
 use crate::recording::totals::OutcomeCounts;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
-use crate::state::Combined;
-
-/// How much of the window rings a reading needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reading {
-    /// What the rolling windows at the time of reading need: a render.
-    Windows,
-    /// Every snapshot: an export.
-    Everything,
-}
+use crate::state::counts::CountsSinceReset;
 
 impl Monitor {
     /// Everything since the last reset, own and imported, at `now` (ticking first, so the rings are
-    /// current). With `Reading::Windows` the histories hold just what the rolling windows at `now` need
-    /// (a handful of ring slots); with `Reading::Everything`, every snapshot (for an export).
-    pub(crate) fn combined(&self, now: u64, operations: usize, buckets: usize, reading: Reading) -> Combined {
+    /// current). With [`ReadScope::Windows`] the histories hold just what the rolling windows at `now`
+    /// need (a handful of ring snapshots) and no sampled stacks; with [`ReadScope::Everything`], every
+    /// snapshot and the stacks (for an export).
+    pub(crate) fn counts_since_reset(
+        &self,
+        now: u64,
+        operations: usize,
+        buckets: usize,
+        scope: ReadScope,
+    ) -> CountsSinceReset {
         self.tick_if_due(now);
-        let froms: Vec<(Resolution, u64)> = WINDOWS
-            .iter()
-            .map(|(_, seconds)| Resolution::for_window(*seconds, now))
-            .collect();
-        fn scope(reading: Reading, froms: &[u64]) -> Scope<'_> {
-            match reading {
-                Reading::Everything => Scope::All,
-                Reading::Windows => Scope::Since(froms),
-            }
-        }
         let raw = self.raw_totals(operations, buckets);
         let baseline = self.reset_baseline.lock().clone();
         let current = raw.outcome_counts();
@@ -47,30 +35,19 @@ impl Monitor {
             .map_or_else(OutcomeCounts::default, |b| b.outcome_counts());
         let windows = Resolution::ALL
             .iter()
-            .map(|resolution| {
-                let starts: Vec<u64> = froms
-                    .iter()
-                    .filter(|(r, _)| r == resolution)
-                    .map(|(_, from)| *from)
-                    .collect();
-                let scope = scope(reading, &starts);
-                self.windows.history(*resolution, &current, scope).above(&floor)
-            })
+            .map(|resolution| self.windows.history(*resolution, &current, scope, now).above(&floor))
             .collect();
-        let recent = [Windows::recent_latency_start(now)];
-        let mut latency = self
-            .windows
-            .latency_history(operations, &raw.latency, scope(reading, &recent));
+        let mut latency = self.windows.latency_history(operations, &raw.latency, scope, now);
         if let Some(baseline) = &baseline {
             latency = latency.above(&baseline.latency);
         }
         let totals = since_reset(raw, baseline.as_ref());
-        let stacks = match reading {
+        let stacks = match scope {
             // Symbolising is a render of its own (the flamegraph); the views leave it out.
-            Reading::Windows => Vec::new(),
-            Reading::Everything => self.profiler.stacks(&self.config.read()),
+            ReadScope::Windows => Vec::new(),
+            ReadScope::Everything => self.profiler.stacks(&self.config.read()),
         };
-        let mut combined = Combined {
+        let mut counts = CountsSinceReset {
             totals,
             windows,
             latency,
@@ -78,9 +55,9 @@ impl Monitor {
             stacks,
         };
         for imported in self.imported.lock().values() {
-            combined.add(imported);
+            counts.add(imported);
         }
-        combined
+        counts
     }
 
     /// A consistent read of everything the renderers need.
@@ -88,13 +65,13 @@ impl Monitor {
         let now = self.clock.now_secs();
         let config = self.config.read().clone();
         let operations = config.operation_count();
-        let Combined {
+        let CountsSinceReset {
             totals,
             windows: histories,
             latency,
             history_start,
             ..
-        } = self.combined(now, operations, config.buckets.nanos().len(), Reading::Windows);
+        } = self.counts_since_reset(now, operations, config.buckets.nanos().len(), ReadScope::Windows);
 
         let windows = WINDOWS
             .iter()

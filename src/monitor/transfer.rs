@@ -1,10 +1,11 @@
-//! Exporting and importing state snapshots (see [`crate::state`] for the format and the swap protocol).
+//! Exporting and importing state snapshots (see `crate::state` for the format and the swap protocol).
 
 use super::Monitor;
-use super::reading::Reading;
+use crate::analysis::windows::ReadScope;
 use crate::error::Error;
 use crate::recording::operation::Gauge;
-use crate::state::{ExportContext, MAX_IMPORT_SOURCES, Snapshot};
+use crate::state::MAX_IMPORT_SOURCES;
+use crate::state::snapshot::{ExportContext, StateSnapshot};
 
 /// A random monitor identity from the kernel's generator (time and address as a fallback).
 pub(super) fn random_instance() -> u64 {
@@ -26,11 +27,11 @@ impl Monitor {
     pub fn export_state(&self) -> String {
         let now = self.clock.now_secs();
         let config = self.config.read().clone();
-        let combined = self.combined(
+        let counts = self.counts_since_reset(
             now,
             config.operation_count(),
             config.buckets.nanos().len(),
-            Reading::Everything,
+            ReadScope::Everything,
         );
         let context = ExportContext {
             instance: self.instance,
@@ -39,7 +40,7 @@ impl Monitor {
             gauges: self.recorder.gauges(),
             patterns: self.patterns.learned(),
         };
-        serde_json::to_string(&Snapshot::export(&combined, context))
+        serde_json::to_string(&StateSnapshot::export(&counts, context))
             .unwrap_or_else(|e| unreachable!("snapshots hold plain data: {e}"))
     }
 
@@ -50,7 +51,7 @@ impl Monitor {
     /// snapshot from the same source replaces the first, so re-importing a later export is safe. Nothing
     /// changes on error.
     pub fn import_state(&self, snapshot: &[u8]) -> Result<(), Error> {
-        let snapshot = Snapshot::parse(snapshot)?;
+        let snapshot = StateSnapshot::parse(snapshot)?;
         let source = snapshot.instance()?;
         if source == self.instance {
             return Err(Error::InvalidSnapshot(
@@ -72,12 +73,12 @@ impl Monitor {
             other => other,
         })?;
         let gauges = snapshot.gauges.clone();
-        let combined = snapshot.into_combined(|prefix| self.patterns.register(prefix))?;
+        let counts = snapshot.into_counts(|prefix| self.patterns.register(prefix))?;
         let mut imported = self.imported.lock();
         if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
             return Err(Error::Busy("too many import sources".to_owned()));
         }
-        imported.insert(source, combined);
+        imported.insert(source, counts);
         for (gauge, value) in Gauge::ALL.iter().zip(gauges) {
             self.recorder.set_gauge(*gauge, value);
         }

@@ -1,22 +1,9 @@
-//! Versioned state snapshots: everything a monitor has counted, exported by one copy of the library and
-//! imported by another, so a host can hot-swap library versions without losing a count.
-//!
-//! # Swap protocol (the host's side)
-//!
-//! 1. Load the new library B (a different file from A: `dlopen` of the same file returns A again).
-//! 2. `B.import_state(A.export_state())`: B, still empty, adopts A's configuration and counts.
-//! 3. Stop routing calls to A: switch the host's function table to B, and wait until no call into A is
-//!    running (a read-write lock around calls does both). Keep scrapes on A until step 4 is done.
-//! 4. `B.import_state(A.export_state())` again: a second import from the same source *replaces* the first,
-//!    so B now holds A's final counts. From here on, scrape B: every counter is at least what A showed.
-//! 5. `A.shutdown()`, then `dlclose(A)`.
-//!
-//! Imported state is kept beside the importing monitor's own counters (never written into its shards),
-//! one entry per source instance, at most [`MAX_IMPORT_SOURCES`]. An export contains the monitor's own
-//! counts *and* what it imported, so chains of swaps (A to B to C ...) carry everything forward.
+//! The wire format of state snapshots: [`StateSnapshot`], versioned JSON, and its conversion from and to
+//! [`CountsSinceReset`], the read model. The swap protocol is in the `state` module's documentation.
 
 use serde::{Deserialize, Serialize};
 
+use super::counts::CountsSinceReset;
 use crate::analysis::history::History;
 use crate::analysis::patterns::MAX_PREFIX;
 use crate::analysis::windows::Resolution;
@@ -24,8 +11,7 @@ use crate::error::Error;
 use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
-use crate::recording::totals::OutcomeCounts;
-use crate::recording::totals::{SeriesTotals, Totals};
+use crate::recording::totals::{OutcomeCounts, SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "cache-monitor-state";
@@ -34,38 +20,9 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// How many distinct monitors one monitor keeps imported state from.
 pub const MAX_IMPORT_SOURCES: usize = 8;
 
-/// Everything since the last reset, own and imported: what renders and exports read.
-#[derive(Clone, Debug)]
-pub(crate) struct Combined {
-    pub(crate) totals: Totals,
-    /// Count histories in [`Resolution::ALL`] order.
-    pub(crate) windows: Vec<History<OutcomeCounts>>,
-    pub(crate) latency: History<Vec<LatencyCounts>>,
-    /// The second history starts at.
-    pub(crate) history_start: Option<u64>,
-    /// Sampled stacks, symbolised (addresses mean nothing in another copy of the library).
-    pub(crate) stacks: Vec<FoldedStack>,
-}
-
-impl Combined {
-    /// Adds an import to these readings.
-    pub(crate) fn add(&mut self, imported: &Combined) {
-        self.totals.merge(&imported.totals);
-        for (mine, theirs) in self.windows.iter_mut().zip(&imported.windows) {
-            *mine = History::sum([&*mine, theirs]);
-        }
-        self.latency = History::sum([&self.latency, &imported.latency]);
-        self.history_start = match (self.history_start, imported.history_start) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.stacks.extend_from_slice(&imported.stacks);
-    }
-}
-
 /// The serialised snapshot. Counts are those since the exporter's last reset, own plus imported.
 #[derive(Serialize, Deserialize, Debug)]
-pub(crate) struct Snapshot {
+pub(crate) struct StateSnapshot {
     pub(crate) format: String,
     pub(crate) version: u32,
     /// The exporting monitor's random identity, in hex; imports from one source replace each other.
@@ -116,14 +73,14 @@ pub(crate) struct HistorySnapshot {
 /// Latency buckets per operation, non-zero ones only, as `[index, count]`.
 pub(crate) type SparseLatency = Vec<Vec<(usize, u64)>>;
 
-/// A latency history, buckets sparse as in [`Snapshot::latency`].
+/// A latency history, buckets sparse as in [`StateSnapshot::latency`].
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) struct LatencyHistorySnapshot {
     pub(crate) snapshots: Vec<(u64, SparseLatency)>,
     pub(crate) last: SparseLatency,
 }
 
-/// What an exporter knows besides its [`Combined`] readings.
+/// What an exporter knows besides its [`CountsSinceReset`].
 pub(crate) struct ExportContext {
     pub(crate) instance: u64,
     pub(crate) now: u64,
@@ -133,10 +90,10 @@ pub(crate) struct ExportContext {
     pub(crate) patterns: Vec<(Vec<u8>, usize)>,
 }
 
-impl Snapshot {
-    /// The snapshot of `combined`.
-    pub(crate) fn export(combined: &Combined, context: ExportContext) -> Self {
-        let totals = &combined.totals;
+impl StateSnapshot {
+    /// The snapshot of `counts`.
+    pub(crate) fn export(counts: &CountsSinceReset, context: ExportContext) -> Self {
+        let totals = &counts.totals;
         let operations = totals.series.len();
         Self {
             format: SNAPSHOT_FORMAT.to_owned(),
@@ -171,8 +128,8 @@ impl Snapshot {
                 })
                 .collect(),
             other_pattern: totals.patterns[crate::recording::shard::OTHER_PATTERN_ID],
-            history_start: combined.history_start,
-            windows: combined
+            history_start: counts.history_start,
+            windows: counts
                 .windows
                 .iter()
                 .map(|history| HistorySnapshot {
@@ -184,18 +141,18 @@ impl Snapshot {
                     last: history.last()[..operations].to_vec(),
                 })
                 .collect(),
-            stacks: merge_bounded(combined.stacks.clone(), MAX_STACKS_LIMIT)
+            stacks: merge_bounded(counts.stacks.clone(), MAX_STACKS_LIMIT)
                 .into_iter()
                 .map(|stack| (stack.frames, stack.samples, stack.total_ns))
                 .collect(),
             latency_history: LatencyHistorySnapshot {
-                snapshots: combined
+                snapshots: counts
                     .latency
                     .snapshots()
                     .iter()
                     .map(|(period, counts)| (*period, counts.iter().map(sparse).collect()))
                     .collect(),
-                last: combined.latency.last().iter().map(sparse).collect(),
+                last: counts.latency.last().iter().map(sparse).collect(),
             },
         }
     }
@@ -296,8 +253,8 @@ impl Snapshot {
         }
     }
 
-    /// These counts as readings of the importing monitor, whose pattern table maps prefixes to pattern ids.
-    pub(crate) fn into_combined(self, id_of: impl Fn(&[u8]) -> usize) -> Result<Combined, Error> {
+    /// These counts as the importing monitor reads them: its pattern table maps prefixes to pattern ids.
+    pub(crate) fn into_counts(self, id_of: impl Fn(&[u8]) -> usize) -> Result<CountsSinceReset, Error> {
         let operations = self.series.len();
         let buckets = self
             .series
@@ -366,7 +323,7 @@ impl Snapshot {
                 total_ns,
             })
             .collect();
-        Ok(Combined {
+        Ok(CountsSinceReset {
             totals,
             windows,
             latency,
@@ -416,19 +373,22 @@ mod tests {
 
     #[test]
     fn foreign_and_malformed_snapshots_are_told_apart() {
-        assert!(matches!(Snapshot::parse(b"not json"), Err(Error::InvalidSnapshot(_))));
         assert!(matches!(
-            Snapshot::parse(br#"{"format": "other", "version": 1}"#),
+            StateSnapshot::parse(b"not json"),
+            Err(Error::InvalidSnapshot(_))
+        ));
+        assert!(matches!(
+            StateSnapshot::parse(br#"{"format": "other", "version": 1}"#),
             Err(Error::ForeignSnapshot(_))
         ));
         let future = format!(r#"{{"format": "{SNAPSHOT_FORMAT}", "version": 99}}"#);
         assert!(matches!(
-            Snapshot::parse(future.as_bytes()),
+            StateSnapshot::parse(future.as_bytes()),
             Err(Error::ForeignSnapshot(_))
         ));
         let truncated = format!(r#"{{"format": "{SNAPSHOT_FORMAT}", "version": 1, "instance": "00"}}"#);
         assert!(matches!(
-            Snapshot::parse(truncated.as_bytes()),
+            StateSnapshot::parse(truncated.as_bytes()),
             Err(Error::InvalidSnapshot(_))
         ));
     }
