@@ -56,8 +56,10 @@ pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics, FileCache, Memo
 pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use error::Error;
-pub use monitor::{InFlight, Monitor};
-pub use monitored::{MonitorRef, MonitoredCache, MonitoredCacheBuilder};
+pub use monitor::{InFlight, Monitor, MonitorHandle};
+#[allow(deprecated)]
+pub use monitored::MonitorRef;
+pub use monitored::{MonitoredCache, MonitoredCacheBuilder};
 pub use operation::{Gauge, Operation, Outcome};
 
 #[cfg(doctest)]

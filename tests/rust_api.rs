@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cache_monitor::{
     Cache, CacheConfig, CacheError, CacheStatistics, FileCache, MemoryCache, MetricsEndpoint, Monitor,
-    MonitorCollector, MonitorRef, MonitoredCache, MonitoredCacheBuilder, Operation, Outcome,
+    MonitorCollector, MonitorHandle, MonitoredCache, MonitoredCacheBuilder, Operation, Outcome,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -254,7 +254,7 @@ fn the_collector_joins_a_host_registry_beside_its_own_metrics() {
     registry.register(Box::new(host_requests.clone())).unwrap();
     registry
         .register(Box::new(
-            MonitorCollector::new(MonitorRef::Shared(monitor.clone())).unwrap(),
+            MonitorCollector::new(MonitorHandle::Shared(monitor.clone())).unwrap(),
         ))
         .unwrap();
 

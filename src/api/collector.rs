@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
-use crate::api::monitored::MonitorRef;
+use crate::monitor::MonitorHandle;
 use crate::render::families::{self, Kind, Labels, Sink};
 
 /// Collects a monitor's families into the `prometheus` crate's model at every gather.
@@ -14,13 +14,14 @@ use crate::render::families::{self, Kind, Labels, Sink};
 /// Register it once (`registry.register(Box::new(MonitorCollector::new(monitor)?))`); the descriptors use
 /// the namespace configured at that time.
 pub struct MonitorCollector {
-    monitor: MonitorRef,
+    monitor: MonitorHandle,
     descs: Vec<Desc>,
 }
 
 impl MonitorCollector {
     /// A collector of `monitor`'s families.
-    pub fn new(monitor: MonitorRef) -> prometheus::Result<Self> {
+    pub fn new(monitor: impl Into<MonitorHandle>) -> prometheus::Result<Self> {
+        let monitor = monitor.into();
         let mut describer = Describer::default();
         families::walk(&monitor.view(), &mut describer);
         let namespace = monitor.config().namespace;

@@ -1,12 +1,13 @@
 //! [`MetricsEndpoint`]: everything a monitored cache exposes, as text, for a host's own HTTP handlers.
 
-use crate::api::monitored::{MonitorRef, MonitoredCache};
-use crate::{Error, Monitor};
+use crate::api::monitored::MonitoredCache;
+use crate::error::Error;
+use crate::monitor::{Monitor, MonitorHandle};
 
 /// The monitor's renders: Prometheus, JSON reports and flamegraphs.
 #[derive(Clone)]
 pub struct MetricsEndpoint {
-    monitor: MonitorRef,
+    monitor: MonitorHandle,
 }
 
 impl MetricsEndpoint {
@@ -21,8 +22,10 @@ impl MetricsEndpoint {
     }
 
     /// The endpoint of a monitor.
-    pub fn for_monitor(monitor: MonitorRef) -> Self {
-        Self { monitor }
+    pub fn for_monitor(monitor: impl Into<MonitorHandle>) -> Self {
+        Self {
+            monitor: monitor.into(),
+        }
     }
 
     fn monitor(&self) -> &Monitor {

@@ -1,6 +1,5 @@
 //! [`MonitoredCache`]: any [`Cache`] with every operation recorded, timed and traced, and its builder.
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,38 +9,24 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::api::cache::{Cache, CacheError, CacheStatistics};
+use crate::config::operations::Operation;
+use crate::error::Error;
+use crate::monitor::{Monitor, MonitorHandle};
+use crate::recording::operation::{Gauge, Outcome};
 use crate::render::json::{HitRateReport, StatsReport};
-use crate::{Error, Gauge, Monitor, Operation, Outcome};
 
 /// Samples one operation in this many when profiling is on without a rate of its own.
 pub const DEFAULT_SAMPLING_RATE: u32 = 100;
 
-/// The monitor a cache records into: its own, shared with other caches, or the process-wide one.
-#[derive(Clone)]
-pub enum MonitorRef {
-    /// The process-wide monitor behind the C ABI.
-    Global,
-    /// A monitor of the host's.
-    Shared(Arc<Monitor>),
-}
-
-impl Deref for MonitorRef {
-    type Target = Monitor;
-
-    #[inline]
-    fn deref(&self) -> &Monitor {
-        match self {
-            Self::Global => Monitor::global(),
-            Self::Shared(monitor) => monitor,
-        }
-    }
-}
+/// The monitor a cache records into: [`MonitorHandle`], one type for every API that holds a monitor.
+#[deprecated(note = "use MonitorHandle (cache_monitor::MonitorHandle)")]
+pub type MonitorRef = MonitorHandle;
 
 /// A cache whose operations are recorded (operation, result, duration, key), counted in flight and
 /// traced (a `tracing` span per operation), with the wrapped cache's API unchanged.
 pub struct MonitoredCache<C> {
     cache: C,
-    monitor: MonitorRef,
+    monitor: MonitorHandle,
     service_name: Arc<str>,
     /// Evictions the wrapped cache reported last, so each is recorded once.
     evictions_seen: Arc<AtomicU64>,
@@ -69,10 +54,10 @@ impl<C> std::fmt::Debug for MonitoredCache<C> {
 impl<C: Cache> MonitoredCache<C> {
     /// Wraps `cache` with a monitor of its own.
     pub fn new(cache: C, service_name: impl Into<String>) -> Self {
-        Self::with_monitor(cache, service_name, MonitorRef::Shared(Arc::new(Monitor::new())))
+        Self::with_monitor(cache, service_name, MonitorHandle::Shared(Arc::new(Monitor::new())))
     }
 
-    fn with_monitor(cache: C, service_name: impl Into<String>, monitor: MonitorRef) -> Self {
+    fn with_monitor(cache: C, service_name: impl Into<String>, monitor: MonitorHandle) -> Self {
         // Calibrate the operation timer now rather than on the first operation.
         let _ = quanta::Instant::now();
         Self {
@@ -84,7 +69,7 @@ impl<C: Cache> MonitoredCache<C> {
     }
 
     /// The monitor this cache records into.
-    pub fn monitor(&self) -> &MonitorRef {
+    pub fn monitor(&self) -> &MonitorHandle {
         &self.monitor
     }
 
@@ -216,7 +201,7 @@ impl<C: Cache> Cache for MonitoredCache<C> {
 pub struct MonitoredCacheBuilder<C> {
     cache: C,
     service_name: String,
-    monitor: Option<MonitorRef>,
+    monitor: Option<MonitorHandle>,
     sampling_rate: Option<u32>,
     configuration: Vec<String>,
 }
@@ -241,13 +226,13 @@ impl<C: Cache> MonitoredCacheBuilder<C> {
 
     /// Records into `monitor`, shared with whoever else holds it, instead of a monitor of its own.
     pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
-        self.monitor = Some(MonitorRef::Shared(monitor));
+        self.monitor = Some(MonitorHandle::Shared(monitor));
         self
     }
 
     /// Records into the process-wide monitor (the one the C ABI and the HTTP exporter serve).
     pub fn with_global_monitor(mut self) -> Self {
-        self.monitor = Some(MonitorRef::Global);
+        self.monitor = Some(MonitorHandle::Global);
         self
     }
 
@@ -274,7 +259,7 @@ impl<C: Cache> MonitoredCacheBuilder<C> {
     pub fn build(self) -> Result<MonitoredCache<C>, Error> {
         let monitor = self
             .monitor
-            .unwrap_or_else(|| MonitorRef::Shared(Arc::new(Monitor::new())));
+            .unwrap_or_else(|| MonitorHandle::Shared(Arc::new(Monitor::new())));
         for json in &self.configuration {
             monitor.configure(json)?;
         }

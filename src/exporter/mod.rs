@@ -1,4 +1,4 @@
-//! The optional HTTP exporter: serves a [`Monitor`]'s metrics to Prometheus and people.
+//! The optional HTTP exporter: serves a [`Monitor`](crate::Monitor)'s metrics to Prometheus and people.
 //!
 //! Off until a host asks: [`Exporter::start`] from Rust, `cache_monitor_serve` from C (the process-wide
 //! exporter, see [`global`]). It runs on one thread of its own with a current-thread tokio runtime and
@@ -6,8 +6,7 @@
 //! of the library outlives it and the library can be unloaded.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use cache_monitor::Monitor;
+//! //! use cache_monitor::Monitor;
 //! use cache_monitor::exporter::Exporter;
 //!
 //! let monitor = Arc::new(Monitor::new());
@@ -28,9 +27,7 @@ pub mod routes;
 mod server;
 
 use std::net::{SocketAddr, TcpListener};
-use std::ops::Deref;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 
 pub use crate::config::http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
@@ -38,44 +35,16 @@ pub use crate::config::http::{
 use handshake::Handshake;
 
 use crate::error::Error;
-use crate::monitor::Monitor;
+use crate::monitor::MonitorHandle;
 use crate::os_thread::NativeThread;
 
 /// Where the exporter listens unless told otherwise: loopback only, so nothing is exposed to the network
 /// unless the host asks for it.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9464";
 
-/// A monitor the exporter can hold on to from its own thread: the process-wide one, or a shared one.
-#[derive(Clone)]
-pub enum SharedMonitor {
-    /// A monitor that lives for the whole program, such as [`Monitor::global`].
-    Static(&'static Monitor),
-    /// A reference-counted monitor.
-    Shared(Arc<Monitor>),
-}
-
-impl From<&'static Monitor> for SharedMonitor {
-    fn from(monitor: &'static Monitor) -> Self {
-        Self::Static(monitor)
-    }
-}
-
-impl From<Arc<Monitor>> for SharedMonitor {
-    fn from(monitor: Arc<Monitor>) -> Self {
-        Self::Shared(monitor)
-    }
-}
-
-impl Deref for SharedMonitor {
-    type Target = Monitor;
-
-    fn deref(&self) -> &Monitor {
-        match self {
-            Self::Static(monitor) => monitor,
-            Self::Shared(monitor) => monitor,
-        }
-    }
-}
+/// The monitor handle [`Exporter::start`] takes: one type for every API that holds a monitor.
+#[deprecated(note = "use MonitorHandle (cache_monitor::MonitorHandle)")]
+pub type SharedMonitor = MonitorHandle;
 
 /// A running HTTP exporter. Stops (and joins its thread) on [`Exporter::stop`] or when dropped.
 pub struct Exporter {
@@ -91,7 +60,7 @@ impl Exporter {
     ///
     /// The limits in the monitor's `"http"` configuration are read now (`max_connections`) or at each
     /// connection (`read_timeout_ms`, `max_request_bytes`); credentials at each request.
-    pub fn start(monitor: impl Into<SharedMonitor>, address: &str) -> Result<Self, Error> {
+    pub fn start(monitor: impl Into<MonitorHandle>, address: &str) -> Result<Self, Error> {
         let address = parse_address(address)?;
         let listener = TcpListener::bind(address).map_err(|error| Error::BindFailed {
             address: address.to_string(),
@@ -169,7 +138,10 @@ pub fn parse_address(address: &str) -> Result<SocketAddr, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::monitor::Monitor;
 
     #[test]
     fn addresses_are_ip_and_port() {

@@ -43,9 +43,9 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::SharedMonitor;
 use super::handshake::Reporter;
 use super::routes;
+use crate::monitor::MonitorHandle;
 
 /// How long in-flight responses may take to finish once stopping starts.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -61,7 +61,7 @@ const MAX_HEADERS: usize = 64;
 pub(crate) fn run(
     listener: std::net::TcpListener,
     stop: StdUnixStream,
-    monitor: SharedMonitor,
+    monitor: MonitorHandle,
     mut reporter: Reporter,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -80,7 +80,7 @@ pub(crate) fn run(
     drop(runtime);
 }
 
-async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: SharedMonitor, mut reporter: Reporter) {
+async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: MonitorHandle, mut reporter: Reporter) {
     let (listener, stop) = match (TcpListener::from_std(listener), UnixStream::from_std(stop)) {
         (Ok(listener), Ok(stop)) => (listener, stop),
         (Err(error), _) | (_, Err(error)) => {
@@ -127,7 +127,7 @@ async fn stop_requested(stop: &UnixStream) {
 }
 
 /// Serves one connection until it ends, is evicted, or the exporter stops.
-async fn connection(stream: TcpStream, monitor: SharedMonitor, slot: Admitted, mut shutdown: watch::Receiver<bool>) {
+async fn connection(stream: TcpStream, monitor: MonitorHandle, slot: Admitted, mut shutdown: watch::Receiver<bool>) {
     let http = monitor.http_config();
     let _ = stream.set_nodelay(true);
     let mut builder = http1::Builder::new();

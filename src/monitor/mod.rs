@@ -3,9 +3,11 @@
 //! This file holds the recording side; `reading` builds views and reports, `transfer` exports and imports
 //! state snapshots.
 
+mod handle;
 mod reading;
 mod transfer;
 
+pub use handle::MonitorHandle;
 use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
