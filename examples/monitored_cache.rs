@@ -5,7 +5,9 @@
 //!
 //! Adaptations: the seed's `ProductionCache` is this crate's `FileCache`; `CacheConfig` has no cleanup
 //! interval (expired entries go on access); hit rates are `Option<f64>` (`None` without lookups); the
-//! flamegraph is `MetricsEndpoint::flamegraph()`.
+//! endpoint's renders are named as `Monitor` names them (`render_prometheus()`, `render_hit_rate_json()`,
+//! `render_stats_json()`, `render_flamegraph_folded()`; the seed's `prometheus_metrics()`, `hit_rate_json()`,
+//! `stats_json()` and `flamegraph()` still compile, deprecated).
 
 use std::time::Duration;
 
@@ -144,24 +146,22 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     info!("Cache monitoring example complete!");
 
     info!("=== Prometheus Metrics ===");
-    let prometheus_metrics = metrics_endpoint.prometheus_metrics();
+    let prometheus_metrics = metrics_endpoint.render_prometheus();
     println!(
         "Metrics excerpt:\n{}",
         prometheus_metrics.lines().take(10).collect::<Vec<_>>().join("\n")
     );
 
     info!("=== Hit Rate Analysis ===");
-    if let Ok(hit_rate_json) = metrics_endpoint.hit_rate_json() {
-        println!("Hit rate data:\n{}", hit_rate_json);
-    }
+    let hit_rate_json = metrics_endpoint.render_hit_rate_json();
+    println!("Hit rate data:\n{}", hit_rate_json);
 
     info!("=== Real-time Stats ===");
-    if let Ok(stats_json) = metrics_endpoint.stats_json() {
-        println!("Stats data:\n{}", stats_json);
-    }
+    let stats_json = metrics_endpoint.render_stats_json();
+    println!("Stats data:\n{}", stats_json);
 
     info!("=== Flamegraph Data ===");
-    let flamegraph = metrics_endpoint.flamegraph();
+    let flamegraph = metrics_endpoint.render_flamegraph_folded();
     if !flamegraph.is_empty() {
         let lines: Vec<&str> = flamegraph.lines().take(5).collect();
         println!("Flamegraph sample:\n{}", lines.join("\n"));

@@ -211,10 +211,10 @@ fn the_builder_shares_monitors_configures_and_profiles() {
         let endpoint = MetricsEndpoint::new(first.clone());
         assert!(
             endpoint
-                .prometheus_metrics()
+                .render_prometheus()
                 .contains("shop_operations_total{operation=\"put\",result=\"ok\"} 2")
         );
-        let folded = endpoint.flamegraph();
+        let folded = endpoint.render_flamegraph_folded();
         assert!(
             folded.contains("the_builder_shares_monitors_configures_and_profiles"),
             "{folded}"
@@ -223,8 +223,8 @@ fn the_builder_shares_monitors_configures_and_profiles() {
             folded.lines().all(|line| line.contains("cache_monitor::put")),
             "{folded}"
         );
-        assert!(endpoint.flamegraph_svg().unwrap().contains("</svg>"));
-        let json: serde_json::Value = serde_json::from_str(&endpoint.stats_json().unwrap()).unwrap();
+        assert!(endpoint.render_flamegraph_svg().unwrap().contains("</svg>"));
+        let json: serde_json::Value = serde_json::from_str(&endpoint.render_stats_json()).unwrap();
         assert_eq!(json["latency"][1]["operation"], "put");
 
         let refused = MonitoredCacheBuilder::new(MemoryCache::default())

@@ -4,7 +4,9 @@ use crate::api::monitored::MonitoredCache;
 use crate::error::Error;
 use crate::monitor::{Monitor, MonitorHandle};
 
-/// The monitor's renders: Prometheus, JSON reports and flamegraphs.
+/// The monitor's renders: Prometheus, JSON reports and flamegraphs, named as [`Monitor`] names them
+/// (`render_prometheus`, `render_openmetrics`, `render_hit_rate_json`, `render_stats_json`,
+/// `render_flamegraph_folded`, `render_flamegraph_svg`).
 #[derive(Clone)]
 pub struct MetricsEndpoint {
     monitor: MonitorHandle,
@@ -32,34 +34,41 @@ impl MetricsEndpoint {
         &self.monitor
     }
 
+    super::renders::render_methods!();
+
     /// Prometheus text exposition (format 0.0.4).
+    #[deprecated(note = "use render_prometheus")]
     pub fn prometheus_metrics(&self) -> String {
-        self.monitor().render_prometheus()
+        self.render_prometheus()
     }
 
     /// OpenMetrics 1.0.0 exposition.
+    #[deprecated(note = "use render_openmetrics")]
     pub fn openmetrics(&self) -> String {
-        self.monitor().render_openmetrics()
+        self.render_openmetrics()
     }
 
     /// The hit-rate report as JSON.
+    #[deprecated(note = "use render_hit_rate_json")]
     pub fn hit_rate_json(&self) -> Result<String, Error> {
-        Ok(self.monitor().render_hit_rate_json())
+        Ok(self.render_hit_rate_json())
     }
 
     /// The real-time stats report as JSON.
+    #[deprecated(note = "use render_stats_json")]
     pub fn stats_json(&self) -> Result<String, Error> {
-        Ok(self.monitor().render_stats_json())
+        Ok(self.render_stats_json())
     }
 
-    /// The sampled stacks as folded stacks (`frame;frame;frame weight` lines), empty unless profiling is
-    /// on (`MonitoredCacheBuilder::with_profiling`).
+    /// The sampled stacks as folded stacks.
+    #[deprecated(note = "use render_flamegraph_folded")]
     pub fn flamegraph(&self) -> String {
-        self.monitor().render_flamegraph_folded()
+        self.render_flamegraph_folded()
     }
 
     /// The sampled stacks as an SVG flamegraph.
+    #[deprecated(note = "use render_flamegraph_svg")]
     pub fn flamegraph_svg(&self) -> Result<String, Error> {
-        self.monitor().render_flamegraph_svg()
+        self.render_flamegraph_svg()
     }
 }

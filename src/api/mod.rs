@@ -7,3 +7,4 @@ pub(crate) mod collector;
 pub(crate) mod endpoint;
 pub mod module;
 pub mod monitored;
+mod renders;

@@ -83,24 +83,28 @@ impl<C: Cache> MonitoredCache<C> {
         &self.service_name
     }
 
-    /// Prometheus text exposition of the monitor.
-    pub fn metrics_text(&self) -> String {
-        self.monitor.render_prometheus()
-    }
+    super::renders::render_methods!();
 
     /// Hit rates by window, operation and key pattern.
     pub fn hit_rate_report(&self) -> HitRateReport {
         self.monitor.hit_rate_report()
     }
 
-    /// The sampled stacks as folded stacks, empty unless profiling is on.
-    pub fn flamegraph_data(&self) -> String {
-        self.monitor.render_flamegraph_folded()
-    }
-
     /// In flight, rates, latencies and alerts.
     pub fn stats_report(&self) -> StatsReport {
         self.monitor.stats_report()
+    }
+
+    /// Prometheus text exposition of the monitor.
+    #[deprecated(note = "use render_prometheus")]
+    pub fn metrics_text(&self) -> String {
+        self.render_prometheus()
+    }
+
+    /// The sampled stacks as folded stacks, empty unless profiling is on.
+    #[deprecated(note = "use render_flamegraph_folded")]
+    pub fn flamegraph_data(&self) -> String {
+        self.render_flamegraph_folded()
     }
 
     /// Runs `operation` on the wrapped cache inside a span, counted in flight, and records it with the
