@@ -133,6 +133,47 @@ pub(crate) unsafe fn write_text(text: &[u8], buf: *mut u8, cap: usize, len: *mut
     Ok(())
 }
 
+/// Defines C entry points that write a text to the host's buffer, with [`guard`] around them and the
+/// buffer contract of [`write_text`]: every `cache_monitor_render*` function, `cache_monitor_export_state`,
+/// `cache_monitor_last_error` and `cache_monitor_serve_address`.
+///
+/// Each definition is written out in full, doc comment and signature as the header shows them, with a body
+/// that evaluates to the text (a `String`; `?` returns an error status):
+///
+/// ```text
+/// text_outputs! {
+///     /// Writes the Prometheus text exposition ...
+///     #[unsafe(no_mangle)]
+///     pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+///         Monitor::global().render_prometheus()
+///     }
+/// }
+/// ```
+///
+/// cbindgen does not expand macros, so `build.rs` hands it `src/ffi/mod.rs` with the `text_outputs! {`
+/// line and its closing `}` line taken out: the definitions inside are then plain functions to it, and the
+/// header keeps every symbol with its documentation.
+macro_rules! text_outputs {
+    ($(
+        $(#[doc = $doc:literal])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name:ident(buf: *mut u8, cap: usize, len: *mut usize) -> i32 $text:block
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+            $crate::ffi::boundary::guard(|| {
+                let text: String = $text;
+                // SAFETY: the caller's contract, stated in the doc comment of every text output: `buf` is
+                // NULL or writable for `cap` bytes, and `len` is NULL or writable.
+                unsafe { $crate::ffi::boundary::write_text(text.as_bytes(), buf, cap, len) }
+            })
+        }
+    )*};
+}
+
+pub(crate) use text_outputs;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ pub mod status;
 
 use std::ffi::c_char;
 
-use boundary::{bytes, guard, utf8, utf8_bytes, write_text};
+use boundary::{bytes, guard, text_outputs, utf8, utf8_bytes};
 pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
 
 use crate::exporter::global;
@@ -144,64 +144,61 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
     })
 }
 
-/// Writes the Prometheus text exposition (format 0.0.4) to `buf`.
-///
-/// Buffer contract (shared by every `cache_monitor_render*` call): `*len` receives the text's size in
-/// bytes. If `cap` is at least that, the text is copied, NUL-terminated when `cap` leaves room, and the
-/// call returns OK; otherwise nothing is copied and it returns `CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL`,
-/// so call again with a buffer of `*len + 1` bytes (or more: the text grows as counts grow). `buf` may be
-/// NULL when `cap` is 0.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().render_prometheus().as_bytes(), buf, cap, len) })
-}
+text_outputs! {
+    /// Writes the Prometheus text exposition (format 0.0.4) to `buf`.
+    ///
+    /// Buffer contract (shared by every `cache_monitor_render*` call): `*len` receives the text's size in
+    /// bytes. If `cap` is at least that, the text is copied, NUL-terminated when `cap` leaves room, and the
+    /// call returns OK; otherwise nothing is copied and it returns `CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL`,
+    /// so call again with a buffer of `*len + 1` bytes (or more: the text grows as counts grow). `buf` may be
+    /// NULL when `cap` is 0.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_prometheus()
+    }
 
-/// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_openmetrics(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().render_openmetrics().as_bytes(), buf, cap, len) })
-}
+    /// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render_openmetrics(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_openmetrics()
+    }
 
-/// Writes the hit-rate report as JSON (rolling windows, operations, key patterns; schema in the README),
-/// with the buffer contract of `cache_monitor_render`.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_hit_rate_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().render_hit_rate_json().as_bytes(), buf, cap, len) })
-}
+    /// Writes the hit-rate report as JSON (rolling windows, operations, key patterns; schema in the README),
+    /// with the buffer contract of `cache_monitor_render`.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render_hit_rate_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_hit_rate_json()
+    }
 
-/// Writes the real-time stats report as JSON (in flight, operations per second, latencies, alerts; schema
-/// in the README), with the buffer contract of `cache_monitor_render`.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_stats_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().render_stats_json().as_bytes(), buf, cap, len) })
-}
+    /// Writes the real-time stats report as JSON (in flight, operations per second, latencies, alerts; schema
+    /// in the README), with the buffer contract of `cache_monitor_render`.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render_stats_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_stats_json()
+    }
 
-/// Writes everything the library has counted since its last reset (its own and imported state) as a
-/// versioned snapshot for `cache_monitor_import_state` of another copy of the library, with the buffer
-/// contract of `cache_monitor_render`. The swap protocol is in the README.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_export_state(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().export_state().as_bytes(), buf, cap, len) })
+    /// Writes everything the library has counted since its last reset (its own and imported state) as a
+    /// versioned snapshot for `cache_monitor_import_state` of another copy of the library, with the buffer
+    /// contract of `cache_monitor_render`. The swap protocol is in the README.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_export_state(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().export_state()
+    }
 }
 
 /// Adds a snapshot from `cache_monitor_export_state` of another copy of the library to this one's
@@ -234,43 +231,39 @@ pub extern "C" fn cache_monitor_shutdown() -> i32 {
     })
 }
 
-/// Writes the sampled stacks as folded stacks (`frame;frame;frame weight` per line, outermost frame
-/// first, as `flamegraph.pl` and `inferno-flamegraph` read) to `buf`, with the buffer contract of
-/// `cache_monitor_render`. Weighted by samples or by total microseconds (`profiler.weight`); empty until
-/// sampling is configured (`{"profiler": {"sample_every": 100}}`).
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_flamegraph_folded(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(Monitor::global().render_flamegraph_folded().as_bytes(), buf, cap, len) })
-}
+text_outputs! {
+    /// Writes the sampled stacks as folded stacks (`frame;frame;frame weight` per line, outermost frame
+    /// first, as `flamegraph.pl` and `inferno-flamegraph` read) to `buf`, with the buffer contract of
+    /// `cache_monitor_render`. Weighted by samples or by total microseconds (`profiler.weight`); empty until
+    /// sampling is configured (`{"profiler": {"sample_every": 100}}`).
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render_flamegraph_folded(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_flamegraph_folded()
+    }
 
-/// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
-/// `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
-/// call returns (so that nothing the drawing leaves in thread-local storage outlives it).
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_render_flamegraph_svg(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    guard(|| {
-        let svg = Monitor::global().render_flamegraph_svg()?;
-        // SAFETY: forwarded caller contract.
-        unsafe { write_text(svg.as_bytes(), buf, cap, len) }
-    })
-}
+    /// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
+    /// `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
+    /// call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_render_flamegraph_svg(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        Monitor::global().render_flamegraph_svg()?
+    }
 
-/// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
-/// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_last_error(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    // SAFETY: forwarded caller contract.
-    guard(|| unsafe { write_text(boundary::last_error().as_bytes(), buf, cap, len) })
+    /// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
+    /// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_last_error(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        boundary::last_error()
+    }
 }
 
 /// Starts the HTTP exporter (since ABI 1.1): serves the process-wide monitor's metrics on `addr`, an
@@ -312,19 +305,17 @@ pub extern "C" fn cache_monitor_serve_stop() -> i32 {
     })
 }
 
-/// Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
-/// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
-/// when the exporter is not running.
-///
-/// # Safety
-/// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_serve_address(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-    guard(|| {
-        let address = global::serving_address()?.to_string();
-        // SAFETY: forwarded caller contract.
-        unsafe { write_text(address.as_bytes(), buf, cap, len) }
-    })
+text_outputs! {
+    /// Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
+    /// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
+    /// when the exporter is not running.
+    ///
+    /// # Safety
+    /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cache_monitor_serve_address(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+        global::serving_address()?.to_string()
+    }
 }
 
 /// Describes a status code. Never NULL: unknown codes get a generic description.
