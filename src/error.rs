@@ -52,6 +52,9 @@ pub enum Error {
     /// The exporter bound its socket but could not start its thread or event loop.
     #[error("the exporter could not start: {0}")]
     ServeFailed(String),
+    /// The library was built without the HTTP exporter (Cargo feature `exporter` off).
+    #[error("the library was built without the HTTP exporter (Cargo feature `exporter`)")]
+    ExporterNotBuilt,
 }
 
 impl From<ConfigError> for Error {

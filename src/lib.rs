@@ -35,6 +35,7 @@ pub mod analysis;
 pub mod api;
 pub mod config;
 pub mod error;
+#[cfg(feature = "exporter")]
 pub mod exporter;
 pub mod ffi;
 mod lifecycle;
@@ -47,12 +48,17 @@ pub mod state;
 mod sync;
 
 pub use analysis::{alerts, clock, patterns, view, windows};
-pub use api::{cache, module, monitored};
+#[cfg(feature = "abi-stable")]
+pub use api::module;
+pub use api::{cache, monitored};
 pub use recording::{buckets, latency, operation, totals};
 
+#[cfg(feature = "prometheus-collector")]
 pub use api::collector::MonitorCollector;
 pub use api::endpoint::MetricsEndpoint;
-pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics, FileCache, MemoryCache};
+pub use cache::{Cache, CacheConfig, CacheError, CacheStatistics};
+#[cfg(feature = "caches")]
+pub use cache::{FileCache, MemoryCache};
 pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use error::Error;
@@ -62,6 +68,7 @@ pub use monitored::MonitorRef;
 pub use monitored::{MonitoredCache, MonitoredCacheBuilder};
 pub use operation::{Gauge, Operation, Outcome};
 
-#[cfg(doctest)]
+/// The README's examples use the exporter and the caches.
+#[cfg(all(doctest, feature = "exporter", feature = "caches"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

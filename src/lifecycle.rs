@@ -5,6 +5,7 @@ use crate::monitor::Monitor;
 /// Stops and joins every thread the library started (the HTTP exporter's; renders join theirs before
 /// returning). Idempotent.
 pub(crate) fn shutdown() {
+    #[cfg(feature = "exporter")]
     crate::exporter::global::serve_stop();
 }
 

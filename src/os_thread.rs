@@ -69,6 +69,8 @@ pub(crate) struct NativeThread {
     joined: bool,
 }
 
+// Only the exporter keeps a thread of its own running; built without it, nothing starts one.
+#[cfg_attr(not(feature = "exporter"), allow(dead_code))]
 impl NativeThread {
     /// Starts `body` on a new thread named `name`. A panic in `body` ends the thread and is not
     /// propagated.

@@ -32,10 +32,19 @@ fn profiling_and_rendering_flamegraphs_leave_the_library_unloadable() {
     run(Command::new(&host).arg(cdylib()));
 }
 
+#[cfg(feature = "exporter")]
 #[test]
 fn serve_and_serve_stop_through_the_c_abi_leave_no_thread_and_the_library_unloads() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("serve_stop", dir.path());
+    run(Command::new(&host).arg(cdylib()));
+}
+
+#[cfg(not(feature = "exporter"))]
+#[test]
+fn built_without_the_exporter_every_serve_function_says_so_and_the_rest_works() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("no_exporter", dir.path());
     run(Command::new(&host).arg(cdylib()));
 }
 

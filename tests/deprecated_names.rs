@@ -93,6 +93,7 @@ fn monitor_ref_is_the_monitor_handle() {
     assert_eq!(endpoint.render_prometheus(), shared.render_prometheus());
 }
 
+#[cfg(feature = "exporter")]
 #[test]
 fn shared_monitor_is_the_monitor_handle() {
     use cache_monitor::exporter::{Exporter, SharedMonitor};

@@ -3,8 +3,10 @@
 //! library at run time.
 
 pub mod cache;
+#[cfg(feature = "prometheus-collector")]
 pub(crate) mod collector;
 pub(crate) mod endpoint;
+#[cfg(feature = "abi-stable")]
 pub mod module;
 pub mod monitored;
 mod renders;

@@ -6,7 +6,8 @@
 //! of the library outlives it and the library can be unloaded.
 //!
 //! ```no_run
-//! //! use cache_monitor::Monitor;
+//! use std::sync::Arc;
+//! use cache_monitor::Monitor;
 //! use cache_monitor::exporter::Exporter;
 //!
 //! let monitor = Arc::new(Monitor::new());

@@ -5,6 +5,7 @@
 //! generated from this module by `cbindgen` (see `build.rs`).
 
 pub(crate) mod boundary;
+mod serving;
 pub mod status;
 
 use std::ffi::c_char;
@@ -12,14 +13,14 @@ use std::ffi::c_char;
 use boundary::{bytes, guard, text_outputs, utf8, utf8_bytes};
 pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
 
-use crate::exporter::global;
 use crate::monitor::Monitor;
 use crate::recording::operation::{Gauge, Operation};
 
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
-/// Minor version of the C ABI: bumped when functions or configuration keys are added.
-pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 4;
+/// Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
+/// `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
+pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 5;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
@@ -275,20 +276,22 @@ text_outputs! {
 ///
 /// Returns `INVALID_ADDRESS` for an address that is not `IP:port`, `ALREADY_SERVING` if the exporter
 /// runs, `BIND_FAILED` if the address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED`
-/// if its thread cannot start.
+/// if its thread cannot start, and `EXPORTER_NOT_BUILT`, whatever the address, when the library was built
+/// without the exporter (since ABI 1.5).
 ///
 /// # Safety
 /// `addr` must be NULL or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cache_monitor_serve(addr: *const c_char) -> i32 {
     guard(|| {
+        serving::built()?;
         let addr = if addr.is_null() {
             ""
         } else {
             // SAFETY: the caller passes NULL (handled above) or a NUL-terminated string.
             unsafe { utf8(addr) }?
         };
-        global::serve(addr)?;
+        serving::serve(addr)?;
         Ok(())
     })
 }
@@ -296,11 +299,12 @@ pub unsafe extern "C" fn cache_monitor_serve(addr: *const c_char) -> i32 {
 /// Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
 /// so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
 /// first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
-/// serving.
+/// serving; `EXPORTER_NOT_BUILT` when the library was built without the exporter (since ABI 1.5).
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_serve_stop() -> i32 {
     guard(|| {
-        global::serve_stop();
+        serving::built()?;
+        serving::serve_stop();
         Ok(())
     })
 }
@@ -308,13 +312,14 @@ pub extern "C" fn cache_monitor_serve_stop() -> i32 {
 text_outputs! {
     /// Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
     /// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
-    /// when the exporter is not running.
+    /// when the exporter is not running, `EXPORTER_NOT_BUILT` when the library was built without it (since
+    /// ABI 1.5).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_serve_address(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        global::serving_address()?.to_string()
+        serving::address()?.to_string()
     }
 }
 
@@ -401,5 +406,22 @@ mod tests {
         // SAFETY: as above.
         let ok = unsafe { CStr::from_ptr(cache_monitor_strerror(0)) };
         assert_eq!(ok, c"success");
+    }
+
+    #[cfg(not(feature = "exporter"))]
+    #[test]
+    fn built_without_the_exporter_every_serve_function_says_so() {
+        let not_built = CacheMonitorStatus::ExporterNotBuilt as i32;
+        // SAFETY: a NUL-terminated string, and NULL.
+        assert_eq!(unsafe { cache_monitor_serve(c"127.0.0.1:0".as_ptr()) }, not_built);
+        assert_eq!(unsafe { cache_monitor_serve(std::ptr::null()) }, not_built);
+        assert_eq!(cache_monitor_serve_stop(), not_built);
+        let mut len = 0usize;
+        // SAFETY: NULL with capacity 0 asks for the size; `len` is a live local.
+        assert_eq!(
+            unsafe { cache_monitor_serve_address(std::ptr::null_mut(), 0, &mut len) },
+            not_built
+        );
+        assert_eq!(cache_monitor_shutdown(), CacheMonitorStatus::Ok as i32);
     }
 }

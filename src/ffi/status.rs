@@ -47,11 +47,15 @@ pub enum CacheMonitorStatus {
     NotServing = -17,
     /// `cache_monitor_serve`: the exporter's thread or event loop could not start.
     ServeFailed = -18,
+    /// `cache_monitor_serve`, `cache_monitor_serve_stop`, `cache_monitor_serve_address`: the library was
+    /// built without the HTTP exporter (Cargo feature `exporter` off), so nothing was started or stopped
+    /// (since ABI 1.5).
+    ExporterNotBuilt = -19,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 19] = [
+    pub(crate) const ALL: [Self; 20] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -71,6 +75,7 @@ impl CacheMonitorStatus {
         Self::BindFailed,
         Self::NotServing,
         Self::ServeFailed,
+        Self::ExporterNotBuilt,
     ];
 
     /// A static, NUL-terminated description.
@@ -95,6 +100,7 @@ impl CacheMonitorStatus {
             Self::BindFailed => c"cannot bind the listen address",
             Self::NotServing => c"the exporter is not serving",
             Self::ServeFailed => c"the exporter could not start its thread",
+            Self::ExporterNotBuilt => c"the library was built without the HTTP exporter",
         }
     }
 
@@ -121,6 +127,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::BindFailed { .. } => Self::BindFailed,
             Error::NotServing => Self::NotServing,
             Error::ServeFailed(_) => Self::ServeFailed,
+            Error::ExporterNotBuilt => Self::ExporterNotBuilt,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! optional TTL, `delete`, `contains`, `clear` and `statistics`. [`MonitoredCache`](crate::MonitoredCache)
 //! wraps any implementation without changing it.
 
+#[cfg(feature = "caches")]
 mod file;
+#[cfg(feature = "caches")]
 mod memory;
 
 use std::future::Future;
@@ -13,7 +15,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "caches")]
 pub use file::FileCache;
+#[cfg(feature = "caches")]
 pub use memory::MemoryCache;
 
 /// Why a cache operation failed.
@@ -102,7 +106,7 @@ pub trait Cache: Send + Sync + 'static {
     fn statistics(&self) -> impl Future<Output = Result<CacheStatistics, CacheError>> + Send;
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "caches"))]
 pub(crate) mod tests {
     /// Runs a cache future to completion on a fresh single-threaded runtime (file I/O needs one).
     pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
