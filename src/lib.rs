@@ -68,7 +68,7 @@ pub use monitored::MonitorRef;
 pub use monitored::{MonitoredCache, MonitoredCacheBuilder};
 pub use operation::{Gauge, Operation, Outcome};
 
-/// The README's examples use the exporter and the caches.
+// The README's examples use the exporter and the caches.
 #[cfg(all(doctest, feature = "exporter", feature = "caches"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
