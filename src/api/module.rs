@@ -105,7 +105,7 @@ mod export {
 
 /// Runs `body` at the C ABI's boundary: panics caught, errors turned into its status codes (and its last
 /// error message).
-fn status(body: impl FnOnce() -> Result<(), crate::Error>) -> i32 {
+fn status(body: impl FnOnce() -> Result<(), crate::error::Error>) -> i32 {
     guard(|| Ok(body()?))
 }
 
@@ -125,7 +125,7 @@ extern "C" fn record(operation: u32, result: u32, duration_ns: u64, key: RSlice<
 extern "C" fn end(operation: u32, result: u32, duration_ns: u64, key: RSlice<'_, u8>) -> i32 {
     status(|| {
         let monitor = Monitor::global();
-        monitor.end(crate::Operation::from_code(operation))?;
+        monitor.end(crate::config::operations::Operation::from_code(operation))?;
         monitor.record_codes(operation, result, duration_ns, key.as_slice())
     })
 }

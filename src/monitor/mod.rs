@@ -4,6 +4,8 @@
 //! state snapshots.
 
 mod handle;
+#[cfg(test)]
+mod profiler_tests;
 mod reading;
 mod transfer;
 

@@ -89,7 +89,10 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use crate::analysis::clock::{Clock, ManualClock};
-    use crate::{Error, Monitor, Operation, Outcome};
+    use crate::config::operations::Operation;
+    use crate::error::Error;
+    use crate::monitor::Monitor;
+    use crate::recording::operation::Outcome;
 
     fn pair() -> (Monitor, Monitor, ManualClock) {
         let clock = ManualClock::starting_at(10_000);

@@ -31,7 +31,7 @@ pub enum CacheError {
     Io(#[from] std::io::Error),
     /// The monitor refused the operation (an unregistered operation code).
     #[error("monitor: {0}")]
-    Monitor(#[from] crate::Error),
+    Monitor(#[from] crate::error::Error),
 }
 
 /// What a cache reports about itself.
