@@ -220,8 +220,8 @@ impl Patterns {
         let set: [u64; 4] = std::array::from_fn(|i| self.delimiters[i].load(Ordering::Relaxed));
         let mut bytes = [0u8; MAX_PREFIX];
         let (mut seen, mut end) = (0, 0);
-        for (i, (&byte, slot)) in key.iter().zip(bytes.iter_mut()).enumerate() {
-            *slot = byte;
+        for (i, (&byte, copied)) in key.iter().zip(bytes.iter_mut()).enumerate() {
+            *copied = byte;
             if set[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0 {
                 seen += 1;
                 end = i + 1;

@@ -97,8 +97,8 @@ async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: Mo
             () = stop_requested(&stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    let slot = table.admit();
-                    tasks.spawn(connection(stream, monitor.clone(), slot, shutdown_requested.clone()));
+                    let admitted = table.admit();
+                    tasks.spawn(connection(stream, monitor.clone(), admitted, shutdown_requested.clone()));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
@@ -127,7 +127,12 @@ async fn stop_requested(stop: &UnixStream) {
 }
 
 /// Serves one connection until it ends, is evicted, or the exporter stops.
-async fn connection(stream: TcpStream, monitor: MonitorHandle, slot: Admitted, mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    monitor: MonitorHandle,
+    admitted: Admitted,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let http = monitor.http_config();
     let _ = stream.set_nodelay(true);
     let mut builder = http1::Builder::new();
@@ -138,7 +143,7 @@ async fn connection(stream: TcpStream, monitor: MonitorHandle, slot: Admitted, m
         .max_header_size(http.max_request_bytes)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    let activity = Arc::clone(&slot.0);
+    let activity = Arc::clone(&admitted.0);
     let served = Cell::new(0u64);
     let service = service_fn(move |request: Request<Incoming>| {
         activity.touch();
@@ -153,10 +158,10 @@ async fn connection(stream: TcpStream, monitor: MonitorHandle, slot: Admitted, m
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
-        () = slot.0.evict.notified() => {}
+        () = admitted.0.evict.notified() => {}
         _ = shutdown.changed() => {
             // Idle, or still reading a request: close now. Sending a response: let it finish.
-            if slot.0.responding.load(Relaxed) {
+            if admitted.0.responding.load(Relaxed) {
                 connection.as_mut().graceful_shutdown();
                 let _ = connection.await;
             }

@@ -226,7 +226,7 @@ impl LatencyCounts {
         if total == 0 {
             return (0, None, found);
         }
-        for (slot, q) in found.iter_mut().zip(qs) {
+        for (quantile, q) in found.iter_mut().zip(qs) {
             let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
             let mut seen = 0;
             for ((row, counts), row_total) in self.present().zip(&row_totals) {
@@ -237,7 +237,7 @@ impl LatencyCounts {
                 for (offset, count) in counts.iter().enumerate() {
                     seen += count;
                     if seen >= rank {
-                        *slot = Some(REPRESENTATIVES[row * LATENCY_ROW + offset]);
+                        *quantile = Some(REPRESENTATIVES[row * LATENCY_ROW + offset]);
                         break;
                     }
                 }
