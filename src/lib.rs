@@ -16,18 +16,26 @@
 //! assert!(text.contains(r#"cuenv_cache_operations_total{operation="get",result="hit"} 1"#));
 //! ```
 //!
-//! Module map:
+//! Module map, in layers: a module uses only the modules listed before it (`ARCHITECTURE.md`;
+//! `tests/layering.rs` checks every file).
 //!
-//! - `recording`: the hot path (per-thread `shard`s written by the `recorder`), the histogram layouts
-//!   (`buckets`, `latency`) and `totals`, the shards summed;
-//! - `analysis`: rolling `windows` (over `seqlock`ed rings and a `clock`), key `patterns`, `alerts`, and the
-//!   `view` every renderer reads;
-//! - `profiler`: sampled stacks for flamegraphs;
-//! - `monitor`: [`Monitor`], tying the above together; `config` is its configuration, `state` its
-//!   snapshots for hot swaps;
-//! - `render`: Prometheus text, OpenMetrics and JSON; `exporter`: the optional HTTP server;
-//! - `ffi`: the C ABI; `api`: the Rust API for cache systems (`MonitoredCache`, the `prometheus`
-//!   collector, the `abi_stable` module).
+//! - [`config`]: the configuration, one file per section; uses nothing else of the crate;
+//! - [`recording`]: the hot path (per-thread `shard`s written by the `recorder`), the histogram layouts
+//!   (`buckets`, `latency`) and `totals`, the shards summed; uses `config` only;
+//! - [`error`]: the Rust API's [`Error`];
+//! - [`analysis`]: rolling `windows` (over sequence-locked rings and a `clock`), key `patterns`, the hit
+//!   rate, `alerts`, and the `view` every renderer reads;
+//! - [`profiler`]: sampled stacks for flamegraphs;
+//! - [`state`]: the read model (counts since the last reset) and the wire format of state snapshots;
+//! - [`render`]: Prometheus text, OpenMetrics and JSON, pure functions of a view;
+//! - `monitor`: [`Monitor`], tying the above together, and [`MonitorHandle`];
+//! - `exporter`: the HTTP server (Cargo feature `exporter`);
+//! - [`ffi`]: the C ABI; [`api`]: the Rust API for cache systems ([`MonitoredCache`], [`MetricsEndpoint`],
+//!   the caches of feature `caches`, the `prometheus` collector of feature `prometheus-collector`, the
+//!   `abi_stable` module of feature `abi-stable`).
+//!
+//! Every feature is on by default; `default-features = false` leaves out the exporter (hyper, tokio), the
+//! two caches (lru, tokio), the `abi_stable` module and the `prometheus` collector.
 
 #![warn(missing_docs)]
 

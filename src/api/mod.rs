@@ -1,6 +1,7 @@
-//! The Rust API for cache systems: the `Cache` interface and two caches, `MonitoredCache` and its builder,
-//! `MetricsEndpoint`, the `prometheus` collector, and the `abi_stable` module for hosts that load the
-//! library at run time.
+//! The Rust API for cache systems: the `Cache` interface, `MonitoredCache` and its builder,
+//! `MetricsEndpoint` (both render under `Monitor`'s names, `renders.rs`), and, each behind a Cargo
+//! feature, two caches (`caches`), the `prometheus` collector (`prometheus-collector`) and the
+//! `abi_stable` module for hosts that load the library at run time (`abi-stable`).
 
 pub mod cache;
 #[cfg(feature = "prometheus-collector")]

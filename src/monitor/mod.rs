@@ -1,7 +1,8 @@
 //! [`Monitor`]: one set of counters with its configuration, the type every API (Rust, C, HTTP) goes through.
 //!
-//! This file holds the recording side; `reading` builds views and reports, `transfer` exports and imports
-//! state snapshots.
+//! This file holds the recording side; `reading` reads the counts since the last reset and builds views,
+//! reports and renders from them, `transfer` exports and imports state snapshots, `handle` is
+//! [`MonitorHandle`], the one way to hold on to a monitor.
 
 mod handle;
 #[cfg(test)]
