@@ -1,6 +1,8 @@
-//! The Go host in `ffi-tests/go/`: a cgo program that `dlopen`s the built library, records from 64
-//! goroutines (which move between OS threads), renders with the two-call buffer contract and checks
-//! exact counts. Built offline from the standard library only, with Debian's `golang-go`.
+//! The Go host in `ffi-tests/go/`: a program using the `cachemonitor` package of `go/` (through a
+//! `replace` in its go.mod), which `dlopen`s the built library. It records from 64 goroutines (which
+//! move between OS threads) through `Record`, `Begin`/`End`, `Batch` and `RecordWithFrames`, renders
+//! and checks exact counts and the Go call site in the flamegraph. Built offline from the standard
+//! library only, with Debian's `golang-go`.
 
 mod support;
 
