@@ -80,7 +80,35 @@ func (b *Batch) free() {
 // a [*BatchError] about records added earlier (or this one) that the library refused.
 func (b *Batch) Add(op Operation, result Result, d time.Duration, key string) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	// The common case, inline and without defer: room for the record and its key, and more after it.
+	if n := b.n; n+1 < len(b.records) && len(key) <= len(b.arena)-b.used && !b.closed {
+		b.put(n, op, result, d, key)
+		b.n = n + 1
+		b.mu.Unlock()
+		return nil
+	}
+	err := b.addSlow(op, result, d, key)
+	b.mu.Unlock()
+	return err
+}
+
+// put writes record n, copying its key into the arena (which has room for it).
+func (b *Batch) put(n int, op Operation, result Result, d time.Duration, key string) {
+	r := &b.records[n]
+	r.operation = C.uint32_t(op)
+	r.result = C.uint32_t(result)
+	r.duration_ns = nanoseconds(d)
+	r.key_len = C.size_t(len(key))
+	r.key = nil
+	if len(key) > 0 {
+		copy(b.arena[b.used:], key)
+		r.key = (*C.uint8_t)(unsafe.Pointer(&b.arena[b.used]))
+		b.used += len(key)
+	}
+}
+
+// addSlow is Add when the batch is closed, its arena lacks room for key, or the record fills it.
+func (b *Batch) addSlow(op Operation, result Result, d time.Duration, key string) error {
 	if b.closed {
 		return ErrClosed
 	}
@@ -92,17 +120,7 @@ func (b *Batch) Add(op Operation, result Result, d time.Duration, key string) er
 			b.arena = cBytes(2 * len(key))
 		}
 	}
-	r := &b.records[b.n]
-	r.operation = C.uint32_t(op)
-	r.result = C.uint32_t(result)
-	r.duration_ns = nanoseconds(d)
-	r.key_len = C.size_t(len(key))
-	r.key = nil
-	if len(key) > 0 {
-		copy(b.arena[b.used:], key)
-		r.key = (*C.uint8_t)(unsafe.Pointer(&b.arena[b.used]))
-		b.used += len(key)
-	}
+	b.put(b.n, op, result, d, key)
 	b.n++
 	if b.n == len(b.records) {
 		if flushErr := b.flushLocked(); err == nil {

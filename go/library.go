@@ -46,9 +46,16 @@ type Library struct {
 
 // functions holds the addresses dlsym returned, as integers (see trampolines.h).
 type functions struct {
-	abiVersion, configure, record, recordWithFrames, recordBatch, begin, end, setGauge, reset C.uintptr_t
-	renders                                                                                   [renderKinds]C.uintptr_t
-	importState, strerror, serve, serveStop, shutdown                                         C.uintptr_t
+	abiVersion, configure, record, recordWithFrames, recordBatch C.uintptr_t
+	begin, end, setGauge, reset, importState, strerror           C.uintptr_t
+	serve, serveStop, shutdown                                   C.uintptr_t
+	renders                                                      [renderKinds]C.uintptr_t
+}
+
+// symbol is a function Open looks up, and where it keeps its address.
+type symbol struct {
+	name string
+	addr *C.uintptr_t
 }
 
 // renderKind names the functions with the buffer contract (README, "Buffer contract").
@@ -96,10 +103,7 @@ func Open(path string) (*Library, error) {
 		return nil, fmt.Errorf("cachemonitor: cannot load %s: %s", path, C.GoString(&opened.error[0]))
 	}
 	l := &Library{path: path}
-	symbols := []struct {
-		name string
-		addr *C.uintptr_t
-	}{
+	symbols := []symbol{
 		{"cache_monitor_abi_version", &l.fn.abiVersion},
 		{"cache_monitor_configure", &l.fn.configure},
 		{"cache_monitor_record", &l.fn.record},
@@ -116,13 +120,10 @@ func Open(path string) (*Library, error) {
 		{"cache_monitor_shutdown", &l.fn.shutdown},
 	}
 	for kind, name := range renderNames {
-		symbols = append(symbols, struct {
-			name string
-			addr *C.uintptr_t
-		}{name, &l.fn.renders[kind]})
+		symbols = append(symbols, symbol{name, &l.fn.renders[kind]})
 	}
 	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
-	if err := l.lookUp(opened.handle, symbols[0].name, symbols[0].addr); err != nil {
+	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
 		return nil, err
 	}
 	l.version = uint32(C.cm_abi_version(l.fn.abiVersion))
@@ -131,8 +132,8 @@ func Open(path string) (*Library, error) {
 		return nil, fmt.Errorf("%w: %s has ABI %d.%d, this package needs %d.%d or a later %d.x",
 			ErrIncompatibleABI, path, major, minor, ABIMajor, ABIMinor, ABIMajor)
 	}
-	for _, symbol := range symbols[1:] {
-		if err := l.lookUp(opened.handle, symbol.name, symbol.addr); err != nil {
+	for _, s := range symbols[1:] {
+		if err := l.lookUp(opened.handle, s); err != nil {
 			return nil, err
 		}
 	}
@@ -145,13 +146,13 @@ func compatible(version uint32) bool {
 	return version>>16 == ABIMajor && version&0xffff >= ABIMinor
 }
 
-// lookUp stores the address of the symbol name, or fails when the library has no such symbol.
-func (l *Library) lookUp(handle unsafe.Pointer, name string, addr *C.uintptr_t) error {
-	cname := C.CString(name)
+// lookUp stores the address of a symbol, or fails when the library has no such symbol.
+func (l *Library) lookUp(handle unsafe.Pointer, s symbol) error {
+	cname := C.CString(s.name)
 	defer C.free(unsafe.Pointer(cname))
-	*addr = C.cm_symbol(handle, cname)
-	if *addr == 0 {
-		return fmt.Errorf("cachemonitor: %s has no symbol %s: not a cache-monitor library?", l.path, name)
+	*s.addr = C.cm_symbol(handle, cname)
+	if *s.addr == 0 {
+		return fmt.Errorf("cachemonitor: %s has no symbol %s: not a cache-monitor library?", l.path, s.name)
 	}
 	return nil
 }
