@@ -8,31 +8,14 @@ mod support;
 
 use std::process::Command;
 
-use support::{cdylib, crate_dir, run};
+use support::{cdylib, go_command, run};
 
 #[test]
 fn go_host_records_from_64_goroutines_and_counts_exactly() {
-    let go = Command::new("go").arg("version").output();
-    assert!(
-        go.as_ref().is_ok_and(|o| o.status.success()),
-        "`go` not found or not working ({go:?}): install the Debian package `golang-go` (.ci/run does)"
-    );
-    // Go's build cache must be writable; HOME may not be. Keep it under target/ so reruns are quick.
-    let go_dirs = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
     let out = tempfile::tempdir().expect("temp dir");
     let host = out.path().join("gohost");
-    run(Command::new("go")
-        .current_dir(crate_dir().join("ffi-tests/go"))
-        .args(["build", "-o"])
-        .arg(&host)
-        .arg(".")
-        .env("GOCACHE", go_dirs.join("cache"))
-        .env("GOPATH", go_dirs.join("path"))
-        .env("GOFLAGS", "")
-        .env("GO111MODULE", "on")
-        .env("GOPROXY", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "1"));
+    let host_arg = host.to_str().expect("UTF-8 temp path");
+    run(&mut go_command("ffi-tests/go", &["build", "-o", host_arg, "."]));
     let output = run(Command::new(&host).arg(cdylib()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
