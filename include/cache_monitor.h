@@ -19,7 +19,7 @@
 
 /**
  * Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
- * `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
+ * `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 5
 
@@ -237,6 +237,38 @@ typedef uint32_t CacheMonitorGauge;
 #endif // __cplusplus
 
 /**
+ * One operation for `cache_monitor_record_batch` (since ABI 1.5): the arguments of one
+ * `cache_monitor_record` call.
+ *
+ * Layout (C rules, no padding anywhere): `operation` at offset 0, `result` at 4, `duration_ns` at 8,
+ * `key` at 16 and `key_len` right after it; 32 bytes on 64-bit targets, 24 on 32-bit ones. The 64-bit
+ * field comes after two 32-bit ones and the pointer-sized fields last, so no field needs a hole before
+ * it and the size is a multiple of the alignment whether `uint64_t` aligns to 4 or 8 bytes.
+ */
+typedef struct {
+  /**
+   * Operation code: a `CacheMonitorOperation` or a registered custom code.
+   */
+  uint32_t operation;
+  /**
+   * Result code: a `CacheMonitorResult`.
+   */
+  uint32_t result;
+  /**
+   * Duration of the operation in nanoseconds.
+   */
+  uint64_t duration_ns;
+  /**
+   * The key's bytes (any bytes), or NULL with `key_len` 0 for none.
+   */
+  const uint8_t *key;
+  /**
+   * Length of `key` in bytes.
+   */
+  size_t key_len;
+} CacheMonitorRecord;
+
+/**
  * Signature of `cache_monitor_abi_version`, for hosts that look functions up with `dlsym`.
  */
 typedef uint32_t (*CacheMonitorAbiVersionFn)(void);
@@ -265,6 +297,13 @@ typedef int32_t (*CacheMonitorRecordWithFramesFn)(uint32_t op,
                                                   size_t key_len,
                                                   const char *frames,
                                                   size_t frames_len);
+
+/**
+ * Signature of `cache_monitor_record_batch`.
+ */
+typedef int32_t (*CacheMonitorRecordBatchFn)(const CacheMonitorRecord *records,
+                                             size_t count,
+                                             size_t *recorded);
 
 /**
  * Signature of `cache_monitor_begin`.
@@ -361,6 +400,27 @@ int32_t cache_monitor_record_with_frames(uint32_t op,
                                          size_t key_len,
                                          const char *frames,
                                          size_t frames_len);
+
+/**
+ * Records `count` operations in one call (since ABI 1.5), in order, each exactly as
+ * `cache_monitor_record` would (same validation, same counts, same profiler sampling), without
+ * allocating. A host pays the cost of crossing into the library once per batch instead of once per
+ * operation (a cgo call costs more than a record).
+ *
+ * `*recorded` receives how many records were recorded. On a record that `cache_monitor_record` would
+ * refuse, the call stops there and returns that record's status: records `0 .. *recorded` counted, the
+ * refused one (index `*recorded`) and those after it did not. `records` may be NULL when `count` is 0;
+ * NULL with a count is `NULL_POINTER`, a count whose array cannot exist `INVALID_LENGTH` (both with
+ * `*recorded` = 0). A NULL `recorded` is `NULL_POINTER` and records nothing. The array is read with
+ * unaligned loads, so it need not be aligned.
+ *
+ * # Safety
+ * `records` must be NULL or point to `count` readable `CacheMonitorRecord`s, each of whose `key` is
+ * NULL or points to `key_len` readable bytes; `recorded` must be NULL or writable.
+ */
+int32_t cache_monitor_record_batch(const CacheMonitorRecord *records,
+                                   size_t count,
+                                   size_t *recorded);
 
 /**
  * Counts an operation as in flight until `cache_monitor_end` (which may run on another thread).

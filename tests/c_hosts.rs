@@ -26,6 +26,14 @@ fn every_bad_input_gets_its_documented_code() {
 }
 
 #[test]
+fn a_batch_stops_at_its_first_bad_record_and_the_render_counts_exactly_what_it_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("record_batch", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("counted exactly through mixed batches"));
+}
+
+#[test]
 fn profiling_and_rendering_flamegraphs_leave_the_library_unloadable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("unload_after_flamegraph", dir.path());

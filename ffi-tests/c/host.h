@@ -28,6 +28,7 @@ typedef struct {
     CacheMonitorConfigureFn configure;
     CacheMonitorRecordFn record;
     CacheMonitorRecordWithFramesFn record_with_frames;
+    CacheMonitorRecordBatchFn record_batch;
     CacheMonitorBeginFn begin;
     CacheMonitorRecordFn end;
     CacheMonitorSetGaugeFn set_gauge;
@@ -76,6 +77,7 @@ static monitor_api load_monitor(const char *path) {
     LOAD(configure, "cache_monitor_configure");
     LOAD(record, "cache_monitor_record");
     LOAD(record_with_frames, "cache_monitor_record_with_frames");
+    LOAD(record_batch, "cache_monitor_record_batch");
     LOAD(begin, "cache_monitor_begin");
     LOAD(end, "cache_monitor_end");
     LOAD(set_gauge, "cache_monitor_set_gauge");

@@ -19,7 +19,7 @@ use crate::recording::operation::{Gauge, Operation};
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
-/// `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
+/// `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 5;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
@@ -95,6 +95,91 @@ pub unsafe extern "C" fn cache_monitor_record_with_frames(
         let frames = unsafe { utf8_bytes(frames.cast(), frames_len) }?;
         Ok(Monitor::global().record_codes_with_frames(op, result, duration_ns, key, frames)?)
     })
+}
+
+/// One operation for `cache_monitor_record_batch` (since ABI 1.5): the arguments of one
+/// `cache_monitor_record` call.
+///
+/// Layout (C rules, no padding anywhere): `operation` at offset 0, `result` at 4, `duration_ns` at 8,
+/// `key` at 16 and `key_len` right after it; 32 bytes on 64-bit targets, 24 on 32-bit ones. The 64-bit
+/// field comes after two 32-bit ones and the pointer-sized fields last, so no field needs a hole before
+/// it and the size is a multiple of the alignment whether `uint64_t` aligns to 4 or 8 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CacheMonitorRecord {
+    /// Operation code: a `CacheMonitorOperation` or a registered custom code.
+    pub operation: u32,
+    /// Result code: a `CacheMonitorResult`.
+    pub result: u32,
+    /// Duration of the operation in nanoseconds.
+    pub duration_ns: u64,
+    /// The key's bytes (any bytes), or NULL with `key_len` 0 for none.
+    pub key: *const u8,
+    /// Length of `key` in bytes.
+    pub key_len: usize,
+}
+
+/// Compile-time proof of the layout `CacheMonitorRecord` documents (hosts that build the array by hand,
+/// such as the Go package, rely on it).
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(CacheMonitorRecord, operation) == 0);
+    assert!(offset_of!(CacheMonitorRecord, result) == 4);
+    assert!(offset_of!(CacheMonitorRecord, duration_ns) == 8);
+    assert!(offset_of!(CacheMonitorRecord, key) == 16);
+    assert!(offset_of!(CacheMonitorRecord, key_len) == 16 + size_of::<usize>());
+    assert!(size_of::<CacheMonitorRecord>() == 16 + 2 * size_of::<usize>());
+};
+
+/// Records `count` operations in one call (since ABI 1.5), in order, each exactly as
+/// `cache_monitor_record` would (same validation, same counts, same profiler sampling), without
+/// allocating. A host pays the cost of crossing into the library once per batch instead of once per
+/// operation (a cgo call costs more than a record).
+///
+/// `*recorded` receives how many records were recorded. On a record that `cache_monitor_record` would
+/// refuse, the call stops there and returns that record's status: records `0 .. *recorded` counted, the
+/// refused one (index `*recorded`) and those after it did not. `records` may be NULL when `count` is 0;
+/// NULL with a count is `NULL_POINTER`, a count whose array cannot exist `INVALID_LENGTH` (both with
+/// `*recorded` = 0). A NULL `recorded` is `NULL_POINTER` and records nothing. The array is read with
+/// unaligned loads, so it need not be aligned.
+///
+/// # Safety
+/// `records` must be NULL or point to `count` readable `CacheMonitorRecord`s, each of whose `key` is
+/// NULL or points to `key_len` readable bytes; `recorded` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_record_batch(
+    records: *const CacheMonitorRecord,
+    count: usize,
+    recorded: *mut usize,
+) -> i32 {
+    if recorded.is_null() {
+        return guard(|| Err(CacheMonitorStatus::NullPointer.into()));
+    }
+    let mut done = 0;
+    let status = guard(|| {
+        if records.is_null() && count != 0 {
+            return Err(CacheMonitorStatus::NullPointer.into());
+        }
+        if count > isize::MAX as usize / size_of::<CacheMonitorRecord>() {
+            return Err(CacheMonitorStatus::InvalidLength.into());
+        }
+        let monitor = Monitor::global();
+        for i in 0..count {
+            // SAFETY: `i < count`, and the caller passes `count` readable records at `records`, which is
+            // non-null when `count > 0` (checked above); their total size fits in `isize` (checked above),
+            // so `add` stays inside the array. Unaligned loads, as documented.
+            let record = unsafe { records.add(i).read_unaligned() };
+            // SAFETY: the caller passes NULL or `key_len` readable bytes in every record.
+            let key = unsafe { bytes(record.key, record.key_len) }?;
+            monitor.record_codes(record.operation, record.result, record.duration_ns, key)?;
+            done += 1;
+        }
+        Ok(())
+    });
+    // SAFETY: `recorded` is non-null (checked above) and writable by the caller's contract. Written after
+    // the guard, so it is exact also when a record failed or panicked.
+    unsafe { recorded.write(done) };
+    status
 }
 
 /// Counts an operation as in flight until `cache_monitor_end` (which may run on another thread).
@@ -348,6 +433,9 @@ pub type CacheMonitorRecordWithFramesFn = unsafe extern "C" fn(
     frames: *const c_char,
     frames_len: usize,
 ) -> i32;
+/// Signature of `cache_monitor_record_batch`.
+pub type CacheMonitorRecordBatchFn =
+    unsafe extern "C" fn(records: *const CacheMonitorRecord, count: usize, recorded: *mut usize) -> i32;
 /// Signature of `cache_monitor_begin`.
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
@@ -373,6 +461,7 @@ const _: () = {
     let _: CacheMonitorRecordFn = cache_monitor_record;
     let _: CacheMonitorRecordFn = cache_monitor_end;
     let _: CacheMonitorRecordWithFramesFn = cache_monitor_record_with_frames;
+    let _: CacheMonitorRecordBatchFn = cache_monitor_record_batch;
     let _: CacheMonitorBeginFn = cache_monitor_begin;
     let _: CacheMonitorSetGaugeFn = cache_monitor_set_gauge;
     let _: CacheMonitorResetFn = cache_monitor_reset;
@@ -423,5 +512,95 @@ mod tests {
         let address = unsafe { cache_monitor_serve_address(std::ptr::null_mut(), 0, &mut len) };
         assert_eq!(address, not_built);
         assert_eq!(cache_monitor_shutdown(), CacheMonitorStatus::Ok as i32);
+    }
+
+    /// A record of `op` and `result` with the key `key`.
+    fn record_of(op: u32, result: u32, key: &[u8]) -> CacheMonitorRecord {
+        CacheMonitorRecord {
+            operation: op,
+            result,
+            duration_ns: 1_000,
+            key: key.as_ptr(),
+            key_len: key.len(),
+        }
+    }
+
+    #[test]
+    fn record_batch_stops_at_the_first_refused_record_and_says_how_many_counted() {
+        let get = CacheMonitorOperation::Get as u32;
+        let hit = CacheMonitorResult::Hit as u32;
+        let mut batch = [
+            record_of(get, hit, b"user:1"),
+            record_of(get, hit, b""),
+            record_of(get, 99, b"user:2"),
+            record_of(get, hit, b"user:3"),
+        ];
+        let mut recorded = usize::MAX;
+        // SAFETY (every call below): `batch` holds the count of records passed, each key a live slice or
+        // NULL with length 0 (or NULL with a length, refused before any read); `recorded` is a live local.
+        let status = unsafe { cache_monitor_record_batch(batch.as_ptr(), batch.len(), &mut recorded) };
+        assert_eq!(status, CacheMonitorStatus::UnknownResult as i32);
+        assert_eq!(recorded, 2);
+
+        batch[2].result = hit;
+        batch[1].key = std::ptr::null();
+        batch[1].key_len = 3;
+        let status = unsafe { cache_monitor_record_batch(batch.as_ptr(), batch.len(), &mut recorded) };
+        assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
+        assert_eq!(recorded, 1);
+
+        batch[1].key_len = 0;
+        batch[3].operation = 1_000;
+        let status = unsafe { cache_monitor_record_batch(batch.as_ptr(), batch.len(), &mut recorded) };
+        assert_eq!(status, CacheMonitorStatus::UnknownOperation as i32);
+        assert_eq!(recorded, 3);
+
+        batch[3].operation = get;
+        let status = unsafe { cache_monitor_record_batch(batch.as_ptr(), batch.len(), &mut recorded) };
+        assert_eq!(status, CacheMonitorStatus::Ok as i32);
+        assert_eq!(recorded, 4);
+    }
+
+    #[test]
+    fn record_batch_checks_its_pointers_and_count() {
+        let mut recorded = usize::MAX;
+        // SAFETY (every call below): NULL arrays and impossible counts are refused before any read;
+        // `recorded` is a live local or NULL.
+        unsafe {
+            assert_eq!(cache_monitor_record_batch(std::ptr::null(), 0, &mut recorded), 0);
+            assert_eq!(recorded, 0);
+            recorded = usize::MAX;
+            let status = cache_monitor_record_batch(std::ptr::null(), 1, &mut recorded);
+            assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
+            assert_eq!(recorded, 0);
+            let one = [record_of(0, 0, b"")];
+            let status = cache_monitor_record_batch(one.as_ptr(), usize::MAX, &mut recorded);
+            assert_eq!(status, CacheMonitorStatus::InvalidLength as i32);
+            assert_eq!(recorded, 0);
+            let status = cache_monitor_record_batch(one.as_ptr(), 1, std::ptr::null_mut());
+            assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
+        }
+    }
+
+    #[test]
+    fn record_batch_reads_unaligned_arrays() {
+        // Two records packed one byte into a buffer: neither is aligned.
+        let records = [record_of(0, 0, b"user:9"), record_of(1, 2, b"")];
+        let size = std::mem::size_of::<CacheMonitorRecord>();
+        let mut packed = vec![0u8; 1 + 2 * size];
+        for (i, record) in records.iter().enumerate() {
+            // SAFETY: the destination holds `size` writable bytes at `1 + i * size`; unaligned writes.
+            unsafe {
+                packed
+                    .as_mut_ptr()
+                    .add(1 + i * size)
+                    .cast::<CacheMonitorRecord>()
+                    .write_unaligned(*record)
+            };
+        }
+        let mut recorded = 0;
+        // SAFETY: `packed[1..]` holds two records (read unaligned by the callee); the key is a static.
+        let status = unsafe { cache_monitor_record_batch(packed.as_ptr().add(1).cast(), 2, &mut recorded) };
+        assert_eq!((status, recorded), (0, 2));
     }
 }

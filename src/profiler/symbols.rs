@@ -11,10 +11,11 @@ pub(crate) const UNKNOWN: &str = "[unknown]";
 const OWN_PREFIXES: [&str; 4] = ["cache_monitor::", "<cache_monitor::", "backtrace::", "<backtrace::"];
 
 /// The C ABI functions that record (exported unmangled, so not under `cache_monitor::`).
-const OWN_EXPORTS: [&str; 3] = [
+const OWN_EXPORTS: [&str; 4] = [
     "cache_monitor_record",
     "cache_monitor_end",
     "cache_monitor_record_with_frames",
+    "cache_monitor_record_batch",
 ];
 
 /// Standard library frames that sit between the C ABI functions and the monitor (`catch_unwind`).

@@ -50,6 +50,30 @@ pub fn run(command: &mut Command) -> Output {
     output
 }
 
+/// `go` with `args`, run in `dir` of this repository, offline: checks first that Go is installed (CI
+/// installs Debian's `golang-go`), and keeps Go's caches under `target/` (HOME may not be writable, and
+/// reruns are quicker).
+pub fn go_command(dir: &str, args: &[&str]) -> Command {
+    let version = Command::new("go").arg("version").output();
+    assert!(
+        version.as_ref().is_ok_and(|o| o.status.success()),
+        "`go` not found or not working ({version:?}): install the Debian package `golang-go` (.ci/run does)"
+    );
+    let go_dirs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    let mut command = Command::new("go");
+    command
+        .current_dir(crate_dir().join(dir))
+        .args(args)
+        .env("GOCACHE", go_dirs.join("cache"))
+        .env("GOPATH", go_dirs.join("path"))
+        .env("GOFLAGS", "")
+        .env("GO111MODULE", "on")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "1");
+    command
+}
+
 /// Compiles the C test host `ffi-tests/c/<name>.c` with the system `cc` into `dir`, against the header only.
 pub fn compile_c_host(name: &str, dir: &Path) -> PathBuf {
     compile_c_host_with(name, dir, &[])

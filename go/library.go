@@ -1,0 +1,400 @@
+package cachemonitor
+
+/*
+#cgo LDFLAGS: -ldl
+#include "trampolines.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// The C ABI version this package is written for: [Open] accepts a library with the same major version
+// and at least this minor version (1.5 added cache_monitor_record_batch, which [Batch] uses).
+const (
+	ABIMajor = 1
+	ABIMinor = 5
+)
+
+// DefaultLibrary is the file [Open] asks the dynamic loader for when given no path and
+// CACHE_MONITOR_LIB is not set: found through LD_LIBRARY_PATH, the executable's run path and the
+// loader's cache, as for any shared library.
+const DefaultLibrary = "libcache_monitor.so"
+
+// LibraryEnv is the environment variable [Open] reads when given no path.
+const LibraryEnv = "CACHE_MONITOR_LIB"
+
+// Library is the loaded libcache_monitor.so. Its methods may be called from any number of goroutines
+// at once: the library records lock-free into per-thread shards, and goroutines moving between OS
+// threads (or Begin and End of one operation running on different ones) are fine.
+//
+// Everything a Library records goes into the one monitor of the loaded library, which is process-wide:
+// opening the same file twice gives two Library values over the same counts. A loaded library is never
+// unloaded (call [Library.Shutdown] to stop its exporter).
+type Library struct {
+	path    string
+	version uint32
+	fn      functions
+	// sizeHint remembers each render's last size, so a render usually takes one call.
+	sizeHint [renderKinds]atomic.Uint64
+}
+
+// functions holds the addresses dlsym returned, as integers (see trampolines.h).
+type functions struct {
+	abiVersion, configure, record, recordWithFrames, recordBatch C.uintptr_t
+	begin, end, setGauge, reset, importState, strerror           C.uintptr_t
+	serve, serveStop, shutdown                                   C.uintptr_t
+	renders                                                      [renderKinds]C.uintptr_t
+}
+
+// symbol is a function Open looks up, and where it keeps its address.
+type symbol struct {
+	name string
+	addr *C.uintptr_t
+}
+
+// renderKind names the functions with the buffer contract (README, "Buffer contract").
+type renderKind int
+
+const (
+	renderPrometheus renderKind = iota
+	renderOpenMetrics
+	renderHitRateJSON
+	renderStatsJSON
+	renderFlamegraphFolded
+	renderFlamegraphSVG
+	renderExportState
+	renderLastError
+	renderServeAddress
+	renderKinds
+)
+
+var renderNames = [renderKinds]string{
+	"cache_monitor_render",
+	"cache_monitor_render_openmetrics",
+	"cache_monitor_render_hit_rate_json",
+	"cache_monitor_render_stats_json",
+	"cache_monitor_render_flamegraph_folded",
+	"cache_monitor_render_flamegraph_svg",
+	"cache_monitor_export_state",
+	"cache_monitor_last_error",
+	"cache_monitor_serve_address",
+}
+
+// Open loads the library at path with dlopen and checks that it speaks a compatible C ABI (see
+// [ABIMajor]). An empty path means $CACHE_MONITOR_LIB when set, else [DefaultLibrary] through the
+// loader's search. The error is [ErrIncompatibleABI] (wrapped) for a library of another ABI.
+func Open(path string) (*Library, error) {
+	if path == "" {
+		path = os.Getenv(LibraryEnv)
+	}
+	if path == "" {
+		path = DefaultLibrary
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	opened := C.cm_open(cpath)
+	if opened.handle == nil {
+		return nil, fmt.Errorf("cachemonitor: cannot load %s: %s", path, C.GoString(&opened.error[0]))
+	}
+	l := &Library{path: path}
+	symbols := []symbol{
+		{"cache_monitor_abi_version", &l.fn.abiVersion},
+		{"cache_monitor_configure", &l.fn.configure},
+		{"cache_monitor_record", &l.fn.record},
+		{"cache_monitor_record_with_frames", &l.fn.recordWithFrames},
+		{"cache_monitor_record_batch", &l.fn.recordBatch},
+		{"cache_monitor_begin", &l.fn.begin},
+		{"cache_monitor_end", &l.fn.end},
+		{"cache_monitor_set_gauge", &l.fn.setGauge},
+		{"cache_monitor_reset", &l.fn.reset},
+		{"cache_monitor_import_state", &l.fn.importState},
+		{"cache_monitor_strerror", &l.fn.strerror},
+		{"cache_monitor_serve", &l.fn.serve},
+		{"cache_monitor_serve_stop", &l.fn.serveStop},
+		{"cache_monitor_shutdown", &l.fn.shutdown},
+	}
+	for kind, name := range renderNames {
+		symbols = append(symbols, symbol{name, &l.fn.renders[kind]})
+	}
+	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
+	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
+		return nil, err
+	}
+	l.version = uint32(C.cm_abi_version(l.fn.abiVersion))
+	if !compatible(l.version) {
+		major, minor := l.ABIVersion()
+		return nil, fmt.Errorf("%w: %s has ABI %d.%d, this package needs %d.%d or a later %d.x",
+			ErrIncompatibleABI, path, major, minor, ABIMajor, ABIMinor, ABIMajor)
+	}
+	for _, s := range symbols[1:] {
+		if err := l.lookUp(opened.handle, s); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// compatible tells whether a library of ABI version (major << 16) | minor serves this package: the same
+// major version, and at least the minor version it needs.
+func compatible(version uint32) bool {
+	return version>>16 == ABIMajor && version&0xffff >= ABIMinor
+}
+
+// lookUp stores the address of a symbol, or fails when the library has no such symbol.
+func (l *Library) lookUp(handle unsafe.Pointer, s symbol) error {
+	cname := C.CString(s.name)
+	defer C.free(unsafe.Pointer(cname))
+	*s.addr = C.cm_symbol(handle, cname)
+	if *s.addr == 0 {
+		return fmt.Errorf("cachemonitor: %s has no symbol %s: not a cache-monitor library?", l.path, s.name)
+	}
+	return nil
+}
+
+// Path returns the path the library was loaded from (as given to dlopen).
+func (l *Library) Path() string { return l.path }
+
+// ABIVersion returns the loaded library's C ABI version.
+func (l *Library) ABIVersion() (major, minor int) {
+	return int(l.version >> 16), int(l.version & 0xffff)
+}
+
+// fail turns a status into an [*Error] carrying the library's message about it.
+func (l *Library) fail(function string, status C.int32_t) *Error {
+	err := &Error{Func: function, Status: Status(status)}
+	if message, lastErr := l.LastError(); lastErr == nil && message != "" {
+		err.Message = message
+	} else {
+		err.Message = err.Status.String()
+	}
+	return err
+}
+
+// nanoseconds converts a duration for the C ABI; a negative duration (which a monotonic clock never
+// gives) counts as 0.
+func nanoseconds(d time.Duration) C.uint64_t {
+	if d < 0 {
+		return 0
+	}
+	return C.uint64_t(d)
+}
+
+// bytesOf points at the bytes of s for the length of a C call, without copying: a Go string's bytes
+// contain no Go pointers, so cgo's rules allow passing them, and C only reads them. NULL for "".
+func bytesOf(s string) *C.uint8_t {
+	if len(s) == 0 {
+		return nil
+	}
+	// A string is a (data pointer, length) pair; this reads the pointer.
+	return *(**C.uint8_t)(unsafe.Pointer(&s))
+}
+
+// Configure changes the library's configuration with a JSON object naming only the keys to change,
+// such as {"namespace": "myapp_cache", "operations": ["compact"], "profiler": {"sample_every": 100}}
+// (every key: README, "Configuration"). An unknown key or a bad value changes nothing and returns
+// StatusInvalidJSON or StatusInvalidConfig with the library's reason.
+func (l *Library) Configure(json string) error {
+	cjson := C.CString(json)
+	defer C.free(unsafe.Pointer(cjson))
+	if status := C.cm_configure(l.fn.configure, cjson); status != 0 {
+		return l.fail("cache_monitor_configure", status)
+	}
+	return nil
+}
+
+// Record records one finished operation: its code, its result, how long it took and its key ("" for
+// none; any bytes). One cgo call: when recording at high rates, a [Batch] costs a fraction of it.
+func (l *Library) Record(op Operation, result Result, d time.Duration, key string) error {
+	status := C.cm_record(l.fn.record, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
+		C.size_t(len(key)))
+	if status != 0 {
+		return l.fail("cache_monitor_record", status)
+	}
+	return nil
+}
+
+// RecordWithFrames records like [Library.Record] and gives the profiler the Go call site, since the
+// library cannot unwind Go stacks: frames is ";"-separated, outermost first, such as
+// "main.main;main.serve;cache.(*Cache).Get", and becomes the leaf frames of the sampled stack
+// (README, "Flamegraphs"). Invalid UTF-8 in frames is StatusInvalidUTF8.
+func (l *Library) RecordWithFrames(op Operation, result Result, d time.Duration, key, frames string) error {
+	status := C.cm_record_with_frames(l.fn.recordWithFrames, C.uint32_t(op), C.uint32_t(result), nanoseconds(d),
+		bytesOf(key), C.size_t(len(key)), bytesOf(frames), C.size_t(len(frames)))
+	if status != 0 {
+		return l.fail("cache_monitor_record_with_frames", status)
+	}
+	return nil
+}
+
+// Begin counts an operation as in flight until [Library.End] (from any goroutine).
+func (l *Library) Begin(op Operation) error {
+	if status := C.cm_begin(l.fn.begin, C.uint32_t(op)); status != 0 {
+		return l.fail("cache_monitor_begin", status)
+	}
+	return nil
+}
+
+// End ends an operation started with [Library.Begin] and records it as [Library.Record] does. With a
+// valid op the operation stops counting as in flight even if the other arguments are refused.
+func (l *Library) End(op Operation, result Result, d time.Duration, key string) error {
+	status := C.cm_record(l.fn.end, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
+		C.size_t(len(key)))
+	if status != 0 {
+		return l.fail("cache_monitor_end", status)
+	}
+	return nil
+}
+
+// InFlight is an operation begun with [Library.Start]: in flight, and timed, until [InFlight.Finish].
+type InFlight struct {
+	lib   *Library
+	op    Operation
+	start time.Time
+}
+
+// Start begins op (see [Library.Begin]) and starts timing it. Call Finish exactly once.
+func (l *Library) Start(op Operation) (InFlight, error) {
+	if err := l.Begin(op); err != nil {
+		return InFlight{}, err
+	}
+	return InFlight{lib: l, op: op, start: time.Now()}, nil
+}
+
+// Finish ends the operation and records it with the time since Start (see [Library.End]).
+func (f InFlight) Finish(result Result, key string) error {
+	return f.lib.End(f.op, result, time.Since(f.start), key)
+}
+
+// SetGauge sets a gauge the host owns: the cache's size in bytes or its number of entries.
+func (l *Library) SetGauge(gauge Gauge, value uint64) error {
+	if status := C.cm_set_gauge(l.fn.setGauge, C.uint32_t(gauge), C.uint64_t(value)); status != 0 {
+		return l.fail("cache_monitor_set_gauge", status)
+	}
+	return nil
+}
+
+// Reset forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight
+// stay in flight. The configuration stays.
+func (l *Library) Reset() error {
+	if status := C.cm_call(l.fn.reset); status != 0 {
+		return l.fail("cache_monitor_reset", status)
+	}
+	return nil
+}
+
+// render calls a function with the buffer contract until the text fits: it starts with a buffer of the
+// size the text had last time, and retries with the size the library reports when the text has grown
+// (it grows as counts gain digits).
+func (l *Library) render(kind renderKind) ([]byte, error) {
+	hint := l.sizeHint[kind].Load()
+	for {
+		buf := make([]byte, hint+hint/8+64)
+		var length C.size_t
+		status := C.cm_render(l.fn.renders[kind], (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &length)
+		hint = uint64(length)
+		switch Status(status) {
+		case StatusOK:
+			l.sizeHint[kind].Store(hint)
+			return buf[:length:length], nil
+		case StatusBufferTooSmall:
+			continue
+		default:
+			if kind == renderLastError { // fail would ask for it again
+				return nil, &Error{Func: renderNames[kind], Status: Status(status), Message: Status(status).String()}
+			}
+			return nil, l.fail(renderNames[kind], status)
+		}
+	}
+}
+
+// Render returns the Prometheus text exposition (format 0.0.4) of everything recorded.
+func (l *Library) Render() ([]byte, error) { return l.render(renderPrometheus) }
+
+// RenderOpenMetrics returns the OpenMetrics 1.0.0 exposition.
+func (l *Library) RenderOpenMetrics() ([]byte, error) { return l.render(renderOpenMetrics) }
+
+// RenderHitRateJSON returns the hit-rate report as JSON (rolling windows, operations, key patterns).
+func (l *Library) RenderHitRateJSON() ([]byte, error) { return l.render(renderHitRateJSON) }
+
+// RenderStatsJSON returns the stats report as JSON (in flight, operations per second, latencies,
+// alerts).
+func (l *Library) RenderStatsJSON() ([]byte, error) { return l.render(renderStatsJSON) }
+
+// RenderFlamegraphFolded returns the sampled stacks as folded stacks ("frame;frame;frame weight" per
+// line), empty until sampling is configured ({"profiler": {"sample_every": 100}}).
+func (l *Library) RenderFlamegraphFolded() ([]byte, error) { return l.render(renderFlamegraphFolded) }
+
+// RenderFlamegraphSVG returns the sampled stacks as an SVG flamegraph.
+func (l *Library) RenderFlamegraphSVG() ([]byte, error) { return l.render(renderFlamegraphSVG) }
+
+// ExportState returns a versioned snapshot of everything counted, for [Library.ImportState] of another
+// copy of the library (a hot swap; README, "Hot swap").
+func (l *Library) ExportState() ([]byte, error) { return l.render(renderExportState) }
+
+// ImportState adds a snapshot from ExportState of another copy of the library to this one's counts
+// (a later snapshot from the same source replaces the earlier one). Nothing changes on error.
+func (l *Library) ImportState(snapshot []byte) error {
+	var data *C.uint8_t
+	if len(snapshot) > 0 {
+		data = (*C.uint8_t)(unsafe.Pointer(&snapshot[0]))
+	}
+	if status := C.cm_import_state(l.fn.importState, data, C.size_t(len(snapshot))); status != 0 {
+		return l.fail("cache_monitor_import_state", status)
+	}
+	return nil
+}
+
+// LastError returns the library's message about the most recent failed call in the process ("" if
+// none failed). The errors of this package carry it already.
+func (l *Library) LastError() (string, error) {
+	text, err := l.render(renderLastError)
+	return string(text), err
+}
+
+// describe returns cache_monitor_strerror's description of a status.
+func (l *Library) describe(status Status) string {
+	return C.GoString(C.cm_strerror(l.fn.strerror, C.int32_t(status)))
+}
+
+// Serve starts the library's HTTP exporter on addr, an "IP:port" such as "127.0.0.1:9464" ("" means
+// that one; port 0 picks a free port, see ServeAddress). It serves /metrics, /hit-rate.json,
+// /stats.json and the flamegraphs from one thread of the library's own until StopServing.
+// StatusAlreadyServing if it serves already, StatusBindFailed if addr cannot be bound.
+func (l *Library) Serve(addr string) error {
+	caddr := C.CString(addr)
+	defer C.free(unsafe.Pointer(caddr))
+	if status := C.cm_serve(l.fn.serve, caddr); status != 0 {
+		return l.fail("cache_monitor_serve", status)
+	}
+	return nil
+}
+
+// ServeAddress returns the address the exporter listens on, with the real port when 0 was asked for;
+// StatusNotServing when it is not running.
+func (l *Library) ServeAddress() (string, error) {
+	text, err := l.render(renderServeAddress)
+	return string(text), err
+}
+
+// StopServing stops the exporter and joins its thread; nil also when it was not serving.
+func (l *Library) StopServing() error {
+	if status := C.cm_call(l.fn.serveStop); status != 0 {
+		return l.fail("cache_monitor_serve_stop", status)
+	}
+	return nil
+}
+
+// Shutdown stops everything the library runs on its own (the exporter). Recording and rendering keep
+// working afterwards.
+func (l *Library) Shutdown() error {
+	if status := C.cm_call(l.fn.shutdown); status != 0 {
+		return l.fail("cache_monitor_shutdown", status)
+	}
+	return nil
+}

@@ -1,0 +1,374 @@
+package cachemonitor
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// workload is the n-th record of goroutine g: a pure function, so the test can tally what was recorded.
+func workload(g, i int) (op Operation, result Result, durationNs uint64, key string) {
+	op = Operation((g + i) % int(FirstCustomOperation))
+	switch op {
+	case OperationGet, OperationContains:
+		result = ResultHit
+		if i%4 == 0 {
+			result = ResultMiss
+		}
+	case OperationLoad:
+		result = ResultOK
+		if i%10 == 0 {
+			result = ResultError
+		}
+	default:
+		result = ResultOK
+		if i%97 == 0 {
+			result = ResultError
+		}
+	}
+	durationNs = uint64(i%5000)*997 + 100
+	key = [...]string{"user:42", "session:7f3a", "path/a/b.json", ""}[i%4]
+	return
+}
+
+func TestRecordFromManyGoroutinesCountsExactly(t *testing.T) {
+	lib := testLibrary(t)
+	const goroutines, perGoroutine = 64, 5000
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < perGoroutine; i++ {
+				op, result, ns, key := workload(g, i)
+				if err := lib.Record(op, result, time.Duration(ns), key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := newTally()
+	for g := 0; g < goroutines; g++ {
+		for i := 0; i < perGoroutine; i++ {
+			op, result, ns, _ := workload(g, i)
+			want.add(op, result, ns, 1)
+		}
+	}
+	if want.total() != goroutines*perGoroutine {
+		t.Fatalf("the workload covers %d records", want.total())
+	}
+	e := render(t, lib)
+	want.check(t, e)
+	// Patterns: a quarter of the records have the key user:42, counted under user:* by result.
+	var userByResult [4]float64
+	for g := 0; g < goroutines; g++ {
+		for i := 0; i < perGoroutine; i++ {
+			if _, result, _, key := workload(g, i); key == "user:42" {
+				userByResult[result]++
+			}
+		}
+	}
+	for result, want := range userByResult {
+		if want == 0 {
+			want = -1
+		}
+		series := `cuenv_cache_pattern_operations_total{pattern="user:*",result="` + Result(result).String() + `"}`
+		if got := e.value(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
+func TestErrorsCarryTheStatusAndTheLibrarysMessage(t *testing.T) {
+	lib := testLibrary(t)
+	err := lib.Record(99, ResultHit, time.Microsecond, "user:1")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Record(99) = %v, want an *Error", err)
+	}
+	if e.Status != StatusUnknownOperation || e.Func != "cache_monitor_record" || e.Message != "unknown operation code 99" {
+		t.Errorf("got %+v", *e)
+	}
+	if !errors.Is(err, StatusUnknownOperation) || errors.Is(err, StatusUnknownResult) {
+		t.Errorf("errors.Is does not match the status: %v", err)
+	}
+	if got := err.Error(); got != "cachemonitor: cache_monitor_record: unknown operation code 99 (status -2)" {
+		t.Errorf("Error() = %q", got)
+	}
+	for _, c := range []struct {
+		err  error
+		want Status
+	}{
+		{lib.Record(OperationGet, 4, 0, ""), StatusUnknownResult},
+		{lib.Begin(1000), StatusUnknownOperation},
+		{lib.SetGauge(7, 1), StatusUnknownGauge},
+		{lib.Configure("not json"), StatusInvalidJSON},
+		{lib.Configure(`{"colour": "red"}`), StatusInvalidConfig},
+		{lib.RecordWithFrames(OperationGet, ResultHit, 0, "", "main.\xff"), StatusInvalidUTF8},
+		{lib.ImportState([]byte("not json")), StatusInvalidSnapshot},
+		{lib.ImportState([]byte("{}")), StatusForeignSnapshot},
+		{lib.ImportState(nil), StatusNullPointer},
+		{lib.Serve("not an address"), StatusInvalidAddress},
+	} {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("got %v, want status %d (%v)", c.err, c.want, c.want)
+		}
+	}
+	if err := lib.Configure(`{"colour": "red"}`); !strings.Contains(err.Error(), "colour") {
+		t.Errorf("the message does not name the key: %v", err)
+	}
+	if got := render(t, lib).value(`cuenv_cache_operations_total{operation="get",result="hit"}`); got != -1 {
+		t.Errorf("a refused record was counted: get hit = %v", got)
+	}
+}
+
+func TestStatusTextsAreTheLibrarys(t *testing.T) {
+	lib := testLibrary(t)
+	for code := 0; code < len(statusText); code++ {
+		status := Status(-code)
+		if got, want := status.String(), lib.describe(status); got != want {
+			t.Errorf("status %d: %q, the library says %q", -code, got, want)
+		}
+	}
+	if got, want := Status(-100).String(), "unknown status code -100"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := StatusBusy.Error(); got != "cachemonitor: not possible in the monitor's current state" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestOpenChecksThePathAndTheABI(t *testing.T) {
+	if _, err := Open("/nonexistent/libcache_monitor.so"); err == nil || !strings.Contains(err.Error(), "/nonexistent/libcache_monitor.so") {
+		t.Errorf("Open of a missing file: %v", err)
+	}
+	if _, err := Open("libc.so.6"); err == nil || !strings.Contains(err.Error(), "no symbol cache_monitor_abi_version") {
+		t.Errorf("Open of another library: %v", err)
+	}
+	for version, want := range map[uint32]bool{
+		ABIMajor<<16 | ABIMinor:       true,
+		ABIMajor<<16 | (ABIMinor + 1): true,
+		ABIMajor<<16 | (ABIMinor - 1): false,
+		(ABIMajor + 1) << 16:          false,
+		(ABIMajor-1)<<16 | 0xffff:     false,
+	} {
+		if got := compatible(version); got != want {
+			t.Errorf("compatible(%d.%d) = %v", version>>16, version&0xffff, got)
+		}
+	}
+	lib := testLibrary(t)
+	if major, minor := lib.ABIVersion(); major != ABIMajor || minor < ABIMinor {
+		t.Errorf("ABI %d.%d", major, minor)
+	}
+	if lib.Path() == "" {
+		t.Error("no path")
+	}
+}
+
+func TestBeginEndAndStartFinishTrackOperationsInFlight(t *testing.T) {
+	lib := testLibrary(t)
+	inFlight := `cuenv_cache_stats{metric="operations_in_flight"}`
+	for i := 0; i < 3; i++ {
+		if err := lib.Begin(OperationLoad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started, err := lib.Start(OperationPut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, lib).value(inFlight); got != 4 {
+		t.Fatalf("in flight = %v, want 4", got)
+	}
+	// End from other goroutines, which may run on other OS threads.
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := lib.End(OperationLoad, ResultOK, time.Millisecond, "user:1"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := started.Finish(ResultOK, "session:1"); err != nil {
+		t.Fatal(err)
+	}
+	e := render(t, lib)
+	if got := e.value(inFlight); got != 0 {
+		t.Errorf("in flight = %v, want 0", got)
+	}
+	if got := e.value(`cuenv_cache_operations_total{operation="load",result="ok"}`); got != 3 {
+		t.Errorf("load ok = %v, want 3", got)
+	}
+	if got := e.value(`cuenv_cache_operations_total{operation="put",result="ok"}`); got != 1 {
+		t.Errorf("put ok = %v, want 1", got)
+	}
+}
+
+func TestGaugesAndNegativeDurations(t *testing.T) {
+	lib := testLibrary(t)
+	if err := lib.SetGauge(GaugeSizeBytes, 123456); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.SetGauge(GaugeEntries, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Record(OperationGet, ResultHit, -time.Second, ""); err != nil {
+		t.Fatal(err)
+	}
+	e := render(t, lib)
+	for series, want := range map[string]float64{
+		`cuenv_cache_stats{metric="size_bytes"}`:                                     123456,
+		`cuenv_cache_stats{metric="entries"}`:                                        42,
+		`cuenv_cache_operation_duration_seconds_sum{operation="get",result="hit"}`:   0,
+		`cuenv_cache_operation_duration_seconds_count{operation="get",result="hit"}`: 1,
+	} {
+		if got := e.value(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
+func TestEveryRenderFollowsTheBufferContract(t *testing.T) {
+	lib := testLibrary(t)
+	for i := 0; i < 1000; i++ {
+		if err := lib.Record(OperationGet, ResultHit, time.Duration(i)*time.Microsecond, "user:1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(name string, render func() ([]byte, error), valid func([]byte) bool) {
+		t.Helper()
+		// Twice: the first call sizes the buffer, the second uses the size it remembered.
+		for i := 0; i < 2; i++ {
+			text, err := render()
+			if err != nil || !valid(text) {
+				t.Errorf("%s: %v, %.200q", name, err, text)
+			}
+		}
+	}
+	isJSON := func(text []byte) bool { return json.Valid(text) }
+	check("Render", lib.Render, func(text []byte) bool {
+		return strings.HasSuffix(string(text), "\n") && parse(t, text).value(`cuenv_cache_operations_total{operation="get",result="hit"}`) == 1000
+	})
+	check("RenderOpenMetrics", lib.RenderOpenMetrics, func(text []byte) bool { return strings.HasSuffix(string(text), "# EOF\n") })
+	check("RenderHitRateJSON", lib.RenderHitRateJSON, func(text []byte) bool {
+		var report struct {
+			Overall struct{ Hits, Misses int }
+		}
+		return json.Unmarshal(text, &report) == nil && report.Overall.Hits == 1000 && report.Overall.Misses == 0
+	})
+	check("RenderStatsJSON", lib.RenderStatsJSON, isJSON)
+	check("ExportState", lib.ExportState, func(text []byte) bool {
+		return isJSON(text) && strings.Contains(string(text), `"cache-monitor-state"`)
+	})
+	check("RenderFlamegraphFolded", lib.RenderFlamegraphFolded, func(text []byte) bool { return true })
+	check("RenderFlamegraphSVG", lib.RenderFlamegraphSVG, func(text []byte) bool { return strings.Contains(string(text), "<svg") })
+	// A render that grows past the remembered size is retried until it fits.
+	lib.sizeHint[renderPrometheus].Store(10)
+	if text, err := lib.Render(); err != nil || parse(t, text).value(`cuenv_cache_operations_total{operation="get",result="hit"}`) != 1000 {
+		t.Errorf("render after a too-small hint: %v", err)
+	}
+}
+
+func TestRecordWithFramesShowsTheGoCallSiteInTheFlamegraph(t *testing.T) {
+	lib := testLibrary(t)
+	if err := lib.Configure(`{"profiler": {"sample_every": 1}}`); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := lib.Configure(`{"profiler": {"sample_every": 0}}`); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	const site = "main.main;main.serve;cache.(*Cache).Get"
+	for i := 0; i < 10; i++ {
+		if err := lib.RecordWithFrames(OperationGet, ResultHit, time.Microsecond, "user:1", site); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folded, err := lib.RenderFlamegraphFolded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sampled int
+	for _, line := range strings.Split(string(folded), "\n") {
+		if strings.Contains(line, site+";cache_monitor::get ") {
+			sampled++
+		}
+	}
+	if sampled == 0 {
+		t.Errorf("no stack shows %s:\n%s", site, folded)
+	}
+}
+
+func TestServeServeAddressAndStopServing(t *testing.T) {
+	lib := testLibrary(t)
+	if err := lib.Record(OperationPut, ResultOK, time.Microsecond, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Serve("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer lib.StopServing()
+	addr, err := lib.ServeAddress()
+	if err != nil || !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("ServeAddress = %q, %v", addr, err)
+	}
+	if err := lib.Serve("127.0.0.1:0"); !errors.Is(err, StatusAlreadyServing) {
+		t.Errorf("second Serve: %v", err)
+	}
+	response, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(response.Body)
+	response.Body.Close()
+	if err != nil || response.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d, %v", response.StatusCode, err)
+	}
+	if got := parse(t, body).value(`cuenv_cache_operations_total{operation="put",result="ok"}`); got != 1 {
+		t.Errorf("served put ok = %v, want 1", got)
+	}
+	if err := lib.StopServing(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lib.ServeAddress(); !errors.Is(err, StatusNotServing) {
+		t.Errorf("ServeAddress after StopServing: %v", err)
+	}
+	if err := lib.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCustomOperations(t *testing.T) {
+	lib := testLibrary(t)
+	if err := lib.Configure(`{"operations": ["compact"]}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Record(FirstCustomOperation, ResultOK, time.Millisecond, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Record(FirstCustomOperation+1, ResultOK, time.Millisecond, ""); !errors.Is(err, StatusUnknownOperation) {
+		t.Errorf("unregistered custom code: %v", err)
+	}
+	want := newTally("compact")
+	want.add(FirstCustomOperation, ResultOK, 1e6, 1)
+	want.check(t, render(t, lib))
+	if got := FirstCustomOperation.String(); got != "operation(7)" {
+		t.Errorf("String() = %q", got)
+	}
+}
