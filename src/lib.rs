@@ -53,6 +53,7 @@ pub mod profiler;
 pub mod recording;
 pub mod render;
 pub mod state;
+mod store;
 mod sync;
 
 pub use analysis::{alerts, clock, patterns, view, windows};

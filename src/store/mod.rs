@@ -1,0 +1,5 @@
+//! Where counts are stored: a region of atomics in this process's memory, or in a state file that
+//! every process attaching it shares.
+
+pub(crate) mod file;
+pub(crate) mod ofd_lock;
