@@ -2,5 +2,6 @@
 //! every process attaching it shares.
 
 pub(crate) mod delta_ring;
+pub(crate) mod double_buffer;
 pub(crate) mod file;
 pub(crate) mod ofd_lock;
