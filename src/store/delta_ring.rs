@@ -196,7 +196,7 @@ impl<const ENTRIES: usize, const N: usize> DeltaRing<ENTRIES, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::storage::Zeroable;
+    use crate::recording::backing::Zeroable;
 
     // SAFETY: tags and cells are atomics; zero is "never used" and "nothing counted".
     unsafe impl<const E: usize, const N: usize> Zeroable for DeltaRing<E, N> {}

@@ -5,3 +5,4 @@ pub(crate) mod delta_ring;
 pub(crate) mod double_buffer;
 pub(crate) mod file;
 pub(crate) mod ofd_lock;
+pub(crate) mod thread_claim;
