@@ -15,25 +15,36 @@ use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::analysis::clock::Clock;
-use crate::analysis::patterns::{PatternTable, Patterns};
-use crate::analysis::windows::Windows;
 use crate::config::http::HttpConfig;
 use crate::config::{Config, Section};
 use crate::error::Error;
 use crate::profiler::Profiler;
-use crate::recording::backing::Backing;
+use crate::recording::attachment::Attachment;
+use crate::recording::backing::zeroed;
+use crate::recording::clock::Clock;
 use crate::recording::operation::{Gauge, Operation, Outcome};
-use crate::recording::recorder::{Record, Recorder};
-use crate::recording::shard::Shards;
+use crate::recording::patterns::PatternTable;
+use crate::recording::recorder::{AttachmentHome, Memory, Record, Recorder};
+use crate::recording::region::{GlobalSpace, Region};
+use crate::recording::state_file::HEADER_BYTES;
 use crate::recording::totals::Totals;
 use crate::state::counts::CountsSinceReset;
 use crate::sync::{Mutex, RwLock};
 
-/// The process-wide monitor's large parts: static, zero-initialised atomics (see `backing`).
-static GLOBAL_SHARDS: Shards = Shards::new();
-static GLOBAL_WINDOWS: Windows = Windows::new();
-static GLOBAL_PATTERN_TABLE: PatternTable = PatternTable::new();
+/// The process-wide monitor's region: zero-initialised atomics in `.bss` (see `recording::region`).
+// SAFETY: a region is atomics only; all-zero is its empty state.
+static GLOBAL_REGION: Region = unsafe { zeroed() };
+
+/// Where the process-wide monitor maps a state file it attaches: a header page, then a region.
+#[repr(C)]
+struct FileSpace {
+    header: [std::sync::atomic::AtomicU64; HEADER_BYTES / 8],
+    region: Region,
+}
+
+// SAFETY: atomics only; all-zero is valid. Untouched until a file is mapped over it.
+static GLOBAL_FILE_SPACE: GlobalSpace<FileSpace> = GlobalSpace(unsafe { zeroed() });
+static GLOBAL_ATTACHMENT: OnceLock<Attachment> = OnceLock::new();
 
 static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 
@@ -44,13 +55,9 @@ static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 /// everything else takes short locks and is meant for configuration and scrapes.
 pub struct Monitor {
     recorder: Recorder,
-    clock: Clock,
-    windows: Backing<Windows>,
-    patterns: Patterns,
     config: RwLock<Config>,
-    /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
-    /// ever written by recording threads).
-    reset_baseline: Mutex<Option<Totals>>,
+    /// Held while a reset writes its baseline (the baseline's writers must take turns).
+    resetting: Mutex<()>,
     /// A random identity, so an importer can tell our snapshots from others'.
     instance: u64,
     /// State imported from other monitors (library copies), by their identity.
@@ -72,22 +79,27 @@ impl Monitor {
     }
 
     /// A monitor with its own counters whose windows follow `clock` (a
-    /// [`ManualClock`](crate::analysis::clock::ManualClock) in tests).
+    /// [`ManualClock`](crate::recording::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
-        Self::with_parts(Backing::heap(), Backing::heap(), Backing::heap(), clock)
+        Self::with_recorder(Recorder::new(
+            Memory::heap(),
+            AttachmentHome::Heap(OnceLock::new()),
+            None,
+            clock,
+        ))
     }
 
     /// The process-wide monitor, the one the C ABI records into.
     #[inline]
     pub fn global() -> &'static Self {
         GLOBAL.get_or_init(|| {
-            let statics = (&GLOBAL_SHARDS, &GLOBAL_WINDOWS, &GLOBAL_PATTERN_TABLE);
-            Self::with_parts(
-                Backing::Static(statics.0),
-                Backing::Static(statics.1),
-                Backing::Static(statics.2),
+            let reserved = std::ptr::NonNull::from(&GLOBAL_FILE_SPACE).cast::<u8>();
+            Self::with_recorder(Recorder::new(
+                Memory::Static(&GLOBAL_REGION),
+                AttachmentHome::Static(&GLOBAL_ATTACHMENT),
+                Some(reserved),
                 Clock::Monotonic,
-            )
+            ))
         })
     }
 
@@ -96,20 +108,14 @@ impl Monitor {
         GLOBAL.get()
     }
 
-    fn with_parts(
-        shards: Backing<Shards>,
-        windows: Backing<Windows>,
-        pattern_table: Backing<PatternTable>,
-        clock: Clock,
-    ) -> Self {
+    fn with_recorder(recorder: Recorder) -> Self {
         let config = Config::default();
+        recorder.set_bounds(&config.buckets);
+        recorder.set_patterns(&config.patterns);
         Self {
-            recorder: Recorder::new(shards, &config.buckets),
-            clock,
-            windows,
-            patterns: Patterns::new(&config.patterns, pattern_table),
+            recorder,
             config: RwLock::new(config),
-            reset_baseline: Mutex::new(None),
+            resetting: Mutex::new(()),
             instance: transfer::random_instance(),
             imported: Mutex::new(BTreeMap::new()),
             profiler: Profiler::new(),
@@ -138,12 +144,14 @@ impl Monitor {
         frames: &str,
     ) -> Result<(), Error> {
         self.check_operation(operation)?;
-        self.tick_if_due(self.clock.now_secs());
+        if !self.recorder.is_enabled() {
+            return Ok(());
+        }
         self.recorder.record(Record {
             operation,
             outcome,
             duration_ns,
-            pattern_id: self.patterns.id_of(key),
+            key,
         });
         self.profiler.observe(operation, duration_ns, frames);
         Ok(())
@@ -156,14 +164,6 @@ impl Monitor {
             Ok(())
         } else {
             Err(Error::UnknownOperation(operation.code()))
-        }
-    }
-
-    /// Snapshots the counters for the rolling windows at the first record (or render) of each second.
-    #[inline(always)]
-    fn tick_if_due(&self, now: u64) {
-        if self.windows.needs_tick(now) {
-            self.windows.tick(now, self.recorder.operation_count(), &self.recorder);
         }
     }
 
@@ -228,8 +228,7 @@ impl Monitor {
         let mut config = self.config.write();
         let next = config.with_json(json)?;
         if next.buckets != config.buckets {
-            let recorded = self.totals_with(&config).series.iter().flatten().any(|s| s.count > 0);
-            if recorded {
+            if self.has_counts(&config) {
                 return Err(Error::Busy(
                     "histogram buckets can only change before the first record or right after a reset".to_owned(),
                 ));
@@ -237,10 +236,24 @@ impl Monitor {
             self.recorder.set_bounds(&next.buckets);
         }
         self.recorder.set_operation_count(next.operation_count());
-        self.patterns.configure(&next.patterns);
+        self.recorder.set_patterns(&next.patterns);
         self.profiler.configure(&next.profiler);
         *config = next;
         Ok(())
+    }
+
+    /// The key-pattern table records are counted under.
+    pub(crate) fn patterns(&self) -> &PatternTable {
+        &self.recorder.region().core.hot.patterns
+    }
+
+    /// Whether anything was recorded or imported since the last reset.
+    fn has_counts(&self, config: &Config) -> bool {
+        self.totals_with(config.operation_count(), config.buckets.nanos().len())
+            .series
+            .iter()
+            .flatten()
+            .any(|series| series.count > 0)
     }
 
     /// The configuration in force.
@@ -256,39 +269,62 @@ impl Monitor {
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
     /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
     pub fn reset(&self) {
+        let _turn = self.resetting.lock();
         self.imported.lock().clear();
-        let config = self.config.read();
-        let mut raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
-        raw.begun.iter_mut().chain(raw.ended.iter_mut()).for_each(|c| *c = 0);
-        *self.reset_baseline.lock() = Some(raw);
+        let raw = self.recorder.raw_totals();
+        self.recorder
+            .region()
+            .core
+            .baseline
+            .write(|cells| raw.write_baseline(cells));
         for gauge in Gauge::ALL {
             self.recorder.set_gauge(gauge, 0);
         }
         self.profiler.reset();
     }
 
-    /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline, the
-    /// profiler's table), as the library is unloaded. Counts read afterwards are those since the monitor
-    /// started, and sampling is off.
+    /// Drops what this monitor holds beside its counters (imported state, the profiler's table, the state
+    /// file's descriptor), as the library is unloaded. Sampling is off afterwards.
     pub(crate) fn release_heap(&self) {
         self.imported.lock().clear();
-        self.reset_baseline.lock().take();
         self.profiler.release();
+        self.recorder.release_file();
     }
 
     /// Everything recorded (or imported) since the last reset.
     pub fn totals(&self) -> Totals {
-        self.totals_with(&self.config.read())
+        let config = self.config.read();
+        self.totals_with(config.operation_count(), config.buckets.nanos().len())
     }
 
-    /// Everything the shards hold, for the operations and buckets given: no reset, no imports.
-    fn raw_totals(&self, operations: usize, buckets: usize) -> Totals {
-        self.recorder.totals(operations, buckets, self.patterns.ids_in_use())
+    /// The reset baseline: raw totals at the last reset, if there was one.
+    fn baseline(&self) -> Option<Totals> {
+        self.recorder
+            .region()
+            .core
+            .baseline
+            .read(|generation, cells| (generation != 0).then(|| Totals::read_baseline(cells)))
+            .flatten()
     }
 
-    fn totals_with(&self, config: &Config) -> Totals {
-        let raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
-        let mut totals = since_reset(raw, self.reset_baseline.lock().as_ref());
+    /// Raw totals and the baseline they were taken against, read consistently: the baseline's generation
+    /// is the same before and after the sum, so a reset in between is never half seen.
+    fn raw_and_baseline(&self) -> (Totals, Option<Totals>) {
+        let baseline = &self.recorder.region().core.baseline;
+        let mut read = (Totals::default(), None);
+        for _ in 0..16 {
+            let generation = baseline.generation();
+            read = (self.recorder.raw_totals(), self.baseline());
+            if baseline.generation() == generation {
+                break;
+            }
+        }
+        read
+    }
+
+    fn totals_with(&self, operations: usize, buckets: usize) -> Totals {
+        let (raw, baseline) = self.raw_and_baseline();
+        let mut totals = since_reset(raw, baseline.as_ref()).shaped(operations, buckets);
         for imported in self.imported.lock().values() {
             totals.merge(&imported.totals);
         }

@@ -25,7 +25,7 @@ impl Monitor {
     /// Everything this monitor has counted since its last reset, own and imported, as a versioned JSON
     /// snapshot for [`Monitor::import_state`] of another monitor.
     pub fn export_state(&self) -> String {
-        let now = self.clock.now_secs();
+        let now = self.recorder.now();
         let config = self.config.read().clone();
         let counts = self.counts_since_reset(
             now,
@@ -38,7 +38,7 @@ impl Monitor {
             now,
             config_json: config.to_json(),
             gauges: self.recorder.gauges(),
-            patterns: self.patterns.learned(),
+            patterns: self.patterns().learned(),
         };
         serde_json::to_string(&StateSnapshot::export(&counts, context))
             .unwrap_or_else(|e| unreachable!("snapshots hold plain data: {e}"))
@@ -73,7 +73,7 @@ impl Monitor {
             other => other,
         })?;
         let gauges = snapshot.gauges.clone();
-        let counts = snapshot.into_counts(|prefix| self.patterns.register(prefix))?;
+        let counts = snapshot.into_counts(|prefix| self.patterns().register(prefix))?;
         let mut imported = self.imported.lock();
         if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
             return Err(Error::Busy("too many import sources".to_owned()));
@@ -88,7 +88,7 @@ impl Monitor {
 
 #[cfg(test)]
 mod tests {
-    use crate::analysis::clock::{Clock, ManualClock};
+    use crate::recording::clock::{Clock, ManualClock};
     use crate::config::operations::Operation;
     use crate::error::Error;
     use crate::monitor::Monitor;

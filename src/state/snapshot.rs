@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::counts::CountsSinceReset;
 use crate::analysis::history::History;
-use crate::analysis::patterns::MAX_PREFIX;
 use crate::analysis::windows::Resolution;
 use crate::error::Error;
 use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
+use crate::recording::patterns::MAX_PREFIX;
 use crate::recording::totals::{OutcomeCounts, SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
@@ -211,7 +211,7 @@ impl StateSnapshot {
             ),
             (sparse_fits(&self.latency), "latency buckets"),
             (
-                self.patterns.len() <= 4 * crate::analysis::patterns::MAX_PATTERNS,
+                self.patterns.len() <= 4 * crate::recording::patterns::MAX_PATTERNS,
                 "too many patterns",
             ),
             (

@@ -190,7 +190,11 @@ mod tests {
         });
         for claim in live.iter().filter(|c| c.is_owned()) {
             assert_ne!(*claim, here);
-            assert_eq!(live.iter().filter(|c| *c == claim).count(), 1, "live threads never share an owned shard");
+            assert_eq!(
+                live.iter().filter(|c| *c == claim).count(),
+                1,
+                "live threads never share an owned shard"
+            );
         }
         assert!(others.iter().all(|c| c.index() < SHARD_COUNT));
     }

@@ -108,7 +108,11 @@ mod tests {
         buffer.write(|cells| cells.iter().for_each(|c| c.store(7, Relaxed)));
         assert_eq!(contents(&buffer), (1, vec![7; 4]));
         buffer.write(|cells| cells[0].store(1, Relaxed));
-        assert_eq!(contents(&buffer).1, vec![1, 0, 0, 0], "the spare bank held generation 0");
+        assert_eq!(
+            contents(&buffer).1,
+            vec![1, 0, 0, 0],
+            "the spare bank held generation 0"
+        );
     }
 
     #[test]
@@ -121,7 +125,11 @@ mod tests {
         spare.cells[0].store(99, Relaxed);
         assert_eq!(contents(&buffer), (1, vec![5; 4]));
         buffer.write(|cells| cells.iter().for_each(|c| c.store(6, Relaxed)));
-        assert_eq!(contents(&buffer), (2, vec![6; 4]), "the next writer takes over the bank");
+        assert_eq!(
+            contents(&buffer),
+            (2, vec![6; 4]),
+            "the next writer takes over the bank"
+        );
         assert_eq!(buffer.banks[0].seq.load(Relaxed) % 2, 0);
     }
 

@@ -111,97 +111,104 @@ impl PeriodTag {
     }
 }
 
-/// A bank of `N` delta cells for one period.
-#[repr(C)]
-pub(crate) struct Bank<const N: usize> {
-    tag: PeriodTag,
-    cells: [AtomicU64; N],
+/// What a bank holds for one period, and how it is emptied for the next.
+///
+/// # Safety
+/// All-zero bytes must be a valid, empty value (the ring lives in zeroed memory).
+pub(crate) unsafe trait BankCells {
+    /// Empties the cells (only their owner's `clear` runs, under the bank's claim).
+    fn clear(&self);
 }
 
-impl<const N: usize> Bank<N> {
-    const fn new() -> Self {
-        Self {
-            tag: PeriodTag::new(),
-            cells: [const { AtomicU64::new(0) }; N],
-        }
-    }
+/// `N` counters.
+#[repr(C)]
+pub(crate) struct Counters<const N: usize>(pub(crate) [AtomicU64; N]);
 
+// SAFETY: atomics only; zero is "nothing counted".
+unsafe impl<const N: usize> BankCells for Counters<N> {
     fn clear(&self) {
-        for cell in &self.cells {
+        for cell in &self.0 {
             cell.store(0, Ordering::Relaxed);
         }
     }
 }
 
-/// A ring of `ENTRIES` two-bank entries of `N` cells (see the module docs).
+/// One period's bank: its tag and cells.
 #[repr(C)]
-pub(crate) struct DeltaRing<const ENTRIES: usize, const N: usize> {
-    entries: [[Bank<N>; 2]; ENTRIES],
+pub(crate) struct Bank<C> {
+    tag: PeriodTag,
+    cells: C,
 }
 
-impl<const ENTRIES: usize, const N: usize> DeltaRing<ENTRIES, N> {
-    /// An empty ring.
-    pub(crate) const fn new() -> Self {
-        Self {
-            entries: [const { [const { Bank::new() }, const { Bank::new() }] }; ENTRIES],
-        }
-    }
+/// A ring of `ENTRIES` two-bank entries (see the module docs).
+#[repr(C)]
+pub(crate) struct DeltaRing<const ENTRIES: usize, C> {
+    entries: [[Bank<C>; 2]; ENTRIES],
+}
 
+impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     /// Periods a window can reach back in this ring, the current one included.
     pub(crate) const SPAN: u64 = ENTRIES as u64;
 
-    fn bank(&self, period: u64) -> &Bank<N> {
+    fn bank(&self, period: u64) -> &Bank<C> {
         let entry = &self.entries[(period % ENTRIES as u64) as usize];
         &entry[((period / ENTRIES as u64) % 2) as usize]
     }
 
-    /// Adds `deltas` (cell index, amount; indexes past `N` are ignored) to `period`, and prepares the bank
-    /// of `period + ENTRIES` so that the writers of that period find it cleared.
-    pub(crate) fn add(&self, period: u64, deltas: impl IntoIterator<Item = (usize, u64)>) -> Result<(), Miss> {
+    /// Lets `add` add to the cells of `period`, and prepares the bank of `period + ENTRIES` so that the
+    /// writers of that period find it cleared.
+    pub(crate) fn add(&self, period: u64, add: impl FnOnce(&C)) -> Result<(), Miss> {
         let bank = self.bank(period);
-        bank.tag.hold(period, || bank.clear())?;
-        for (index, amount) in deltas {
-            if let Some(cell) = bank.cells.get(index) {
-                cell.fetch_add(amount, Ordering::Relaxed);
-            }
-        }
+        bank.tag.hold(period, || bank.cells.clear())?;
+        add(&bank.cells);
         let ahead = period + ENTRIES as u64;
         let next = self.bank(ahead);
         if next.tag.period().is_none_or(|held| held < ahead) {
-            let _ = next.tag.hold(ahead, || next.clear());
+            let _ = next.tag.hold(ahead, || next.cells.clear());
         }
         Ok(())
     }
 
-    /// Adds the cells of every period in `from..=to` to `sums` (which has `N` entries or fewer).
-    pub(crate) fn sum(&self, from: u64, to: u64, sums: &mut [u64]) {
+    /// Calls `visit` with every period held in `from..=to` and its cells.
+    pub(crate) fn visit(&self, from: u64, to: u64, mut visit: impl FnMut(u64, &C)) {
         for bank in self.entries.iter().flatten() {
-            if bank.tag.period().is_some_and(|period| (from..=to).contains(&period)) {
-                for (sum, cell) in sums.iter_mut().zip(&bank.cells) {
-                    *sum = sum.wrapping_add(cell.load(Ordering::Relaxed));
-                }
+            if let Some(period) = bank.tag.period().filter(|period| (from..=to).contains(period)) {
+                visit(period, &bank.cells);
             }
         }
     }
+}
 
-    /// The periods held, with their cells, in no particular order: for exports.
-    pub(crate) fn periods(&self) -> impl Iterator<Item = (u64, &[AtomicU64; N])> {
-        self.entries
-            .iter()
-            .flatten()
-            .filter_map(|bank| bank.tag.period().map(|period| (period, &bank.cells)))
+impl<const ENTRIES: usize, const N: usize> DeltaRing<ENTRIES, Counters<N>> {
+    /// Adds the counters of every period in `from..=to` to `sums` (which has `N` entries or fewer).
+    pub(crate) fn sum(&self, from: u64, to: u64, sums: &mut [u64]) {
+        self.visit(from, to, |_, cells| {
+            for (sum, cell) in sums.iter_mut().zip(&cells.0) {
+                *sum = sum.wrapping_add(cell.load(Ordering::Relaxed));
+            }
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::backing::Zeroable;
+    use crate::recording::backing::zeroed_box;
 
-    // SAFETY: tags and cells are atomics; zero is "never used" and "nothing counted".
-    unsafe impl<const E: usize, const N: usize> Zeroable for DeltaRing<E, N> {}
+    type Ring = DeltaRing<7, Counters<3>>;
 
-    type Ring = DeltaRing<7, 3>;
+    fn ring() -> Box<Ring> {
+        // SAFETY: tags and counters are atomics; all-zero is the empty ring.
+        unsafe { zeroed_box() }
+    }
+
+    fn add(ring: &Ring, period: u64, deltas: &[(usize, u64)]) -> Result<(), Miss> {
+        ring.add(period, |cells| {
+            for (index, amount) in deltas {
+                cells.0[*index].fetch_add(*amount, Ordering::Relaxed);
+            }
+        })
+    }
 
     fn window(ring: &Ring, from: u64, to: u64) -> [u64; 3] {
         let mut sums = [0; 3];
@@ -211,54 +218,70 @@ mod tests {
 
     #[test]
     fn periods_add_up_and_roll_out_of_the_span() {
-        let ring = Ring::new();
+        let ring = ring();
         for period in 100..120u64 {
-            ring.add(period, [(0, 1), (2, period)]).unwrap();
+            add(&ring, period, &[(0, 1), (2, period)]).unwrap();
         }
         assert_eq!(window(&ring, 119, 119), [1, 0, 119]);
         assert_eq!(window(&ring, 114, 119), [6, 0, (114..120).sum()]);
         assert_eq!(Ring::SPAN, 7);
-        assert_eq!(window(&ring, 100, 119), [7, 0, (113..120).sum()], "only the span is kept");
-        assert_eq!(ring.add(105, [(0, 1)]), Err(Miss::Expired));
-        ring.add(118, [(1, 5)]).unwrap();
-        assert_eq!(window(&ring, 118, 118), [1, 5, 118], "late deltas still land in their period");
+        assert_eq!(
+            window(&ring, 100, 119),
+            [7, 0, (113..120).sum()],
+            "only the span is kept"
+        );
+        assert_eq!(add(&ring, 105, &[(0, 1)]), Err(Miss::Expired));
+        add(&ring, 118, &[(1, 5)]).unwrap();
+        assert_eq!(
+            window(&ring, 118, 118),
+            [1, 5, 118],
+            "late deltas still land in their period"
+        );
     }
 
     #[test]
     fn an_idle_ring_clears_stale_banks_on_first_use() {
-        let ring = Ring::new();
-        ring.add(10, [(0, 4)]).unwrap();
-        ring.add(10 + 14, [(0, 1)]).unwrap();
-        assert_eq!(window(&ring, 0, 100), [1, 0, 0], "the bank of period 10 was reused after two spans");
+        let ring = ring();
+        add(&ring, 10, &[(0, 4)]).unwrap();
+        add(&ring, 10 + 14, &[(0, 1)]).unwrap();
+        assert_eq!(
+            window(&ring, 0, 100),
+            [1, 0, 0],
+            "the bank of period 10 was reused after two spans"
+        );
     }
 
     #[test]
     fn banks_are_prepared_a_ring_ahead() {
-        let ring = Ring::new();
-        ring.add(3, [(0, 1)]).unwrap();
+        let ring = ring();
+        add(&ring, 3, &[(0, 1)]).unwrap();
         assert_eq!(ring.bank(10).tag.period(), Some(10));
         assert_eq!(window(&ring, 10, 10), [0, 0, 0], "prepared banks hold nothing yet");
     }
 
     #[test]
     fn a_stalled_clear_of_an_older_period_is_taken_over() {
-        let ring = Ring::new();
+        let ring = ring();
         let bank = ring.bank(3);
         bank.tag.0.store(hold(3) | 1, Ordering::Relaxed); // a clearer died mid-clear for period 3
-        assert_eq!(ring.add(3, [(0, 1)]), Err(Miss::Busy), "its own period: wait, then give up");
-        ring.add(3 + 14, [(0, 2)]).unwrap();
+        assert_eq!(
+            add(&ring, 3, &[(0, 1)]),
+            Err(Miss::Busy),
+            "its own period: wait, then give up"
+        );
+        add(&ring, 3 + 14, &[(0, 2)]).unwrap();
         assert_eq!(window(&ring, 17, 17), [2, 0, 0]);
     }
 
     #[test]
     fn concurrent_writers_lose_nothing() {
-        let ring = Ring::new();
+        let ring = ring();
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
                     for period in 0..1_000u64 {
                         // Threads drift apart: a laggard's old periods may have left the span.
-                        while ring.add(period, [(0, 1), (1, 2)]) == Err(Miss::Busy) {}
+                        while add(&ring, period, &[(0, 1), (1, 2)]) == Err(Miss::Busy) {}
                     }
                 });
             }

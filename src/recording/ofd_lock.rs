@@ -92,18 +92,33 @@ mod tests {
     fn a_lock_excludes_other_descriptions_until_released_or_closed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("locks");
-        let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap()
+        };
         let (first, second) = (open(), open());
         assert!(try_lock(first.as_fd(), 7).unwrap());
         assert!(try_lock(first.as_fd(), 7).unwrap(), "the holder may take it again");
         assert!(!try_lock(second.as_fd(), 7).unwrap());
         assert_eq!(probe(second.as_fd(), 7).unwrap(), Probe::HeldElsewhere);
-        assert_eq!(probe(first.as_fd(), 7).unwrap(), Probe::Free, "own locks never conflict");
+        assert_eq!(
+            probe(first.as_fd(), 7).unwrap(),
+            Probe::Free,
+            "own locks never conflict"
+        );
         assert!(try_lock(second.as_fd(), 8).unwrap(), "bytes are independent");
         unlock(first.as_fd(), 7).unwrap();
         assert!(try_lock(second.as_fd(), 7).unwrap());
         drop(second);
-        assert!(try_lock(first.as_fd(), 7).unwrap(), "closing the last descriptor releases");
+        assert!(
+            try_lock(first.as_fd(), 7).unwrap(),
+            "closing the last descriptor releases"
+        );
         assert!(try_lock(first.as_fd(), 8).unwrap());
     }
 

@@ -15,16 +15,22 @@
 //! never changes once ready. A lookup that meets a matching hash still being written waits a bounded
 //! number of spins for it (the claimer is a few stores away) rather than claiming a duplicate, so a burst
 //! of threads meeting a new prefix together learns it once; a claimer descheduled mid-claim costs the
-//! waiting records a count under `other`, never a wait without end. Once [`PatternConfig::max`] pattern ids
-//! are handed out, unknown prefixes count under `other` (pattern id 0) without claiming anything, so memory
-//! is fixed whatever the keys.
+//! waiting records a count under `other`, never a wait without end (in a state file, a claimer killed
+//! mid-claim leaves its prefix counting under `other` for good: never lost, only less detailed). Once
+//! [`PatternConfig::max`] pattern ids are handed out, unknown prefixes count under `other` (pattern id 0)
+//! without claiming anything, so memory is fixed whatever the keys.
 //!
 //! A *pattern id* indexes the pattern's outcome counters in every shard (`recording::shard::PATTERN_IDS`).
+//! Ids above the configured maximum (handed out before it was lowered, or to the loser of a race for the
+//! last id) keep their entry and the counts made under them, but count new records under `other` until the
+//! maximum is raised again: lowering the cap never hides a count.
+//!
+//! The table and its settings live in the region, so every process of a state file learns a prefix
+//! once; everything read from an entry is range-checked, since a state file is input.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::recording::backing::{Backing, Zeroable};
-use crate::recording::shard::OTHER_PATTERN_ID;
+use crate::recording::shard::{OTHER_PATTERN_ID, PATTERN_IDS};
 
 pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
 
@@ -91,28 +97,35 @@ impl Packed {
     }
 }
 
+/// One learned prefix. Every field is a word, so that no byte pattern a file can hold is invalid.
+#[repr(C)]
 struct Entry {
     hash: AtomicU64,
-    ready: AtomicBool,
-    id: AtomicUsize,
-    len: AtomicUsize,
+    /// Non-zero once the entry is published.
+    ready: AtomicU64,
+    id: AtomicU64,
+    len: AtomicU64,
     words: [AtomicU64; WORDS],
 }
 
 impl Entry {
-    const fn new() -> Self {
-        Self {
-            hash: AtomicU64::new(0),
-            ready: AtomicBool::new(false),
-            id: AtomicUsize::new(OTHER_PATTERN_ID),
-            len: AtomicUsize::new(0),
-            words: [const { AtomicU64::new(0) }; WORDS],
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) != 0
+    }
+
+    /// The entry's pattern id, range-checked.
+    fn id(&self) -> usize {
+        let id = self.id.load(Ordering::Relaxed);
+        if id < PATTERN_IDS as u64 {
+            id as usize
+        } else {
+            OTHER_PATTERN_ID
         }
     }
 
     /// The entry's prefix, once published.
     fn packed(&self) -> Option<Packed> {
-        if !self.ready.load(Ordering::Acquire) {
+        if !self.is_ready() {
             return None;
         }
         let mut words = [0u64; WORDS];
@@ -120,7 +133,7 @@ impl Entry {
             *word = cell.load(Ordering::Relaxed);
         }
         Some(Packed {
-            len: self.len.load(Ordering::Relaxed),
+            len: (self.len.load(Ordering::Relaxed) as usize).min(MAX_PREFIX),
             words,
         })
     }
@@ -132,7 +145,7 @@ impl Entry {
     /// claimer is still not done (descheduled mid-claim): that one record counts under `other`.
     fn await_published(&self) -> Option<()> {
         for _ in 0..PUBLISH_SPINS {
-            if self.ready.load(Ordering::Acquire) {
+            if self.is_ready() {
                 return Some(());
             }
             std::hint::spin_loop();
@@ -141,8 +154,8 @@ impl Entry {
     }
 
     fn holds(&self, prefix: &Packed) -> bool {
-        self.ready.load(Ordering::Acquire)
-            && self.len.load(Ordering::Relaxed) == prefix.len
+        self.is_ready()
+            && self.len.load(Ordering::Relaxed) == prefix.len as u64
             && self
                 .words
                 .iter()
@@ -151,45 +164,21 @@ impl Entry {
     }
 }
 
-/// The fixed table of learned prefixes. All-zero is the valid empty table.
-pub(crate) struct PatternTable([Entry; TABLE_ENTRIES]);
-
-// SAFETY: entries are nothing but atomics; zero means free (hash 0, not ready, id `other`, empty).
-unsafe impl Zeroable for PatternTable {}
-
-impl PatternTable {
-    /// An empty table, for a `static`.
-    pub(crate) const fn new() -> Self {
-        Self([const { Entry::new() }; TABLE_ENTRIES])
-    }
-}
-
-/// The pattern table and the settings the hot path reads.
-pub(crate) struct Patterns {
-    enabled: AtomicBool,
-    depth: AtomicU8,
-    max: AtomicUsize,
+/// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
+/// with analysis off; [`PatternTable::configure`] sets it up.
+#[repr(C)]
+pub(crate) struct PatternTable {
+    enabled: AtomicU64,
+    depth: AtomicU64,
+    max: AtomicU64,
     /// One bit per byte value.
     delimiters: [AtomicU64; 4],
-    /// The next pattern id to hand out.
-    next_id: AtomicUsize,
-    entries: Backing<PatternTable>,
+    /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
+    handed_out: AtomicU64,
+    entries: [Entry; TABLE_ENTRIES],
 }
 
-impl Patterns {
-    pub(crate) fn new(config: &PatternConfig, entries: Backing<PatternTable>) -> Self {
-        let patterns = Self {
-            enabled: AtomicBool::new(false),
-            depth: AtomicU8::new(1),
-            max: AtomicUsize::new(0),
-            delimiters: [const { AtomicU64::new(0) }; 4],
-            next_id: AtomicUsize::new(OTHER_PATTERN_ID + 1),
-            entries,
-        };
-        patterns.configure(config);
-        patterns
-    }
-
+impl PatternTable {
     /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
         let mut set = [0u64; 4];
@@ -199,15 +188,20 @@ impl Patterns {
         for (cell, bits) in self.delimiters.iter().zip(set) {
             cell.store(bits, Ordering::Relaxed);
         }
-        self.depth.store(config.depth, Ordering::Relaxed);
-        self.max.store(config.max, Ordering::Relaxed);
-        self.enabled.store(config.enabled, Ordering::Relaxed);
+        self.depth.store(u64::from(config.depth), Ordering::Relaxed);
+        self.max.store(config.max as u64, Ordering::Relaxed);
+        self.enabled.store(u64::from(config.enabled), Ordering::Relaxed);
+    }
+
+    /// The configured maximum, range-checked.
+    fn max(&self) -> usize {
+        (self.max.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS)
     }
 
     /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
     #[inline]
     pub(crate) fn id_of(&self, key: &[u8]) -> Option<usize> {
-        if key.is_empty() || !self.enabled.load(Ordering::Relaxed) {
+        if key.is_empty() || self.enabled.load(Ordering::Relaxed) == 0 {
             return None;
         }
         Some(self.lookup(&self.prefix(key)))
@@ -216,7 +210,7 @@ impl Patterns {
     /// The bytes before `*` in `key`'s pattern, packed: one pass that copies while it looks for the
     /// delimiters.
     fn prefix(&self, key: &[u8]) -> Packed {
-        let depth = self.depth.load(Ordering::Relaxed);
+        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8) as usize;
         let set: [u64; 4] = std::array::from_fn(|i| self.delimiters[i].load(Ordering::Relaxed));
         let mut bytes = [0u8; MAX_PREFIX];
         let (mut seen, mut end) = (0, 0);
@@ -239,10 +233,10 @@ impl Patterns {
         let mask = TABLE_ENTRIES - 1;
         let mut index = (hash as usize) & mask;
         for _ in 0..TABLE_ENTRIES {
-            let entry = &self.entries.0[index];
+            let entry = &self.entries[index];
             match entry.hash.load(Ordering::Acquire) {
                 0 => {
-                    if self.next_id.load(Ordering::Relaxed) > self.max.load(Ordering::Relaxed) {
+                    if self.handed_out.load(Ordering::Relaxed) >= self.max() as u64 {
                         return OTHER_PATTERN_ID;
                     }
                     if entry
@@ -255,7 +249,7 @@ impl Patterns {
                     continue; // lost the race for this entry: look at what the winner put there
                 }
                 found if found == hash => match entry.await_published() {
-                    Some(()) if entry.holds(prefix) => return entry.id.load(Ordering::Relaxed),
+                    Some(()) if entry.holds(prefix) => return self.counting(entry.id()),
                     Some(()) => {} // another prefix with the same hash: probe on
                     None => return OTHER_PATTERN_ID,
                 },
@@ -266,32 +260,37 @@ impl Patterns {
         OTHER_PATTERN_ID
     }
 
+    /// The id a record counts under: `id`, unless it is above the configured maximum.
+    fn counting(&self, id: usize) -> usize {
+        if id <= self.max() { id } else { OTHER_PATTERN_ID }
+    }
+
     #[cold]
     fn publish(&self, entry: &Entry, prefix: &Packed) -> usize {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = if id <= self.max.load(Ordering::Relaxed) {
-            id
+        let id = self.handed_out.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        // An id past the counters' range (a race for the last one) names no counter: `other` for good.
+        let id = if id <= MAX_PATTERNS as u64 {
+            id as usize
         } else {
             OTHER_PATTERN_ID
         };
         for (cell, word) in entry.words.iter().zip(prefix.words) {
             cell.store(word, Ordering::Relaxed);
         }
-        entry.len.store(prefix.len, Ordering::Relaxed);
-        entry.id.store(id, Ordering::Relaxed);
-        entry.ready.store(true, Ordering::Release);
-        id
+        entry.len.store(prefix.len as u64, Ordering::Relaxed);
+        entry.id.store(id as u64, Ordering::Relaxed);
+        entry.ready.store(1, Ordering::Release);
+        self.counting(id)
     }
 
-    /// Every learned pattern as `(prefix, pattern id)`: the label is the prefix followed by `*`.
-    /// Prefixes may repeat (see the module docs).
+    /// Every learned pattern as `(prefix, pattern id)`, whatever the current maximum (counts made under
+    /// an id stay readable): the label is the prefix followed by `*`.
     pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
         self.entries
-            .0
             .iter()
             .filter_map(|entry| {
                 let packed = entry.packed()?;
-                let id = entry.id.load(Ordering::Relaxed);
+                let id = entry.id();
                 (id != OTHER_PATTERN_ID).then(|| (packed.bytes(), id))
             })
             .collect()
@@ -305,22 +304,30 @@ impl Patterns {
         self.lookup(&Packed::new(prefix))
     }
 
-    /// How many pattern ids hold counts: `other` and every id handed out.
+    /// How many pattern ids may hold counts: `other` and every id handed out.
     pub(crate) fn ids_in_use(&self) -> usize {
-        self.tracked() + 1
+        (self.handed_out.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS) + 1
     }
 
-    /// How many pattern ids are handed out (at most the configured maximum).
+    /// How many patterns are tracked: ids handed out, at most the configured maximum.
     pub(crate) fn tracked(&self) -> usize {
-        (self.next_id.load(Ordering::Relaxed) - 1).min(self.max.load(Ordering::Relaxed))
+        (self.handed_out.load(Ordering::Relaxed) as usize).min(self.max())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::backing::zeroed_box;
 
-    fn label_of(patterns: &Patterns, key: &[u8]) -> Vec<u8> {
+    fn table(config: &PatternConfig) -> Box<PatternTable> {
+        // SAFETY: the table is atomics only; all-zero is valid.
+        let table: Box<PatternTable> = unsafe { zeroed_box() };
+        table.configure(config);
+        table
+    }
+
+    fn label_of(patterns: &PatternTable, key: &[u8]) -> Vec<u8> {
         let id = patterns.id_of(key).expect("enabled");
         if id == OTHER_PATTERN_ID {
             return OTHER_PATTERN.as_bytes().to_vec();
@@ -337,7 +344,7 @@ mod tests {
 
     #[test]
     fn keys_reduce_to_their_prefix() {
-        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
+        let patterns = table(&PatternConfig::default());
         assert_eq!(label_of(&patterns, b"user:42"), b"user:*");
         assert_eq!(label_of(&patterns, b"user:43"), b"user:*");
         assert_eq!(label_of(&patterns, b"path/a/b"), b"path/*");
@@ -354,7 +361,7 @@ mod tests {
             depth: 2,
             ..Default::default()
         };
-        let patterns = Patterns::new(&config, Backing::heap());
+        let patterns = table(&config);
         assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
         assert_eq!(
             label_of(&patterns, b"path/a"),
@@ -370,7 +377,7 @@ mod tests {
             max: 5,
             ..Default::default()
         };
-        let patterns = Patterns::new(&config, Backing::heap());
+        let patterns = table(&config);
         for i in 0..10_000 {
             patterns.id_of(format!("p{i}:x").as_bytes());
         }
@@ -386,7 +393,7 @@ mod tests {
 
     #[test]
     fn concurrent_lookups_agree_on_labels() {
-        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
+        let patterns = table(&PatternConfig::default());
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let patterns = &patterns;
@@ -412,10 +419,47 @@ mod tests {
 
     #[test]
     fn hostile_bytes_are_kept_verbatim_for_the_renderer_to_escape() {
-        let patterns = Patterns::new(&PatternConfig::default(), Backing::heap());
+        let patterns = table(&PatternConfig::default());
         assert_eq!(label_of(&patterns, b"a\"b\n}:1"), b"a\"b\n}:*");
         assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
         let long = vec![b'x'; 10_240];
         assert_eq!(label_of(&patterns, &long), b"*");
+    }
+
+    #[test]
+    fn lowering_the_cap_sends_new_records_to_other_and_keeps_every_count_readable() {
+        let patterns = table(&PatternConfig::default());
+        let ids: Vec<usize> = (0..10)
+            .map(|i| patterns.id_of(format!("p{i}:x").as_bytes()).expect("enabled"))
+            .collect();
+        patterns.configure(&PatternConfig {
+            max: 2,
+            ..Default::default()
+        });
+        assert_eq!(patterns.id_of(b"p0:y"), Some(ids[0]));
+        assert_eq!(patterns.id_of(b"p5:y"), Some(OTHER_PATTERN_ID), "above the cap: other");
+        assert_eq!(patterns.id_of(b"new:y"), Some(OTHER_PATTERN_ID));
+        assert_eq!(patterns.learned().len(), 10, "counts under every id stay readable");
+        assert_eq!(patterns.ids_in_use(), 11);
+        assert_eq!(patterns.tracked(), 2);
+        patterns.configure(&PatternConfig::default());
+        assert_eq!(patterns.id_of(b"p5:y"), Some(ids[5]), "raised again: its own id");
+    }
+
+    #[test]
+    fn hostile_entries_stay_in_range() {
+        let patterns = table(&PatternConfig::default());
+        patterns.id_of(b"user:1");
+        for entry in patterns.entries.iter().filter(|e| e.is_ready()) {
+            entry.id.store(u64::MAX, Ordering::Relaxed);
+            entry.len.store(u64::MAX, Ordering::Relaxed);
+        }
+        patterns.depth.store(u64::MAX, Ordering::Relaxed);
+        patterns.max.store(u64::MAX, Ordering::Relaxed);
+        patterns.handed_out.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(patterns.id_of(b"user:2"), Some(OTHER_PATTERN_ID));
+        assert!(patterns.learned().is_empty());
+        assert_eq!(patterns.ids_in_use(), PATTERN_IDS);
+        assert!(patterns.tracked() <= MAX_PATTERNS);
     }
 }

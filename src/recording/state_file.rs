@@ -203,7 +203,9 @@ impl StateFile {
                     create(path, shape, options.mode, init).map_err(|e| error(format!("cannot create it: {e}")))?;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                    return Err(error("is a symbolic link; state files are opened without following links".to_owned()));
+                    return Err(error(
+                        "is a symbolic link; state files are opened without following links".to_owned(),
+                    ));
                 }
                 Err(e) => return Err(error(format!("cannot open it: {e}"))),
             }
@@ -426,7 +428,13 @@ fn create(path: &Path, shape: Shape, mode: u32, init: &dyn Fn(NonNull<u8>, usize
 fn unnamed_file(directory: &Path, mode: u32) -> io::Result<File> {
     let directory = c_path(directory)?;
     // SAFETY: `directory` is a NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::open(directory.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, mode) };
+    let fd = unsafe {
+        libc::open(
+            directory.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            mode,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -471,8 +479,8 @@ fn fill(file: &File, shape: Shape, mode: u32, init: &dyn Fn(NonNull<u8>, usize))
 
 /// Gives an `O_TMPFILE` file its name, failing with `AlreadyExists` if the name is taken.
 fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
-    let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(|_| io::Error::other("descriptor path"))?;
+    let source =
+        CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(|_| io::Error::other("descriptor path"))?;
     let target = c_path(path)?;
     // SAFETY: both strings are NUL-terminated and outlive the call.
     let linked = unsafe {
@@ -537,7 +545,10 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
-        assert_eq!(file.header().creator, concat!("cache-monitor ", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            file.header().creator,
+            concat!("cache-monitor ", env!("CARGO_PKG_VERSION"))
+        );
         let again = StateFile::open(&path, SHAPE, OpenOptions::default(), &|_, _| panic!("exists")).unwrap();
         assert_eq!(first_word(&again.map(None).unwrap()), 42);
     }
@@ -568,7 +579,17 @@ mod tests {
     fn every_kind_of_bad_file_is_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        let open = |path: &Path| StateFile::open(path, SHAPE, OpenOptions { create: false, mode: 0o600 }, &stamp);
+        let open = |path: &Path| {
+            StateFile::open(
+                path,
+                SHAPE,
+                OpenOptions {
+                    create: false,
+                    mode: 0o600,
+                },
+                &stamp,
+            )
+        };
         let problem = |path: &Path| open(path).unwrap_err().problem;
         let write = |bytes: &[u8]| {
             std::fs::write(&path, bytes).unwrap();
@@ -615,8 +636,8 @@ mod tests {
         let path = dir.path().join("state");
         let file = StateFile::open(&path, SHAPE, OpenOptions::default(), &stamp).unwrap();
         let again = file.reopen().unwrap();
-        assert!(crate::store::ofd_lock::try_lock(file.fd(), LOCK_BYTES_START).unwrap());
-        assert!(!crate::store::ofd_lock::try_lock(again.fd(), LOCK_BYTES_START).unwrap());
+        assert!(crate::recording::ofd_lock::try_lock(file.fd(), LOCK_BYTES_START).unwrap());
+        assert!(!crate::recording::ofd_lock::try_lock(again.fd(), LOCK_BYTES_START).unwrap());
     }
 
     #[test]
