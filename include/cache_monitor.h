@@ -119,6 +119,13 @@ enum CacheMonitorStatus
    * (since ABI 1.5).
    */
   CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT = -19,
+  /**
+   * `cache_monitor_configure` with `{"state": ...}`, `cache_monitor_import_state`: the state file cannot
+   * be attached (missing, unreadable, corrupt, of another layout or owner, or configured differently
+   * with counts in it) or a state file is attached; `cache_monitor_last_error` names the file and the
+   * problem. Nothing changed (since ABI 1.6).
+   */
+  CACHE_MONITOR_STATUS_STATE_FILE = -20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

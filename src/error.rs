@@ -55,6 +55,9 @@ pub enum Error {
     /// The library was built without the HTTP exporter (Cargo feature `exporter` off).
     #[error("the library was built without the HTTP exporter (Cargo feature `exporter`)")]
     ExporterNotBuilt,
+    /// A state file cannot be attached or used: the text names the file and the problem.
+    #[error("{0}")]
+    StateFile(String),
 }
 
 impl From<ConfigError> for Error {

@@ -51,11 +51,16 @@ pub enum CacheMonitorStatus {
     /// built without the HTTP exporter (Cargo feature `exporter` off), so nothing was started or stopped
     /// (since ABI 1.5).
     ExporterNotBuilt = -19,
+    /// `cache_monitor_configure` with `{"state": ...}`, `cache_monitor_import_state`: the state file cannot
+    /// be attached (missing, unreadable, corrupt, of another layout or owner, or configured differently
+    /// with counts in it) or a state file is attached; `cache_monitor_last_error` names the file and the
+    /// problem. Nothing changed (since ABI 1.6).
+    StateFile = -20,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 20] = [
+    pub(crate) const ALL: [Self; 21] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -76,6 +81,7 @@ impl CacheMonitorStatus {
         Self::NotServing,
         Self::ServeFailed,
         Self::ExporterNotBuilt,
+        Self::StateFile,
     ];
 
     /// A static, NUL-terminated description.
@@ -101,6 +107,7 @@ impl CacheMonitorStatus {
             Self::NotServing => c"the exporter is not serving",
             Self::ServeFailed => c"the exporter could not start its thread",
             Self::ExporterNotBuilt => c"the library was built without the HTTP exporter",
+            Self::StateFile => c"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
         }
     }
 
@@ -128,6 +135,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::NotServing => Self::NotServing,
             Error::ServeFailed(_) => Self::ServeFailed,
             Error::ExporterNotBuilt => Self::ExporterNotBuilt,
+            Error::StateFile(_) => Self::StateFile,
         }
     }
 }

@@ -1,19 +1,22 @@
 //! [`Monitor`]: one set of counters with its configuration, the type every API (Rust, C, HTTP) goes through.
 //!
 //! This file holds the recording side; `reading` reads the counts since the last reset and builds views,
-//! reports and renders from them, `transfer` exports and imports state snapshots, `handle` is
-//! [`MonitorHandle`], the one way to hold on to a monitor.
+//! reports and renders from them, `transfer` exports and imports state snapshots, `state_file` attaches a
+//! state file and keeps its shape one for every process, `handle` is [`MonitorHandle`], the one way to
+//! hold on to a monitor.
 
 mod handle;
 #[cfg(test)]
 mod profiler_tests;
 mod reading;
+mod state_file;
 mod transfer;
 
 pub use handle::MonitorHandle;
 use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 
 use crate::config::http::HttpConfig;
 use crate::config::{Config, Section};
@@ -61,9 +64,11 @@ pub struct Monitor {
     /// A random identity, so an importer can tell our snapshots from others'.
     instance: u64,
     /// State imported from other monitors (library copies), by their identity.
-    imported: Mutex<BTreeMap<u64, CountsSinceReset>>,
+    imported: Mutex<BTreeMap<u64, Imported>>,
     /// Sampled stacks for flamegraphs (off unless configured).
     profiler: Profiler,
+    /// The generation of the attached state file's shape that `config` holds (see `state_file`).
+    shape_generation: AtomicU64,
 }
 
 impl Default for Monitor {
@@ -94,12 +99,14 @@ impl Monitor {
     pub fn global() -> &'static Self {
         GLOBAL.get_or_init(|| {
             let reserved = std::ptr::NonNull::from(&GLOBAL_FILE_SPACE).cast::<u8>();
-            Self::with_recorder(Recorder::new(
+            let monitor = Self::with_recorder(Recorder::new(
                 Memory::Static(&GLOBAL_REGION),
                 AttachmentHome::Static(&GLOBAL_ATTACHMENT),
                 Some(reserved),
                 Clock::Monotonic,
-            ))
+            ));
+            monitor.attach_from_environment();
+            monitor
         })
     }
 
@@ -119,6 +126,7 @@ impl Monitor {
             instance: transfer::random_instance(),
             imported: Mutex::new(BTreeMap::new()),
             profiler: Profiler::new(),
+            shape_generation: AtomicU64::new(0),
         }
     }
 
@@ -224,22 +232,56 @@ impl Monitor {
     ///
     /// Histogram buckets can only change while nothing is recorded (at start-up or right after
     /// [`Monitor::reset`]), so no bucket ever mixes two sets of bounds.
+    ///
+    /// With a state file attached, the namespace, buckets, operations and pattern settings are the file's,
+    /// shared by every process that attaches it (see [`Monitor::open_state_file`] and the README).
     pub fn configure(&self, json: &str) -> Result<(), Error> {
         let mut config = self.config.write();
+        self.refresh_shape(&mut config);
         let next = config.with_json(json)?;
-        if next.buckets != config.buckets {
-            if self.has_counts(&config) {
+        let next = if next.state.path != config.state.path {
+            if config.state.path.is_some() {
+                return Err(Error::StateFile(format!(
+                    "state file {}: attached for the monitor's life; a monitor cannot switch files",
+                    config
+                        .state
+                        .path
+                        .as_deref()
+                        .unwrap_or_else(|| std::path::Path::new(""))
+                        .display()
+                )));
+            }
+            self.attach(&config, &next, true)?
+        } else if self.recorder.attachment().is_some() {
+            self.reshape(&config, &next)?
+        } else {
+            if next.buckets != config.buckets && self.has_counts(&config) {
                 return Err(Error::Busy(
                     "histogram buckets can only change before the first record or right after a reset".to_owned(),
                 ));
             }
-            self.recorder.set_bounds(&next.buckets);
-        }
-        self.recorder.set_operation_count(next.operation_count());
-        self.recorder.set_patterns(&next.patterns);
-        self.profiler.configure(&next.profiler);
+            next
+        };
+        self.apply_config(&config, &next);
         *config = next;
         Ok(())
+    }
+
+    /// Puts `next` in force where it differs from `current` (checked by the caller): the hot path's bounds,
+    /// pattern settings, operation count and switch, and the profiler. In a state file the shape was
+    /// written by `reshape` or `attach` already.
+    fn apply_config(&self, current: &Config, next: &Config) {
+        if self.recorder.attachment().is_none() {
+            if next.buckets != current.buckets {
+                self.recorder.set_bounds(&next.buckets);
+            }
+            if next.patterns != current.patterns {
+                self.recorder.set_patterns(&next.patterns);
+            }
+        }
+        self.recorder.set_operation_count(next.operation_count());
+        self.recorder.set_enabled(next.enabled);
+        self.profiler.configure(&next.profiler);
     }
 
     /// The key-pattern table records are counted under.
@@ -258,6 +300,11 @@ impl Monitor {
 
     /// The configuration in force.
     pub fn config(&self) -> Config {
+        if self.recorder.attachment().is_some() {
+            let mut config = self.config.write();
+            self.refresh_shape(&mut config);
+            return config.clone();
+        }
         self.config.read().clone()
     }
 
@@ -323,13 +370,25 @@ impl Monitor {
     }
 
     fn totals_with(&self, operations: usize, buckets: usize) -> Totals {
-        let (raw, baseline) = self.raw_and_baseline();
-        let mut totals = since_reset(raw, baseline.as_ref()).shaped(operations, buckets);
+        let mut totals = self.own_totals(operations, buckets);
         for imported in self.imported.lock().values() {
-            totals.merge(&imported.totals);
+            totals.merge(&imported.counts.totals);
         }
         totals
     }
+
+    /// What this monitor counted itself since the last reset: no imports.
+    fn own_totals(&self, operations: usize, buckets: usize) -> Totals {
+        let (raw, baseline) = self.raw_and_baseline();
+        since_reset(raw, baseline.as_ref()).shaped(operations, buckets)
+    }
+}
+
+/// State imported from another monitor: the newest snapshot from it.
+pub(crate) struct Imported {
+    /// The exporter's clock when it exported (a later snapshot replaces an earlier one, never the reverse).
+    pub(crate) exported_at: u64,
+    pub(crate) counts: CountsSinceReset,
 }
 
 /// `raw` without what was counted before the last reset.

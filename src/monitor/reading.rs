@@ -49,7 +49,7 @@ impl Monitor {
             stacks,
         };
         for imported in self.imported.lock().values() {
-            counts.add(imported);
+            counts.add(&imported.counts);
         }
         counts
     }
@@ -57,7 +57,7 @@ impl Monitor {
     /// A consistent read of everything the renderers need.
     pub fn view(&self) -> MetricsView {
         let now = self.recorder.now();
-        let config = self.config.read().clone();
+        let config = self.config();
         let operations = config.operation_count();
         let CountsSinceReset {
             totals,
@@ -156,7 +156,7 @@ impl Monitor {
         self.imported
             .lock()
             .values()
-            .flat_map(|imported| imported.stacks.iter().cloned())
+            .flat_map(|imported| imported.counts.stacks.iter().cloned())
             .collect()
     }
 

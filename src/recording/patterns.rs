@@ -204,7 +204,7 @@ impl PatternTable {
         if key.is_empty() || self.enabled.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        Some(self.lookup(&self.prefix(key)))
+        Some(self.lookup(&self.prefix(key), true))
     }
 
     /// The bytes before `*` in `key`'s pattern, packed: one pass that copies while it looks for the
@@ -228,7 +228,8 @@ impl PatternTable {
         Packed::from_bytes(&bytes, end)
     }
 
-    fn lookup(&self, prefix: &Packed) -> usize {
+    /// The id `prefix` counts under, claiming an entry for it if `learn` and there is room.
+    fn lookup(&self, prefix: &Packed, learn: bool) -> usize {
         let hash = prefix.hash();
         let mask = TABLE_ENTRIES - 1;
         let mut index = (hash as usize) & mask;
@@ -236,7 +237,7 @@ impl PatternTable {
             let entry = &self.entries[index];
             match entry.hash.load(Ordering::Acquire) {
                 0 => {
-                    if self.handed_out.load(Ordering::Relaxed) >= self.max() as u64 {
+                    if !learn || self.handed_out.load(Ordering::Relaxed) >= self.max() as u64 {
                         return OTHER_PATTERN_ID;
                     }
                     if entry
@@ -301,7 +302,15 @@ impl PatternTable {
         if prefix.len() > MAX_PREFIX {
             return OTHER_PATTERN_ID;
         }
-        self.lookup(&Packed::new(prefix))
+        self.lookup(&Packed::new(prefix), true)
+    }
+
+    /// The pattern id of a prefix if it is learned already, `other` if not; learns nothing.
+    pub(crate) fn known(&self, prefix: &[u8]) -> usize {
+        if prefix.len() > MAX_PREFIX {
+            return OTHER_PATTERN_ID;
+        }
+        self.lookup(&Packed::new(prefix), false)
     }
 
     /// How many pattern ids may hold counts: `other` and every id handed out.

@@ -282,6 +282,13 @@ impl Recorder {
         }
     }
 
+    /// Runs `f` with the calling thread's shard in the current region, and whether other writers share
+    /// it (then every add must be atomic).
+    pub(crate) fn with_own_shard(&self, f: impl FnOnce(&Shard, bool)) {
+        let (_, shard, route) = self.shard();
+        f(shard, route.kind() == WriterKind::Shared);
+    }
+
     /// Counts the start of an operation.
     pub(crate) fn begin(&self, operation: Operation) {
         self.bump(|shard| &shard.begun[operation.index().min(MAX_OPERATIONS - 1)]);
@@ -335,12 +342,15 @@ impl Recorder {
     /// Everything the shards hold, for every operation and every bucket cell: no reset, no imports.
     /// Operations in flight count only from live writers (see [`Totals::sum`]).
     pub(crate) fn raw_totals(&self) -> Totals {
-        let region = self.region();
-        let attachment = self.attachment();
-        let ids = region.core.hot.patterns.ids_in_use();
-        let shards = region.shards_in_use_indexed();
-        let live = |index: usize| attachment.is_none_or(|attachment| attachment.is_live(index));
-        Totals::sum(&shards, ids, live, attachment.is_some())
+        match self.attachment() {
+            None => raw_totals_of(self.memory.region(), None),
+            Some(attachment) => raw_totals_of(attachment.region(), Some(attachment)),
+        }
+    }
+
+    /// [`Recorder::raw_totals`] of the process memory region, whatever is attached.
+    pub(crate) fn memory_raw_totals(&self) -> Totals {
+        raw_totals_of(self.memory.region(), None)
     }
 
     /// The window rings' periods from `since` (a second) to `now`, and every shard's pending records.
@@ -352,55 +362,46 @@ impl Recorder {
         region.core.windows.read(&shards, since, now)
     }
 
-    /// Attaches the state file at `path` (opening or creating it; `init` fills a new file's region) and
-    /// sends every later record there. `Ok(false)` if this very file is attached already.
-    pub(crate) fn attach(
+    /// Opens the state file at `path` (creating it if `options` say so; `init` fills a new file's region)
+    /// for [`Recorder::activate`], mapped where this recorder keeps files. Records keep going to the
+    /// current region until then. `Err` also if a file is attached already.
+    pub(crate) fn open_state_file(
         &self,
         path: &std::path::Path,
         options: OpenOptions,
         init: &dyn Fn(&Region),
-    ) -> Result<bool, StateFileError> {
+    ) -> Result<Attachment, StateFileError> {
         if let Some(attached) = self.attachment() {
-            let same = attached.path().is_some_and(|current| same_file(&current, path));
-            return if same {
-                Ok(false)
-            } else {
-                Err(StateFileError {
-                    path: path.to_owned(),
-                    problem: format!(
-                        "another state file ({}) is attached already; a monitor keeps one file for its life",
-                        attached.path().unwrap_or_default().display()
-                    ),
-                })
-            };
+            return Err(StateFileError {
+                path: path.to_owned(),
+                problem: format!(
+                    "another state file ({}) is attached already; a monitor keeps one file for its life",
+                    attached.path().unwrap_or_default().display()
+                ),
+            });
         }
-        let attachment = Attachment::open(path, options, self.reserved, init)?;
+        Attachment::open(path, options, self.reserved, init)
+    }
+
+    /// Sends every later record to `attachment`'s file. Records already under way finish in the old
+    /// region. `Err` gives the attachment back if one is active already.
+    pub(crate) fn activate(&self, attachment: Attachment) -> Result<&Attachment, Attachment> {
         let stored: &Attachment = match &self.home {
             AttachmentHome::Static(home) => {
-                home.set(attachment).map_err(|_| StateFileError {
-                    path: path.to_owned(),
-                    problem: "the process-wide monitor attached a state file already".to_owned(),
-                })?;
-                home.get().ok_or_else(|| StateFileError {
-                    path: path.to_owned(),
-                    problem: "lost the attachment".to_owned(),
-                })?
+                home.set(attachment)?;
+                home.get().ok_or_else(|| unreachable!("set above"))?
             }
             AttachmentHome::Heap(home) => {
-                home.set(Box::new(attachment)).map_err(|_| StateFileError {
-                    path: path.to_owned(),
-                    problem: "a state file is attached already".to_owned(),
-                })?;
-                home.get().map(|boxed| &**boxed).ok_or_else(|| StateFileError {
-                    path: path.to_owned(),
-                    problem: "lost the attachment".to_owned(),
-                })?
+                home.set(Box::new(attachment)).map_err(|boxed| *boxed)?;
+                home.get()
+                    .map(|boxed| &**boxed)
+                    .ok_or_else(|| unreachable!("set above"))?
             }
         };
         attachment::register(stored);
         self.attached
             .store(stored as *const Attachment as *mut Attachment, Release);
-        Ok(true)
+        Ok(stored)
     }
 
     /// Releases the state file's descriptor (the library is being unloaded): other processes may claim
@@ -426,20 +427,20 @@ impl Drop for Recorder {
     }
 }
 
+/// Everything `region`'s shards hold (see [`Recorder::raw_totals`]); in a state file (`attachment`), in
+/// flight only from live owners, counted from their claim.
+pub(crate) fn raw_totals_of(region: &Region, attachment: Option<&Attachment>) -> Totals {
+    let ids = region.core.hot.patterns.ids_in_use();
+    let shards = region.shards_in_use_indexed();
+    let live = |index: usize| attachment.is_none_or(|attachment| attachment.is_live(index));
+    Totals::sum(&shards, ids, live, attachment.is_some())
+}
+
 /// Moves the region's clock hint to `now`.
 fn note_second(region: &Region, now: u64) {
     let hint = &region.core.clock.second;
     if hint.load(Relaxed) != now {
         hint.store(now, Relaxed);
-    }
-}
-
-/// Whether two paths name one file.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => a == b,
     }
 }
 

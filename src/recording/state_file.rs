@@ -300,8 +300,9 @@ impl StateFile {
 pub(crate) struct Mapping {
     base: NonNull<u8>,
     len: usize,
-    /// Whether dropping the mapping unmaps it: not when it was placed over reserved space, which its
-    /// owner gives back (a `static` goes with the library's own mapping).
+    /// Whether dropping the mapping unmaps it. A mapping placed over reserved space is replaced by fresh
+    /// anonymous memory instead: the space stays its owner's (a `static` goes with the library's own
+    /// mapping).
     unmap_on_drop: bool,
 }
 
@@ -356,6 +357,19 @@ impl Drop for Mapping {
         if self.unmap_on_drop {
             // SAFETY: `base..base+len` is a mapping this value made and nothing borrows past its drop.
             unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        } else {
+            // SAFETY: `base..base+len` is reserved space this value mapped over; it becomes zeroed private
+            // memory again, as it was (a failure leaves the file mapped there, which is harmless).
+            unsafe {
+                libc::mmap(
+                    self.base.as_ptr().cast(),
+                    self.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
         }
     }
 }
@@ -653,18 +667,9 @@ mod tests {
         assert_eq!(mapping.base(), at);
         assert_eq!(first_word(&mapping), 42);
         drop(mapping);
-        // The space stays mapped (to the file) until its owner frees it; give it back as anonymous memory.
-        // SAFETY: the range is the page-aligned part of `reserved`, which this test owns.
-        unsafe {
-            libc::mmap(
-                at.as_ptr().cast(),
-                SHAPE.total_bytes as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            );
-        }
+        // SAFETY: the space is still `reserved`'s (now anonymous again), 8-aligned, past the header.
+        let word = unsafe { (*at.as_ptr().add(HEADER_BYTES).cast::<AtomicU64>()).load(Relaxed) };
+        assert_eq!(word, 0, "given back as zeroed memory");
         drop(reserved);
     }
 }

@@ -189,6 +189,27 @@ impl Totals {
         totals
     }
 
+    /// Whether adding `other` (same shape) overflows no count: buckets, latency buckets, pattern counts.
+    pub(crate) fn adds_up_with(&self, other: &Self) -> bool {
+        let fits = |a: u64, b: u64| a.checked_add(b).is_some();
+        let series = self.series.iter().zip(&other.series).all(|(mine, theirs)| {
+            mine.iter().zip(theirs).all(|(mine, theirs)| {
+                fits(mine.count, theirs.count) && mine.buckets.iter().zip(&theirs.buckets).all(|(a, b)| fits(*a, *b))
+            })
+        });
+        let latency = self
+            .latency
+            .iter()
+            .zip(&other.latency)
+            .all(|(mine, theirs)| fits(mine.total(), theirs.total()));
+        let patterns = self
+            .patterns
+            .iter()
+            .zip(&other.patterns)
+            .all(|(mine, theirs)| mine.iter().zip(theirs).all(|(a, b)| fits(*a, *b)));
+        series && latency && patterns
+    }
+
     /// Adds `other` to these totals, part by part (extra operations in `other` are ignored).
     pub(crate) fn merge(&mut self, other: &Self) {
         self.combine(other, u64::wrapping_add, LatencyCounts::merge);
