@@ -200,3 +200,55 @@ fn a_forked_child_records_into_the_file_its_parent_attached() {
     assert_eq!(get[0].count + get[1].count, 17_000);
     assert_eq!(get[0].sum_ns + get[1].sum_ns, 17_000 * 1_000);
 }
+
+#[test]
+fn a_go_a_c_and_a_rust_host_record_into_one_file_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("polyglot.state");
+    let c_host = compile_c_host("state_writer", dir.path());
+    let go_host = dir.path().join("statewriter");
+    support::run(&mut support::go_command(
+        "ffi-tests/go",
+        &["build", "-o", go_host.to_str().expect("UTF-8 path"), "./statewriter"],
+    ));
+    let progress_file = dir.path().join("progress");
+    std::fs::write(&progress_file, vec![0u8; 2 * SLOT_WORDS * 8]).expect("progress file");
+
+    let rust = Monitor::new();
+    rust.configure(&format!(
+        r#"{{"state": {{"path": {:?}}}}}"#,
+        state.to_str().expect("UTF-8 path")
+    ))
+    .expect("attach");
+    let mut go = Command::new(&go_host)
+        .arg(cdylib())
+        .arg("80000")
+        .env("CACHE_MONITOR_STATE", &state)
+        .spawn()
+        .expect("start the Go host");
+    let mut c = writer(&c_host, &state, &progress_file, 0, 20_000, None);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let rust = &rust;
+            scope.spawn(move || {
+                for i in 0..10_000 {
+                    let key = format!("rust:{t}:{i}");
+                    rust.record(Operation::GET, Outcome::Hit, 1_000, key.as_bytes())
+                        .expect("record");
+                }
+            });
+        }
+    });
+    assert!(go.wait().expect("wait").success(), "the Go host failed");
+    assert!(c.wait().expect("wait").success(), "the C host failed");
+
+    for reader in [&rust, &Monitor::open_state_file(&state).expect("reads back")] {
+        assert_eq!(pattern_count(reader, "go:*"), 80_000);
+        assert_eq!(pattern_count(reader, "p0:*"), 20_000);
+        assert_eq!(pattern_count(reader, "rust:*"), 40_000);
+        let totals = reader.totals();
+        let get = &totals.series[Operation::GET.code() as usize];
+        assert_eq!(get[0].count + get[1].count, 140_000);
+        assert_eq!(totals.latency[0].total(), 140_000);
+    }
+}
