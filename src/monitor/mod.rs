@@ -315,17 +315,29 @@ impl Monitor {
 
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
     /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
+    ///
+    /// With a state file attached, the reset is the file's: every process reads the same counts from
+    /// then on (processes reset one at a time).
     pub fn reset(&self) {
         let _turn = self.resetting.lock();
         self.imported.lock().clear();
-        let raw = self.recorder.raw_totals();
-        self.recorder
-            .region()
-            .core
-            .baseline
-            .write(|cells| raw.write_baseline(cells));
-        for gauge in Gauge::ALL {
-            self.recorder.set_gauge(gauge, 0);
+        let write_baseline = || {
+            let raw = self.recorder.raw_totals();
+            self.recorder
+                .region()
+                .core
+                .baseline
+                .write(|cells| raw.write_baseline(cells));
+            for gauge in Gauge::ALL {
+                self.recorder.set_gauge(gauge, 0);
+            }
+        };
+        match self.recorder.attachment() {
+            // A file that cannot be locked any more was released at unload: nobody is left to reset it for.
+            Some(attachment) => {
+                let _ = attachment.with_reset_lock(write_baseline);
+            }
+            None => write_baseline(),
         }
         self.profiler.reset();
     }

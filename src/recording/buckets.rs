@@ -44,16 +44,6 @@ impl BucketIndex {
         self.len.store(nanos.len() as u64, Relaxed);
     }
 
-    /// How many bounds are in force (at most [`MAX_BUCKETS`], whatever a state file says).
-    pub(crate) fn len(&self) -> usize {
-        (self.len.load(Relaxed) as usize).min(MAX_BUCKETS)
-    }
-
-    /// The bounds in force, in nanoseconds.
-    pub(crate) fn nanos(&self) -> Vec<u64> {
-        self.nanos[..self.len()].iter().map(|cell| cell.load(Relaxed)).collect()
-    }
-
     /// The bucket of a duration whose latency bucket is `latency`: the first bound it does not exceed, or
     /// the bound count (the `+Inf`-only bucket) when it exceeds them all. Never above [`MAX_BUCKETS`],
     /// whatever the cells hold.
@@ -128,6 +118,5 @@ mod tests {
         atomic.first_candidate[3].store(255, Relaxed);
         atomic.len.store(u64::MAX, Relaxed);
         assert_eq!(atomic.index_of(3, 3), MAX_BUCKETS);
-        assert_eq!(atomic.len(), MAX_BUCKETS);
     }
 }

@@ -319,11 +319,6 @@ impl Recorder {
         std::array::from_fn(|i| gauges[i].load(Relaxed))
     }
 
-    /// How many operation codes are accepted.
-    pub(crate) fn operation_count(&self) -> usize {
-        self.operations.load(Relaxed)
-    }
-
     /// Accepts operation codes below `count` from now on.
     pub(crate) fn set_operation_count(&self, count: usize) {
         self.operations.store(count.min(MAX_OPERATIONS), Relaxed);
@@ -384,24 +379,22 @@ impl Recorder {
     }
 
     /// Sends every later record to `attachment`'s file. Records already under way finish in the old
-    /// region. `Err` gives the attachment back if one is active already.
-    pub(crate) fn activate(&self, attachment: Attachment) -> Result<&Attachment, Attachment> {
+    /// region. `None` (and the attachment dropped) if one is active already.
+    pub(crate) fn activate(&self, attachment: Attachment) -> Option<&Attachment> {
         let stored: &Attachment = match &self.home {
             AttachmentHome::Static(home) => {
-                home.set(attachment)?;
-                home.get().ok_or_else(|| unreachable!("set above"))?
+                home.set(attachment).ok()?;
+                home.get()?
             }
             AttachmentHome::Heap(home) => {
-                home.set(Box::new(attachment)).map_err(|boxed| *boxed)?;
-                home.get()
-                    .map(|boxed| &**boxed)
-                    .ok_or_else(|| unreachable!("set above"))?
+                home.set(Box::new(attachment)).ok()?;
+                home.get().map(|boxed| &**boxed)?
             }
         };
         attachment::register(stored);
         self.attached
             .store(stored as *const Attachment as *mut Attachment, Release);
-        Ok(stored)
+        Some(stored)
     }
 
     /// Releases the state file's descriptor (the library is being unloaded): other processes may claim

@@ -81,14 +81,6 @@ impl Routes {
             route.store(0, Relaxed);
         }
     }
-
-    /// The shards routed to, with their writers.
-    pub(crate) fn routed(&self) -> impl Iterator<Item = Route> + '_ {
-        self.0.iter().filter_map(|route| match route.load(Relaxed) {
-            0 => None,
-            route => Some(Route(route)),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //!
 //! Other architectures keep the destructor-free thread-local.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 64;
@@ -42,9 +42,6 @@ static TABLE: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
 
 /// Shard indexes handed out so far; never reset.
 static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
-
-/// Whether any thread writes a shared shard.
-static SHARING: AtomicBool = AtomicBool::new(false);
 
 /// The shard the calling thread writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +88,6 @@ impl ShardClaim {
 
     /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
     fn unlisted(pointer: u64) -> Self {
-        SHARING.store(true, Relaxed);
         Self((OWNED_SHARDS + (pointer as usize >> 4) % SHARED_SHARDS) as u8)
     }
 
@@ -100,7 +96,6 @@ impl ShardClaim {
         if n < OWNED_SHARDS as u64 {
             return Self(n as u8);
         }
-        SHARING.store(true, Relaxed);
         Self((OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize) as u8)
     }
 
@@ -114,13 +109,6 @@ impl ShardClaim {
     #[inline(always)]
     pub(crate) fn index(self) -> usize {
         usize::from(self.0)
-    }
-
-    /// The shards threads may have written so far: owned ones `0..owned`, and the shared ones if
-    /// `sharing`.
-    pub(crate) fn claimed() -> (usize, bool) {
-        let owned = NEXT_SHARD.load(Relaxed).min(OWNED_SHARDS as u64) as usize;
-        (owned, SHARING.load(Relaxed))
     }
 }
 
