@@ -18,7 +18,8 @@
 #define CACHE_MONITOR_ABI_VERSION_MAJOR 1
 
 /**
- * Minor version of the C ABI: bumped when functions or configuration keys are added.
+ * Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
+ * `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 5
 
@@ -112,6 +113,12 @@ enum CacheMonitorStatus
    * `cache_monitor_serve`: the exporter's thread or event loop could not start.
    */
   CACHE_MONITOR_STATUS_SERVE_FAILED = -18,
+  /**
+   * `cache_monitor_serve`, `cache_monitor_serve_stop`, `cache_monitor_serve_address`: the library was
+   * built without the HTTP exporter (Cargo feature `exporter` off), so nothing was started or stopped
+   * (since ABI 1.5).
+   */
+  CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT = -19,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -538,15 +545,15 @@ int32_t cache_monitor_render_flamegraph_folded(uint8_t *buf,
 
 /**
  * Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
- * `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
- * call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+ * `cache_monitor_render`. With no stack to draw it is a small SVG that says why (sampling off, no
+ * sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`). It is drawn on a
+ * short-lived thread of the library's own, joined before the call returns (so that nothing the
+ * drawing leaves in thread-local storage outlives it).
  *
  * # Safety
  * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
  */
-int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf,
-                                            size_t cap,
-                                            size_t *len);
+int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf, size_t cap, size_t *len);
 
 /**
  * Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
@@ -569,7 +576,8 @@ int32_t cache_monitor_last_error(uint8_t *buf,
  *
  * Returns `INVALID_ADDRESS` for an address that is not `IP:port`, `ALREADY_SERVING` if the exporter
  * runs, `BIND_FAILED` if the address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED`
- * if its thread cannot start.
+ * if its thread cannot start, and `EXPORTER_NOT_BUILT`, whatever the address, when the library was built
+ * without the exporter (since ABI 1.5).
  *
  * # Safety
  * `addr` must be NULL or a NUL-terminated string.
@@ -580,14 +588,15 @@ int32_t cache_monitor_serve(const char *addr);
  * Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
  * so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
  * first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
- * serving.
+ * serving; `EXPORTER_NOT_BUILT` when the library was built without the exporter (since ABI 1.5).
  */
 int32_t cache_monitor_serve_stop(void);
 
 /**
  * Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
  * to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
- * when the exporter is not running.
+ * when the exporter is not running, `EXPORTER_NOT_BUILT` when the library was built without it (since
+ * ABI 1.5).
  *
  * # Safety
  * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
