@@ -82,7 +82,7 @@ impl Route {
 
 /// Every endpoint, in index-page order, each with the line the index page says about it.
 pub const ROUTES: &[Route] = &[
-    Route::page("/", HTML, index, "this page: every endpoint and what it shows"),
+    Route::page("/", HTML, index, "this index of the endpoints"),
     Route::exposition(
         "/metrics",
         "Prometheus metrics: operations by type and result, latency histograms and quantiles, hit rates by window \
