@@ -552,15 +552,15 @@ int32_t cache_monitor_render_flamegraph_folded(uint8_t *buf,
 
 /**
  * Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
- * `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
- * call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+ * `cache_monitor_render`. With no stack to draw it is a small SVG that says why (sampling off, no
+ * sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`). It is drawn on a
+ * short-lived thread of the library's own, joined before the call returns (so that nothing the
+ * drawing leaves in thread-local storage outlives it).
  *
  * # Safety
  * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
  */
-int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf,
-                                            size_t cap,
-                                            size_t *len);
+int32_t cache_monitor_render_flamegraph_svg(uint8_t *buf, size_t cap, size_t *len);
 
 /**
  * Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the

@@ -332,8 +332,10 @@ text_outputs! {
     }
 
     /// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
-    /// `cache_monitor_render`. It is drawn on a short-lived thread of the library's own, joined before the
-    /// call returns (so that nothing the drawing leaves in thread-local storage outlives it).
+    /// `cache_monitor_render`. With no stack to draw it is a small SVG that says why (sampling off, no
+    /// sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`). It is drawn on a
+    /// short-lived thread of the library's own, joined before the call returns (so that nothing the
+    /// drawing leaves in thread-local storage outlives it).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.

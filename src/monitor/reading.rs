@@ -146,7 +146,8 @@ impl Monitor {
         self.profiler.render_folded(&self.config(), &self.imported_stacks())
     }
 
-    /// The sampled stacks as an SVG flamegraph.
+    /// The sampled stacks as an SVG flamegraph. With no stack to draw it is a small SVG that says why
+    /// (sampling off, no sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`).
     pub fn render_flamegraph_svg(&self) -> Result<String, Error> {
         self.profiler.render_svg(&self.config(), &self.imported_stacks())
     }
