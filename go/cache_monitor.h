@@ -19,9 +19,10 @@
 
 /**
  * Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
- * `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`).
+ * `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
+ * `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`).
  */
-#define CACHE_MONITOR_ABI_VERSION_MINOR 5
+#define CACHE_MONITOR_ABI_VERSION_MINOR 6
 
 /**
  * `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.

@@ -104,5 +104,7 @@ var (
 	_ = [1]struct{}{}[StatusBindFailed-C.CACHE_MONITOR_STATUS_BIND_FAILED]
 	_ = [1]struct{}{}[StatusNotServing-C.CACHE_MONITOR_STATUS_NOT_SERVING]
 	_ = [1]struct{}{}[StatusServeFailed-C.CACHE_MONITOR_STATUS_SERVE_FAILED]
-	_ = [1]struct{}{}[len(statusText)-1+int(StatusServeFailed)] // every status has its text
+	_ = [1]struct{}{}[StatusExporterNotBuilt-C.CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT]
+	_ = [1]struct{}{}[StatusStateFile-C.CACHE_MONITOR_STATUS_STATE_FILE]
+	_ = [1]struct{}{}[len(statusText)-1+int(StatusStateFile)] // every status has its text
 )

@@ -43,7 +43,7 @@
 // # Building
 //
 // cgo must be on (CGO_ENABLED=1, a C compiler); the package links only libdl. It needs Go 1.19 or later
-// and a library of C ABI 1.5 or a later 1.x ([ABIMajor], [ABIMinor]); cache_monitor.h in this directory
+// and a library of C ABI 1.6 or a later 1.x ([ABIMajor], [ABIMinor]); cache_monitor.h in this directory
 // is a copy of the repository's include/cache_monitor.h (go generate refreshes it).
 package cachemonitor
 

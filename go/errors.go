@@ -35,6 +35,8 @@ const (
 	StatusBindFailed       Status = -16 // the listen address cannot be bound
 	StatusNotServing       Status = -17 // the exporter is not serving
 	StatusServeFailed      Status = -18 // the exporter could not start its thread
+	StatusExporterNotBuilt Status = -19 // the library was built without the HTTP exporter
+	StatusStateFile        Status = -20 // the state file cannot be used; nothing changed
 )
 
 // statusText mirrors cache_monitor_strerror, indexed by -status (a test compares the two).
@@ -58,6 +60,8 @@ var statusText = [...]string{
 	"cannot bind the listen address",
 	"the exporter is not serving",
 	"the exporter could not start its thread",
+	"the library was built without the HTTP exporter",
+	"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
 }
 
 // String returns the status's description, as cache_monitor_strerror gives it.

@@ -18,7 +18,7 @@ import (
 // and at least this minor version (1.5 added cache_monitor_record_batch, which [Batch] uses).
 const (
 	ABIMajor = 1
-	ABIMinor = 5
+	ABIMinor = 6
 )
 
 // DefaultLibrary is the file [Open] asks the dynamic loader for when given no path and
