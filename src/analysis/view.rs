@@ -185,7 +185,7 @@ impl MetricsView {
         series
             .iter()
             .flatten()
-            .fold((0, 0), |(sum, count), s| (sum + u128::from(s.sum_ns), count + s.count))
+            .fold((0, 0), |(sum, count), s| (sum + u128::from(s.sum_ns), count + s.timed()))
     }
 
     /// Every alert rule that is on, evaluated on this view.

@@ -217,6 +217,17 @@ impl Monitor {
         }
     }
 
+    /// Counts `count` operations that have no duration, such as the evictions a cache reports: they count in
+    /// `operations_total` (and the hit rates and windows), not in the duration histogram or the latency
+    /// quantiles. Switched off, it counts nothing.
+    pub fn count(&self, operation: Operation, outcome: Outcome, count: u64) -> Result<(), Error> {
+        self.check_operation(operation)?;
+        if self.recorder.is_enabled() && count != 0 {
+            self.recorder.count(operation, outcome, count);
+        }
+        Ok(())
+    }
+
     /// Counts an operation as in flight until the matching [`Monitor::end`].
     ///
     /// Switched off, it counts nothing (an `end` always counts, so operations begun before the switch

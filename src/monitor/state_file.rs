@@ -271,6 +271,7 @@ impl Monitor {
                 for (outcome, totals) in series.iter().enumerate() {
                     let cells = &shard.series[op][outcome];
                     add(&cells.sum_ns, totals.sum_ns);
+                    add(&cells.untimed, totals.untimed);
                     for (cell, count) in cells.buckets.iter().zip(&totals.buckets) {
                         add(cell, *count);
                     }
