@@ -164,6 +164,37 @@ impl Entry {
     }
 }
 
+/// The delimiter set as the table stores it: one bit per byte value.
+fn delimiter_bits(delimiters: &str) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    for byte in delimiters.bytes() {
+        set[usize::from(byte >> 6)] |= 1 << (byte & 63);
+    }
+    set
+}
+
+/// A pattern table entry's words as the region holds them, unchecked (for `check`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawEntry {
+    /// The address of the entry's first word, to say where it lives.
+    pub(crate) address: usize,
+    pub(crate) hash: u64,
+    pub(crate) ready: u64,
+    pub(crate) id: u64,
+    pub(crate) len: u64,
+    pub(crate) words: [u64; MAX_PREFIX / 8],
+}
+
+/// A pattern table's settings as the region holds them, unchecked (for `check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawSettings {
+    pub(crate) enabled: u64,
+    pub(crate) depth: u64,
+    pub(crate) max: u64,
+    pub(crate) delimiters: [u64; 4],
+    pub(crate) handed_out: u64,
+}
+
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
 /// with analysis off; [`PatternTable::configure`] sets it up.
 #[repr(C)]
@@ -181,11 +212,7 @@ pub(crate) struct PatternTable {
 impl PatternTable {
     /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
-        let mut set = [0u64; 4];
-        for byte in config.delimiters.bytes() {
-            set[usize::from(byte >> 6)] |= 1 << (byte & 63);
-        }
-        for (cell, bits) in self.delimiters.iter().zip(set) {
+        for (cell, bits) in self.delimiters.iter().zip(delimiter_bits(&config.delimiters)) {
             cell.store(bits, Ordering::Relaxed);
         }
         self.depth.store(u64::from(config.depth), Ordering::Relaxed);
@@ -311,6 +338,42 @@ impl PatternTable {
             return OTHER_PATTERN_ID;
         }
         self.lookup(&Packed::new(prefix), false)
+    }
+
+    /// The settings as stored, and the settings `config` stores (`handed_out` is the table's own in both).
+    pub(crate) fn raw_settings(&self, config: Option<&PatternConfig>) -> (RawSettings, Option<RawSettings>) {
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        let stored = RawSettings {
+            enabled: load(&self.enabled),
+            depth: load(&self.depth),
+            max: load(&self.max),
+            delimiters: std::array::from_fn(|i| load(&self.delimiters[i])),
+            handed_out: load(&self.handed_out),
+        };
+        let expected = config.map(|config| RawSettings {
+            enabled: u64::from(config.enabled),
+            depth: u64::from(config.depth),
+            max: config.max as u64,
+            delimiters: delimiter_bits(&config.delimiters),
+            handed_out: stored.handed_out,
+        });
+        (stored, expected)
+    }
+
+    /// Every entry's words as stored, in table order.
+    pub(crate) fn raw_entries(&self) -> Vec<RawEntry> {
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        self.entries
+            .iter()
+            .map(|entry| RawEntry {
+                address: &entry.hash as *const AtomicU64 as usize,
+                hash: load(&entry.hash),
+                ready: load(&entry.ready),
+                id: load(&entry.id),
+                len: load(&entry.len),
+                words: std::array::from_fn(|i| load(&entry.words[i])),
+            })
+            .collect()
     }
 
     /// How many pattern ids may hold counts: `other` and every id handed out.
