@@ -117,7 +117,7 @@ fn text(path: &Path) -> &str {
 /// A new monitor attached to the state file at `path`, configured with `json` (an object) besides.
 fn attached(path: &Path, json: &str) -> Monitor {
     let mut config: serde_json::Value = serde_json::from_str(json).expect("a JSON object");
-    config["state"] = serde_json::json!({ "path": text(path) });
+    config["state"]["path"] = serde_json::json!(text(path));
     let monitor = Monitor::new();
     monitor.configure(&config.to_string()).expect("attach the state file");
     monitor
@@ -365,6 +365,25 @@ fn usage_errors_exit_2_help_exits_0_and_runtime_failures_exit_1() {
     let mut command = cli(&["check"]);
     command.env("CACHE_MONITOR_STATE", &state);
     assert_eq!(run(command).code(), 0);
+}
+
+#[test]
+fn a_file_its_hosts_made_group_readable_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("shared/group.state");
+    let host = attached(&state, r#"{"state": {"mode": "0640"}}"#);
+    host.record(Operation::GET, Outcome::Hit, 1_000, b"").unwrap();
+    let mode = std::fs::metadata(&state).expect("created").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let shown = cli_ok(&["show", "--state", text(&state)]);
+    assert!(
+        shown
+            .stdout
+            .contains(r#"cuenv_cache_operations_total{operation="get",result="hit"} 1"#)
+    );
+    let checked = cli_ok(&["check", "--state", text(&state)]);
+    assert!(checked.stdout.contains("permissions 0640"), "noted: {}", checked.stdout);
+    drop(host);
 }
 
 #[test]

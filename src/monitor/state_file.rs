@@ -168,6 +168,9 @@ impl Monitor {
             let mut config = monitor.config.write();
             let mut next = config.clone();
             next.state.path = Some(path.as_ref().to_owned());
+            // A reader creates nothing: it takes a file of any mode its creator may configure (the owner
+            // check stays).
+            next.state.mode = 0o666;
             *config = monitor.attach(&config, &next, false)?;
         }
         Ok(monitor)
