@@ -1071,7 +1071,7 @@ fn cases(original: &[u8], seed: u64) -> Vec<Case> {
         );
     }
     // Claims, bucket table, baseline, clock hint.
-    for name in ["claims", "bucket table", "baseline", "clock hint"] {
+    for name in ["claims", "bucket table", "baseline"] {
         let target = part(&layout, name);
         let offset = element(target, 0, 8 * rng.u64(0..(target.len / 8).min(64)));
         add(

@@ -7,7 +7,7 @@
 //! seconds), and what they counted in the current second is still pending in their shards. A read turns
 //! both into cumulative *histories*: the counts at the start of every period the rings know are the
 //! current totals minus everything counted from that period on. A window's counts are then
-//! `now - history at the window's start` ([`History::since`]): truly rolling, at the ring's resolution
+//! `now - history at the window's start` (`History::since`): truly rolling, at the ring's resolution
 //! (1 s for 1m and 5m, 10 s for 1h, 5 min for 24h), with fixed memory, and nothing on the hot path but a
 //! countdown (see `recording::recorder`). Histories of several monitors add up, which is how imported
 //! state joins a monitor's own.

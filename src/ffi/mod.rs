@@ -61,10 +61,11 @@ pub unsafe extern "C" fn cache_monitor_record(
     key: *const u8,
     key_len: usize,
 ) -> i32 {
-    guard(|| {
+    // `move`: the arguments stay in registers instead of being spilled for the closure to borrow.
+    guard(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
-        Ok(Monitor::global().record_codes(op, result, duration_ns, key)?)
+        Ok(Monitor::global().record_raw(op, result, duration_ns, key, "")?)
     })
 }
 

@@ -24,8 +24,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::state_file::read_shape;
 use crate::error::Error;
 use crate::recording::attachment::{self, Attachment};
+use crate::recording::latency;
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
-use crate::recording::patterns::MAX_PREFIX;
+use crate::recording::patterns::{MAX_PREFIX, PatternTable, RawSettings};
 use crate::recording::recorder::{MAX_COUNTDOWN, raw_totals_of};
 use crate::recording::region::Region;
 use crate::recording::shard::{PATTERN_IDS, Shard};
@@ -155,7 +156,6 @@ fn layout_of(region: &Region) -> Vec<FilePart> {
             entry_addresses.first().map_or(0, |first| first - table_start),
         ),
         many("pattern entries", &entry_addresses, entry_len),
-        one("clock hint", address_of(&core.clock), size_of_val(&core.clock)),
         one("gauges", address_of(&core.gauges), size_of_val(&core.gauges)),
         one("claims", address_of(&core.claims), size_of_val(&core.claims)),
         one("shape", address_of(&core.shape), size_of_val(&core.shape)),
@@ -335,27 +335,11 @@ fn check_region(attachment: &Attachment, report: &mut StateFileReport) {
         }
     };
     if let Some(shape) = &shape {
-        let table = region.core.hot.buckets.nanos();
-        if table != shape.buckets.nanos() {
-            report.problems.push(format!(
-                "its bucket table ({} bounds, {}) disagrees with its recorded buckets ({} bounds): records \
-                 land in buckets their labels do not name",
-                table.len(),
-                at.at(address_of(&region.core.hot.buckets)),
-                shape.buckets.nanos().len()
-            ));
-        }
+        check_buckets(region, shape.buckets.nanos(), &at, report);
     }
     check_claims(attachment, &at, now, report);
     check_patterns(region, shape.as_ref(), &at, report);
     check_rings(region, &at, now, report);
-    let hint = region.core.clock.second.load(Relaxed);
-    if hint > now + FUTURE_SLACK_SECS {
-        report.problems.push(format!(
-            "its clock hint says second {hint}, in the future ({})",
-            at.at(address_of(&region.core.clock))
-        ));
-    }
     report.history_start_unix_seconds = region.core.windows.first_second();
     if let Some(first) = report.history_start_unix_seconds
         && first > now + FUTURE_SLACK_SECS
@@ -366,6 +350,25 @@ fn check_region(attachment: &Attachment, report: &mut StateFileReport) {
         ));
     }
     check_counts(attachment, &at, report);
+}
+
+/// The bucket table bins every duration as the recorded bounds (`nanos`) say: a bound in its own bucket,
+/// a nanosecond more in the next. Checked through the lookup records use, so whatever the table's layout.
+fn check_buckets(region: &Region, nanos: &[u64], at: &Locator, report: &mut StateFileReport) {
+    let table = &region.core.hot.buckets;
+    let bucket_of = |duration: u64| table.index_of(duration, latency::index_of(duration));
+    let wrong = nanos
+        .iter()
+        .enumerate()
+        .find(|(index, bound)| bucket_of(**bound) != *index || bucket_of(bound.saturating_add(1)) != index + 1);
+    if let Some((index, bound)) = wrong {
+        report.problems.push(format!(
+            "its bucket table ({}) disagrees with its recorded buckets: {bound} ns lands in bucket {}, not {index} \
+             (or a nanosecond more not in the next): records land in buckets their labels do not name",
+            at.at(address_of(table)),
+            bucket_of(*bound)
+        ));
+    }
 }
 
 /// Which shards are claimed, by whom, and whether each is consistent.
@@ -543,8 +546,17 @@ fn check_shard_counts(shard: &Shard, index: usize, here: &str, report: &mut Stat
 /// The key pattern table: settings as recorded, every entry in range, findable and unique.
 fn check_patterns(region: &Region, shape: Option<&crate::config::Config>, at: &Locator, report: &mut StateFileReport) {
     let table = &region.core.hot.patterns;
-    let (stored, expected) = table.raw_settings(shape.map(|config| &config.patterns));
+    let stored = table.raw_settings();
     let settings_at = at.at(address_of(table));
+    let expected = shape.map(|config| {
+        // SAFETY: a pattern table is atomics only, and all-zero is a valid empty table.
+        let scratch: Box<PatternTable> = unsafe { crate::recording::backing::zeroed_box() };
+        scratch.configure(&config.patterns);
+        RawSettings {
+            handed_out: stored.handed_out,
+            ..scratch.raw_settings()
+        }
+    });
     if let Some(expected) = expected
         && expected != stored
     {
@@ -828,6 +840,10 @@ mod tests {
         let controls = part("shard controls");
         patch(&path, controls.offset, &u64::MAX.to_ne_bytes()); // shard 0's countdown
         assert!(problems(&path).contains("countdown"), "{}", problems(&path));
+
+        let path = fresh("buckets");
+        patch(&path, part("bucket table").offset + 8, &u64::MAX.to_ne_bytes()); // the first bound
+        assert!(problems(&path).contains("bucket table"), "{}", problems(&path));
 
         let path = fresh("claims");
         patch(&path, part("claims").offset, &1000u64.to_ne_bytes());

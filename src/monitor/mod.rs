@@ -28,7 +28,7 @@ use crate::recording::backing::zeroed;
 use crate::recording::clock::Clock;
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::patterns::PatternTable;
-use crate::recording::recorder::{AttachmentHome, Memory, Record, Recorder};
+use crate::recording::recorder::{Admission, AttachmentHome, Memory, Record, Recorder};
 use crate::recording::region::{GlobalSpace, Region};
 use crate::recording::state_file::HEADER_BYTES;
 use crate::recording::totals::Totals;
@@ -133,10 +133,11 @@ impl Monitor {
 
     /// Records one finished operation. `key` may be empty when the operation has none.
     ///
-    /// Lock-free and allocation-free. Fails only for an operation code that is not registered.
+    /// Lock-free and allocation-free. Fails only for an operation code that is not registered. With
+    /// monitoring switched off (`{"enabled": false}`) it counts nothing.
     #[inline]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        self.record_with_frames(operation, outcome, duration_ns, key, "")
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, "")?)
     }
 
     /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
@@ -152,17 +153,58 @@ impl Monitor {
         key: &[u8],
         frames: &str,
     ) -> Result<(), Error> {
-        self.check_operation(operation)?;
-        if !self.recorder.is_enabled() {
-            return Ok(());
-        }
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, frames)?)
+    }
+
+    /// [`Monitor::record`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
+        Ok(self.record_raw(operation, result, duration_ns, key, "")?)
+    }
+
+    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes_with_frames(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Error> {
+        Ok(self.record_raw(operation, result, duration_ns, key, frames)?)
+    }
+
+    /// The hot path every record takes. A refusal is a small value, so that the happy path carries no
+    /// error plumbing; callers turn it into an [`Error`] (or a status code) when it happens.
+    #[inline(always)]
+    pub(crate) fn record_raw(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &str,
+    ) -> Result<(), Refused> {
+        let Some(outcome) = Outcome::from_code(result) else {
+            return Err(Refused::Result(result));
+        };
+        let operation = Operation::from_code(operation);
+        let sampled = match self.recorder.admit(operation) {
+            Admission::Count => false,
+            Admission::CountSampled => true,
+            Admission::Skip => return Ok(()),
+            Admission::Refuse => return Err(Refused::Operation(operation.code())),
+        };
         self.recorder.record(Record {
             operation,
             outcome,
             duration_ns,
             key,
         });
-        self.profiler.observe(operation, duration_ns, frames);
+        if sampled {
+            self.profiler.observe(operation, duration_ns, frames);
+        }
         Ok(())
     }
 
@@ -176,30 +218,15 @@ impl Monitor {
         }
     }
 
-    /// [`Monitor::record`] from raw codes, as the C ABI receives them.
-    #[inline]
-    pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        self.record_codes_with_frames(operation, result, duration_ns, key, "")
-    }
-
-    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
-    #[inline]
-    pub fn record_codes_with_frames(
-        &self,
-        operation: u32,
-        result: u32,
-        duration_ns: u64,
-        key: &[u8],
-        frames: &str,
-    ) -> Result<(), Error> {
-        let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
-        self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
-    }
-
     /// Counts an operation as in flight until the matching [`Monitor::end`].
+    ///
+    /// Switched off, it counts nothing (an `end` always counts, so operations begun before the switch
+    /// still leave the in-flight count).
     pub fn begin(&self, operation: Operation) -> Result<(), Error> {
         self.check_operation(operation)?;
-        self.recorder.begin(operation);
+        if self.recorder.is_enabled() {
+            self.recorder.begin(operation);
+        }
         Ok(())
     }
 
@@ -283,6 +310,7 @@ impl Monitor {
         self.recorder.set_operation_count(next.operation_count());
         self.recorder.set_enabled(next.enabled);
         self.profiler.configure(&next.profiler);
+        self.recorder.set_sampling(next.profiler.sample_every != 0);
     }
 
     /// The key-pattern table records are counted under.
@@ -316,17 +344,29 @@ impl Monitor {
 
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
     /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
+    ///
+    /// With a state file attached, the reset is the file's: every process reads the same counts from
+    /// then on (processes reset one at a time).
     pub fn reset(&self) {
         let _turn = self.resetting.lock();
         self.imported.lock().clear();
-        let raw = self.recorder.raw_totals();
-        self.recorder
-            .region()
-            .core
-            .baseline
-            .write(|cells| raw.write_baseline(cells));
-        for gauge in Gauge::ALL {
-            self.recorder.set_gauge(gauge, 0);
+        let write_baseline = || {
+            let raw = self.recorder.raw_totals();
+            self.recorder
+                .region()
+                .core
+                .baseline
+                .write(|cells| raw.write_baseline(cells));
+            for gauge in Gauge::ALL {
+                self.recorder.set_gauge(gauge, 0);
+            }
+        };
+        match self.recorder.attachment() {
+            // A file that cannot be locked any more was released at unload: nobody is left to reset it for.
+            Some(attachment) => {
+                let _ = attachment.with_reset_lock(write_baseline);
+            }
+            None => write_baseline(),
         }
         self.profiler.reset();
     }
@@ -336,6 +376,7 @@ impl Monitor {
     pub(crate) fn release_heap(&self) {
         self.imported.lock().clear();
         self.profiler.release();
+        self.recorder.set_sampling(false);
         self.recorder.release_file();
     }
 
@@ -382,6 +423,25 @@ impl Monitor {
     fn own_totals(&self, operations: usize, buckets: usize) -> Totals {
         let (raw, baseline) = self.raw_and_baseline();
         since_reset(raw, baseline.as_ref()).shaped(operations, buckets)
+    }
+}
+
+/// Why the hot path refused a record (see [`Monitor::record_raw`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The operation code is not registered.
+    Operation(u32),
+    /// The result code is not an outcome.
+    Result(u32),
+}
+
+impl From<Refused> for Error {
+    #[cold]
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Operation(code) => Error::UnknownOperation(code),
+            Refused::Result(code) => Error::UnknownResult(code),
+        }
     }
 }
 

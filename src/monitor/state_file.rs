@@ -230,7 +230,7 @@ impl Monitor {
         }
         let before = self.recorder.memory_raw_totals();
         let generation = region.core.shape.generation();
-        self.recorder.activate(attachment).map_err(|_| {
+        self.recorder.activate(attachment).ok_or_else(|| {
             state_file_error(format!(
                 "state file {}: a state file is attached already",
                 path.display()

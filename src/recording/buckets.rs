@@ -25,9 +25,13 @@ pub(crate) struct BucketIndex {
     len: AtomicU64,
     /// The bounds in nanoseconds, then `u64::MAX` up to the end.
     nanos: [AtomicU64; MAX_BUCKETS + 1],
-    /// Per latency bucket, the first bound at or above its lowest duration.
-    first_candidate: [AtomicU8; LATENCY_BUCKETS],
+    /// Per latency bucket, the first bound at or above its lowest duration (a power of two of entries, so
+    /// that a masked latency index needs no bounds check).
+    first_candidate: [AtomicU8; CANDIDATES],
 }
+
+/// Entries of the latency-bucket table: the first power of two above the latency bucket count.
+const CANDIDATES: usize = LATENCY_BUCKETS.next_power_of_two();
 
 impl BucketIndex {
     /// Publishes `bounds`. Records running at the same time may bin by a mix of old and new bounds, which
@@ -37,21 +41,11 @@ impl BucketIndex {
         for (index, cell) in self.nanos.iter().enumerate() {
             cell.store(nanos.get(index).copied().unwrap_or(u64::MAX), Relaxed);
         }
-        for (index, cell) in self.first_candidate.iter().enumerate() {
+        for (index, cell) in self.first_candidate.iter().enumerate().take(LATENCY_BUCKETS) {
             let (lowest, _) = latency::bounds_of(index);
             cell.store(nanos.partition_point(|bound| *bound < lowest) as u8, Relaxed);
         }
         self.len.store(nanos.len() as u64, Relaxed);
-    }
-
-    /// How many bounds are in force (at most [`MAX_BUCKETS`], whatever a state file says).
-    pub(crate) fn len(&self) -> usize {
-        (self.len.load(Relaxed) as usize).min(MAX_BUCKETS)
-    }
-
-    /// The bounds in force, in nanoseconds.
-    pub(crate) fn nanos(&self) -> Vec<u64> {
-        self.nanos[..self.len()].iter().map(|cell| cell.load(Relaxed)).collect()
     }
 
     /// The bucket of a duration whose latency bucket is `latency`: the first bound it does not exceed, or
@@ -59,7 +53,7 @@ impl BucketIndex {
     /// whatever the cells hold.
     #[inline(always)]
     pub(crate) fn index_of(&self, duration_ns: u64, latency: usize) -> usize {
-        let mut bucket = usize::from(self.first_candidate[latency].load(Relaxed)).min(MAX_BUCKETS);
+        let mut bucket = usize::from(self.first_candidate[latency & (CANDIDATES - 1)].load(Relaxed)).min(MAX_BUCKETS);
         while bucket < MAX_BUCKETS && duration_ns > self.nanos[bucket].load(Relaxed) {
             bucket += 1;
         }
@@ -128,6 +122,5 @@ mod tests {
         atomic.first_candidate[3].store(255, Relaxed);
         atomic.len.store(u64::MAX, Relaxed);
         assert_eq!(atomic.index_of(3, 3), MAX_BUCKETS);
-        assert_eq!(atomic.len(), MAX_BUCKETS);
     }
 }

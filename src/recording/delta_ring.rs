@@ -59,10 +59,6 @@ const fn hold(period: u64) -> u64 {
 pub(crate) struct PeriodTag(AtomicU64);
 
 impl PeriodTag {
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(0))
-    }
-
     /// The period the bank holds, if it holds one and is not being cleared.
     pub(crate) fn period(&self) -> Option<u64> {
         let tag = self.0.load(Ordering::Acquire);
@@ -164,6 +160,7 @@ pub(crate) struct DeltaRing<const ENTRIES: usize, C> {
 
 impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     /// Periods a window can reach back in this ring, the current one included.
+    #[cfg(test)]
     pub(crate) const SPAN: u64 = ENTRIES as u64;
 
     fn bank(&self, period: u64) -> &Bank<C> {
@@ -221,6 +218,7 @@ impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     }
 }
 
+#[cfg(test)]
 impl<const ENTRIES: usize, const N: usize> DeltaRing<ENTRIES, Counters<N>> {
     /// Adds the counters of every period in `from..=to` to `sums` (which has `N` entries or fewer).
     pub(crate) fn sum(&self, from: u64, to: u64, sums: &mut [u64]) {

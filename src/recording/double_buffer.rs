@@ -35,19 +35,6 @@ pub(crate) struct DoubleBuffer<const N: usize> {
 }
 
 impl<const N: usize> DoubleBuffer<N> {
-    /// Generation 0, all cells zero.
-    pub(crate) const fn new() -> Self {
-        Self {
-            active: AtomicU64::new(0),
-            banks: [const {
-                Bank {
-                    seq: AtomicU64::new(0),
-                    cells: [const { AtomicU64::new(0) }; N],
-                }
-            }; 2],
-        }
-    }
-
     /// Publishes a new value: `write` fills the cells of the spare bank (which hold an older value).
     /// The caller must keep other writers out.
     pub(crate) fn write(&self, write: impl FnOnce(&[AtomicU64; N])) {
@@ -95,6 +82,11 @@ mod tests {
 
     use super::*;
 
+    fn zeroed<const N: usize>() -> Box<DoubleBuffer<N>> {
+        // SAFETY: atomics only; all-zero is generation 0 with empty banks.
+        unsafe { crate::recording::backing::zeroed_box() }
+    }
+
     fn contents(buffer: &DoubleBuffer<4>) -> (u64, Vec<u64>) {
         buffer
             .read(|generation, cells| (generation, cells.iter().map(|c| c.load(Relaxed)).collect()))
@@ -103,7 +95,7 @@ mod tests {
 
     #[test]
     fn starts_at_zero_and_publishes_whole_values() {
-        let buffer = DoubleBuffer::<4>::new();
+        let buffer = zeroed::<4>();
         assert_eq!(contents(&buffer), (0, vec![0; 4]));
         buffer.write(|cells| cells.iter().for_each(|c| c.store(7, Relaxed)));
         assert_eq!(contents(&buffer), (1, vec![7; 4]));
@@ -117,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_writer_that_dies_mid_write_leaves_the_published_value() {
-        let buffer = DoubleBuffer::<4>::new();
+        let buffer = zeroed::<4>();
         buffer.write(|cells| cells.iter().for_each(|c| c.store(5, Relaxed)));
         // A writer killed halfway through the spare bank: odd sequence, half the cells written.
         let spare = &buffer.banks[0];
@@ -135,7 +127,7 @@ mod tests {
 
     #[test]
     fn readers_never_see_a_mix() {
-        let buffer = DoubleBuffer::<16>::new();
+        let buffer = zeroed::<16>();
         let mut seen = 0u32;
         std::thread::scope(|scope| {
             scope.spawn(|| {

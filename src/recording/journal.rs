@@ -81,6 +81,7 @@ impl Journal {
     }
 
     /// Whether a record was left half-written.
+    #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
         self.entry.load(Relaxed) & OPEN != 0
     }

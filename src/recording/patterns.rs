@@ -56,23 +56,22 @@ struct Packed {
 }
 
 impl Packed {
-    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
-    fn new(prefix: &[u8]) -> Self {
-        let mut bytes = [0u8; MAX_PREFIX];
-        let len = prefix.len().min(MAX_PREFIX);
-        bytes[..len].copy_from_slice(&prefix[..len]);
-        Self::from_bytes(&bytes, len)
-    }
-
-    /// The first `len` bytes of `bytes` (the rest must be zero), packed.
-    fn from_bytes(bytes: &[u8; MAX_PREFIX], len: usize) -> Self {
+    /// The first `len` bytes of `key` (at most [`MAX_PREFIX`]), packed: whole words straight from the
+    /// key, the last partial word read as 8 bytes and masked when the key has them.
+    #[inline(always)]
+    fn of_key(key: &[u8], len: usize) -> Self {
+        let len = len.min(MAX_PREFIX).min(key.len());
         let mut words = [0u64; WORDS];
-        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)).take(len.div_ceil(8)) {
-            *word = u64::from_le_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ]);
+        for (index, word) in words.iter_mut().enumerate().take(len.div_ceil(8)) {
+            *word = word_of(key, len, index);
         }
         Self { len, words }
+    }
+
+    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
+    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
+    fn new(prefix: &[u8]) -> Self {
+        Self::of_key(prefix, prefix.len())
     }
 
     /// The words that hold bytes.
@@ -80,20 +79,104 @@ impl Packed {
         &self.words[..self.len.div_ceil(8)]
     }
 
-    /// FxHash-style mixing of the words; never zero, since zero marks a free entry.
+    /// See [`hash_words`].
     fn hash(&self) -> u64 {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut hash = self.len as u64;
-        for word in self.used_words() {
-            hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-        }
-        hash | 1
+        hash_words(self.len, self.used_words().iter().copied())
     }
 
     fn bytes(&self) -> Vec<u8> {
         let mut bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
         bytes.truncate(self.len);
         bytes
+    }
+}
+
+/// FxHash-style mixing of a prefix's length and words; never zero, since zero marks a free entry.
+#[inline(always)]
+fn hash_words(len: usize, words: impl Iterator<Item = u64>) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut hash = len as u64;
+    for word in words {
+        hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+    hash | 1
+}
+
+/// Word `index` of the first `len` bytes of `key` (`len <= key.len()`), as [`Packed`] would hold it.
+#[inline(always)]
+fn word_of(key: &[u8], len: usize, index: usize) -> u64 {
+    let start = index * 8;
+    let bytes = len.saturating_sub(start).min(8);
+    let word = if key.len() >= start + 8 {
+        load_word(&key[start..])
+    } else {
+        let mut word = [0u8; 8];
+        let available = key.len().saturating_sub(start).min(8);
+        word[..available].copy_from_slice(&key[start..start + available]);
+        u64::from_le_bytes(word)
+    };
+    if bytes == 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * bytes)) - 1)
+    }
+}
+
+/// The first 8 bytes of `bytes` (which has at least 8) as a little-endian word.
+#[inline(always)]
+fn load_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// Up to 8 delimiter bytes, searched for 8 key bytes at a time: for each delimiter `d`, the bytes of
+/// `chunk ^ d * 0x0101...01` are zero exactly where `chunk` holds `d`, and the classic zero-byte test
+/// `(x - 0x01...01) & !x & 0x80...80` marks the lowest such byte exactly (its false positives only ever
+/// sit above a true zero). The lowest mark over every delimiter is the first delimiter in the chunk.
+#[derive(Clone, Copy)]
+struct Delimiters<'a> {
+    /// Each delimiter repeated in every byte of a word.
+    words: &'a [AtomicU64; 8],
+    count: usize,
+}
+
+impl Delimiters<'_> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// The lowest delimiter byte of `chunk` (8 bytes, little-endian), marked by its high bit.
+    #[inline(always)]
+    fn marks(self, chunk: u64) -> u64 {
+        let mut marks = 0;
+        for word in &self.words[..self.count] {
+            let x = chunk ^ word.load(Ordering::Relaxed);
+            marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
+        }
+        marks
+    }
+
+    /// The position of the first delimiter in `bytes`.
+    #[inline(always)]
+    fn first_in(self, bytes: &[u8]) -> Option<usize> {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut offset = 0;
+        for chunk in &mut chunks {
+            let marks = self.marks(load_word(chunk));
+            if marks != 0 {
+                return Some(offset + (marks.trailing_zeros() / 8) as usize);
+            }
+            offset += 8;
+        }
+        let rest = chunks.remainder();
+        if rest.is_empty() {
+            return None;
+        }
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        // Bytes past the key are padding: a padding zero must not read as a NUL delimiter.
+        let marks = self.marks(u64::from_le_bytes(tail)) & (Self::HIGHS >> (8 * (8 - rest.len())));
+        (marks != 0).then(|| offset + (marks.trailing_zeros() / 8) as usize)
     }
 }
 
@@ -164,15 +247,6 @@ impl Entry {
     }
 }
 
-/// The delimiter set as the table stores it: one bit per byte value.
-fn delimiter_bits(delimiters: &str) -> [u64; 4] {
-    let mut set = [0u64; 4];
-    for byte in delimiters.bytes() {
-        set[usize::from(byte >> 6)] |= 1 << (byte & 63);
-    }
-    set
-}
-
 /// A pattern table entry's words as the region holds them, unchecked (for `check`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawEntry {
@@ -185,13 +259,15 @@ pub(crate) struct RawEntry {
     pub(crate) words: [u64; MAX_PREFIX / 8],
 }
 
-/// A pattern table's settings as the region holds them, unchecked (for `check`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A pattern table's settings as the region holds them, unchecked (for `check`, which compares them with
+/// a table [`PatternTable::configure`]d from the recorded configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RawSettings {
     pub(crate) enabled: u64,
     pub(crate) depth: u64,
     pub(crate) max: u64,
-    pub(crate) delimiters: [u64; 4],
+    /// The delimiter words in use, then their count.
+    pub(crate) delimiters: Vec<u64>,
     pub(crate) handed_out: u64,
 }
 
@@ -202,8 +278,9 @@ pub(crate) struct PatternTable {
     enabled: AtomicU64,
     depth: AtomicU64,
     max: AtomicU64,
-    /// One bit per byte value.
-    delimiters: [AtomicU64; 4],
+    /// Each delimiter byte repeated in every byte of a word (at most 8), and how many there are.
+    delimiters: [AtomicU64; 8],
+    delimiter_count: AtomicU64,
     /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
     handed_out: AtomicU64,
     entries: [Entry; TABLE_ENTRIES],
@@ -212,9 +289,11 @@ pub(crate) struct PatternTable {
 impl PatternTable {
     /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
-        for (cell, bits) in self.delimiters.iter().zip(delimiter_bits(&config.delimiters)) {
-            cell.store(bits, Ordering::Relaxed);
+        let bytes = config.delimiters.as_bytes();
+        for (cell, byte) in self.delimiters.iter().zip(bytes) {
+            cell.store(u64::from(*byte).wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
         }
+        self.delimiter_count.store(bytes.len().min(8) as u64, Ordering::Relaxed);
         self.depth.store(u64::from(config.depth), Ordering::Relaxed);
         self.max.store(config.max as u64, Ordering::Relaxed);
         self.enabled.store(u64::from(config.enabled), Ordering::Relaxed);
@@ -225,34 +304,57 @@ impl PatternTable {
         (self.max.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS)
     }
 
-    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
-    #[inline]
+    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty. A
+    /// record without a key pays one test for it; the lookup is a function of its own.
+    #[inline(always)]
     pub(crate) fn id_of(&self, key: &[u8]) -> Option<usize> {
-        if key.is_empty() || self.enabled.load(Ordering::Relaxed) == 0 {
+        if key.is_empty() {
             return None;
         }
-        Some(self.lookup(&self.prefix(key), true))
+        self.id_of_key(key)
     }
 
-    /// The bytes before `*` in `key`'s pattern, packed: one pass that copies while it looks for the
-    /// delimiters.
-    fn prefix(&self, key: &[u8]) -> Packed {
-        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8) as usize;
-        let set: [u64; 4] = std::array::from_fn(|i| self.delimiters[i].load(Ordering::Relaxed));
-        let mut bytes = [0u8; MAX_PREFIX];
-        let (mut seen, mut end) = (0, 0);
-        for (i, (&byte, copied)) in key.iter().zip(bytes.iter_mut()).enumerate() {
-            *copied = byte;
-            if set[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0 {
-                seen += 1;
-                end = i + 1;
-                if seen == depth {
-                    break;
+    #[inline(never)]
+    fn id_of_key(&self, key: &[u8]) -> Option<usize> {
+        if self.enabled.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let len = self.prefix_len(key);
+        // The common case without building the packed prefix: learned, in its home entry. Its words are
+        // read straight from the key (a packed copy would be written and read back through memory).
+        let hash = hash_words(len, (0..len.div_ceil(8)).map(|index| word_of(key, len, index)));
+        let home = &self.entries[(hash as usize) & (TABLE_ENTRIES - 1)];
+        if home.hash.load(Ordering::Acquire) == hash
+            && home.is_ready()
+            && home.len.load(Ordering::Relaxed) == len as u64
+            && (0..len.div_ceil(8)).all(|index| home.words[index].load(Ordering::Relaxed) == word_of(key, len, index))
+        {
+            return Some(self.counting(home.id()));
+        }
+        Some(self.lookup(&Packed::of_key(key, len), true))
+    }
+
+    /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
+    /// in the first [`MAX_PREFIX`] bytes, or the last one before.
+    #[inline(always)]
+    fn prefix_len(&self, key: &[u8]) -> usize {
+        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8);
+        let delimiters = Delimiters {
+            words: &self.delimiters,
+            count: (self.delimiter_count.load(Ordering::Relaxed) as usize).min(8),
+        };
+        let scanned = &key[..key.len().min(MAX_PREFIX)];
+        let (mut end, mut seen) = (0, 0);
+        while seen < depth {
+            match delimiters.first_in(&scanned[end..]) {
+                Some(at) => {
+                    end += at + 1;
+                    seen += 1;
                 }
+                None => break,
             }
         }
-        bytes[end..].fill(0);
-        Packed::from_bytes(&bytes, end)
+        end
     }
 
     /// The id `prefix` counts under, claiming an entry for it if `learn` and there is room.
@@ -260,6 +362,7 @@ impl PatternTable {
         let hash = prefix.hash();
         let mask = TABLE_ENTRIES - 1;
         let mut index = (hash as usize) & mask;
+
         for _ in 0..TABLE_ENTRIES {
             let entry = &self.entries[index];
             match entry.hash.load(Ordering::Acquire) {
@@ -340,24 +443,21 @@ impl PatternTable {
         self.lookup(&Packed::new(prefix), false)
     }
 
-    /// The settings as stored, and the settings `config` stores (`handed_out` is the table's own in both).
-    pub(crate) fn raw_settings(&self, config: Option<&PatternConfig>) -> (RawSettings, Option<RawSettings>) {
+    /// The settings as stored.
+    pub(crate) fn raw_settings(&self) -> RawSettings {
         let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        let stored = RawSettings {
+        RawSettings {
             enabled: load(&self.enabled),
             depth: load(&self.depth),
             max: load(&self.max),
-            delimiters: std::array::from_fn(|i| load(&self.delimiters[i])),
+            delimiters: {
+                // Words past the count are stale (an earlier, longer set): not part of the settings.
+                let count = load(&self.delimiter_count);
+                let used = self.delimiters.iter().take((count as usize).min(8));
+                used.map(load).chain(std::iter::once(count)).collect()
+            },
             handed_out: load(&self.handed_out),
-        };
-        let expected = config.map(|config| RawSettings {
-            enabled: u64::from(config.enabled),
-            depth: u64::from(config.depth),
-            max: config.max as u64,
-            delimiters: delimiter_bits(&config.delimiters),
-            handed_out: stored.handed_out,
-        });
-        (stored, expected)
+        }
     }
 
     /// Every entry's words as stored, in table order.
@@ -533,5 +633,35 @@ mod tests {
         assert!(patterns.learned().is_empty());
         assert_eq!(patterns.ids_in_use(), PATTERN_IDS);
         assert!(patterns.tracked() <= MAX_PATTERNS);
+    }
+
+    #[test]
+    fn the_word_at_a_time_search_finds_the_first_delimiter_like_a_byte_scan() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let delimiter_set: Vec<u8> = (0..rng.usize(1..=8)).map(|_| rng.u8(0..128)).collect();
+            let words: [AtomicU64; 8] = std::array::from_fn(|i| {
+                AtomicU64::new(
+                    delimiter_set
+                        .get(i)
+                        .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES)),
+                )
+            });
+            let delimiters = Delimiters {
+                words: &words,
+                count: delimiter_set.len(),
+            };
+            let key: Vec<u8> = (0..rng.usize(0..40))
+                .map(|_| {
+                    if rng.bool() {
+                        delimiter_set[rng.usize(..delimiter_set.len())]
+                    } else {
+                        rng.u8(..)
+                    }
+                })
+                .collect();
+            let expected = key.iter().position(|byte| delimiter_set.contains(byte));
+            assert_eq!(delimiters.first_in(&key), expected, "{key:?} in {delimiter_set:?}");
+        }
     }
 }

@@ -8,14 +8,12 @@
 //! # The clock
 //!
 //! A record's second decides which window period it counts in, but reading even the coarse clock costs
-//! more than the rest of a record. So a writer reads it only when its countdown runs out or when the
-//! region's clock hint (the latest second any writer or reader saw, one shared word written about once a
-//! second) has moved past the writer's second. The countdown restarts from a value that doubles (up to
-//! [`MAX_COUNTDOWN`]) while the clock keeps showing the same second and halves when it changes, so a busy
-//! writer reads the clock a few times per second and a quiet one at every record. The cost is bounded
-//! attribution: when every writer of a region falls quiet in one second and wakes in a later one, up to
-//! [`MAX_COUNTDOWN`] records per writer count in the earlier second. Totals are exact regardless. A manual
-//! clock (tests) is read at every record.
+//! more than the rest of a record. So a writer reads it only when its countdown runs out. The countdown
+//! restarts from a value that doubles (up to [`MAX_COUNTDOWN`]) while the clock keeps showing the same
+//! second and halves when it changes, so a busy writer reads the clock a few times per second and a quiet
+//! one at every record. The cost is bounded attribution: a writer that records again after a pause counts
+//! at most [`MAX_COUNTDOWN`] records in the second of its last clock read. Totals are exact regardless. A
+//! manual clock (tests) is read at every record.
 
 use std::ptr::NonNull;
 use std::sync::OnceLock;
@@ -76,6 +74,8 @@ pub(crate) type Reserved = Option<NonNull<u8>>;
 /// The region records go to, with the little configuration the hot path reads.
 pub(crate) struct Recorder {
     memory: Memory,
+    /// `memory`'s region (which does not move when the recorder does: a `static` or a box).
+    memory_region: NonNull<Region>,
     memory_routes: Routes,
     home: AttachmentHome,
     reserved: Reserved,
@@ -85,7 +85,26 @@ pub(crate) struct Recorder {
     operations: AtomicUsize,
     /// When false, records count nothing.
     enabled: AtomicBool,
+    /// Whether the profiler samples records (then they take the cold path, which asks it).
+    sampling: AtomicBool,
+    /// What a record checks first, in one word: the accepted operation count while counting without
+    /// sampling, 0 otherwise (every record then takes the cold path, which tells "off", "sampled" and
+    /// "unknown" apart).
+    gate: AtomicU64,
     clock: Clock,
+}
+
+/// What a record may do, from [`Recorder::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Count it.
+    Count,
+    /// Count it, and offer it to the profiler.
+    CountSampled,
+    /// Accept it and count nothing (monitoring is switched off).
+    Skip,
+    /// Refuse it: the operation is not registered.
+    Refuse,
 }
 
 // SAFETY: `reserved` is an address the recorder maps a file over once, under `OnceLock`; everything else
@@ -106,14 +125,18 @@ pub(crate) struct Record<'a> {
 impl Recorder {
     /// A recorder writing `memory`, attaching state files into `home` (mapped over `reserved`, if given).
     pub(crate) fn new(memory: Memory, home: AttachmentHome, reserved: Reserved, clock: Clock) -> Self {
+        let memory_region = NonNull::from(memory.region());
         Self {
             memory,
+            memory_region,
             memory_routes: Routes::new(),
             home,
             reserved,
             attached: AtomicPtr::new(std::ptr::null_mut()),
             operations: AtomicUsize::new(Operation::BUILTIN.len()),
             enabled: AtomicBool::new(true),
+            sampling: AtomicBool::new(false),
+            gate: AtomicU64::new(Operation::BUILTIN.len() as u64),
             clock,
         }
     }
@@ -130,7 +153,9 @@ impl Recorder {
     #[inline(always)]
     fn target(&self) -> (&Region, &Routes) {
         match self.attachment() {
-            None => (self.memory.region(), &self.memory_routes),
+            // SAFETY: `memory_region` points into `memory`, owned by `self` and never moved (a static or a
+            // box).
+            None => (unsafe { self.memory_region.as_ref() }, &self.memory_routes),
             Some(attachment) => (attachment.region(), &attachment.routes),
         }
     }
@@ -168,9 +193,47 @@ impl Recorder {
         self.enabled.load(Relaxed)
     }
 
+    /// What a record of `operation` may do: one load and a compare while counting.
+    #[inline(always)]
+    pub(crate) fn admit(&self, operation: Operation) -> Admission {
+        if u64::from(operation.code()) < self.gate.load(Relaxed) {
+            Admission::Count
+        } else {
+            self.admit_cold(operation)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn admit_cold(&self, operation: Operation) -> Admission {
+        match (self.accepts(operation), self.is_enabled()) {
+            (false, _) => Admission::Refuse,
+            (true, false) => Admission::Skip,
+            (true, true) if self.sampling.load(Relaxed) => Admission::CountSampled,
+            // The gate changed between the loads: count it.
+            (true, true) => Admission::Count,
+        }
+    }
+
+    /// Tells the hot path whether the profiler samples.
+    pub(crate) fn set_sampling(&self, sampling: bool) {
+        self.sampling.store(sampling, Relaxed);
+        self.update_gate();
+    }
+
     /// Turns counting on or off.
     pub(crate) fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Relaxed);
+        self.update_gate();
+    }
+
+    fn update_gate(&self) {
+        let open = if self.is_enabled() && !self.sampling.load(Relaxed) {
+            self.operations.load(Relaxed) as u64
+        } else {
+            0
+        };
+        self.gate.store(open, Relaxed);
     }
 
     /// The calling thread's shard in the current region, routing it there on first use.
@@ -209,7 +272,9 @@ impl Recorder {
         let hot = &region.core.hot;
         let latency = latency::index_of(record.duration_ns);
         let placed = Placed {
-            operation: record.operation.index().min(MAX_OPERATIONS - 1),
+            // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
+            // index in range for the compiler too.
+            operation: record.operation.index() & (MAX_OPERATIONS - 1),
             outcome: record.outcome.index(),
             duration_ns: record.duration_ns,
             bucket: hot.buckets.index_of(record.duration_ns, latency),
@@ -238,7 +303,7 @@ impl Recorder {
     fn tick_owned(&self, region: &Region, shard: &Shard) {
         let control = &shard.control;
         let left = control.countdown.load(Relaxed);
-        if left != 0 && region.core.clock.second.load(Relaxed) < control.second.load(Relaxed) {
+        if left != 0 {
             control.countdown.store(left - 1, Relaxed);
             return;
         }
@@ -249,7 +314,6 @@ impl Recorder {
     #[inline(never)]
     fn tick_owned_slow(&self, region: &Region, shard: &Shard) {
         let now = self.now();
-        note_second(region, now);
         let control = &shard.control;
         let same = control.second.load(Relaxed) == now.wrapping_add(1);
         let reload = control.reload.load(Relaxed).clamp(1, MAX_COUNTDOWN);
@@ -272,7 +336,6 @@ impl Recorder {
     #[cold]
     fn tick_shared(&self, region: &Region, shard: &Shard) {
         let now = self.now();
-        note_second(region, now);
         let control = &shard.control;
         if control.second.load(Relaxed) != now.wrapping_add(1)
             && control.flush_lock.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
@@ -319,14 +382,10 @@ impl Recorder {
         std::array::from_fn(|i| gauges[i].load(Relaxed))
     }
 
-    /// How many operation codes are accepted.
-    pub(crate) fn operation_count(&self) -> usize {
-        self.operations.load(Relaxed)
-    }
-
     /// Accepts operation codes below `count` from now on.
     pub(crate) fn set_operation_count(&self, count: usize) {
         self.operations.store(count.min(MAX_OPERATIONS), Relaxed);
+        self.update_gate();
     }
 
     /// Replaces the histogram bounds (see [`crate::recording::buckets::BucketIndex::store`]).
@@ -356,7 +415,6 @@ impl Recorder {
     /// The window rings' periods from `since` (a second) to `now`, and every shard's pending records.
     pub(crate) fn window_deltas(&self, since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
         let region = self.region();
-        note_second(region, now);
         region.core.windows.note_first(now);
         let shards: Vec<&Shard> = region.shards_in_use();
         region.core.windows.read(&shards, since, now)
@@ -384,24 +442,22 @@ impl Recorder {
     }
 
     /// Sends every later record to `attachment`'s file. Records already under way finish in the old
-    /// region. `Err` gives the attachment back if one is active already.
-    pub(crate) fn activate(&self, attachment: Attachment) -> Result<&Attachment, Attachment> {
+    /// region. `None` (and the attachment dropped) if one is active already.
+    pub(crate) fn activate(&self, attachment: Attachment) -> Option<&Attachment> {
         let stored: &Attachment = match &self.home {
             AttachmentHome::Static(home) => {
-                home.set(attachment)?;
-                home.get().ok_or_else(|| unreachable!("set above"))?
+                home.set(attachment).ok()?;
+                home.get()?
             }
             AttachmentHome::Heap(home) => {
-                home.set(Box::new(attachment)).map_err(|boxed| *boxed)?;
-                home.get()
-                    .map(|boxed| &**boxed)
-                    .ok_or_else(|| unreachable!("set above"))?
+                home.set(Box::new(attachment)).ok()?;
+                home.get().map(|boxed| &**boxed)?
             }
         };
         attachment::register(stored);
         self.attached
             .store(stored as *const Attachment as *mut Attachment, Release);
-        Ok(stored)
+        Some(stored)
     }
 
     /// Releases the state file's descriptor (the library is being unloaded): other processes may claim
@@ -434,14 +490,6 @@ pub(crate) fn raw_totals_of(region: &Region, attachment: Option<&Attachment>) ->
     let shards = region.shards_in_use_indexed();
     let live = |index: usize| attachment.is_none_or(|attachment| attachment.is_live(index));
     Totals::sum(&shards, ids, live, attachment.is_some())
-}
-
-/// Moves the region's clock hint to `now`.
-fn note_second(region: &Region, now: u64) {
-    let hint = &region.core.clock.second;
-    if hint.load(Relaxed) != now {
-        hint.store(now, Relaxed);
-    }
 }
 
 #[cfg(test)]

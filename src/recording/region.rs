@@ -33,13 +33,6 @@ pub(crate) struct Hot {
     pub(crate) patterns: PatternTable,
 }
 
-/// The clock as the writers last saw it, on a line of its own (written about once a second).
-#[repr(C)]
-pub(crate) struct ClockHint {
-    /// The latest second any writer or reader read from the clock.
-    pub(crate) second: AtomicU64,
-}
-
 /// Which shards of a state file are claimed, and what the file's processes share besides counts.
 #[repr(C)]
 pub(crate) struct Claims {
@@ -53,7 +46,6 @@ pub(crate) struct Claims {
 #[repr(C)]
 pub(crate) struct Core {
     pub(crate) hot: CachePadded<Hot>,
-    pub(crate) clock: CachePadded<ClockHint>,
     pub(crate) gauges: CachePadded<[AtomicU64; Gauge::ALL.len()]>,
     pub(crate) claims: CachePadded<Claims>,
     /// The shaping configuration, as JSON (state files only).

@@ -35,36 +35,40 @@ impl Route {
         Self(kind << 8 | (index.min(SHARD_COUNT - 1) as u16))
     }
 
-    /// The shard's index in the region, always below [`SHARD_COUNT`].
+    /// The shard's index in the region (below [`SHARD_COUNT`]: routes are made by [`Route::new`] only,
+    /// in process memory).
     #[inline(always)]
     pub(crate) fn shard(self) -> usize {
-        usize::from(self.0 & 0xff).min(SHARD_COUNT - 1)
+        usize::from(self.0 & 0xff)
     }
 
     /// The writer's kind.
     #[inline(always)]
     pub(crate) fn kind(self) -> WriterKind {
-        match self.0 >> 8 {
-            1 => WriterKind::Owner,
-            2 => WriterKind::Journaled,
-            _ => WriterKind::Shared,
+        if self.0 < 0x200 {
+            WriterKind::Owner
+        } else if self.0 < 0x300 {
+            WriterKind::Journaled
+        } else {
+            WriterKind::Shared
         }
     }
 }
 
-/// The routes of every claim into one region.
-pub(crate) struct Routes([AtomicU16; SHARD_COUNT]);
+/// The routes of every claim into one region: one entry per possible claim byte, so the hot path indexes
+/// it without a bounds check.
+pub(crate) struct Routes([AtomicU16; 256]);
 
 impl Routes {
     /// No routes yet.
     pub(crate) const fn new() -> Self {
-        Self([const { AtomicU16::new(0) }; SHARD_COUNT])
+        Self([const { AtomicU16::new(0) }; 256])
     }
 
     /// The route of `claim`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, claim: ShardClaim) -> Option<Route> {
-        match self.0[claim.index()].load(Relaxed) {
+        match self.0[usize::from(claim.byte())].load(Relaxed) {
             0 => None,
             route => Some(Route(route)),
         }
@@ -72,7 +76,7 @@ impl Routes {
 
     /// Sets the route of `claim`.
     pub(crate) fn set(&self, claim: ShardClaim, route: Route) {
-        self.0[claim.index()].store(route.0, Relaxed);
+        self.0[usize::from(claim.byte())].store(route.0, Relaxed);
     }
 
     /// Forgets every route (async-signal-safe: atomic stores).
@@ -80,14 +84,6 @@ impl Routes {
         for route in &self.0 {
             route.store(0, Relaxed);
         }
-    }
-
-    /// The shards routed to, with their writers.
-    pub(crate) fn routed(&self) -> impl Iterator<Item = Route> + '_ {
-        self.0.iter().filter_map(|route| match route.load(Relaxed) {
-            0 => None,
-            route => Some(Route(route)),
-        })
     }
 }
 
@@ -102,6 +98,10 @@ mod tests {
             assert_eq!((route.shard(), route.kind()), (SHARD_COUNT - 1, kind));
             assert_ne!(route.0, 0);
         }
-        assert_eq!(Route(0xffff).shard(), SHARD_COUNT - 1, "hostile words stay in range");
+        assert_eq!(
+            Route::new(1_000, WriterKind::Owner).shard(),
+            SHARD_COUNT - 1,
+            "indexes are clamped"
+        );
     }
 }

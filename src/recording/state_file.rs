@@ -15,7 +15,7 @@
 //! | 40..48 | creation time (Unix seconds) |
 //! | 48..112 | the creating library's version, NUL-padded |
 //!
-//! Bytes from [`LOCK_BYTES_START`] on are never written: they are lock targets (see `ofd_lock`).
+//! Bytes from `LOCK_BYTES_START` (1024) on are never written: they are lock targets (see `ofd_lock`).
 //!
 //! # Creation
 //!
@@ -266,6 +266,7 @@ impl StateFile {
     }
 
     /// Its header.
+    #[cfg(test)]
     pub(crate) fn header(&self) -> &Header {
         &self.header
     }

@@ -7,13 +7,14 @@
 //!
 //! # Protocol
 //!
-//! Entries are `thread pointer << 8 | (shard index + 1)`, 0 when free. A thread looks at the entry its
-//! pointer hashes to; on a match it has its shard (one load, no write). Otherwise it probes on and, at the
-//! first free entry, claims it with a compare-and-swap to `pointer << 8` (claimed, no shard yet), takes the
-//! next shard index from one counter (owned shards first, then the shared ones round-robin) and stores
-//! it. Only the claiming thread, or a later thread given the same pointer, ever reads an entry's shard
-//! index, so `Relaxed` suffices: a pointer is reused only after its thread has exited, which orders the
-//! exit before the new thread's start.
+//! An entry is a thread pointer (0 when free) and, beside it, a shard index. A thread looks at the entry
+//! its pointer hashes to; if it holds its pointer, the shard index beside it is the thread's (two loads,
+//! no write). Otherwise it probes on and, at the first free entry, claims it with a compare-and-swap of
+//! the pointer, takes the next shard index from one counter (owned shards first, then the shared ones
+//! round-robin) and stores it; until then the index reads as "none" and the thread keeps probing. Only the
+//! claiming thread, or a later thread given the same pointer, ever reads an entry's shard index, so
+//! `Relaxed` suffices: a pointer is reused only after its thread has exited, which orders the exit before
+//! the new thread's start.
 //!
 //! A reused pointer belongs to a thread that has exited, so its successor simply continues the dead
 //! thread's shard: owned shards keep one writer at a time, and claims are never lost. Entries are never
@@ -22,7 +23,7 @@
 //!
 //! Other architectures keep the destructor-free thread-local.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 64;
@@ -36,15 +37,15 @@ const _: () = assert!(SHARD_COUNT < 255, "a shard index plus one fits in an entr
 /// Entries of the table: four per owned shard keeps probes short.
 const ENTRIES: usize = 256;
 
-/// Thread pointer to shard, process-wide (shared by every monitor: a shard index names the same writer
-/// in each of them).
-static TABLE: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
+/// Thread pointers, process-wide (shared by every monitor: a shard index names the same writer in each
+/// of them).
+static POINTERS: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
+
+/// Beside each pointer, its shard index plus one (0 while being claimed).
+static SHARDS: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
 
 /// Shard indexes handed out so far; never reset.
 static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
-
-/// Whether any thread writes a shared shard.
-static SHARING: AtomicBool = AtomicBool::new(false);
 
 /// The shard the calling thread writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,9 +57,10 @@ impl ShardClaim {
     pub(crate) fn current() -> Self {
         let pointer = thread_pointer();
         let home = home_of(pointer);
-        let entry = TABLE[home].load(Relaxed);
-        if entry >> 8 == pointer && entry & 0xff != 0 {
-            return Self((entry & 0xff) as u8 - 1);
+        if POINTERS[home].load(Relaxed) == pointer
+            && let Some(index) = SHARDS[home].load(Relaxed).checked_sub(1)
+        {
+            return Self(index);
         }
         Self::probe(pointer, home)
     }
@@ -66,24 +68,29 @@ impl ShardClaim {
     #[cold]
     #[inline(never)]
     fn probe(pointer: u64, home: usize) -> Self {
-        if pointer == 0 || pointer >> 56 != 0 {
+        if pointer == 0 {
             return Self::unlisted(pointer);
         }
         for step in 0..ENTRIES {
-            let entry = &TABLE[(home + step) % ENTRIES];
-            let mut seen = entry.load(Relaxed);
+            let at = (home + step) % ENTRIES;
+            let mut seen = POINTERS[at].load(Relaxed);
             if seen == 0 {
-                match entry.compare_exchange(0, pointer << 8, Relaxed, Relaxed) {
+                match POINTERS[at].compare_exchange(0, pointer, Relaxed, Relaxed) {
                     Ok(_) => {
                         let claim = Self::next();
-                        entry.store(pointer << 8 | (u64::from(claim.0) + 1), Relaxed);
+                        SHARDS[at].store(claim.0 + 1, Relaxed);
                         return claim;
                     }
                     Err(now) => seen = now,
                 }
             }
-            if seen >> 8 == pointer && seen & 0xff != 0 {
-                return Self((seen & 0xff) as u8 - 1);
+            if seen == pointer {
+                // Ours (from an earlier claim of this thread, or of a dead thread with this pointer); a claim
+                // killed between its two stores leaves no index: the shared shards take this thread.
+                return match SHARDS[at].load(Relaxed).checked_sub(1) {
+                    Some(index) => Self(index),
+                    None => Self::unlisted(pointer),
+                };
             }
         }
         Self::unlisted(pointer)
@@ -91,7 +98,6 @@ impl ShardClaim {
 
     /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
     fn unlisted(pointer: u64) -> Self {
-        SHARING.store(true, Relaxed);
         Self((OWNED_SHARDS + (pointer as usize >> 4) % SHARED_SHARDS) as u8)
     }
 
@@ -100,7 +106,6 @@ impl ShardClaim {
         if n < OWNED_SHARDS as u64 {
             return Self(n as u8);
         }
-        SHARING.store(true, Relaxed);
         Self((OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize) as u8)
     }
 
@@ -116,11 +121,10 @@ impl ShardClaim {
         usize::from(self.0)
     }
 
-    /// The shards threads may have written so far: owned ones `0..owned`, and the shared ones if
-    /// `sharing`.
-    pub(crate) fn claimed() -> (usize, bool) {
-        let owned = NEXT_SHARD.load(Relaxed).min(OWNED_SHARDS as u64) as usize;
-        (owned, SHARING.load(Relaxed))
+    /// The index as a byte, for tables of 256 entries.
+    #[inline(always)]
+    pub(crate) fn byte(self) -> u8 {
+        self.0
     }
 }
 

@@ -327,7 +327,7 @@ impl WindowRings {
 
     /// Every shard's pending records and the rings' periods from `since` (in seconds) up to `now`,
     /// consistent with each other (see the module docs).
-    pub(crate) fn read<'a>(&self, shards: &[&'a Shard], since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
+    pub(crate) fn read(&self, shards: &[&Shard], since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
         const ATTEMPTS: usize = 8;
         let mut result = (WindowDeltas::default(), Vec::new());
         for _ in 0..ATTEMPTS {
