@@ -2,9 +2,10 @@
 //!
 //! This file holds the recording side; `reading` reads the counts since the last reset and builds views,
 //! reports and renders from them, `transfer` exports and imports state snapshots, `state_file` attaches a
-//! state file and keeps its shape one for every process, `handle` is [`MonitorHandle`], the one way to
-//! hold on to a monitor.
+//! state file and keeps its shape one for every process, `check` checks a state file without using it,
+//! `handle` is [`MonitorHandle`], the one way to hold on to a monitor.
 
+pub mod check;
 mod handle;
 #[cfg(test)]
 mod profiler_tests;
