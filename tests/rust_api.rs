@@ -171,7 +171,10 @@ fn statistics_set_the_gauges_and_evictions_become_evict_operations() {
             "evictions have no duration: they stay out of the histogram and the quantiles"
         );
         let text = cache.render_prometheus();
-        assert!(text.contains("operations_total{operation=\"evict\",result=\"ok\"} 3\n"), "{text}");
+        assert!(
+            text.contains("operations_total{operation=\"evict\",result=\"ok\"} 3\n"),
+            "{text}"
+        );
         assert!(
             text.contains("operation_duration_seconds_count{operation=\"evict\",result=\"ok\"} 0\n"),
             "{text}"

@@ -53,9 +53,9 @@ pub(crate) struct SeriesCells {
 impl SeriesCells {
     /// How many operations the series holds: every bucket cell, and those counted without a duration.
     pub(crate) fn count(&self) -> u64 {
-        self.buckets
-            .iter()
-            .fold(self.untimed.load(Relaxed), |count, cell| count.wrapping_add(cell.load(Relaxed)))
+        self.buckets.iter().fold(self.untimed.load(Relaxed), |count, cell| {
+            count.wrapping_add(cell.load(Relaxed))
+        })
     }
 }
 

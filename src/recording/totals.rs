@@ -238,11 +238,14 @@ impl Totals {
     }
 
     /// These totals minus `baseline` (same shape), cell by cell, saturating at zero; counts are the sums
-    /// of the buckets that remain.
+    /// of the buckets that remain. Duration sums wrap like the cells that hold them (a sum may pass
+    /// 2^64 ns after its baseline was taken), so theirs is a wrapping difference.
     pub(crate) fn since(&self, baseline: &Self) -> Self {
         let mut result = self.clone();
         result.combine(baseline, u64::saturating_sub, |mine, theirs| *mine = mine.since(theirs));
-        for series in result.series.iter_mut().flatten() {
+        let pairs = result.series.iter_mut().flatten().zip(self.series.iter().flatten());
+        for ((series, now), then) in pairs.zip(baseline.series.iter().flatten()) {
+            series.sum_ns = now.sum_ns.wrapping_sub(then.sum_ns);
             series.recount();
         }
         result
