@@ -230,9 +230,12 @@ fn imports_racing_for_the_last_source_leave_the_winners_state_only() {
     }
 }
 
+/// `operations_total` per (operation, result).
+type SeriesCounts = BTreeMap<(String, String), f64>;
+
 /// Checks one render: it parses, every histogram's `_count` equals its `+Inf` bucket and its buckets only
 /// grow; returns `operations_total` per series.
-fn check_render(text: &str) -> BTreeMap<(String, String), f64> {
+fn check_render(text: &str) -> SeriesCounts {
     let parsed = exposition::parse(text);
     let mut counts = BTreeMap::new();
     let mut buckets: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
@@ -324,14 +327,14 @@ fn every_render_is_consistent_while_others_record_reset_and_reconfigure() {
         // A failed check below must stop the other threads too, or the scope waits for them forever.
         let _stop_on_exit = StopOnDrop(&stop);
         // The previous render's counts and the reset sequence it saw, when no reset overlapped it.
-        let mut last: Option<(u64, BTreeMap<(String, String), f64>)> = None;
+        let mut last: Option<(u64, SeriesCounts)> = None;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
         let mut checked_by_promtool = 0;
         while std::time::Instant::now() < deadline {
             let resets_before = resets.load(Ordering::SeqCst);
             let text = monitor.render_prometheus();
             let counts = check_render(&text);
-            let quiet = resets_before % 2 == 0 && resets.load(Ordering::SeqCst) == resets_before;
+            let quiet = resets_before.is_multiple_of(2) && resets.load(Ordering::SeqCst) == resets_before;
             if let Some((seen, previous)) = &last
                 && quiet
                 && *seen == resets_before
@@ -344,7 +347,7 @@ fn every_render_is_consistent_while_others_record_reset_and_reconfigure() {
                     );
                 }
             }
-            if renders % 200 == 0 && checked_by_promtool < 5 {
+            if renders.is_multiple_of(200) && checked_by_promtool < 5 {
                 assert_promtool_accepts(&text);
                 checked_by_promtool += 1;
             }
