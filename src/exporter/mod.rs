@@ -36,6 +36,8 @@ use std::sync::Arc;
 pub use config::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };
+#[doc(hidden)]
+pub use server::serve_stream;
 use thread::{Handshake, NativeThread};
 
 use crate::error::Error;

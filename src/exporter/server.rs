@@ -39,6 +39,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -127,9 +128,32 @@ async fn stop_requested(stop: &UnixStream) {
 }
 
 /// Serves one connection until it ends, is evicted, or the exporter stops.
-async fn connection(stream: TcpStream, monitor: SharedMonitor, slot: Admitted, mut shutdown: watch::Receiver<bool>) {
-    let http = monitor.http_config();
+async fn connection(stream: TcpStream, monitor: SharedMonitor, slot: Admitted, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
+    serve_connection(stream, monitor, slot, shutdown).await;
+}
+
+/// Serves HTTP/1 requests read from `stream` exactly as the exporter serves a TCP connection (the same
+/// limits, authentication and routes) until the client closes, goes quiet for `read_timeout_ms`, or stops
+/// being served for breaking a limit. For the fuzz targets in `fuzz/`, which drive it over an in-memory
+/// stream on a runtime of their own; not a stable API.
+#[doc(hidden)]
+pub async fn serve_stream(monitor: impl Into<SharedMonitor>, stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let table = Arc::new(Connections::new(1));
+    let slot = table.admit();
+    // Kept until the connection ends: dropping the sender would read as a stop request.
+    let (_stop, shutdown) = watch::channel(false);
+    serve_connection(stream, monitor.into(), slot, shutdown).await;
+}
+
+/// [`connection`] over any byte stream.
+async fn serve_connection(
+    stream: impl AsyncRead + AsyncWrite + Unpin,
+    monitor: SharedMonitor,
+    slot: Admitted,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let http = monitor.http_config();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
