@@ -11,7 +11,8 @@
 //!   dump applied to it changes nothing;
 //! - every record counts once: in its series, in the totals, in its key's pattern (or `other`), and in
 //!   the rendered `operations_total`, which sums to the records since the last reset;
-//! - every render parses strictly and its histograms are consistent.
+//! - the Prometheus text parses strictly and its histograms are consistent; after the last step, every
+//!   other render too.
 //!
 //! Issue 14's items 1 (bucket change after a reset) and 2 (lowering `patterns.max`) break the counting
 //! checks; they are tolerated after exactly those steps unless the `strict` feature is on.
@@ -19,7 +20,7 @@
 #![no_main]
 
 use cache_monitor::{Error, Monitor, Operation, Outcome};
-use cache_monitor_fuzz::{Fingerprint, check_renders, known_defect, total};
+use cache_monitor_fuzz::{Fingerprint, check_renders, check_text, known_defect, total};
 use libfuzzer_sys::fuzz_target;
 
 /// Segments read from one input; later ones are ignored.
@@ -54,6 +55,10 @@ fn run(data: &[u8]) {
         configure(&monitor, &String::from_utf8_lossy(segment), &mut history);
         record(&monitor, step, &mut history);
     }
+    let broken = history
+        .buckets_changed_after_reset
+        .then_some("1 (bucket change after reset)");
+    check_renders(&monitor, broken);
 }
 
 fn configure(monitor: &Monitor, json: &str, history: &mut History) {
@@ -158,7 +163,8 @@ fn record(monitor: &Monitor, step: usize, history: &mut History) {
     let broken = history
         .buckets_changed_after_reset
         .then_some("1 (bucket change after reset)");
-    let parsed = check_renders(monitor, broken);
+    // The other renders are checked once, after the last step.
+    let parsed = check_text(&monitor.render_prometheus(), broken);
     let rendered = total(&parsed, &format!("{}_operations_total", config.namespace));
     if let Some(defect) = broken {
         known_defect(rendered == history.records as f64, defect, || {
