@@ -248,10 +248,11 @@ pub fn importer(recorded: bool, token: bool) -> Monitor {
 /// Imports `snapshot` into `importer` and checks the outcome:
 /// - a refused import changes nothing: configuration, snapshot and Prometheus text are identical (issue
 ///   14, item 3, a bad pattern prefix refused after the configuration was applied: `strict` only);
-/// - an accepted one keeps every render well formed and adds exactly the snapshot's counts to the
-///   totals and to the patterns; with `strict`, also consistent histograms (item 6: bucket vectors of
-///   another length than the configuration's), and the importer's bearer token and, if it had recorded,
-///   its namespace stay (items 6 and 3).
+/// - an accepted one adds exactly the snapshot's counts to the totals and to the patterns (item 2,
+///   when it lowers `patterns.max`: `strict` only), and keeps every render well formed with consistent
+///   histograms (item 6, bucket vectors of another length than the configuration's: `strict` only);
+/// - with `strict`, the importer's bearer token stays (item 6) and so does its namespace if it had
+///   recorded (item 3).
 ///
 /// Snapshots with huge numbers are skipped unless [`STRICT`]: their sums overflow (issue 14, item 6).
 pub fn import_and_check(importer: &Monitor, snapshot: &[u8]) {
