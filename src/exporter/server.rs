@@ -135,8 +135,9 @@ async fn connection(stream: TcpStream, monitor: SharedMonitor, slot: Admitted, s
 
 /// Serves HTTP/1 requests read from `stream` exactly as the exporter serves a TCP connection (the same
 /// limits, authentication and routes) until the client closes, goes quiet for `read_timeout_ms`, or stops
-/// being served for breaking a limit. For the fuzz targets in `fuzz/`, which drive it over an in-memory
-/// stream on a runtime of their own; not a stable API.
+/// being served for breaking a limit. Runs on the caller's tokio runtime, which needs its time driver
+/// (hyper's read timeout). For the fuzz targets in `fuzz/`, which drive it over an in-memory stream;
+/// not a stable API.
 #[doc(hidden)]
 pub async fn serve_stream(monitor: impl Into<SharedMonitor>, stream: impl AsyncRead + AsyncWrite + Unpin) {
     let table = Arc::new(Connections::new(1));
