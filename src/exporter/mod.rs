@@ -34,6 +34,8 @@ pub use crate::config::http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };
 use handshake::Handshake;
+#[doc(hidden)]
+pub use server::serve_stream;
 
 use crate::error::Error;
 use crate::monitor::MonitorHandle;

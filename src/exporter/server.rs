@@ -39,6 +39,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -127,14 +128,33 @@ async fn stop_requested(stop: &UnixStream) {
 }
 
 /// Serves one connection until it ends, is evicted, or the exporter stops.
-async fn connection(
-    stream: TcpStream,
+async fn connection(stream: TcpStream, monitor: MonitorHandle, admitted: Admitted, shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    serve_connection(stream, monitor, admitted, shutdown).await;
+}
+
+/// Serves HTTP/1 requests read from `stream` exactly as the exporter serves a TCP connection (the same
+/// limits, authentication and routes) until the client closes, goes quiet for `read_timeout_ms`, or stops
+/// being served for breaking a limit. Runs on the caller's tokio runtime, which needs its time driver
+/// (hyper's read timeout). For the fuzz targets in `fuzz/`, which drive it over an in-memory stream;
+/// not a stable API.
+#[doc(hidden)]
+pub async fn serve_stream(monitor: impl Into<MonitorHandle>, stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let table = Arc::new(Connections::new(1));
+    let admitted = table.admit();
+    // Kept until the connection ends: dropping the sender would read as a stop request.
+    let (_stop, shutdown) = watch::channel(false);
+    serve_connection(stream, monitor.into(), admitted, shutdown).await;
+}
+
+/// [`connection`] over any byte stream.
+async fn serve_connection(
+    stream: impl AsyncRead + AsyncWrite + Unpin,
     monitor: MonitorHandle,
     admitted: Admitted,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let http = monitor.http_config();
-    let _ = stream.set_nodelay(true);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
