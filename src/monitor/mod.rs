@@ -19,7 +19,7 @@ use crate::analysis::clock::Clock;
 use crate::analysis::patterns::{PatternTable, Patterns};
 use crate::analysis::windows::Windows;
 use crate::config::http::HttpConfig;
-use crate::config::{Config, Section};
+use crate::config::{Config, Section, clamp_duration};
 use crate::error::Error;
 use crate::profiler::Profiler;
 use crate::recording::backing::Backing;
@@ -118,7 +118,9 @@ impl Monitor {
 
     /// Records one finished operation. `key` may be empty when the operation has none.
     ///
-    /// Lock-free and allocation-free. Fails only for an operation code that is not registered.
+    /// Lock-free and allocation-free. Fails only for an operation code that is not registered. Durations
+    /// above [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) (about 73 minutes) are recorded as that
+    /// ceiling, so that one absurd duration cannot make a histogram's sum fall.
     #[inline]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
         self.record_with_frames(operation, outcome, duration_ns, key, "")
@@ -127,7 +129,9 @@ impl Monitor {
     /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
     /// samples this record, `frames` (`;`-separated, outermost first, such as
     /// `"main.main;main.serve;cache.(*Cache).Get"`) become the leaf frames of its stack, under the native
-    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`].
+    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`]. `frames` is
+    /// text or bytes (`&str`, `&[u8]`): it is read only when the record is sampled, and bytes that are not
+    /// UTF-8 show as U+FFFD in the flamegraph; they never cost the record.
     #[inline]
     pub fn record_with_frames(
         &self,
@@ -135,9 +139,10 @@ impl Monitor {
         outcome: Outcome,
         duration_ns: u64,
         key: &[u8],
-        frames: &str,
+        frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
         self.check_operation(operation)?;
+        let duration_ns = clamp_duration(duration_ns);
         self.tick_if_due(self.clock.now_secs());
         self.recorder.record(Record {
             operation,
@@ -145,7 +150,7 @@ impl Monitor {
             duration_ns,
             pattern_id: self.patterns.id_of(key),
         });
-        self.profiler.observe(operation, duration_ns, frames);
+        self.profiler.observe(operation, duration_ns, frames.as_ref());
         Ok(())
     }
 
@@ -181,7 +186,7 @@ impl Monitor {
         result: u32,
         duration_ns: u64,
         key: &[u8],
-        frames: &str,
+        frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
         let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
         self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
@@ -230,9 +235,7 @@ impl Monitor {
         if next.buckets != config.buckets {
             let recorded = self.totals_with(&config).series.iter().flatten().any(|s| s.count > 0);
             if recorded {
-                return Err(Error::Busy(
-                    "histogram buckets can only change before the first record or right after a reset".to_owned(),
-                ));
+                return Err(Error::BucketsLocked);
             }
             self.recorder.set_bounds(&next.buckets);
         }
@@ -382,7 +385,7 @@ mod tests {
         monitor.configure(r#"{"buckets": [0.001]}"#).unwrap();
         monitor.record(Operation::GET, Outcome::Hit, 2_000_000, b"").unwrap();
         let busy = monitor.configure(r#"{"buckets": [0.01]}"#);
-        assert!(matches!(busy, Err(Error::Busy(_))));
+        assert_eq!(busy, Err(Error::BucketsLocked));
         assert_eq!(
             monitor.config().buckets.seconds(),
             &[0.001],

@@ -61,22 +61,22 @@ impl Monitor {
         {
             let imported = self.imported.lock();
             if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
-                return Err(Error::Busy(format!(
-                    "state from {MAX_IMPORT_SOURCES} other monitors is imported already; reset first"
-                )));
+                return Err(Error::TooManyImportSources(MAX_IMPORT_SOURCES));
             }
         }
         let config = snapshot.config.to_string();
         self.configure(&config).map_err(|e| match e {
             Error::InvalidJson(why) | Error::InvalidConfig(why) => Error::InvalidSnapshot(why),
-            Error::Busy(why) => Error::Busy(format!("incompatible snapshot: {why}")),
+            Error::BucketsLocked => Error::IncompatibleSnapshot(
+                "its histogram buckets differ from those of this monitor, which has recorded".to_owned(),
+            ),
             other => other,
         })?;
         let gauges = snapshot.gauges.clone();
         let counts = snapshot.into_counts(|prefix| self.patterns.register(prefix))?;
         let mut imported = self.imported.lock();
         if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
-            return Err(Error::Busy("too many import sources".to_owned()));
+            return Err(Error::TooManyImportSources(MAX_IMPORT_SOURCES));
         }
         imported.insert(source, counts);
         for (gauge, value) in Gauge::ALL.iter().zip(gauges) {
@@ -193,7 +193,10 @@ mod tests {
         a.configure(r#"{"buckets": [0.5]}"#).unwrap();
         a.record(Operation::GET, Outcome::Hit, 10, b"").unwrap();
         assert!(
-            matches!(b.import_state(a.export_state().as_bytes()), Err(Error::Busy(_))),
+            matches!(
+                b.import_state(a.export_state().as_bytes()),
+                Err(Error::IncompatibleSnapshot(_))
+            ),
             "buckets differ"
         );
         let mut tampered: serde_json::Value = serde_json::from_str(&a.export_state()).unwrap();
