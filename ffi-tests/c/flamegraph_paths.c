@@ -30,7 +30,7 @@ static const char GO_FRAMES[] = "main.main;main.serve;cache.(*Cache).Get";
 
 PATH_FUNCTION int alpha_inner(uint64_t i) {
     const uint8_t key[] = {'a', (uint8_t)i};
-    int32_t status = api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 2000, key, sizeof key);
+    int32_t status = api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 2000, key, sizeof key);
     return status == CACHE_MONITOR_STATUS_OK ? 0 : 1; /* work after the call: no tail call */
 }
 
@@ -41,13 +41,13 @@ PATH_FUNCTION int alpha_lookup_path(uint64_t i) {
 
 PATH_FUNCTION int beta_store_path(uint64_t i) {
     const uint8_t key[] = {'b', (uint8_t)i};
-    int32_t status = api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 5000, key, sizeof key);
+    int32_t status = api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 5000, key, sizeof key);
     return status == CACHE_MONITOR_STATUS_OK ? 0 : 1;
 }
 
 PATH_FUNCTION int gamma_host_frames(uint64_t i) {
     const uint8_t key[] = {'g', (uint8_t)i};
-    int32_t status = api.record_with_frames(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_MISS, 1000, key,
+    int32_t status = api.record_with_frames(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_MISS, 1000, key,
                                             sizeof key, GO_FRAMES, sizeof GO_FRAMES - 1);
     return status == CACHE_MONITOR_STATUS_OK ? 0 : 1;
 }
@@ -56,9 +56,9 @@ int main(int argc, char **argv) {
     CHECK(argc == 5, "usage: %s <library> <samples.folded> <time.folded> <flamegraph.svg>", argv[0]);
     api = load_monitor(argv[1]);
     CHECK(api.reset() == CACHE_MONITOR_STATUS_OK, "reset");
-    char *folded = render_text(api.render_flamegraph_folded);
+    char *folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     CHECK(folded[0] == '\0', "nothing sampled before the profiler is configured: %s", folded);
-    free(folded);
+    release_text(&api, folded);
     CHECK(api.configure("{\"profiler\": {\"sample_every\": 100}}") == CACHE_MONITOR_STATUS_OK, "configure");
 
     int failures = 0;
@@ -73,28 +73,28 @@ int main(int argc, char **argv) {
     }
     CHECK(failures == 0, "%d records refused", failures);
 
-    char *metrics = render_text(api.render);
+    char *metrics = render(&api, CACHE_MONITOR_FORMAT_PROMETHEUS);
     CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}") == RECORDS,
           "record_with_frames counts like record:\n%s", metrics);
     CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"miss\"}") == RECORDS,
           "record_with_frames counts like record:\n%s", metrics);
-    free(metrics);
+    release_text(&api, metrics);
 
-    folded = render_text(api.render_flamegraph_folded);
+    folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     write_file(argv[2], folded);
-    free(folded);
-    char *svg = render_text(api.render_flamegraph_svg);
+    release_text(&api, folded);
+    char *svg = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_SVG);
     write_file(argv[4], svg);
-    free(svg);
+    release_text(&api, svg);
     CHECK(api.configure("{\"profiler\": {\"weight\": \"time\"}}") == CACHE_MONITOR_STATUS_OK, "weight");
-    folded = render_text(api.render_flamegraph_folded);
+    folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     write_file(argv[3], folded);
-    free(folded);
+    release_text(&api, folded);
 
     CHECK(api.reset() == CACHE_MONITOR_STATUS_OK, "reset");
-    folded = render_text(api.render_flamegraph_folded);
+    folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     CHECK(folded[0] == '\0', "reset forgets sampled stacks: %s", folded);
-    free(folded);
+    release_text(&api, folded);
     printf("flamegraph_paths: 3 x %d records sampled 1 in 100\n", RECORDS);
     return 0;
 }
