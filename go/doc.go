@@ -31,8 +31,15 @@
 // # Errors
 //
 // Every failed call returns an [*Error] with the library's status ([Status]) and its message
-// (cache_monitor_last_error). Statuses are error values: errors.Is(err, cachemonitor.StatusUnknownOperation).
-// Nothing is recorded or changed by a call that fails.
+// (cache_monitor_last_error, which the library keeps per OS thread: the package reads it within the
+// failed call's own cgo call, so each error has its own message). Statuses are error values:
+// errors.Is(err, cachemonitor.StatusUnknownOperation). Nothing is recorded or changed by a call that
+// fails.
+//
+// # Renders
+//
+// Every render (Render, RenderOpenMetrics, ..., ExportState) renders once into the library's memory
+// (cache_monitor_render_alloc), is copied into a []byte and released: no size query, no retry.
 //
 // # Concurrency
 //
@@ -43,7 +50,7 @@
 // # Building
 //
 // cgo must be on (CGO_ENABLED=1, a C compiler); the package links only libdl. It needs Go 1.19 or later
-// and a library of C ABI 1.5 or a later 1.x ([ABIMajor], [ABIMinor]); cache_monitor.h in this directory
+// and a library of C ABI 1.6 or a later 1.x ([ABIMajor], [ABIMinor]); cache_monitor.h in this directory
 // is a copy of the repository's include/cache_monitor.h (go generate refreshes it).
 package cachemonitor
 
