@@ -10,7 +10,8 @@
  * Built with -g -fno-omit-frame-pointer -rdynamic -fno-optimize-sibling-calls so that the functions
  * keep their own frames and names.
  *
- * usage: flamegraph_paths <libcache_monitor.so> <samples.folded> <time.folded> <flamegraph.svg>
+ * usage: flamegraph_paths <libcache_monitor.so> <samples.folded> <time.folded> <flamegraph.svg> [records]
+ * (RECORDS per path by default; the valgrind run passes fewer)
  */
 #include <stdint.h>
 
@@ -26,6 +27,7 @@
 #endif
 
 static monitor_api api;
+static uint64_t records = RECORDS;
 static const char GO_FRAMES[] = "main.main;main.serve;cache.(*Cache).Get";
 
 PATH_FUNCTION int alpha_inner(uint64_t i) {
@@ -53,7 +55,12 @@ PATH_FUNCTION int gamma_host_frames(uint64_t i) {
 }
 
 int main(int argc, char **argv) {
-    CHECK(argc == 5, "usage: %s <library> <samples.folded> <time.folded> <flamegraph.svg>", argv[0]);
+    CHECK(argc == 5 || argc == 6, "usage: %s <library> <samples.folded> <time.folded> <flamegraph.svg> [records]",
+          argv[0]);
+    if (argc == 6) {
+        records = strtoull(argv[5], NULL, 10);
+        CHECK(records > 0, "records: %s", argv[5]);
+    }
     api = load_monitor(argv[1]);
     CHECK(api.reset() == CACHE_MONITOR_STATUS_OK, "reset");
     char *folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
@@ -62,21 +69,21 @@ int main(int argc, char **argv) {
     CHECK(api.configure("{\"profiler\": {\"sample_every\": 100}}") == CACHE_MONITOR_STATUS_OK, "configure");
 
     int failures = 0;
-    for (uint64_t i = 0; i < RECORDS; i++) {
+    for (uint64_t i = 0; i < records; i++) {
         failures += alpha_lookup_path(i);
     }
-    for (uint64_t i = 0; i < RECORDS; i++) {
+    for (uint64_t i = 0; i < records; i++) {
         failures += beta_store_path(i);
     }
-    for (uint64_t i = 0; i < RECORDS; i++) {
+    for (uint64_t i = 0; i < records; i++) {
         failures += gamma_host_frames(i);
     }
     CHECK(failures == 0, "%d records refused", failures);
 
     char *metrics = render(&api, CACHE_MONITOR_FORMAT_PROMETHEUS);
-    CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}") == RECORDS,
+    CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}") == (double)records,
           "record_with_frames counts like record:\n%s", metrics);
-    CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"miss\"}") == RECORDS,
+    CHECK(sample_value(metrics, "cuenv_cache_operations_total{operation=\"get\",result=\"miss\"}") == (double)records,
           "record_with_frames counts like record:\n%s", metrics);
     release_text(&api, metrics);
 
@@ -95,6 +102,6 @@ int main(int argc, char **argv) {
     folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     CHECK(folded[0] == '\0', "reset forgets sampled stacks: %s", folded);
     release_text(&api, folded);
-    printf("flamegraph_paths: 3 x %d records sampled 1 in 100\n", RECORDS);
+    printf("flamegraph_paths: 3 x %llu records sampled 1 in 100\n", (unsigned long long)records);
     return 0;
 }

@@ -669,6 +669,48 @@ mod tests {
         assert_eq!(ok, c"success");
     }
 
+    #[test]
+    fn the_version_string_names_the_crate_and_the_abi() {
+        // SAFETY: `cache_monitor_version_string` returns a pointer to a static NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(cache_monitor_version_string()) };
+        let expected = format!(
+            "cache-monitor {} (C ABI {}.{})",
+            env!("CARGO_PKG_VERSION"),
+            CACHE_MONITOR_ABI_VERSION_MAJOR,
+            CACHE_MONITOR_ABI_VERSION_MINOR
+        );
+        assert_eq!(text.to_str(), Ok(expected.as_str()));
+        assert_eq!(VERSION_TEXT, expected);
+    }
+
+    #[test]
+    fn render_alloc_refusals_leave_nothing_to_free() {
+        let mut out: *mut u8 = std::ptr::dangling_mut();
+        let mut len = usize::MAX;
+        // SAFETY (every call below): `out` and `len` are live locals or NULL.
+        let status = unsafe { cache_monitor_render_alloc(7, &mut out, &mut len) };
+        assert_eq!(
+            (status, out.is_null(), len),
+            (CacheMonitorStatus::UnknownFormat as i32, true, 0)
+        );
+        assert_eq!(boundary::last_error(), "unknown render format code 7");
+        let status = unsafe { cache_monitor_render_alloc(0, std::ptr::null_mut(), &mut len) };
+        assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
+        out = std::ptr::dangling_mut();
+        let status = unsafe { cache_monitor_render_alloc(0, &mut out, std::ptr::null_mut()) };
+        assert_eq!((status, out.is_null()), (CacheMonitorStatus::NullPointer as i32, true));
+        let status =
+            unsafe { cache_monitor_render_alloc(CacheMonitorFormat::FlamegraphFolded as u32, &mut out, &mut len) };
+        assert_eq!(status, 0);
+        // SAFETY: `out` holds `len + 1` bytes from `cache_monitor_render_alloc`.
+        assert_eq!(unsafe { *out.add(len) }, 0, "NUL-terminated");
+        // SAFETY: from `cache_monitor_render_alloc`, released once; NULL is accepted.
+        unsafe {
+            cache_monitor_free(out);
+            cache_monitor_free(std::ptr::null_mut());
+        }
+    }
+
     #[cfg(not(feature = "exporter"))]
     #[test]
     fn built_without_the_exporter_every_serve_function_says_so() {
