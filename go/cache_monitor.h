@@ -25,9 +25,9 @@
  * is 0.
  *
  * Threads. Every function may be called from any thread, concurrently with any other. record,
- * record_with_frames, record_batch, begin, finish (and end) and set_gauge are lock-free and allocate
- * nothing (a record that the profiler samples walks the caller's stack, still without a lock of this
- * library's). configure, reset, every render, export_state, import_state, the serve functions and
+ * record_with_frames, record_batch, begin, finish (and end) and set_gauge are lock-free and, once the
+ * first call of the process has set the library up, allocate nothing, failing or not (a record that the
+ * profiler samples walks the caller's stack, still without a lock of this library's). configure, reset, every render, export_state, import_state, the serve functions and
  * shutdown take internal locks and allocate; call them from threads that may block for a while (a
  * render of the SVG flamegraph takes tens to hundreds of milliseconds). cache_monitor_last_error() is
  * per thread.
