@@ -71,7 +71,7 @@ pub enum Error {
 }
 
 impl From<ConfigError> for Error {
-    /// Keeps the reason, with any input it quotes cut to [`QUOTED_INPUT_BYTES`] (see [`shorten_quotes`]):
+    /// Keeps the reason, with any input it quotes cut to [`QUOTED_INPUT_BYTES`] (`shorten_quotes`):
     /// a refused megabyte of configuration does not come back in its error.
     fn from(error: ConfigError) -> Self {
         match error {

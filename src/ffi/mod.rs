@@ -57,7 +57,9 @@ macro_rules! version_text {
     };
 }
 
-/// What `cache_monitor_version_string` returns, without its NUL: the crate's version and the ABI's.
+/// What `cache_monitor_version_string` returns, without its NUL: the crate's version and the ABI's (for
+/// the `abi_stable` module).
+#[cfg(any(feature = "abi-stable", test))]
 pub(crate) const VERSION_TEXT: &str = version_text!();
 
 /// What `cache_monitor_version_string` returns.
