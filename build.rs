@@ -2,8 +2,15 @@
 //!
 //! The header is committed; `tests/header.rs` fails when the committed file differs from what this
 //! generates, so an ABI change cannot land without its header.
+//!
+//! It also names the shared object: on ELF targets the cdylib gets the soname `libcache_monitor.so.MAJOR`,
+//! MAJOR being the C ABI's major version read from `src/ffi/mod.rs`, as installed libraries are named
+//! (`scripts/install.sh`, `cargo cinstall`).
 
 use std::path::{Path, PathBuf};
+
+/// The constant in `src/ffi/mod.rs` that holds the C ABI's major version, the soname's number.
+const ABI_MAJOR_CONSTANT: &str = "pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = ";
 
 /// The macro in `src/ffi/mod.rs` whose invocations hold whole `extern "C"` definitions (see
 /// `text_outputs` in `src/ffi/boundary.rs`).
@@ -35,6 +42,16 @@ fn main() {
     };
     bindings.write_to_file(out_dir.join("cache_monitor.h"));
     write_if_changed(&bindings, &crate_dir.join("include/cache_monitor.h"));
+
+    set_soname(&ffi);
+    if std::env::var_os("CARGO_FEATURE_CAPI").is_some() {
+        // `cargo cinstall` installs the headers it finds under OUT_DIR/capi/include/ (and does not run
+        // cbindgen itself: `[package.metadata.capi.header] generation = false`, because its cbindgen
+        // would not see the functions inside `text_outputs!`).
+        let capi_include = out_dir.join("capi/include");
+        std::fs::create_dir_all(&capi_include).expect("OUT_DIR is writable");
+        bindings.write_to_file(capi_include.join("cache_monitor.h"));
+    }
 }
 
 /// `source` without the lines that open (`<macro> {` at the start of a line) and close (the next `}` at
@@ -67,4 +84,34 @@ fn write_if_changed(bindings: &cbindgen::Bindings, path: &Path) {
         std::fs::create_dir_all(path.parent().expect("header path has a parent")).expect("include/ is writable");
         std::fs::write(path, &generated).expect("include/cache_monitor.h is writable");
     }
+}
+
+/// Gives the cdylib the soname `libcache_monitor.so.MAJOR` on ELF targets, MAJOR from `src/ffi/mod.rs`:
+/// a host linked with `-lcache_monitor` then records that name (`DT_NEEDED`) and keeps working across
+/// minor versions, and packagers install under it. Only the cdylib: the examples, tests and benchmarks
+/// are executables. Left to cargo-c when it builds (the `capi` feature), which sets the same soname
+/// from `[package.metadata.capi.library] version`.
+///
+/// Loading by path is unaffected: glibc's `dlopen` reuses an already loaded object by its soname only
+/// when the name asked for is that soname (a path never is), so two copies loaded from two files (a hot
+/// swap) stay two.
+fn set_soname(ffi: &str) {
+    let unix = std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|families| families.split(',').any(|f| f == "unix"));
+    let apple = std::env::var("CARGO_CFG_TARGET_VENDOR").is_ok_and(|vendor| vendor == "apple");
+    if std::env::var_os("CARGO_FEATURE_CAPI").is_some() || apple || !unix {
+        return;
+    }
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,-soname,libcache_monitor.so.{}",
+        abi_major(ffi)
+    );
+}
+
+/// The C ABI's major version, from its definition in `src/ffi/mod.rs`.
+fn abi_major(ffi: &str) -> u32 {
+    ffi.lines()
+        .find_map(|line| line.strip_prefix(ABI_MAJOR_CONSTANT))
+        .and_then(|rest| rest.strip_suffix(';'))
+        .and_then(|major| major.parse().ok())
+        .unwrap_or_else(|| panic!("src/ffi/mod.rs has no line `{ABI_MAJOR_CONSTANT}<number>;`"))
 }

@@ -106,6 +106,7 @@ var (
 	_ = [1]struct{}{}[StatusNotServing-C.CACHE_MONITOR_STATUS_NOT_SERVING]
 	_ = [1]struct{}{}[StatusServeFailed-C.CACHE_MONITOR_STATUS_SERVE_FAILED]
 	_ = [1]struct{}{}[StatusExporterNotBuilt-C.CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT]
+	_ = [1]struct{}{}[StatusStateFile-C.CACHE_MONITOR_STATUS_STATE_FILE]
 	_ = [1]struct{}{}[StatusRenderFailed-C.CACHE_MONITOR_STATUS_RENDER_FAILED]
 	_ = [1]struct{}{}[StatusBucketsLocked-C.CACHE_MONITOR_STATUS_BUCKETS_LOCKED]
 	_ = [1]struct{}{}[StatusTooManyImportSources-C.CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES]

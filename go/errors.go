@@ -26,7 +26,7 @@ const (
 	StatusInvalidConfig    Status = -7  // unknown configuration key or bad value; nothing changed
 	StatusBufferTooSmall   Status = -8  // a render buffer is too small (the package retries itself)
 	StatusUnknownGauge     Status = -9  // not one of the Gauge constants
-	StatusBusy             Status = -10 // not possible in the monitor's current state (no call returns it since 1.6)
+	StatusBusy             Status = -10 // not possible in the monitor's current state
 	StatusInternal         Status = -11 // an internal error caught at the C boundary
 	StatusInvalidSnapshot  Status = -12 // malformed state snapshot; nothing imported
 	StatusForeignSnapshot  Status = -13 // state snapshot of another format or version
@@ -37,18 +37,20 @@ const (
 	StatusServeFailed      Status = -18 // the exporter could not start its thread
 	// StatusExporterNotBuilt: the library was built without the HTTP exporter (C ABI 1.5).
 	StatusExporterNotBuilt Status = -19
+	// StatusStateFile: a state file cannot be attached or used; the message names it (1.6).
+	StatusStateFile Status = -20
 	// StatusRenderFailed: a render failed, such as the SVG flamegraph's drawing (1.6; StatusInternal before).
-	StatusRenderFailed Status = -20
+	StatusRenderFailed Status = -21
 	// StatusBucketsLocked: histogram buckets change only before the first record or after a reset (1.6;
 	// StatusBusy before).
-	StatusBucketsLocked Status = -21
+	StatusBucketsLocked Status = -22
 	// StatusTooManyImportSources: state from the most other library copies is imported already; reset
 	// first (1.6; StatusBusy before).
-	StatusTooManyImportSources Status = -22
+	StatusTooManyImportSources Status = -23
 	// StatusIncompatibleSnapshot: a snapshot whose configuration cannot be merged (1.6; StatusBusy before).
-	StatusIncompatibleSnapshot Status = -23
+	StatusIncompatibleSnapshot Status = -24
 	// StatusUnknownFormat: a render format code that is not one (1.6; the package never passes one).
-	StatusUnknownFormat Status = -24
+	StatusUnknownFormat Status = -25
 )
 
 // statusText mirrors cache_monitor_strerror, indexed by -status (a test compares the two).
@@ -73,6 +75,7 @@ var statusText = [...]string{
 	"the exporter is not serving",
 	"the exporter could not start its thread",
 	"the library was built without the HTTP exporter",
+	"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
 	"the render failed; nothing written",
 	"histogram buckets can change only before the first record or after a reset",
 	"too many import sources; reset first",

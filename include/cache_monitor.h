@@ -11,9 +11,9 @@
  * first (record, begin, end, gauges, reset, Prometheus and OpenMetrics renders, last error, strerror);
  * 1.1 hit-rate and stats JSON; 1.2 state export and import, shutdown; 1.3 the profiler (flamegraphs,
  * record_with_frames); 1.4 the HTTP exporter (serve, serve_stop, serve_address); 1.5 record_batch and
- * EXPORTER_NOT_BUILT; 1.6 render_alloc and free, finish, version_string, the CacheMonitorOutcome and
- * CacheMonitorFormat names and statuses -20 to -24. cache_monitor_version_string() names the crate
- * version too, for logs.
+ * EXPORTER_NOT_BUILT; 1.6 state files (STATE_FILE), render_alloc and free, finish, version_string, the
+ * CacheMonitorOutcome and CacheMonitorFormat names and statuses -21 to -25.
+ * cache_monitor_version_string() names the crate version too, for logs.
  *
  * Status codes. Every function but the string getters and cache_monitor_free returns
  * CACHE_MONITOR_STATUS_OK (0) or a negative CacheMonitorStatus, which cache_monitor_strerror()
@@ -87,8 +87,8 @@
 /**
  * Minor version of the C ABI: bumped when functions, types, status codes or configuration keys are added
  * (1.6: `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`,
- * `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -20 to
- * -24).
+ * `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat`, the state file (`{"state": ...}`,
+ * `CACHE_MONITOR_STATE`) and the status codes -20 to -25).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 6
 
@@ -204,10 +204,10 @@ enum CacheMonitorStatus
    */
   CACHE_MONITOR_STATUS_UNKNOWN_GAUGE = -9,
   /**
-   * The change cannot be made in the monitor's current state (since ABI 1.0). Since ABI 1.6 no call
-   * returns it: what it covered has its own code (`BUCKETS_LOCKED`, `TOO_MANY_IMPORT_SOURCES`,
-   * `INCOMPATIBLE_SNAPSHOT`). It stays reserved for a conflict with the monitor's state that has no
-   * code of its own.
+   * The change cannot be made in the monitor's current state (since ABI 1.0): a state file attached after
+   * records, an import of a snapshot older than the one already imported from its source (see
+   * `cache_monitor_last_error`). What it also covered before ABI 1.6 has its own code since:
+   * `BUCKETS_LOCKED`, `TOO_MANY_IMPORT_SOURCES`, `INCOMPATIBLE_SNAPSHOT`.
    */
   CACHE_MONITOR_STATUS_BUSY = -10,
   /**
@@ -251,31 +251,38 @@ enum CacheMonitorStatus
    */
   CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT = -19,
   /**
+   * `cache_monitor_configure` with `{"state": ...}`, `cache_monitor_import_state`: the state file cannot
+   * be attached (missing, unreadable, corrupt, of another layout or owner, or configured differently
+   * with counts in it) or a state file is attached; `cache_monitor_last_error` names the file and the
+   * problem. Nothing changed (since ABI 1.6).
+   */
+  CACHE_MONITOR_STATUS_STATE_FILE = -20,
+  /**
    * A render failed (the SVG flamegraph's drawing reported an error; see `cache_monitor_last_error`);
    * nothing was written (since ABI 1.6; `INTERNAL` before).
    */
-  CACHE_MONITOR_STATUS_RENDER_FAILED = -20,
+  CACHE_MONITOR_STATUS_RENDER_FAILED = -21,
   /**
    * `cache_monitor_configure`: histogram buckets can change only before the first record or right after
    * `cache_monitor_reset`; nothing was changed (since ABI 1.6; `BUSY` before).
    */
-  CACHE_MONITOR_STATUS_BUCKETS_LOCKED = -21,
+  CACHE_MONITOR_STATUS_BUCKETS_LOCKED = -22,
   /**
    * `cache_monitor_import_state`: state from the most other library copies that can be imported at once
    * is imported already; `cache_monitor_reset` makes room. Nothing was imported (since ABI 1.6; `BUSY`
    * before).
    */
-  CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES = -22,
+  CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES = -23,
   /**
    * `cache_monitor_import_state`: a well-formed snapshot whose configuration cannot be merged (other
    * histogram buckets, once this copy has recorded). Nothing was imported (since ABI 1.6; `BUSY`
    * before).
    */
-  CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT = -23,
+  CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT = -24,
   /**
    * `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
    */
-  CACHE_MONITOR_STATUS_UNKNOWN_FORMAT = -24,
+  CACHE_MONITOR_STATUS_UNKNOWN_FORMAT = -25,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -771,9 +778,11 @@ int32_t cache_monitor_render_flamegraph_folded(uint8_t *buf, size_t cap, size_t 
 
 /**
  * Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
- * `cache_monitor_render` (since ABI 1.3). It is drawn on a short-lived thread of the library's own,
- * joined before the call returns (so that nothing the drawing leaves in thread-local storage outlives
- * it). A drawing that fails returns `RENDER_FAILED` (`INTERNAL` before ABI 1.6).
+ * `cache_monitor_render` (since ABI 1.3). With no stack to draw it is a small SVG that says why
+ * (sampling off, no sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`).
+ * It is drawn on a short-lived thread of the library's own, joined before the call returns (so that
+ * nothing the drawing leaves in thread-local storage outlives it). A drawing that fails returns
+ * `RENDER_FAILED` (`INTERNAL` before ABI 1.6).
  *
  * # Safety
  * `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.

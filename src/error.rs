@@ -20,10 +20,10 @@ pub enum Error {
     /// A configuration key is unknown or its value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The change cannot be made in the monitor's current state. No call of this version returns it: the
-    /// conditions it covered have their own variants ([`Error::BucketsLocked`],
-    /// [`Error::TooManyImportSources`], [`Error::IncompatibleSnapshot`]); it stays for code that matches
-    /// on it.
+    /// The change cannot be made in the monitor's current state (a state file attached after records, an
+    /// import older than the one already imported from its source). What it also covered before has its
+    /// own variants: [`Error::BucketsLocked`], [`Error::TooManyImportSources`],
+    /// [`Error::IncompatibleSnapshot`].
     #[error("not now: {0}")]
     Busy(String),
     /// Histogram buckets can only change before the first record or right after a reset.
@@ -68,6 +68,9 @@ pub enum Error {
     /// The library was built without the HTTP exporter (Cargo feature `exporter` off).
     #[error("the library was built without the HTTP exporter (Cargo feature `exporter`)")]
     ExporterNotBuilt,
+    /// A state file cannot be attached or used: the text names the file and the problem.
+    #[error("{0}")]
+    StateFile(String),
 }
 
 impl From<ConfigError> for Error {

@@ -55,11 +55,12 @@ pub mod render;
 pub mod state;
 mod sync;
 
-pub use analysis::{alerts, clock, patterns, view, windows};
+pub use analysis::{alerts, view, windows};
 #[cfg(feature = "abi-stable")]
 pub use api::module;
 pub use api::{cache, monitored};
 pub use recording::{buckets, latency, operation, totals};
+pub use recording::{clock, patterns};
 
 #[cfg(feature = "prometheus-collector")]
 pub use api::collector::MonitorCollector;

@@ -64,3 +64,59 @@ fn the_demo_serves_valid_metrics_of_a_realistic_workload_and_stops_on_ctrl_c() {
         demo.seen.join("\n")
     );
 }
+
+#[test]
+fn the_demo_samples_1_in_100_unless_told_not_to_and_its_help_says_so() {
+    let output = support::run(std::process::Command::new(support::demo_binary()).arg("--help"));
+    let help = String::from_utf8(output.stdout).expect("UTF-8 help");
+    for option in [
+        "--duration",
+        "--listen",
+        "--threads",
+        "--rate",
+        "--capacity",
+        "--library",
+        "--bearer-token",
+        "--no-profiling",
+        "--help",
+    ] {
+        assert!(help.contains(&format!(" {option} ")), "--help lists {option}:\n{help}");
+    }
+    assert!(help.contains(r#"{"profiler": {"sample_every": 100}}"#), "{help}");
+
+    let mut demo = Demo::start(&["--duration", "300", "--rate", "1000", "--threads", "1"]);
+    assert!(
+        demo.seen
+            .iter()
+            .any(|line| line.starts_with("profiling: 1 record in 100 on each thread sampled")),
+        "{}",
+        demo.seen.join("\n")
+    );
+    let index = String::from_utf8(curl(&format!("http://{}/", demo.address), &[])).expect("UTF-8 page");
+    assert!(
+        index.contains("The flamegraphs sample 1 record in 100 on each thread."),
+        "{index}"
+    );
+    assert!(demo.interrupt().success());
+
+    let mut quiet = Demo::start(&[
+        "--duration",
+        "300",
+        "--rate",
+        "1000",
+        "--threads",
+        "1",
+        "--no-profiling",
+    ]);
+    assert!(
+        quiet
+            .seen
+            .iter()
+            .any(|line| line.starts_with("profiling off (--no-profiling)")),
+        "{}",
+        quiet.seen.join("\n")
+    );
+    let svg = String::from_utf8(curl(&format!("http://{}/flamegraph.svg", quiet.address), &[])).expect("UTF-8");
+    assert!(svg.contains("No sample taken: sampling is off"), "{svg}");
+    assert!(quiet.interrupt().success());
+}

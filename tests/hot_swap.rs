@@ -15,6 +15,7 @@ use support::{cdylib, exposition, resident_bytes};
 type RecordFn = unsafe extern "C" fn(u32, u32, u64, *const u8, usize) -> i32;
 type RenderFn = unsafe extern "C" fn(*mut u8, usize, *mut usize) -> i32;
 type ImportFn = unsafe extern "C" fn(*const u8, usize) -> i32;
+type ConfigureFn = unsafe extern "C" fn(*const std::ffi::c_char) -> i32;
 type CallFn = extern "C" fn() -> i32;
 
 const OK: i32 = 0;
@@ -31,6 +32,7 @@ struct Library {
     render: RenderFn,
     export_state: RenderFn,
     import_state: ImportFn,
+    configure: ConfigureFn,
     shutdown: CallFn,
     // Last, so the function pointers above are never used after the library is closed.
     _library: libloading::Library,
@@ -48,12 +50,14 @@ impl Library {
             let export_state = std::mem::transmute::<*const (), RenderFn>(symbol(b"cache_monitor_export_state"));
             let import_state = std::mem::transmute::<*const (), ImportFn>(symbol(b"cache_monitor_import_state"));
             let shutdown = std::mem::transmute::<*const (), CallFn>(symbol(b"cache_monitor_shutdown"));
+            let configure = std::mem::transmute::<*const (), ConfigureFn>(symbol(b"cache_monitor_configure"));
             Self {
                 path: path.to_path_buf(),
                 record,
                 render,
                 export_state,
                 import_state,
+                configure,
                 shutdown,
                 _library: library,
             }
@@ -77,6 +81,13 @@ impl Library {
         }
     }
 
+    fn configure(&self, json: &str) {
+        let json = std::ffi::CString::new(json).expect("no NUL");
+        // SAFETY: a NUL-terminated string that outlives the call.
+        let status = unsafe { (self.configure)(json.as_ptr()) };
+        assert_eq!(status, OK, "configure {}", self.path.display());
+    }
+
     fn import(&self, snapshot: &str) {
         // SAFETY: the snapshot is a live string of the given length.
         let status = unsafe { (self.import_state)(snapshot.as_ptr(), snapshot.len()) };
@@ -97,15 +108,39 @@ fn mapped(path: &Path) -> bool {
     maps.contains(path.to_str().expect("UTF-8 path"))
 }
 
+/// How the new copy of a swap gets the old one's counts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Handover {
+    /// Export from the old copy, import into the new one (twice: before and after the switch).
+    Snapshot,
+    /// Both copies attach one state file: no snapshot at all.
+    StateFile,
+}
+
 #[test]
 fn a_hundred_swaps_under_load_lose_no_count_and_never_go_back() {
+    swap_under_load(Handover::Snapshot);
+}
+
+#[test]
+fn a_hundred_swaps_through_a_shared_state_file_need_no_snapshot() {
+    swap_under_load(Handover::StateFile);
+}
+
+fn swap_under_load(handover: Handover) {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = ["a", "b"].map(|name| {
         let path = dir.path().join(format!("libcache_monitor_{name}.so"));
         std::fs::copy(cdylib(), &path).expect("copy the library");
         path
     });
-    let current = Arc::new(RwLock::new(Library::load(&files[0])));
+    let state = dir.path().join("swap.state");
+    let attach = format!(r#"{{"state": {{"path": {:?}}}}}"#, state.to_str().expect("UTF-8 path"));
+    let first = Library::load(&files[0]);
+    if handover == Handover::StateFile {
+        first.configure(&attach);
+    }
+    let current = Arc::new(RwLock::new(first));
     let stop = Arc::new(AtomicBool::new(false));
     let recorded = Arc::new(Mutex::new([[0u64; RESULTS as usize]; OPERATIONS as usize]));
 
@@ -172,16 +207,23 @@ fn a_hundred_swaps_under_load_lose_no_count_and_never_go_back() {
             next_file.display()
         );
         let next = Library::load(next_file);
-        // The new copy adopts the old one's configuration and counts while the old one still serves.
-        next.import(&{
-            let library = current.read().expect("lock");
-            library.text(library.export_state)
-        });
-        let retired = {
-            let mut library = current.write().expect("lock");
-            // No call is inside the old copy now: take its final state, then route everything to the new.
-            next.import(&library.text(library.export_state));
-            std::mem::replace(&mut *library, next)
+        let retired = match handover {
+            Handover::Snapshot => {
+                // The new copy adopts the old one's configuration and counts while the old one still serves.
+                next.import(&{
+                    let library = current.read().expect("lock");
+                    library.text(library.export_state)
+                });
+                let mut library = current.write().expect("lock");
+                // No call is inside the old copy now: take its final state, then route everything to the new.
+                next.import(&library.text(library.export_state));
+                std::mem::replace(&mut *library, next)
+            }
+            Handover::StateFile => {
+                // Both copies count in the file: the new one only attaches it.
+                next.configure(&attach);
+                std::mem::replace(&mut *current.write().expect("lock"), next)
+            }
         };
         assert_eq!((retired.shutdown)(), OK);
         let retired_file = retired.path.clone();
@@ -196,7 +238,7 @@ fn a_hundred_swaps_under_load_lose_no_count_and_never_go_back() {
         }
     }
     let memory_growth = resident_bytes().saturating_sub(memory_after_warmup);
-    eprintln!("hot swap: memory growth over 90 swaps {memory_growth} bytes");
+    eprintln!("hot swap ({handover:?}): memory growth over 90 swaps {memory_growth} bytes");
 
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -228,7 +270,7 @@ fn a_hundred_swaps_under_load_lose_no_count_and_never_go_back() {
             total += count;
         }
     }
-    eprintln!("hot swap: {total} records, {scrapes} scrapes");
+    eprintln!("hot swap ({handover:?}): {total} records, {scrapes} scrapes");
     assert!(
         total > 100_000,
         "the threads kept recording through the swaps ({total} records)"

@@ -17,6 +17,9 @@
 //! | `--capacity N` | 5000 | cache entries |
 //! | `--library PATH` | `target/<profile>/libcache_monitor.so` | the library to load |
 //! | `--bearer-token TOKEN` | none | require `Authorization: Bearer TOKEN` (the `"http"` configuration) |
+//! | `--no-profiling` | profiling on | do not sample; by default 1 record in 100 on each thread is sampled (`{"profiler": {"sample_every": 100}}`), so `/flamegraph.svg` shows where operations come from |
+//!
+//! `--help` prints these options.
 //!
 //! It prints `serving http://ADDR/metrics` once the exporter listens, and exits non-zero if the library
 //! refused any call.
@@ -54,11 +57,42 @@ struct Options {
     capacity: usize,
     library: Option<PathBuf>,
     bearer_token: Option<String>,
+    /// Sample 1 record in [`SAMPLE_EVERY`] for the flamegraphs (`--no-profiling` turns it off).
+    profiling: bool,
 }
 
-const USAGE: &str = "usage: demo [--duration SECONDS] [--listen IP:PORT] [--threads N] [--rate REQUESTS] [--capacity N] [--library PATH] [--bearer-token TOKEN]";
+const USAGE: &str = "usage: demo [--duration SECONDS] [--listen IP:PORT] [--threads N] [--rate REQUESTS] [--capacity N] [--library PATH] [--bearer-token TOKEN] [--no-profiling]";
 
-fn parse_options() -> Result<Options, String> {
+/// What `--help` prints.
+const HELP: &str = "\
+Runs a cache workload against libcache_monitor.so (loaded with dlopen) and serves what the library sees:
+metrics, hit rates, latencies and a flamegraph of where operations come from, at http://IP:PORT/.
+
+options:
+  --duration SECONDS    stop after this long (default: run until Ctrl-C)
+  --listen IP:PORT      where the exporter listens (default 127.0.0.1:9464; port 0 picks a free one)
+  --threads N           worker threads (default 4)
+  --rate REQUESTS       cache requests per second over all workers, 0 for flat out (default 20000)
+  --capacity N          cache entries (default 5000)
+  --library PATH        the library to load (default: the one cargo built beside this program)
+  --bearer-token TOKEN  require `Authorization: Bearer TOKEN` of every HTTP client
+  --no-profiling        do not sample: by default 1 record in 100 on each thread is sampled
+                        ({\"profiler\": {\"sample_every\": 100}}) for /flamegraph.svg and /flamegraph.folded
+  -h, --help            print this help
+";
+
+/// The demo's sampling rate unless `--no-profiling`: 1 record in 100 on each thread.
+const SAMPLE_EVERY: u32 = 100;
+
+/// What the command line asks for.
+enum Command {
+    /// Run the demo.
+    Run(Options),
+    /// Print [`HELP`].
+    Help,
+}
+
+fn parse_options() -> Result<Command, String> {
     let mut options = Options {
         duration: None,
         listen: "127.0.0.1:9464".to_owned(),
@@ -67,11 +101,17 @@ fn parse_options() -> Result<Options, String> {
         capacity: 5_000,
         library: None,
         bearer_token: None,
+        profiling: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            return Err(USAGE.to_owned());
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--no-profiling" => {
+                options.profiling = false;
+                continue;
+            }
+            _ => {}
         }
         let value = args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
         let bad = |what: &str| format!("{arg}: {value:?} is not {what}\n{USAGE}");
@@ -107,7 +147,7 @@ fn parse_options() -> Result<Options, String> {
             _ => return Err(format!("unknown option {arg}\n{USAGE}")),
         }
     }
-    Ok(options)
+    Ok(Command::Run(options))
 }
 
 fn main() -> ExitCode {
@@ -121,7 +161,13 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let options = parse_options()?;
+    let options = match parse_options()? {
+        Command::Run(options) => options,
+        Command::Help => {
+            print!("{USAGE}\n\n{HELP}");
+            return Ok(());
+        }
+    };
     let path = match options.library.clone() {
         Some(path) => path,
         None => library::default_path()?,
@@ -149,6 +195,11 @@ fn run() -> Result<(), String> {
         api.configure(&section.to_string())
             .map_err(|e| format!("--bearer-token: {e}"))?;
     }
+    if options.profiling {
+        let section = serde_json::json!({"profiler": {"sample_every": SAMPLE_EVERY}});
+        api.configure(&section.to_string())
+            .map_err(|e| format!("cannot turn profiling on: {e}"))?;
+    }
     let address = api
         .serve(&options.listen)
         .map_err(|e| format!("cannot serve on {}: {e} (try --listen 127.0.0.1:0)", options.listen))?;
@@ -165,6 +216,13 @@ fn run() -> Result<(), String> {
         },
         summary::thousands(options.capacity as u64),
     );
+    if options.profiling {
+        println!(
+            "profiling: 1 record in {SAMPLE_EVERY} on each thread sampled, see http://{address}/flamegraph.svg (--no-profiling turns it off)"
+        );
+    } else {
+        println!("profiling off (--no-profiling): /flamegraph.svg explains how to turn it on");
+    }
     println!("serving http://{address}/metrics (index at http://{address}/); Ctrl-C to stop");
     let _ = std::io::stdout().flush();
 

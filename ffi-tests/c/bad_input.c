@@ -234,12 +234,13 @@ int main(int argc, char **argv) {
         CACHE_MONITOR_STATUS_INVALID_ADDRESS,  CACHE_MONITOR_STATUS_ALREADY_SERVING,
         CACHE_MONITOR_STATUS_BIND_FAILED,      CACHE_MONITOR_STATUS_NOT_SERVING,
         CACHE_MONITOR_STATUS_SERVE_FAILED,     CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT,
+        CACHE_MONITOR_STATUS_STATE_FILE,
         CACHE_MONITOR_STATUS_RENDER_FAILED,    CACHE_MONITOR_STATUS_BUCKETS_LOCKED,
         CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES, CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT,
         CACHE_MONITOR_STATUS_UNKNOWN_FORMAT,
     };
     size_t count = sizeof codes / sizeof codes[0];
-    CHECK(count == 25, "every code from 0 to -24");
+    CHECK(count == 26, "every code from 0 to -25");
     for (size_t i = 0; i < count; i++) {
         CHECK(codes[i] == -(int32_t)i, "code %zu is %d", i, codes[i]);
         CHECK(api.strerror(codes[i]) != NULL && *api.strerror(codes[i]) != '\0', "strerror(%d)", codes[i]);

@@ -104,6 +104,18 @@ impl<T: Cumulative> History<T> {
         self.last.minus(self.at(from))
     }
 
+    /// This history with every value passed through `f`.
+    pub(crate) fn map<U: Cumulative>(&self, f: impl Fn(&T) -> U) -> History<U> {
+        History {
+            snapshots: self
+                .snapshots
+                .iter()
+                .map(|(period, value)| (*period, f(value)))
+                .collect(),
+            last: f(&self.last),
+        }
+    }
+
     /// This history seen from `floor` on (a reset): everything before it reads as zero.
     pub(crate) fn above(&self, floor: &T) -> Self {
         let lift = |value: &T| value.max_with(floor).minus(floor);

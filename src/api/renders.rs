@@ -32,7 +32,8 @@ macro_rules! render_methods {
             self.monitor().render_flamegraph_folded()
         }
 
-        /// The sampled stacks as an SVG flamegraph.
+        /// The sampled stacks as an SVG flamegraph, or a small SVG saying why there is none yet and how
+        /// to turn sampling on.
         pub fn render_flamegraph_svg(&self) -> Result<String, $crate::error::Error> {
             self.monitor().render_flamegraph_svg()
         }

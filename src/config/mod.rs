@@ -23,6 +23,7 @@ pub mod namespace;
 pub mod operations;
 pub mod patterns;
 pub mod profiler;
+pub mod state;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -37,6 +38,7 @@ pub use namespace::DEFAULT_NAMESPACE;
 pub use operations::{MAX_OPERATIONS, Operation};
 pub use patterns::{MAX_PATTERNS, PatternConfig, PatternPatch};
 pub use profiler::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, ProfilerPatch, Weight};
+pub use state::{DEFAULT_STATE_MODE, STATE_ENV, StateConfig, StatePatch};
 
 /// Why a configuration was refused. Nothing changes when a configuration call returns an error. The
 /// crate's `Error` has a variant for each, and converts from this type.
@@ -103,6 +105,11 @@ pub struct Config {
     pub profiler: ProfilerConfig,
     /// The HTTP exporter's authentication and limits (the `"http"` section).
     pub http: HttpConfig,
+    /// The state file the counts live in (the `"state"` section).
+    pub state: StateConfig,
+    /// Whether records count (`{"enabled": false}` switches monitoring off: a record then costs a load
+    /// and a branch and counts nothing; renders keep serving what was counted).
+    pub enabled: bool,
 }
 
 impl Default for Config {
@@ -115,6 +122,8 @@ impl Default for Config {
             alerts: AlertConfig::default(),
             profiler: ProfilerConfig::default(),
             http: HttpConfig::default(),
+            state: StateConfig::default(),
+            enabled: true,
         }
     }
 }
@@ -130,6 +139,8 @@ pub struct ConfigPatch {
     alerts: Option<AlertPatch>,
     profiler: Option<ProfilerPatch>,
     http: Option<HttpPatch>,
+    state: Option<StatePatch>,
+    enabled: Option<bool>,
 }
 
 impl Section for Config {
@@ -158,6 +169,12 @@ impl Section for Config {
         if let Some(http) = patch.http {
             next.http = next.http.apply(http)?;
         }
+        if let Some(state) = patch.state {
+            next.state = next.state.apply(state)?;
+        }
+        if let Some(enabled) = patch.enabled {
+            next.enabled = enabled;
+        }
         Ok(next)
     }
 }
@@ -166,7 +183,9 @@ impl Config {
     /// The configuration as a JSON object that [`Section::with_json`] accepts.
     ///
     /// Credentials (`http.bearer_token`, `http.basic_auth`) are left out, so the text is safe to log;
-    /// applying it to another configuration keeps that configuration's credentials.
+    /// applying it to another configuration keeps that configuration's credentials. So is the `state`
+    /// section: a configuration travels in state snapshots, and a file belongs to the monitor that
+    /// attached it, not to whoever imports its counts.
     pub fn to_json(&self) -> String {
         serde_json::json!({
             "namespace": self.namespace,
@@ -176,8 +195,33 @@ impl Config {
             "alerts": self.alerts,
             "profiler": self.profiler.to_patch(),
             "http": self.http.to_patch(),
+            "enabled": self.enabled,
         })
         .to_string()
+    }
+
+    /// The part of the configuration that shapes what a state file holds (namespace, buckets, custom
+    /// operations, pattern settings), as a JSON patch: what a file records, and what every process that
+    /// attaches it shares.
+    pub fn shape_json(&self) -> String {
+        serde_json::json!({
+            "namespace": self.namespace,
+            "buckets": self.buckets.seconds(),
+            "operations": self.operations,
+            "patterns": self.patterns,
+        })
+        .to_string()
+    }
+
+    /// This configuration with the shaping part of `shape` (see [`Config::shape_json`]).
+    pub fn with_shape_of(&self, shape: &Config) -> Self {
+        Self {
+            namespace: shape.namespace.clone(),
+            buckets: shape.buckets.clone(),
+            operations: shape.operations.clone(),
+            patterns: shape.patterns.clone(),
+            ..self.clone()
+        }
     }
 
     /// How many operation codes are accepted: the built-in ones and the custom ones.

@@ -18,6 +18,7 @@ use super::auth;
 use super::negotiate;
 use crate::config::http::HttpConfig;
 use crate::monitor::Monitor;
+use crate::profiler::NothingToDraw;
 use crate::render::text::Format;
 
 /// Content type of the index page.
@@ -79,33 +80,67 @@ impl Route {
     }
 }
 
-/// Every endpoint, in index-page order.
+/// Every endpoint, in index-page order, each with the line the index page says about it.
 pub const ROUTES: &[Route] = &[
-    Route::page("/", HTML, index, "this page"),
+    Route::page("/", HTML, index, "this index of the endpoints"),
     Route::exposition(
         "/metrics",
-        "Prometheus metrics: text format 0.0.4, or OpenMetrics 1.0.0 when the Accept header asks for it",
+        "Prometheus metrics: operations by type and result, latency histograms and quantiles, hit rates by window \
+         and key pattern, in flight, size, alerts (text format 0.0.4, or OpenMetrics 1.0.0 when Accept asks for it)",
     ),
     Route::page(
         "/hit-rate.json",
         JSON,
         Monitor::render_hit_rate_json,
-        "rolling hit rates by window, operation and key pattern",
+        "hit rates as JSON: overall, over the last minute, 5 minutes, hour and day, by operation and by key pattern",
     ),
     Route::page(
         "/stats.json",
         JSON,
         Monitor::render_stats_json,
-        "in flight, operations per second, latencies, alerts",
+        "live statistics as JSON: operations in flight and per second, latency quantiles by operation, gauges, alerts",
     ),
-    Route::page("/flamegraph.svg", SVG, flamegraph_svg, "sampled flamegraph"),
+    Route::page(
+        "/flamegraph.svg",
+        SVG,
+        flamegraph_svg,
+        "where operations come from: an interactive flamegraph of the sampled call stacks (click a frame to zoom)",
+    ),
     Route::page(
         "/flamegraph.folded",
         PLAIN,
-        Monitor::render_flamegraph_folded,
-        "sampled stacks, folded",
+        flamegraph_folded,
+        "the same sampled stacks as folded text (frame;frame;frame weight), for flamegraph.pl, inferno or speedscope",
     ),
 ];
+
+/// The folded stacks, exactly as the monitor renders them; with none, comment lines saying why and how to
+/// turn sampling on.
+///
+/// Folded stacks are read by tools, so the library's own render (`Monitor::render_flamegraph_folded`,
+/// `cache_monitor_render_flamegraph_folded`) stays empty when nothing was sampled. This route is also
+/// what a person opens from the index page, and an empty page explains nothing, so it says why in lines
+/// that start with `# ` and end without a number: inferno's folded reader drops lines that start with
+/// `# `, and `flamegraph.pl` skips lines without a trailing count. Neither would draw anything from an
+/// empty body either, so the comment changes nothing for them; once a stack is sampled the body is the
+/// render alone.
+fn flamegraph_folded(monitor: &Monitor) -> String {
+    let folded = monitor.render_flamegraph_folded();
+    if !folded.is_empty() {
+        return folded;
+    }
+    // Samples imported from an earlier copy of the library are not counted here: with none of its own,
+    // this copy says it has sampled nothing, which is so.
+    let why = NothingToDraw::given(&monitor.config().profiler, monitor.profiler_stats().samples);
+    let mut comment = String::new();
+    for line in why.lines() {
+        comment.push_str("# ");
+        comment.push_str(&line);
+        comment.push('\n');
+    }
+    comment.push_str("# Sampled stacks show here as folded lines: frame;frame;frame weight\n");
+    comment
+}
 
 /// The SVG flamegraph, or an SVG saying why it could not be drawn.
 fn flamegraph_svg(monitor: &Monitor) -> String {
@@ -126,15 +161,26 @@ pub fn route(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|route| route.path == path)
 }
 
-/// The index page: a link to every route.
+/// The index page: a link to every route with its line, and whether the flamegraphs sample.
 fn index(monitor: &Monitor) -> String {
     let mut page = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cache-monitor</title></head>\n<body>\n\
          <h1>cache-monitor</h1>\n",
     );
+    let config = monitor.config();
     page.push_str("<p>Metric namespace <code>");
-    push_html_escaped(&mut page, &monitor.config().namespace);
-    page.push_str("</code></p>\n<ul>\n");
+    push_html_escaped(&mut page, &config.namespace);
+    page.push_str("</code>. ");
+    match config.profiler.sample_every {
+        0 => {
+            page.push_str("Sampling is off, so the flamegraphs are empty: turn it on with <code>");
+            push_html_escaped(&mut page, r#"{"profiler": {"sample_every": 100}}"#);
+            page.push_str("</code>.");
+        }
+        1 => page.push_str("The flamegraphs sample every record."),
+        every => page.push_str(&format!("The flamegraphs sample 1 record in {every} on each thread.")),
+    }
+    page.push_str("</p>\n<ul>\n");
     for route in ROUTES {
         page.push_str("<li><a href=\"");
         push_html_escaped(&mut page, route.path);
@@ -367,16 +413,37 @@ mod tests {
     }
 
     #[test]
-    fn index_links_every_route_and_keep_alive_is_limited() {
+    fn index_links_every_route_with_its_line_and_keep_alive_is_limited() {
         let monitor = monitor();
         let http = HttpConfig::default();
         let index = respond(&monitor, &http, &request("GET", "/", &[]), 0);
         assert_eq!(index.headers()[header::CONTENT_TYPE], HTML);
         assert!(index.headers().get(header::CONNECTION).is_none());
         let page = String::from_utf8(body(index)).unwrap();
-        for route in ROUTES {
-            assert!(page.contains(&format!("<a href=\"{}\">", route.path)), "{page}");
-        }
+        let items: Vec<&str> = page.lines().filter(|line| line.starts_with("<li>")).collect();
+        let expected: Vec<String> = ROUTES
+            .iter()
+            .map(|route| {
+                let mut about = String::new();
+                push_html_escaped(&mut about, route.about);
+                format!("<li><a href=\"{0}\">{0}</a>: {about}</li>", route.path)
+            })
+            .collect();
+        assert_eq!(items, expected, "one item per route, in table order");
+        assert!(
+            page.contains(
+                "Sampling is off, so the flamegraphs are empty: turn it on with \
+                 <code>{&quot;profiler&quot;: {&quot;sample_every&quot;: 100}}</code>."
+            ),
+            "{page}"
+        );
+        monitor.configure(r#"{"profiler": {"sample_every": 100}}"#).unwrap();
+        let page = String::from_utf8(body(respond(&monitor, &http, &request("GET", "/", &[]), 0))).unwrap();
+        assert!(
+            page.contains("The flamegraphs sample 1 record in 100 on each thread."),
+            "{page}"
+        );
+
         let last = respond(
             &monitor,
             &http,
@@ -384,5 +451,71 @@ mod tests {
             MAX_REQUESTS_PER_CONNECTION - 1,
         );
         assert_eq!(last.headers()[header::CONNECTION], "close");
+    }
+
+    /// What inferno's folded reader makes of `folded`: the SVG (colours fixed), or its error.
+    fn inferno(folded: &str) -> std::io::Result<String> {
+        let mut options = inferno::flamegraph::Options::default();
+        options.deterministic = true;
+        let mut svg = Vec::new();
+        inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg)?;
+        Ok(String::from_utf8(svg).unwrap())
+    }
+
+    #[test]
+    fn with_no_sample_the_folded_route_explains_in_comment_lines_flamegraph_tools_skip() {
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        assert_eq!(monitor.render_flamegraph_folded(), "", "the render itself stays empty");
+        let folded = String::from_utf8(body(respond(
+            &monitor,
+            &http,
+            &request("GET", "/flamegraph.folded", &[]),
+            0,
+        )))
+        .unwrap();
+        assert_eq!(
+            folded,
+            "# No sample taken: sampling is off, so there is no call stack to draw.\n\
+             # Turn it on with the configuration {\"profiler\": {\"sample_every\": 100}} (1 record in 100 on each thread)\n\
+             # through cache_monitor_configure (C) or Monitor::configure (Rust), record operations, then reload.\n\
+             # Sampled stacks show here as folded lines: frame;frame;frame weight\n"
+        );
+        // inferno skips `# ` lines, and flamegraph.pl lines that do not end in a count: neither finds a
+        // stack in the comment, and a stack after it is read as if the comment were not there.
+        assert!(folded.lines().all(|line| !line.ends_with(|c: char| c.is_ascii_digit())));
+        let nothing = inferno(&folded).unwrap_err();
+        assert_eq!(nothing.to_string(), inferno("").unwrap_err().to_string());
+        let with_stack = inferno(&format!("{folded}main;cache_monitor::get 7\n")).unwrap();
+        assert_eq!(with_stack, inferno("main;cache_monitor::get 7\n").unwrap());
+    }
+
+    #[test]
+    fn with_samples_the_folded_route_is_the_render_alone() {
+        let monitor = Monitor::new();
+        monitor.configure(r#"{"profiler": {"sample_every": 1}}"#).unwrap();
+        monitor
+            .record_with_frames(Operation::GET, Outcome::Hit, 1_000, b"user:1", "host.main;host.lookup")
+            .unwrap();
+        let http = HttpConfig::default();
+        let folded = body(respond(&monitor, &http, &request("GET", "/flamegraph.folded", &[]), 0));
+        assert_eq!(String::from_utf8(folded).unwrap(), monitor.render_flamegraph_folded());
+        assert!(
+            monitor
+                .render_flamegraph_folded()
+                .ends_with(";host.main;host.lookup;cache_monitor::get 1\n")
+        );
+    }
+
+    #[test]
+    fn with_no_sample_the_svg_route_is_the_monitors_explanation() {
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        let svg = respond(&monitor, &http, &request("GET", "/flamegraph.svg", &[]), 0);
+        assert_eq!(svg.headers()[header::CONTENT_TYPE], SVG);
+        let svg = String::from_utf8(body(svg)).unwrap();
+        assert_eq!(svg, monitor.render_flamegraph_svg().unwrap());
+        assert!(svg.contains("No sample taken: sampling is off"), "{svg}");
+        assert!(!svg.contains("ERROR"), "{svg}");
     }
 }

@@ -101,6 +101,13 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<crate::monitor::Refused> for Failure {
+    #[cold]
+    fn from(refused: crate::monitor::Refused) -> Self {
+        Self::Error(refused.into())
+    }
+}
+
 impl From<CacheMonitorStatus> for Failure {
     fn from(status: CacheMonitorStatus) -> Self {
         Self::Status(status)

@@ -9,8 +9,8 @@
 //! first (record, begin, end, gauges, reset, the Prometheus and OpenMetrics renders, last error, strerror),
 //! 1.1 the analysis (hit-rate and stats JSON), 1.2 state export, import and shutdown, 1.3 the profiler
 //! (flamegraphs, `record_with_frames`), 1.4 the exporter (`serve*`), 1.5 `record_batch` and
-//! `EXPORTER_NOT_BUILT`, 1.6 the allocating render, `finish`, the version string, the outcome names and
-//! the codes that split `BUSY` and `INTERNAL`.
+//! `EXPORTER_NOT_BUILT`, 1.6 state files (`STATE_FILE`), the allocating render, `finish`, the version
+//! string, the outcome names and the codes that split `BUSY` and `INTERNAL`.
 
 pub(crate) mod boundary;
 pub(crate) mod serving;
@@ -35,8 +35,8 @@ use crate::recording::operation::{Gauge, Operation};
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions, types, status codes or configuration keys are added
 /// (1.6: `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`,
-/// `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -20 to
-/// -24).
+/// `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat`, the state file (`{"state": ...}`,
+/// `CACHE_MONITOR_STATE`) and the status codes -20 to -25).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
@@ -116,10 +116,11 @@ pub unsafe extern "C" fn cache_monitor_record(
     key: *const u8,
     key_len: usize,
 ) -> i32 {
-    guard(|| {
+    // `move`: the arguments stay in registers instead of being spilled for the closure to borrow.
+    guard(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
-        Ok(Monitor::global().record_codes(op, result, duration_ns, key)?)
+        Ok(Monitor::global().record_raw(op, result, duration_ns, key, b"")?)
     })
 }
 
@@ -440,9 +441,11 @@ text_outputs! {
     }
 
     /// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
-    /// `cache_monitor_render` (since ABI 1.3). It is drawn on a short-lived thread of the library's own,
-    /// joined before the call returns (so that nothing the drawing leaves in thread-local storage outlives
-    /// it). A drawing that fails returns `RENDER_FAILED` (`INTERNAL` before ABI 1.6).
+    /// `cache_monitor_render` (since ABI 1.3). With no stack to draw it is a small SVG that says why
+    /// (sampling off, no sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`).
+    /// It is drawn on a short-lived thread of the library's own, joined before the call returns (so that
+    /// nothing the drawing leaves in thread-local storage outlives it). A drawing that fails returns
+    /// `RENDER_FAILED` (`INTERNAL` before ABI 1.6).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.

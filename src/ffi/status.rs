@@ -33,10 +33,10 @@ pub enum CacheMonitorStatus {
     BufferTooSmall = -8,
     /// The gauge code is not one of `CacheMonitorGauge` (since ABI 1.0).
     UnknownGauge = -9,
-    /// The change cannot be made in the monitor's current state (since ABI 1.0). Since ABI 1.6 no call
-    /// returns it: what it covered has its own code (`BUCKETS_LOCKED`, `TOO_MANY_IMPORT_SOURCES`,
-    /// `INCOMPATIBLE_SNAPSHOT`). It stays reserved for a conflict with the monitor's state that has no
-    /// code of its own.
+    /// The change cannot be made in the monitor's current state (since ABI 1.0): a state file attached after
+    /// records, an import of a snapshot older than the one already imported from its source (see
+    /// `cache_monitor_last_error`). What it also covered before ABI 1.6 has its own code since:
+    /// `BUCKETS_LOCKED`, `TOO_MANY_IMPORT_SOURCES`, `INCOMPATIBLE_SNAPSHOT`.
     Busy = -10,
     /// An internal error (a panic) was caught at the boundary; the monitor is still usable (since ABI 1.0).
     Internal = -11,
@@ -60,27 +60,32 @@ pub enum CacheMonitorStatus {
     /// built without the HTTP exporter (Cargo feature `exporter` off), so nothing was started or stopped
     /// (since ABI 1.5).
     ExporterNotBuilt = -19,
+    /// `cache_monitor_configure` with `{"state": ...}`, `cache_monitor_import_state`: the state file cannot
+    /// be attached (missing, unreadable, corrupt, of another layout or owner, or configured differently
+    /// with counts in it) or a state file is attached; `cache_monitor_last_error` names the file and the
+    /// problem. Nothing changed (since ABI 1.6).
+    StateFile = -20,
     /// A render failed (the SVG flamegraph's drawing reported an error; see `cache_monitor_last_error`);
     /// nothing was written (since ABI 1.6; `INTERNAL` before).
-    RenderFailed = -20,
+    RenderFailed = -21,
     /// `cache_monitor_configure`: histogram buckets can change only before the first record or right after
     /// `cache_monitor_reset`; nothing was changed (since ABI 1.6; `BUSY` before).
-    BucketsLocked = -21,
+    BucketsLocked = -22,
     /// `cache_monitor_import_state`: state from the most other library copies that can be imported at once
     /// is imported already; `cache_monitor_reset` makes room. Nothing was imported (since ABI 1.6; `BUSY`
     /// before).
-    TooManyImportSources = -22,
+    TooManyImportSources = -23,
     /// `cache_monitor_import_state`: a well-formed snapshot whose configuration cannot be merged (other
     /// histogram buckets, once this copy has recorded). Nothing was imported (since ABI 1.6; `BUSY`
     /// before).
-    IncompatibleSnapshot = -23,
+    IncompatibleSnapshot = -24,
     /// `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
-    UnknownFormat = -24,
+    UnknownFormat = -25,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 25] = [
+    pub(crate) const ALL: [Self; 26] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -101,6 +106,7 @@ impl CacheMonitorStatus {
         Self::NotServing,
         Self::ServeFailed,
         Self::ExporterNotBuilt,
+        Self::StateFile,
         Self::RenderFailed,
         Self::BucketsLocked,
         Self::TooManyImportSources,
@@ -131,6 +137,7 @@ impl CacheMonitorStatus {
             Self::NotServing => c"the exporter is not serving",
             Self::ServeFailed => c"the exporter could not start its thread",
             Self::ExporterNotBuilt => c"the library was built without the HTTP exporter",
+            Self::StateFile => c"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
             Self::RenderFailed => c"the render failed; nothing written",
             Self::BucketsLocked => c"histogram buckets can change only before the first record or after a reset",
             Self::TooManyImportSources => c"too many import sources; reset first",
@@ -166,6 +173,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::NotServing => Self::NotServing,
             Error::ServeFailed(_) => Self::ServeFailed,
             Error::ExporterNotBuilt => Self::ExporterNotBuilt,
+            Error::StateFile(_) => Self::StateFile,
         }
     }
 }
@@ -369,6 +377,7 @@ mod tests {
             (Error::NotServing, CacheMonitorStatus::NotServing),
             (Error::ServeFailed(String::new()), CacheMonitorStatus::ServeFailed),
             (Error::ExporterNotBuilt, CacheMonitorStatus::ExporterNotBuilt),
+            (Error::StateFile(String::new()), CacheMonitorStatus::StateFile),
         ];
         for (error, status) in &errors {
             assert_eq!(CacheMonitorStatus::from(error), *status, "{error:?}");

@@ -1,39 +1,53 @@
 //! [`Monitor`]: one set of counters with its configuration, the type every API (Rust, C, HTTP) goes through.
 //!
 //! This file holds the recording side; `reading` reads the counts since the last reset and builds views,
-//! reports and renders from them, `transfer` exports and imports state snapshots, `handle` is
-//! [`MonitorHandle`], the one way to hold on to a monitor.
+//! reports and renders from them, `transfer` exports and imports state snapshots, `state_file` attaches a
+//! state file and keeps its shape one for every process, `handle` is [`MonitorHandle`], the one way to
+//! hold on to a monitor.
 
 mod handle;
 #[cfg(test)]
 mod profiler_tests;
 mod reading;
+mod state_file;
 mod transfer;
 
 pub use handle::MonitorHandle;
 use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 
-use crate::analysis::clock::Clock;
-use crate::analysis::patterns::{PatternTable, Patterns};
-use crate::analysis::windows::Windows;
 use crate::config::http::HttpConfig;
 use crate::config::{Config, Section, clamp_duration};
 use crate::error::Error;
 use crate::profiler::Profiler;
-use crate::recording::backing::Backing;
+use crate::recording::attachment::Attachment;
+use crate::recording::backing::zeroed;
+use crate::recording::clock::Clock;
 use crate::recording::operation::{Gauge, Operation, Outcome};
-use crate::recording::recorder::{Record, Recorder};
-use crate::recording::shard::Shards;
+use crate::recording::patterns::PatternTable;
+use crate::recording::recorder::{Admission, AttachmentHome, Memory, Record, Recorder};
+use crate::recording::region::{GlobalSpace, Region};
+use crate::recording::state_file::HEADER_BYTES;
 use crate::recording::totals::Totals;
 use crate::state::counts::CountsSinceReset;
 use crate::sync::{Mutex, RwLock};
 
-/// The process-wide monitor's large parts: static, zero-initialised atomics (see `backing`).
-static GLOBAL_SHARDS: Shards = Shards::new();
-static GLOBAL_WINDOWS: Windows = Windows::new();
-static GLOBAL_PATTERN_TABLE: PatternTable = PatternTable::new();
+/// The process-wide monitor's region: zero-initialised atomics in `.bss` (see `recording::region`).
+// SAFETY: a region is atomics only; all-zero is its empty state.
+static GLOBAL_REGION: Region = unsafe { zeroed() };
+
+/// Where the process-wide monitor maps a state file it attaches: a header page, then a region.
+#[repr(C)]
+struct FileSpace {
+    header: [std::sync::atomic::AtomicU64; HEADER_BYTES / 8],
+    region: Region,
+}
+
+// SAFETY: atomics only; all-zero is valid. Untouched until a file is mapped over it.
+static GLOBAL_FILE_SPACE: GlobalSpace<FileSpace> = GlobalSpace(unsafe { zeroed() });
+static GLOBAL_ATTACHMENT: OnceLock<Attachment> = OnceLock::new();
 
 static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 
@@ -44,19 +58,17 @@ static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 /// everything else takes short locks and is meant for configuration and scrapes.
 pub struct Monitor {
     recorder: Recorder,
-    clock: Clock,
-    windows: Backing<Windows>,
-    patterns: Patterns,
     config: RwLock<Config>,
-    /// Totals at the last [`Monitor::reset`], subtracted from every read (the shards themselves are only
-    /// ever written by recording threads).
-    reset_baseline: Mutex<Option<Totals>>,
+    /// Held while a reset writes its baseline (the baseline's writers must take turns).
+    resetting: Mutex<()>,
     /// A random identity, so an importer can tell our snapshots from others'.
     instance: u64,
     /// State imported from other monitors (library copies), by their identity.
-    imported: Mutex<BTreeMap<u64, CountsSinceReset>>,
+    imported: Mutex<BTreeMap<u64, Imported>>,
     /// Sampled stacks for flamegraphs (off unless configured).
     profiler: Profiler,
+    /// The generation of the attached state file's shape that `config` holds (see `state_file`).
+    shape_generation: AtomicU64,
 }
 
 impl Default for Monitor {
@@ -72,22 +84,29 @@ impl Monitor {
     }
 
     /// A monitor with its own counters whose windows follow `clock` (a
-    /// [`ManualClock`](crate::analysis::clock::ManualClock) in tests).
+    /// [`ManualClock`](crate::recording::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
-        Self::with_parts(Backing::heap(), Backing::heap(), Backing::heap(), clock)
+        Self::with_recorder(Recorder::new(
+            Memory::heap(),
+            AttachmentHome::Heap(OnceLock::new()),
+            None,
+            clock,
+        ))
     }
 
     /// The process-wide monitor, the one the C ABI records into.
     #[inline]
     pub fn global() -> &'static Self {
         GLOBAL.get_or_init(|| {
-            let statics = (&GLOBAL_SHARDS, &GLOBAL_WINDOWS, &GLOBAL_PATTERN_TABLE);
-            Self::with_parts(
-                Backing::Static(statics.0),
-                Backing::Static(statics.1),
-                Backing::Static(statics.2),
+            let reserved = std::ptr::NonNull::from(&GLOBAL_FILE_SPACE).cast::<u8>();
+            let monitor = Self::with_recorder(Recorder::new(
+                Memory::Static(&GLOBAL_REGION),
+                AttachmentHome::Static(&GLOBAL_ATTACHMENT),
+                Some(reserved),
                 Clock::Monotonic,
-            )
+            ));
+            monitor.attach_from_environment();
+            monitor
         })
     }
 
@@ -96,34 +115,30 @@ impl Monitor {
         GLOBAL.get()
     }
 
-    fn with_parts(
-        shards: Backing<Shards>,
-        windows: Backing<Windows>,
-        pattern_table: Backing<PatternTable>,
-        clock: Clock,
-    ) -> Self {
+    fn with_recorder(recorder: Recorder) -> Self {
         let config = Config::default();
+        recorder.set_bounds(&config.buckets);
+        recorder.set_patterns(&config.patterns);
         Self {
-            recorder: Recorder::new(shards, &config.buckets),
-            clock,
-            windows,
-            patterns: Patterns::new(&config.patterns, pattern_table),
+            recorder,
             config: RwLock::new(config),
-            reset_baseline: Mutex::new(None),
+            resetting: Mutex::new(()),
             instance: transfer::random_instance(),
             imported: Mutex::new(BTreeMap::new()),
             profiler: Profiler::new(),
+            shape_generation: AtomicU64::new(0),
         }
     }
 
     /// Records one finished operation. `key` may be empty when the operation has none.
     ///
-    /// Lock-free and allocation-free. Fails only for an operation code that is not registered. Durations
-    /// above [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) (about 73 minutes) are recorded as that
-    /// ceiling, so that one absurd duration cannot make a histogram's sum fall.
+    /// Lock-free and allocation-free. Fails only for an operation code that is not registered. With
+    /// monitoring switched off (`{"enabled": false}`) it counts nothing. Durations above
+    /// [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) (about 73 minutes) are recorded as that ceiling,
+    /// so that one absurd duration cannot make a histogram's sum fall.
     #[inline]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        self.record_with_frames(operation, outcome, duration_ns, key, "")
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, b"")?)
     }
 
     /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
@@ -141,16 +156,61 @@ impl Monitor {
         key: &[u8],
         frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
-        self.check_operation(operation)?;
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, frames.as_ref())?)
+    }
+
+    /// [`Monitor::record`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
+        Ok(self.record_raw(operation, result, duration_ns, key, b"")?)
+    }
+
+    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
+    #[inline]
+    pub fn record_codes_with_frames(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Result<(), Error> {
+        Ok(self.record_raw(operation, result, duration_ns, key, frames.as_ref())?)
+    }
+
+    /// The hot path every record takes. A refusal is a small value, so that the happy path carries no
+    /// error plumbing; callers turn it into an [`Error`] (or a status code) when it happens. The one place
+    /// that clamps durations ([`clamp_duration`]) and the one that hands frames (bytes, read only when
+    /// sampled) to the profiler.
+    #[inline(always)]
+    pub(crate) fn record_raw(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &[u8],
+    ) -> Result<(), Refused> {
         let duration_ns = clamp_duration(duration_ns);
-        self.tick_if_due(self.clock.now_secs());
+        let Some(outcome) = Outcome::from_code(result) else {
+            return Err(Refused::Result(result));
+        };
+        let operation = Operation::from_code(operation);
+        let sampled = match self.recorder.admit(operation) {
+            Admission::Count => false,
+            Admission::CountSampled => true,
+            Admission::Skip => return Ok(()),
+            Admission::Refuse => return Err(Refused::Operation(operation.code())),
+        };
         self.recorder.record(Record {
             operation,
             outcome,
             duration_ns,
-            pattern_id: self.patterns.id_of(key),
+            key,
         });
-        self.profiler.observe(operation, duration_ns, frames.as_ref());
+        if sampled {
+            self.profiler.observe(operation, duration_ns, frames);
+        }
         Ok(())
     }
 
@@ -164,38 +224,15 @@ impl Monitor {
         }
     }
 
-    /// Snapshots the counters for the rolling windows at the first record (or render) of each second.
-    #[inline(always)]
-    fn tick_if_due(&self, now: u64) {
-        if self.windows.needs_tick(now) {
-            self.windows.tick(now, self.recorder.operation_count(), &self.recorder);
-        }
-    }
-
-    /// [`Monitor::record`] from raw codes, as the C ABI receives them.
-    #[inline]
-    pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        self.record_codes_with_frames(operation, result, duration_ns, key, "")
-    }
-
-    /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
-    #[inline]
-    pub fn record_codes_with_frames(
-        &self,
-        operation: u32,
-        result: u32,
-        duration_ns: u64,
-        key: &[u8],
-        frames: &(impl AsRef<[u8]> + ?Sized),
-    ) -> Result<(), Error> {
-        let outcome = Outcome::from_code(result).ok_or(Error::UnknownResult(result))?;
-        self.record_with_frames(Operation::from_code(operation), outcome, duration_ns, key, frames)
-    }
-
     /// Counts an operation as in flight until the matching [`Monitor::end`].
+    ///
+    /// Switched off, it counts nothing (an `end` always counts, so operations begun before the switch
+    /// still leave the in-flight count).
     pub fn begin(&self, operation: Operation) -> Result<(), Error> {
         self.check_operation(operation)?;
-        self.recorder.begin(operation);
+        if self.recorder.is_enabled() {
+            self.recorder.begin(operation);
+        }
         Ok(())
     }
 
@@ -229,25 +266,78 @@ impl Monitor {
     ///
     /// Histogram buckets can only change while nothing is recorded (at start-up or right after
     /// [`Monitor::reset`]), so no bucket ever mixes two sets of bounds.
+    ///
+    /// With a state file attached, the namespace, buckets, operations and pattern settings are the file's,
+    /// shared by every process that attaches it (see [`Monitor::open_state_file`] and the README).
     pub fn configure(&self, json: &str) -> Result<(), Error> {
         let mut config = self.config.write();
+        self.refresh_shape(&mut config);
         let next = config.with_json(json)?;
-        if next.buckets != config.buckets {
-            let recorded = self.totals_with(&config).series.iter().flatten().any(|s| s.count > 0);
-            if recorded {
+        let next = if next.state.path != config.state.path {
+            if config.state.path.is_some() {
+                return Err(Error::StateFile(format!(
+                    "state file {}: attached for the monitor's life; a monitor cannot switch files",
+                    config
+                        .state
+                        .path
+                        .as_deref()
+                        .unwrap_or_else(|| std::path::Path::new(""))
+                        .display()
+                )));
+            }
+            self.attach(&config, &next, true)?
+        } else if self.recorder.attachment().is_some() {
+            self.reshape(&config, &next)?
+        } else {
+            if next.buckets != config.buckets && self.has_counts(&config) {
                 return Err(Error::BucketsLocked);
             }
-            self.recorder.set_bounds(&next.buckets);
-        }
-        self.recorder.set_operation_count(next.operation_count());
-        self.patterns.configure(&next.patterns);
-        self.profiler.configure(&next.profiler);
+            next
+        };
+        self.apply_config(&config, &next);
         *config = next;
         Ok(())
     }
 
+    /// Puts `next` in force where it differs from `current` (checked by the caller): the hot path's bounds,
+    /// pattern settings, operation count and switch, and the profiler. In a state file the shape was
+    /// written by `reshape` or `attach` already.
+    fn apply_config(&self, current: &Config, next: &Config) {
+        if self.recorder.attachment().is_none() {
+            if next.buckets != current.buckets {
+                self.recorder.set_bounds(&next.buckets);
+            }
+            if next.patterns != current.patterns {
+                self.recorder.set_patterns(&next.patterns);
+            }
+        }
+        self.recorder.set_operation_count(next.operation_count());
+        self.recorder.set_enabled(next.enabled);
+        self.profiler.configure(&next.profiler);
+        self.recorder.set_sampling(next.profiler.sample_every != 0);
+    }
+
+    /// The key-pattern table records are counted under.
+    pub(crate) fn patterns(&self) -> &PatternTable {
+        &self.recorder.region().core.hot.patterns
+    }
+
+    /// Whether anything was recorded or imported since the last reset.
+    fn has_counts(&self, config: &Config) -> bool {
+        self.totals_with(config.operation_count(), config.buckets.nanos().len())
+            .series
+            .iter()
+            .flatten()
+            .any(|series| series.count > 0)
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
+        if self.recorder.attachment().is_some() {
+            let mut config = self.config.write();
+            self.refresh_shape(&mut config);
+            return config.clone();
+        }
         self.config.read().clone()
     }
 
@@ -258,45 +348,112 @@ impl Monitor {
 
     /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
     /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
+    ///
+    /// With a state file attached, the reset is the file's: every process reads the same counts from
+    /// then on (processes reset one at a time).
     pub fn reset(&self) {
+        let _turn = self.resetting.lock();
         self.imported.lock().clear();
-        let config = self.config.read();
-        let mut raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
-        raw.begun.iter_mut().chain(raw.ended.iter_mut()).for_each(|c| *c = 0);
-        *self.reset_baseline.lock() = Some(raw);
-        for gauge in Gauge::ALL {
-            self.recorder.set_gauge(gauge, 0);
+        let write_baseline = || {
+            let raw = self.recorder.raw_totals();
+            self.recorder
+                .region()
+                .core
+                .baseline
+                .write(|cells| raw.write_baseline(cells));
+            for gauge in Gauge::ALL {
+                self.recorder.set_gauge(gauge, 0);
+            }
+        };
+        match self.recorder.attachment() {
+            // A file that cannot be locked any more was released at unload: nobody is left to reset it for.
+            Some(attachment) => {
+                let _ = attachment.with_reset_lock(write_baseline);
+            }
+            None => write_baseline(),
         }
         self.profiler.reset();
     }
 
-    /// Drops the heap this monitor holds beside its counters (imported state, the reset baseline, the
-    /// profiler's table), as the library is unloaded. Counts read afterwards are those since the monitor
-    /// started, and sampling is off.
+    /// Drops what this monitor holds beside its counters (imported state, the profiler's table, the state
+    /// file's descriptor), as the library is unloaded. Sampling is off afterwards.
     pub(crate) fn release_heap(&self) {
         self.imported.lock().clear();
-        self.reset_baseline.lock().take();
         self.profiler.release();
+        self.recorder.set_sampling(false);
+        self.recorder.release_file();
     }
 
     /// Everything recorded (or imported) since the last reset.
     pub fn totals(&self) -> Totals {
-        self.totals_with(&self.config.read())
+        let config = self.config.read();
+        self.totals_with(config.operation_count(), config.buckets.nanos().len())
     }
 
-    /// Everything the shards hold, for the operations and buckets given: no reset, no imports.
-    fn raw_totals(&self, operations: usize, buckets: usize) -> Totals {
-        self.recorder.totals(operations, buckets, self.patterns.ids_in_use())
+    /// The reset baseline: raw totals at the last reset, if there was one.
+    fn baseline(&self) -> Option<Totals> {
+        self.recorder
+            .region()
+            .core
+            .baseline
+            .read(|generation, cells| (generation != 0).then(|| Totals::read_baseline(cells)))
+            .flatten()
     }
 
-    fn totals_with(&self, config: &Config) -> Totals {
-        let raw = self.raw_totals(config.operation_count(), config.buckets.nanos().len());
-        let mut totals = since_reset(raw, self.reset_baseline.lock().as_ref());
+    /// Raw totals and the baseline they were taken against, read consistently: the baseline's generation
+    /// is the same before and after the sum, so a reset in between is never half seen.
+    fn raw_and_baseline(&self) -> (Totals, Option<Totals>) {
+        let baseline = &self.recorder.region().core.baseline;
+        let mut read = (Totals::default(), None);
+        for _ in 0..16 {
+            let generation = baseline.generation();
+            read = (self.recorder.raw_totals(), self.baseline());
+            if baseline.generation() == generation {
+                break;
+            }
+        }
+        read
+    }
+
+    fn totals_with(&self, operations: usize, buckets: usize) -> Totals {
+        let mut totals = self.own_totals(operations, buckets);
         for imported in self.imported.lock().values() {
-            totals.merge(&imported.totals);
+            totals.merge(&imported.counts.totals);
         }
         totals
     }
+
+    /// What this monitor counted itself since the last reset: no imports.
+    fn own_totals(&self, operations: usize, buckets: usize) -> Totals {
+        let (raw, baseline) = self.raw_and_baseline();
+        since_reset(raw, baseline.as_ref()).shaped(operations, buckets)
+    }
+}
+
+/// Why the hot path refused a record (see [`Monitor::record_raw`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The operation code is not registered.
+    Operation(u32),
+    /// The result code is not an outcome.
+    Result(u32),
+}
+
+impl From<Refused> for Error {
+    #[cold]
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Operation(code) => Error::UnknownOperation(code),
+            Refused::Result(code) => Error::UnknownResult(code),
+        }
+    }
+}
+
+/// State imported from another monitor: the newest snapshot from it.
+pub(crate) struct Imported {
+    /// The exporter's clock when it exported (a later snapshot replaces an earlier one, never the reverse).
+    pub(crate) exported_at: u64,
+    pub(crate) counts: CountsSinceReset,
 }
 
 /// `raw` without what was counted before the last reset.

@@ -4,21 +4,20 @@ use std::collections::BTreeMap;
 
 use super::{Monitor, since_reset};
 use crate::analysis::view::{MetricsView, PatternTotals};
-use crate::analysis::windows::{ReadScope, Resolution, WINDOWS, Windows};
+use crate::analysis::windows::{self, ReadScope, Resolution, WINDOWS, oldest_window_start, recent_latency_start};
 use crate::error::Error;
 use crate::profiler::{FoldedStack, ProfilerStats};
 use crate::recording::operation::OUTCOMES;
 use crate::recording::shard::OTHER_PATTERN_ID;
-use crate::recording::totals::OutcomeCounts;
+use crate::recording::totals::Totals;
 use crate::render::json::{self, HitRateReport, StatsReport};
 use crate::render::text::{self, Format};
 use crate::state::counts::CountsSinceReset;
 
 impl Monitor {
-    /// Everything since the last reset, own and imported, at `now` (ticking first, so the rings are
-    /// current). With [`ReadScope::Windows`] the histories hold just what the rolling windows at `now`
-    /// need (a handful of ring snapshots) and no sampled stacks; with [`ReadScope::Everything`], every
-    /// snapshot and the stacks (for an export).
+    /// Everything since the last reset, own and imported, at `now`, with `operations` operations and
+    /// `buckets` finite bounds. [`ReadScope::Everything`] also symbolises the sampled stacks (for an
+    /// export).
     pub(crate) fn counts_since_reset(
         &self,
         now: u64,
@@ -26,22 +25,17 @@ impl Monitor {
         buckets: usize,
         scope: ReadScope,
     ) -> CountsSinceReset {
-        self.tick_if_due(now);
-        let raw = self.raw_totals(operations, buckets);
-        let baseline = self.reset_baseline.lock().clone();
-        let current = raw.outcome_counts();
-        let floor = baseline
-            .as_ref()
-            .map_or_else(OutcomeCounts::default, |b| b.outcome_counts());
-        let windows = Resolution::ALL
-            .iter()
-            .map(|resolution| self.windows.history(*resolution, &current, scope, now).above(&floor))
-            .collect();
-        let mut latency = self.windows.latency_history(operations, &raw.latency, scope, now);
-        if let Some(baseline) = &baseline {
-            latency = latency.above(&baseline.latency);
+        let (raw, baseline) = self.raw_and_baseline();
+        let (deltas, pending) = self.recorder.window_deltas(oldest_window_start(now), now);
+        let (histories, latency) = windows::histories(&deltas, &pending, &raw.outcome_counts(), &raw.latency);
+        let floor = baseline.as_ref().map(Totals::outcome_counts).unwrap_or_default();
+        let windows = histories.iter().map(|history| history.above(&floor)).collect();
+        let latency = match &baseline {
+            Some(baseline) => latency.above(&baseline.latency),
+            None => latency,
         }
-        let totals = since_reset(raw, baseline.as_ref());
+        .map(|ops| ops[..operations.min(ops.len())].to_vec());
+        let totals = since_reset(raw, baseline.as_ref()).shaped(operations, buckets);
         let stacks = match scope {
             // Symbolising is a render of its own (the flamegraph); the views leave it out.
             ReadScope::Windows => Vec::new(),
@@ -51,19 +45,19 @@ impl Monitor {
             totals,
             windows,
             latency,
-            history_start: self.windows.first_tick(),
+            history_start: deltas.first_second,
             stacks,
         };
         for imported in self.imported.lock().values() {
-            counts.add(imported);
+            counts.add(&imported.counts);
         }
         counts
     }
 
     /// A consistent read of everything the renderers need.
     pub fn view(&self) -> MetricsView {
-        let now = self.clock.now_secs();
-        let config = self.config.read().clone();
+        let now = self.recorder.now();
+        let config = self.config();
         let operations = config.operation_count();
         let CountsSinceReset {
             totals,
@@ -82,12 +76,12 @@ impl Monitor {
             })
             .collect();
         let history_secs = history_start.map_or(0, |start| now.saturating_sub(start) + 1);
-        let recent_start = Windows::recent_latency_start(now);
+        let recent_start = recent_latency_start(now);
         let mut recent_latency = latency.since(recent_start);
         recent_latency.resize(operations, Default::default());
 
         let mut patterns: BTreeMap<String, [u64; OUTCOMES]> = BTreeMap::new();
-        for (mut label, id) in self.patterns.learned() {
+        for (mut label, id) in self.patterns().learned() {
             label.push(b'*');
             let counts = patterns
                 .entry(String::from_utf8_lossy(&label).into_owned())
@@ -108,7 +102,7 @@ impl Monitor {
                 .map(|(pattern, counts)| PatternTotals { pattern, counts })
                 .collect(),
             other_pattern: totals.patterns[OTHER_PATTERN_ID],
-            patterns_tracked: self.patterns.tracked(),
+            patterns_tracked: self.patterns().tracked(),
             totals,
             config,
             summaries: Default::default(),
@@ -152,7 +146,8 @@ impl Monitor {
         self.profiler.render_folded(&self.config(), &self.imported_stacks())
     }
 
-    /// The sampled stacks as an SVG flamegraph.
+    /// The sampled stacks as an SVG flamegraph. With no stack to draw it is a small SVG that says why
+    /// (sampling off, no sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`).
     pub fn render_flamegraph_svg(&self) -> Result<String, Error> {
         self.profiler.render_svg(&self.config(), &self.imported_stacks())
     }
@@ -162,7 +157,7 @@ impl Monitor {
         self.imported
             .lock()
             .values()
-            .flat_map(|imported| imported.stacks.iter().cloned())
+            .flat_map(|imported| imported.counts.stacks.iter().cloned())
             .collect()
     }
 

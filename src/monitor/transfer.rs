@@ -1,7 +1,8 @@
 //! Exporting and importing state snapshots (see `crate::state` for the format and the swap protocol).
 
-use super::Monitor;
+use super::{Imported, Monitor};
 use crate::analysis::windows::ReadScope;
+use crate::config::{Config, Section};
 use crate::error::Error;
 use crate::recording::operation::Gauge;
 use crate::state::MAX_IMPORT_SOURCES;
@@ -25,8 +26,8 @@ impl Monitor {
     /// Everything this monitor has counted since its last reset, own and imported, as a versioned JSON
     /// snapshot for [`Monitor::import_state`] of another monitor.
     pub fn export_state(&self) -> String {
-        let now = self.clock.now_secs();
-        let config = self.config.read().clone();
+        let now = self.recorder.now();
+        let config = self.config();
         let counts = self.counts_since_reset(
             now,
             config.operation_count(),
@@ -38,7 +39,7 @@ impl Monitor {
             now,
             config_json: config.to_json(),
             gauges: self.recorder.gauges(),
-            patterns: self.patterns.learned(),
+            patterns: self.patterns().learned(),
         };
         serde_json::to_string(&StateSnapshot::export(&counts, context))
             .unwrap_or_else(|e| unreachable!("snapshots hold plain data: {e}"))
@@ -46,10 +47,13 @@ impl Monitor {
 
     /// Adds the state in `snapshot` (from [`Monitor::export_state`] of another monitor) to this one's.
     ///
-    /// A monitor that has recorded nothing yet adopts the snapshot's configuration; otherwise the
-    /// configuration must be compatible (same buckets, custom operations extending ours). A second
-    /// snapshot from the same source replaces the first, so re-importing a later export is safe. Nothing
-    /// changes on error.
+    /// A monitor that has counted, imported and sampled nothing since its last reset adopts the
+    /// snapshot's configuration (namespace, buckets, operations, patterns, alerts, profiler), never its
+    /// `http` or `state` sections; otherwise the snapshot must be compatible (same buckets, custom
+    /// operations one list extends the other) and the monitor keeps its own configuration. A later
+    /// snapshot from the same source replaces the earlier one, so re-importing a later export is safe; an
+    /// older one is refused. Everything is checked before anything changes: nothing changes on error.
+    /// With a state file attached there is nothing to import (library copies share the file).
     pub fn import_state(&self, snapshot: &[u8]) -> Result<(), Error> {
         let snapshot = StateSnapshot::parse(snapshot)?;
         let source = snapshot.instance()?;
@@ -58,27 +62,87 @@ impl Monitor {
                 "a monitor cannot import its own state".to_owned(),
             ));
         }
+        if let Some(path) = self.state_file() {
+            return Err(Error::StateFile(format!(
+                "state file {}: attached; library copies that attach one state file share its counts, so \
+                 there is no snapshot to import",
+                path.display()
+            )));
+        }
+        let theirs = Config::default()
+            .with_json(&snapshot.config.to_string())
+            .map_err(|e| Error::InvalidSnapshot(format!("its configuration: {e}")))?;
+        if snapshot
+            .bucket_cells()
+            .is_some_and(|cells| cells != theirs.buckets.nanos().len() + 1)
         {
-            let imported = self.imported.lock();
-            if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
+            return Err(Error::InvalidSnapshot(
+                "its bucket counts do not match its configured buckets".to_owned(),
+            ));
+        }
+        // One configuration lock for the whole check-and-apply: configuration calls and other imports wait.
+        let mut config = self.config.write();
+        let fresh = !self.has_counts(&config) && self.imported.lock().is_empty() && self.profiler.stats().samples == 0;
+        let next = if fresh {
+            Config {
+                http: config.http.clone(),
+                state: config.state.clone(),
+                enabled: config.enabled,
+                ..theirs.clone()
+            }
+        } else {
+            if theirs.buckets != config.buckets {
+                return Err(Error::IncompatibleSnapshot(format!(
+                    "its buckets {:?} are not this monitor's {:?}",
+                    theirs.buckets.seconds(),
+                    config.buckets.seconds()
+                )));
+            }
+            let operations = if theirs.operations.starts_with(&config.operations) {
+                theirs.operations.clone()
+            } else if config.operations.starts_with(&theirs.operations) {
+                config.operations.clone()
+            } else {
+                return Err(Error::IncompatibleSnapshot(format!(
+                    "its operations {:?} disagree with {:?}",
+                    theirs.operations, config.operations
+                )));
+            };
+            Config {
+                operations,
+                ..config.clone()
+            }
+        };
+        let mut imported = self.imported.lock();
+        match imported.get(&source) {
+            Some(earlier) if earlier.exported_at > snapshot.exported_at => {
+                return Err(Error::Busy(
+                    "an older snapshot than the one already imported from this monitor".to_owned(),
+                ));
+            }
+            None if imported.len() >= MAX_IMPORT_SOURCES => {
                 return Err(Error::TooManyImportSources(MAX_IMPORT_SOURCES));
             }
+            _ => {}
         }
-        let config = snapshot.config.to_string();
-        self.configure(&config).map_err(|e| match e {
-            Error::InvalidJson(why) | Error::InvalidConfig(why) => Error::InvalidSnapshot(why),
-            Error::BucketsLocked => Error::IncompatibleSnapshot(
-                "its histogram buckets differ from those of this monitor, which has recorded".to_owned(),
-            ),
-            other => other,
-        })?;
-        let gauges = snapshot.gauges.clone();
-        let counts = snapshot.into_counts(|prefix| self.patterns.register(prefix))?;
-        let mut imported = self.imported.lock();
-        if !imported.contains_key(&source) && imported.len() >= MAX_IMPORT_SOURCES {
-            return Err(Error::TooManyImportSources(MAX_IMPORT_SOURCES));
+        let (exported_at, gauges) = (snapshot.exported_at, snapshot.gauges.clone());
+        // The overflow check maps prefixes without learning them (unknown ones count as `other`, which
+        // only makes it stricter): nothing is learned until the import is accepted.
+        let patterns = self.patterns();
+        let probe = snapshot.clone().into_counts(|prefix| patterns.known(prefix));
+        let mut own = self.own_totals(next.operation_count(), next.buckets.nanos().len());
+        for other in imported.iter().filter(|(id, _)| **id != source).map(|(_, other)| other) {
+            own.merge(&other.counts.totals);
         }
-        imported.insert(source, counts);
+        if !own.adds_up_with(&probe.totals) {
+            return Err(Error::InvalidSnapshot(
+                "its counts would overflow 64 bits added to this monitor's".to_owned(),
+            ));
+        }
+        self.apply_config(&config, &next);
+        *config = next;
+        let counts = snapshot.into_counts(|prefix| patterns.register(prefix));
+        imported.insert(source, Imported { exported_at, counts });
         for (gauge, value) in Gauge::ALL.iter().zip(gauges) {
             self.recorder.set_gauge(*gauge, value);
         }
@@ -88,10 +152,10 @@ impl Monitor {
 
 #[cfg(test)]
 mod tests {
-    use crate::analysis::clock::{Clock, ManualClock};
     use crate::config::operations::Operation;
     use crate::error::Error;
     use crate::monitor::Monitor;
+    use crate::recording::clock::{Clock, ManualClock};
     use crate::recording::operation::Outcome;
 
     fn pair() -> (Monitor, Monitor, ManualClock) {

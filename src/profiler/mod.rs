@@ -32,6 +32,7 @@ pub use capture::{HOST_FRAME_BYTES, HOST_FRAMES_BYTES, MAX_DEPTH};
 use capture::{StackKey, stack_marker};
 pub(crate) use folded::{FoldedStack, merge_bounded};
 use stack_table::{StackTable, TableSnapshot};
+pub(crate) use svg::NothingToDraw;
 use symbols::Symbolizer;
 
 #[cfg(test)]
@@ -155,9 +156,17 @@ impl Profiler {
         named_stacks(snapshot, config)
     }
 
-    /// An SVG flamegraph of [`Profiler::render_folded`].
+    /// An SVG flamegraph of [`Profiler::render_folded`]; with no stack to draw, a small SVG that says why
+    /// (sampling off, no sample yet, samples too short to weigh) and how to get a flamegraph.
     pub(crate) fn render_svg(&self, config: &Config, imported: &[FoldedStack]) -> Result<String, Error> {
-        svg::render(&self.render_folded(config, imported), config.profiler.weight)
+        let folded = self.render_folded(config, imported);
+        if !folded.is_empty() {
+            return svg::render(&folded, config.profiler.weight);
+        }
+        let samples = imported
+            .iter()
+            .fold(self.stats().samples, |sum, stack| sum.saturating_add(stack.samples));
+        Ok(svg::nothing_to_draw(NothingToDraw::given(&config.profiler, samples)))
     }
 }
 

@@ -134,6 +134,15 @@ impl LatencyCounts {
         set_bits(self.rows).zip(&self.data)
     }
 
+    /// The count of bucket `index`.
+    pub(crate) fn get(&self, index: usize) -> u64 {
+        if index >= LATENCY_BUCKETS {
+            return 0;
+        }
+        self.position(index / LATENCY_ROW)
+            .map_or(0, |position| self.data[position][index % LATENCY_ROW])
+    }
+
     /// Adds one bucket's count.
     pub(crate) fn add(&mut self, index: usize, count: u64) {
         if count != 0 && index < LATENCY_BUCKETS {

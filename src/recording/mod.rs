@@ -1,12 +1,25 @@
-//! The recording core: what a record touches (per-thread shards of cache-padded atomics, the bucket
-//! layouts) and how the shards are summed. Everything on the hot path lives here, and it uses nothing of
-//! the crate but `config`: `backing` says where the large parts live (a static, the heap), `shard` the
-//! cells and the shard claim, `recorder` the record itself and what a window tick reads.
+//! The recording core: what a record touches and where it lives. Records go to per-writer shards of
+//! cache-padded atomics in a region (`region`), in this process's memory or in a state file shared by
+//! every process attaching it (`state_file`, `attachment`); the writers themselves move their counts to
+//! the rolling windows' rings once a second (`window_rings`). Everything on the hot path lives here, and
+//! nothing here imports anything of the crate but `config`.
 
+pub(crate) mod attachment;
 pub(crate) mod backing;
 pub mod buckets;
+pub mod clock;
+pub(crate) mod delta_ring;
+pub(crate) mod double_buffer;
+pub(crate) mod journal;
 pub mod latency;
+pub(crate) mod ofd_lock;
 pub mod operation;
+pub mod patterns;
 pub(crate) mod recorder;
+pub(crate) mod region;
+pub(crate) mod route;
 pub(crate) mod shard;
+pub mod state_file;
+pub(crate) mod thread_claim;
 pub mod totals;
+pub(crate) mod window_rings;

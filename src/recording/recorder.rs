@@ -1,56 +1,183 @@
-//! The hot path: validates a record and adds it to the calling thread's shard.
+//! The hot path: places a record (bucket, latency bucket, key pattern) and adds it to the calling thread's
+//! shard, in process memory or in an attached state file.
 //!
-//! No lock, no allocation, no system call: a thread-local read, a binary search over at most
-//! [`MAX_BUCKETS`](crate::recording::buckets::MAX_BUCKETS) bounds, and four cell updates, all in one shard.
+//! No lock, no allocation, no system call: the thread pointer, a table lookup for the shard, a
+//! constant-time bucket index, and four cell updates in one shard, plus a countdown that decides when to
+//! read the clock.
+//!
+//! # The clock
+//!
+//! A record's second decides which window period it counts in, but reading even the coarse clock costs
+//! more than the rest of a record. So a writer reads it only when its countdown runs out. The countdown
+//! restarts from a value that doubles (up to [`MAX_COUNTDOWN`]) while the clock keeps showing the same
+//! second and halves when it changes, so a busy writer reads the clock a few times per second and a quiet
+//! one at every record. The cost is bounded attribution: a writer that records again after a pause counts
+//! at most [`MAX_COUNTDOWN`] records in the second of its last clock read. Totals are exact regardless. A
+//! manual clock (tests) is read at every record.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
-use crate::recording::backing::Backing;
-use crate::recording::buckets::{AtomicBounds, BucketBounds};
-use crate::recording::latency::{self, LATENCY_BUCKETS, rows_of};
-use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES, Operation, Outcome};
-use crate::recording::shard::{OwnerWriter, Shard, Shards, SharedWriter, Writer};
-use crate::recording::totals::{OutcomeCounts, Totals};
+use crate::config::patterns::PatternConfig;
+use crate::recording::attachment::{self, Attachment};
+use crate::recording::buckets::BucketBounds;
+use crate::recording::clock::Clock;
+use crate::recording::latency;
+use crate::recording::operation::{Gauge, MAX_OPERATIONS, Operation, Outcome};
+use crate::recording::region::Region;
+use crate::recording::route::{Route, Routes, WriterKind};
+use crate::recording::shard::{JournaledWriter, OwnerWriter, Placed, Shard, SharedWriter, Writer};
+use crate::recording::state_file::{OpenOptions, StateFileError};
+use crate::recording::thread_claim::{OWNED_SHARDS, SHARED_SHARDS, ShardClaim};
+use crate::recording::totals::Totals;
+use crate::recording::window_rings::{Pending, WindowDeltas};
+
+/// The longest a busy writer goes without reading the clock, in records.
+pub(crate) const MAX_COUNTDOWN: u64 = 64;
+
+/// Where a recorder's own region lives.
+pub(crate) enum Memory {
+    /// The process-wide monitor's, in `.bss`.
+    Static(&'static Region),
+    /// Any other monitor's.
+    Heap(Box<Region>),
+}
+
+impl Memory {
+    /// A zeroed region on the heap (untouched pages stay unmapped).
+    pub(crate) fn heap() -> Self {
+        // SAFETY: a region is atomics only, and all-zero is its empty state.
+        Self::Heap(unsafe { crate::recording::backing::zeroed_box() })
+    }
+
+    fn region(&self) -> &Region {
+        match self {
+            Self::Static(region) => region,
+            Self::Heap(region) => region,
+        }
+    }
+}
+
+/// Where an attachment lives: the process-wide monitor's in a `static` (nothing of it is left on the heap
+/// once the library is unloaded), any other monitor's on the heap.
+pub(crate) enum AttachmentHome {
+    Static(&'static OnceLock<Attachment>),
+    Heap(OnceLock<Box<Attachment>>),
+}
+
+/// Space a state file is mapped over: the process-wide monitor's is reserved in `.bss`.
+pub(crate) type Reserved = Option<NonNull<u8>>;
+
+/// The region records go to, with the little configuration the hot path reads.
+pub(crate) struct Recorder {
+    memory: Memory,
+    /// `memory`'s region (which does not move when the recorder does: a `static` or a box).
+    memory_region: NonNull<Region>,
+    memory_routes: Routes,
+    home: AttachmentHome,
+    reserved: Reserved,
+    /// The attached state file's attachment, once records go there.
+    attached: AtomicPtr<Attachment>,
+    /// Operation codes below this are accepted.
+    operations: AtomicUsize,
+    /// When false, records count nothing.
+    enabled: AtomicBool,
+    /// Whether the profiler samples records (then they take the cold path, which asks it).
+    sampling: AtomicBool,
+    /// What a record checks first, in one word: the accepted operation count while counting without
+    /// sampling, 0 otherwise (every record then takes the cold path, which tells "off", "sampled" and
+    /// "unknown" apart).
+    gate: AtomicU64,
+    clock: Clock,
+}
+
+/// What a record may do, from [`Recorder::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Count it.
+    Count,
+    /// Count it, and offer it to the profiler.
+    CountSampled,
+    /// Accept it and count nothing (monitoring is switched off).
+    Skip,
+    /// Refuse it: the operation is not registered.
+    Refuse,
+}
+
+// SAFETY: `reserved` is an address the recorder maps a file over once, under `OnceLock`; everything else
+// is atomics, locks or owned data.
+unsafe impl Send for Recorder {}
+// SAFETY: as above.
+unsafe impl Sync for Recorder {}
 
 /// One record, validated.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     pub(crate) operation: Operation,
     pub(crate) outcome: Outcome,
     pub(crate) duration_ns: u64,
-    /// The key's pattern id, when pattern analysis is on and a key was given.
-    pub(crate) pattern_id: Option<usize>,
-}
-
-/// What a rolling-window tick (`analysis::windows`) reads: the shards' cumulative state, summed without
-/// allocating (a tick runs inside a record). Implemented by [`Recorder`]; a trait so that the windows'
-/// tests can tick from counts they set by hand.
-pub(crate) trait TickSource {
-    /// Cumulative counts per operation and outcome.
-    fn outcome_counts(&self) -> OutcomeCounts;
-    /// Writes the cumulative latency buckets of every operation below `operations` into `cells`
-    /// (`MAX_OPERATIONS * LATENCY_BUCKETS` cells, then one row mask per operation), touching only rows that
-    /// hold counts now or held them in `cells` before.
-    fn write_latency(&self, operations: usize, cells: &[AtomicU64]);
-}
-
-/// Shards plus the little configuration the hot path reads.
-pub(crate) struct Recorder {
-    shards: Backing<Shards>,
-    bounds: AtomicBounds,
-    /// Operation codes below this are accepted.
-    operations: AtomicUsize,
-    gauges: [AtomicU64; Gauge::ALL.len()],
+    pub(crate) key: &'a [u8],
 }
 
 impl Recorder {
-    /// A recorder writing `shards`.
-    pub(crate) fn new(shards: Backing<Shards>, bounds: &BucketBounds) -> Self {
+    /// A recorder writing `memory`, attaching state files into `home` (mapped over `reserved`, if given).
+    pub(crate) fn new(memory: Memory, home: AttachmentHome, reserved: Reserved, clock: Clock) -> Self {
+        let memory_region = NonNull::from(memory.region());
         Self {
-            shards,
-            bounds: AtomicBounds::new(bounds),
+            memory,
+            memory_region,
+            memory_routes: Routes::new(),
+            home,
+            reserved,
+            attached: AtomicPtr::new(std::ptr::null_mut()),
             operations: AtomicUsize::new(Operation::BUILTIN.len()),
-            gauges: [const { AtomicU64::new(0) }; Gauge::ALL.len()],
+            enabled: AtomicBool::new(true),
+            sampling: AtomicBool::new(false),
+            gate: AtomicU64::new(Operation::BUILTIN.len() as u64),
+            clock,
+        }
+    }
+
+    /// The attachment records go to, if a state file is attached.
+    #[inline(always)]
+    pub(crate) fn attachment(&self) -> Option<&Attachment> {
+        // SAFETY: `attached` is null or points into `home`, which lives as long as `self` and is never
+        // replaced once set.
+        unsafe { self.attached.load(Acquire).as_ref() }
+    }
+
+    /// The region records go to, and the routes into it.
+    #[inline(always)]
+    fn target(&self) -> (&Region, &Routes) {
+        match self.attachment() {
+            // SAFETY: `memory_region` points into `memory`, owned by `self` and never moved (a static or a
+            // box).
+            None => (unsafe { self.memory_region.as_ref() }, &self.memory_routes),
+            Some(attachment) => (attachment.region(), &attachment.routes),
+        }
+    }
+
+    /// The region records go to now.
+    pub(crate) fn region(&self) -> &Region {
+        self.target().0
+    }
+
+    /// The process memory region (where records went before a state file was attached).
+    pub(crate) fn memory_region(&self) -> &Region {
+        self.memory.region()
+    }
+
+    /// The seconds windows are kept in: the system's wall clock in a state file (every process and
+    /// restart agrees on it), this recorder's clock otherwise.
+    #[inline(always)]
+    pub(crate) fn now(&self) -> u64 {
+        if self.attached.load(Relaxed).is_null() {
+            self.clock.now_secs()
+        } else {
+            self.clock.shared_secs()
         }
     }
 
@@ -60,153 +187,351 @@ impl Recorder {
         operation.index() < self.operations.load(Relaxed)
     }
 
-    /// Adds one record to the calling thread's shard.
+    /// Whether records count (`{"enabled": false}` turns them off).
     #[inline(always)]
-    pub(crate) fn record(&self, record: Record) {
-        let (shard, claim) = self.shards.current();
-        let bucket = self.bounds.index_of(record.duration_ns);
-        if claim.is_owned() {
-            add::<OwnerWriter>(shard, &record, bucket);
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Relaxed)
+    }
+
+    /// What a record of `operation` may do: one load and a compare while counting.
+    #[inline(always)]
+    pub(crate) fn admit(&self, operation: Operation) -> Admission {
+        if u64::from(operation.code()) < self.gate.load(Relaxed) {
+            Admission::Count
         } else {
-            add::<SharedWriter>(shard, &record, bucket);
+            self.admit_cold(operation)
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn admit_cold(&self, operation: Operation) -> Admission {
+        match (self.accepts(operation), self.is_enabled()) {
+            (false, _) => Admission::Refuse,
+            (true, false) => Admission::Skip,
+            (true, true) if self.sampling.load(Relaxed) => Admission::CountSampled,
+            // The gate changed between the loads: count it.
+            (true, true) => Admission::Count,
+        }
+    }
+
+    /// Tells the hot path whether the profiler samples.
+    pub(crate) fn set_sampling(&self, sampling: bool) {
+        self.sampling.store(sampling, Relaxed);
+        self.update_gate();
+    }
+
+    /// Turns counting on or off.
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Relaxed);
+        self.update_gate();
+    }
+
+    fn update_gate(&self) {
+        let open = if self.is_enabled() && !self.sampling.load(Relaxed) {
+            self.operations.load(Relaxed) as u64
+        } else {
+            0
+        };
+        self.gate.store(open, Relaxed);
+    }
+
+    /// The calling thread's shard in the current region, routing it there on first use.
+    #[inline(always)]
+    fn shard(&self) -> (&Region, &Shard, Route) {
+        let claim = ShardClaim::current();
+        let (region, routes) = self.target();
+        let route = match routes.get(claim) {
+            Some(route) => route,
+            None => return self.route(claim),
+        };
+        (region, &region.shards[route.shard()], route)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn route(&self, claim: ShardClaim) -> (&Region, &Shard, Route) {
+        let (region, routes) = self.target();
+        let route = match (self.attachment(), claim.is_owned()) {
+            (None, true) => Route::new(claim.index(), WriterKind::Owner),
+            (None, false) => Route::new(claim.index(), WriterKind::Shared),
+            (Some(attachment), owned) => match owned.then(|| attachment.claim_owned()).flatten() {
+                Some(index) => Route::new(index, WriterKind::Journaled),
+                None => Route::new(OWNED_SHARDS + claim.index() % SHARED_SHARDS, WriterKind::Shared),
+            },
+        };
+        region.mark_in_use(route.shard());
+        routes.set(claim, route);
+        (region, &region.shards[route.shard()], route)
+    }
+
+    /// Adds one record to the calling thread's shard. The caller has checked the operation.
+    #[inline(always)]
+    pub(crate) fn record(&self, record: Record<'_>) {
+        let (region, shard, route) = self.shard();
+        let hot = &region.core.hot;
+        let latency = latency::index_of(record.duration_ns);
+        let placed = Placed {
+            // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
+            // index in range for the compiler too.
+            operation: record.operation.index() & (MAX_OPERATIONS - 1),
+            outcome: record.outcome.index(),
+            duration_ns: record.duration_ns,
+            bucket: hot.buckets.index_of(record.duration_ns, latency),
+            latency,
+            pattern: hot.patterns.id_of(record.key),
+        };
+        match route.kind() {
+            WriterKind::Owner => {
+                self.tick_owned(region, shard);
+                OwnerWriter::record(shard, &placed);
+            }
+            WriterKind::Journaled => {
+                self.tick_owned(region, shard);
+                JournaledWriter::record(shard, &placed);
+            }
+            WriterKind::Shared => {
+                self.tick_shared(region, shard);
+                SharedWriter::record(shard, &placed);
+            }
+        }
+    }
+
+    /// Before an owner's record: flushes its last second's records to the window rings when the second
+    /// changed (see the module docs for when the clock is read).
+    #[inline(always)]
+    fn tick_owned(&self, region: &Region, shard: &Shard) {
+        let control = &shard.control;
+        let left = control.countdown.load(Relaxed);
+        if left != 0 {
+            control.countdown.store(left - 1, Relaxed);
+            return;
+        }
+        self.tick_owned_slow(region, shard);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tick_owned_slow(&self, region: &Region, shard: &Shard) {
+        let now = self.now();
+        let control = &shard.control;
+        let same = control.second.load(Relaxed) == now.wrapping_add(1);
+        let reload = control.reload.load(Relaxed).clamp(1, MAX_COUNTDOWN);
+        let reload = if self.clock.is_manual() {
+            1
+        } else if same {
+            (reload * 2).min(MAX_COUNTDOWN)
+        } else {
+            (reload / 2).max(1)
+        };
+        if !same {
+            region.core.windows.flush(shard, now);
+        }
+        control.reload.store(reload, Relaxed);
+        control.countdown.store(reload - 1, Relaxed);
+    }
+
+    /// Before a shared shard's record: the clock at every record, and a flush by whichever writer takes
+    /// the shard's flush lock first in a new second.
+    #[cold]
+    fn tick_shared(&self, region: &Region, shard: &Shard) {
+        let now = self.now();
+        let control = &shard.control;
+        if control.second.load(Relaxed) != now.wrapping_add(1)
+            && control.flush_lock.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
+        {
+            region.core.windows.flush(shard, now);
+            control.flush_lock.store(0, Release);
+        }
+    }
+
+    /// Runs `f` with the calling thread's shard in the current region, and whether other writers share
+    /// it (then every add must be atomic).
+    pub(crate) fn with_own_shard(&self, f: impl FnOnce(&Shard, bool)) {
+        let (_, shard, route) = self.shard();
+        f(shard, route.kind() == WriterKind::Shared);
+    }
+
     /// Counts the start of an operation.
-    #[inline]
     pub(crate) fn begin(&self, operation: Operation) {
-        self.bump(|shard| &shard.begun[operation.index()]);
+        self.bump(|shard| &shard.begun[operation.index().min(MAX_OPERATIONS - 1)]);
     }
 
     /// Counts the end of an operation.
-    #[inline]
     pub(crate) fn end(&self, operation: Operation) {
-        self.bump(|shard| &shard.ended[operation.index()]);
+        self.bump(|shard| &shard.ended[operation.index().min(MAX_OPERATIONS - 1)]);
     }
 
-    #[inline(always)]
     fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64) {
-        let (shard, claim) = self.shards.current();
-        if claim.is_owned() {
-            OwnerWriter::add(cell(shard), 1);
-        } else {
-            SharedWriter::add(cell(shard), 1);
+        let (_, shard, route) = self.shard();
+        match route.kind() {
+            // One cell: a single store, whole or not at all, needs no journal.
+            WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell(shard), 1),
+            WriterKind::Shared => SharedWriter::add(cell(shard), 1),
         }
     }
 
     /// Sets a host gauge.
     pub(crate) fn set_gauge(&self, gauge: Gauge, value: u64) {
-        self.gauges[gauge.index()].store(value, Relaxed);
+        self.region().core.gauges[gauge.index()].store(value, Relaxed);
     }
 
     /// The host gauges, indexed by [`Gauge`] code.
     pub(crate) fn gauges(&self) -> [u64; Gauge::ALL.len()] {
-        std::array::from_fn(|i| self.gauges[i].load(Relaxed))
-    }
-
-    /// How many operation codes are accepted.
-    pub(crate) fn operation_count(&self) -> usize {
-        self.operations.load(Relaxed)
+        let gauges = &self.region().core.gauges;
+        std::array::from_fn(|i| gauges[i].load(Relaxed))
     }
 
     /// Accepts operation codes below `count` from now on.
     pub(crate) fn set_operation_count(&self, count: usize) {
         self.operations.store(count.min(MAX_OPERATIONS), Relaxed);
+        self.update_gate();
     }
 
-    /// Replaces the histogram bounds (see [`AtomicBounds::store`]).
+    /// Replaces the histogram bounds (see [`crate::recording::buckets::BucketIndex::store`]).
     pub(crate) fn set_bounds(&self, bounds: &BucketBounds) {
-        self.bounds.store(bounds);
+        self.region().core.hot.buckets.store(bounds);
     }
 
-    /// Everything recorded so far, for operation codes below `operations`.
-    pub(crate) fn totals(&self, operations: usize, buckets: usize, pattern_ids: usize) -> Totals {
-        Totals::sum(self.shards.in_use(), operations, buckets, pattern_ids)
+    /// Applies pattern settings.
+    pub(crate) fn set_patterns(&self, patterns: &PatternConfig) {
+        self.region().core.hot.patterns.configure(patterns);
+    }
+
+    /// Everything the shards hold, for every operation and every bucket cell: no reset, no imports.
+    /// Operations in flight count only from live writers (see [`Totals::sum`]).
+    pub(crate) fn raw_totals(&self) -> Totals {
+        match self.attachment() {
+            None => raw_totals_of(self.memory.region(), None),
+            Some(attachment) => raw_totals_of(attachment.region(), Some(attachment)),
+        }
+    }
+
+    /// [`Recorder::raw_totals`] of the process memory region, whatever is attached.
+    pub(crate) fn memory_raw_totals(&self) -> Totals {
+        raw_totals_of(self.memory.region(), None)
+    }
+
+    /// The window rings' periods from `since` (a second) to `now`, and every shard's pending records.
+    pub(crate) fn window_deltas(&self, since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
+        let region = self.region();
+        region.core.windows.note_first(now);
+        let shards: Vec<&Shard> = region.shards_in_use();
+        region.core.windows.read(&shards, since, now)
+    }
+
+    /// Opens the state file at `path` (creating it if `options` say so; `init` fills a new file's region)
+    /// for [`Recorder::activate`], mapped where this recorder keeps files. Records keep going to the
+    /// current region until then. `Err` also if a file is attached already.
+    pub(crate) fn open_state_file(
+        &self,
+        path: &std::path::Path,
+        options: OpenOptions,
+        init: &dyn Fn(&Region),
+    ) -> Result<Attachment, StateFileError> {
+        if let Some(attached) = self.attachment() {
+            return Err(StateFileError {
+                path: path.to_owned(),
+                problem: format!(
+                    "another state file ({}) is attached already; a monitor keeps one file for its life",
+                    attached.path().unwrap_or_default().display()
+                ),
+            });
+        }
+        Attachment::open(path, options, self.reserved, init)
+    }
+
+    /// Sends every later record to `attachment`'s file. Records already under way finish in the old
+    /// region. `None` (and the attachment dropped) if one is active already.
+    pub(crate) fn activate(&self, attachment: Attachment) -> Option<&Attachment> {
+        let stored: &Attachment = match &self.home {
+            AttachmentHome::Static(home) => {
+                home.set(attachment).ok()?;
+                home.get()?
+            }
+            AttachmentHome::Heap(home) => {
+                home.set(Box::new(attachment)).ok()?;
+                home.get().map(|boxed| &**boxed)?
+            }
+        };
+        attachment::register(stored);
+        self.attached
+            .store(stored as *const Attachment as *mut Attachment, Release);
+        Some(stored)
+    }
+
+    /// Releases the state file's descriptor (the library is being unloaded): other processes may claim
+    /// this process's shards from now on.
+    pub(crate) fn release_file(&self) {
+        if let Some(attachment) = self.attachment() {
+            attachment::unregister(attachment);
+            attachment.release();
+        }
+    }
+
+    /// The attached state file's path.
+    pub(crate) fn state_file(&self) -> Option<std::path::PathBuf> {
+        self.attachment().and_then(Attachment::path)
     }
 }
 
-/// What a window tick reads: sums over the shards in use, allocation-free (it runs inside a record).
-impl TickSource for Recorder {
-    fn outcome_counts(&self) -> OutcomeCounts {
-        let buckets = self.bounds.len() + 1;
-        let mut counts = [[0; OUTCOMES]; MAX_OPERATIONS];
-        for shard in self.shards.in_use() {
-            for (op, row) in counts.iter_mut().enumerate().take(self.operation_count()) {
-                for (count, cells) in row.iter_mut().zip(&shard.series[op]) {
-                    *count += cells.buckets[..buckets].iter().map(|c| c.load(Relaxed)).sum::<u64>();
-                }
-            }
-        }
-        counts
-    }
-
-    fn write_latency(&self, operations: usize, cells: &[AtomicU64]) {
-        let masks = &cells[MAX_OPERATIONS * LATENCY_BUCKETS..];
-        for op in 0..operations.min(MAX_OPERATIONS) {
-            let rows = self
-                .shards
-                .in_use()
-                .fold(0, |rows, shard| rows | shard.latency_rows[op].load(Relaxed));
-            let stale = masks[op].load(Relaxed);
-            for index in rows_of(rows | stale) {
-                let sum = self
-                    .shards
-                    .in_use()
-                    .map(|shard| shard.latency[op][index].load(Relaxed))
-                    .sum();
-                cells[op * LATENCY_BUCKETS + index].store(sum, Relaxed);
-            }
-            masks[op].store(rows, Relaxed);
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(attachment) = self.attachment() {
+            attachment::unregister(attachment);
         }
     }
 }
 
-#[inline(always)]
-fn add<W: Writer>(shard: &Shard, record: &Record, bucket: usize) {
-    let op = record.operation.index();
-    let cells = &shard.series[op][record.outcome.index()];
-    W::add(&cells.sum_ns, record.duration_ns);
-    W::add(&cells.buckets[bucket], 1);
-    let latency = latency::index_of(record.duration_ns);
-    W::add(&shard.latency[op][latency], 1);
-    let row = latency::row_bit(latency);
-    if shard.latency_rows[op].load(Relaxed) & row == 0 {
-        W::set_bits(&shard.latency_rows[op], row);
-    }
-    if let Some(id) = record.pattern_id {
-        W::add(&shard.patterns[id][record.outcome.index()], 1);
-    }
+/// Everything `region`'s shards hold (see [`Recorder::raw_totals`]); in a state file (`attachment`), in
+/// flight only from live owners, counted from their claim.
+pub(crate) fn raw_totals_of(region: &Region, attachment: Option<&Attachment>) -> Totals {
+    let ids = region.core.hot.patterns.ids_in_use();
+    let shards = region.shards_in_use_indexed();
+    let live = |index: usize| attachment.is_none_or(|attachment| attachment.is_live(index));
+    Totals::sum(&shards, ids, live, attachment.is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::shard::PATTERN_IDS;
 
-    fn record(operation: Operation, outcome: Outcome, duration_ns: u64) -> Record {
-        Record {
+    fn recorder() -> Recorder {
+        let recorder = Recorder::new(
+            Memory::heap(),
+            AttachmentHome::Heap(OnceLock::new()),
+            None,
+            Clock::default(),
+        );
+        recorder.set_bounds(&BucketBounds::default());
+        recorder.set_patterns(&PatternConfig::default());
+        recorder
+    }
+
+    fn record(recorder: &Recorder, operation: Operation, outcome: Outcome, duration_ns: u64) {
+        recorder.record(Record {
             operation,
             outcome,
             duration_ns,
-            pattern_id: None,
-        }
+            key: b"",
+        });
     }
 
     #[test]
     fn counts_from_many_threads_are_exact() {
-        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
+        let recorder = recorder();
         std::thread::scope(|scope| {
             for t in 0..6u64 {
                 let recorder = &recorder;
                 scope.spawn(move || {
                     for i in 0..10_000u64 {
                         let outcome = if (i + t) % 3 == 0 { Outcome::Hit } else { Outcome::Miss };
-                        recorder.record(record(Operation::GET, outcome, 1_000));
+                        record(recorder, Operation::GET, outcome, 1_000);
                     }
                 });
             }
         });
-        let totals = recorder.totals(7, BucketBounds::default().nanos().len(), PATTERN_IDS);
+        let totals = recorder.raw_totals();
         let get = &totals.series[0];
         assert_eq!(get[0].count + get[1].count, 60_000);
         assert_eq!(get[0].count, 20_000);
@@ -217,7 +542,7 @@ mod tests {
 
     #[test]
     fn unregistered_operations_are_refused() {
-        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
+        let recorder = recorder();
         assert!(recorder.accepts(Operation::LOAD));
         assert!(!recorder.accepts(Operation::from_code(7)));
         recorder.set_operation_count(8);
@@ -226,12 +551,47 @@ mod tests {
 
     #[test]
     fn in_flight_counts_begin_and_end_on_any_thread() {
-        let recorder = Recorder::new(Backing::heap(), &BucketBounds::default());
+        let recorder = recorder();
         recorder.begin(Operation::GET);
         recorder.begin(Operation::PUT);
         std::thread::scope(|scope| {
             scope.spawn(|| recorder.end(Operation::GET));
         });
-        assert_eq!(recorder.totals(7, 22, PATTERN_IDS).in_flight(), 1);
+        assert_eq!(recorder.raw_totals().in_flight(), 1);
+    }
+
+    #[test]
+    fn a_busy_writer_reads_the_clock_rarely_and_a_quiet_one_at_every_record() {
+        let recorder = recorder();
+        for _ in 0..1_000 {
+            record(&recorder, Operation::GET, Outcome::Hit, 10);
+        }
+        let (_, shard, _) = recorder.shard();
+        assert!(
+            shard.control.reload.load(Relaxed) > 1,
+            "the same second over and over: the countdown grew"
+        );
+        let manual = crate::recording::clock::ManualClock::starting_at(100);
+        let recorder = Recorder::new(
+            Memory::heap(),
+            AttachmentHome::Heap(OnceLock::new()),
+            None,
+            Clock::Manual(manual.clone()),
+        );
+        recorder.set_bounds(&BucketBounds::default());
+        record(&recorder, Operation::GET, Outcome::Hit, 10);
+        manual.advance(1);
+        record(&recorder, Operation::GET, Outcome::Hit, 10);
+        let (deltas, pending) = recorder.window_deltas(0, 101);
+        assert_eq!(
+            deltas.counts[0].iter().map(|(_, c)| c[0][0]).sum::<u64>(),
+            1,
+            "second 100 is flushed"
+        );
+        assert_eq!(
+            pending.iter().map(|p| p.counts[0][0]).sum::<u64>(),
+            1,
+            "second 101 is pending"
+        );
     }
 }

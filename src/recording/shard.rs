@@ -1,105 +1,161 @@
-//! Per-thread shards of the hot-path counters.
+//! Shards: the cells one writer (a thread, see `thread_claim`) adds its records to.
 //!
 //! # Protocol
 //!
-//! Every thread that records **claims** a shard the first time it records: it takes the next number from
-//! one process-wide counter and keeps the resulting [`ShardClaim`] in a plain (`const`-initialised,
-//! destructor-free) thread-local, so it never blocks unloading the library. A claim names one [`Shard`]:
+//! A shard is written by its writers only; readers sum shards with relaxed loads, and every cell only
+//! grows (wrapping at 2^64), so a sum taken while threads record lies between the sums before and after.
+//! Resets and imported state are kept beside the shards, never written into them. Three writers:
 //!
-//! - The first [`OWNED_SHARDS`] threads each **own** a shard: no other thread ever writes it, in any
-//!   monitor, because claims are never reused. The owner updates its cells with a relaxed load and store, no
-//!   locked instruction, which makes a record cheaper than a single `fetch_add`.
-//! - Later threads share the remaining [`SHARED_SHARDS`] shards round-robin and update them with
-//!   `fetch_add`, so no count is lost however many threads a host runs.
+//! - [`OwnerWriter`]: the one thread that owns the shard in process memory: a relaxed load and store per
+//!   cell, no locked instruction (cheaper than a single `fetch_add`).
+//! - [`JournaledWriter`]: the one thread that owns the shard in a state file. The same loads and stores,
+//!   wrapped in the shard's [`Journal`]: the cells' values before the record are written down first, so
+//!   that whoever claims the shard after the process is killed mid-record rolls the half-written record
+//!   back (a record counts once whole, or not at all).
+//! - [`SharedWriter`]: one of several threads sharing a shard (threads beyond the owned shards, in memory
+//!   or across the processes of a state file): `fetch_add` and `fetch_or`.
 //!
-//! Every cell only grows (wrapping at 2^64). Readers sum the shards with relaxed loads; a sum taken while
-//! threads record lies between the sums before and after, and nothing ever writes a shard but its
-//! writers: resets and imported state are kept beside the shards, not in them.
-//!
-//! Shards are [`CachePadded`], so two threads recording at the same time never write the same cache line
-//! (up to [`OWNED_SHARDS`] threads; beyond that shared shards still keep lines apart for up to
-//! [`SHARED_SHARDS`] concurrent latecomers).
+//! Shards are [`CachePadded`], and the writer's own bookkeeping ([`Control`]) sits on lines of its own, so
+//! two threads recording at the same time never write the same cache line.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, compiler_fence};
 
 use crate::config::patterns::MAX_PATTERNS;
-use crate::recording::backing::Zeroable;
 use crate::recording::buckets::MAX_BUCKETS;
-use crate::recording::latency::LATENCY_BUCKETS;
+use crate::recording::journal::{Journal, JournalEntry};
+use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, row_bit};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 
-/// Shards owned by one thread each.
-pub(crate) const OWNED_SHARDS: usize = 48;
-/// Shards shared, with atomic read-modify-writes, by the threads that come after the owners.
-pub(crate) const SHARED_SHARDS: usize = 16;
-/// All shards.
-pub(crate) const SHARD_COUNT: usize = OWNED_SHARDS + SHARED_SHARDS;
+pub(crate) use crossbeam_utils::CachePadded;
 
 /// Pattern ids a shard counts outcomes for: id 0 is `other` (keys whose pattern is not tracked), then one
-/// per pattern, handed out by `analysis::patterns`.
+/// per pattern, handed out by `recording::patterns`.
 pub(crate) const PATTERN_IDS: usize = MAX_PATTERNS + 1;
 
 /// The pattern id of keys whose pattern is not tracked.
 pub(crate) const OTHER_PATTERN_ID: usize = 0;
 
-/// Claims handed out so far; never reset, so an owned shard is never claimed by a second thread.
-static NEXT_CLAIM: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's shard index plus one; zero until the thread first records.
-    static CLAIM: Cell<u16> = const { Cell::new(0) };
+/// The cells of one `(operation, outcome)` series.
+///
+/// There is no count cell: the count is the sum of the buckets, which keeps `_count`, `+Inf` and the
+/// cumulative buckets consistent in every render and saves the hot path a write.
+#[repr(C)]
+pub(crate) struct SeriesCells {
+    pub(crate) sum_ns: AtomicU64,
+    /// Non-cumulative: bucket `i` counts durations in `(bound[i-1], bound[i]]`; the one after the last
+    /// configured bound counts those above every bound. Cells past the configured bounds hold what an
+    /// earlier, longer set of bounds counted there: every reader sums all of them.
+    pub(crate) buckets: [AtomicU64; MAX_BUCKETS + 1],
 }
 
-/// The shard the calling thread writes.
+impl SeriesCells {
+    /// How many records the series holds: the sum of every bucket cell.
+    pub(crate) fn count(&self) -> u64 {
+        self.buckets
+            .iter()
+            .fold(0u64, |count, cell| count.wrapping_add(cell.load(Relaxed)))
+    }
+}
+
+/// The writer's bookkeeping: one cache line (two on machines with 64-byte lines) that only the shard's
+/// writer touches on the hot path.
+#[repr(C)]
+pub(crate) struct Control {
+    /// Records left before the writer reads the clock again (see `Recorder::tick`).
+    pub(crate) countdown: AtomicU64,
+    /// What `countdown` restarts from: doubled while the second stays the same, halved when it changes.
+    pub(crate) reload: AtomicU64,
+    /// The second (plus one) of the records not yet moved to the window rings; 0 before the first.
+    pub(crate) second: AtomicU64,
+    /// Odd while the writer moves records to the window rings (see `flush`).
+    pub(crate) flush_seq: AtomicU64,
+    /// 1 while one of a shared shard's writers flushes it.
+    pub(crate) flush_lock: AtomicU64,
+    /// The record being written into a state file.
+    pub(crate) journal: Journal,
+    /// In a state file, the identity of the process that owns the shard (0: none yet).
+    pub(crate) owner: AtomicU64,
+}
+
+/// What the writer has already moved to the window rings (see `flush`).
+#[repr(C)]
+pub(crate) struct Flushed {
+    /// Counts per operation and outcome.
+    pub(crate) counts: [[AtomicU64; OUTCOMES]; MAX_OPERATIONS],
+    /// Latency buckets per operation.
+    pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
+}
+
+/// In a state file, the shard's `begun` and `ended` when its current owner claimed it: operations in
+/// flight are counted from there, so those a dead owner left begun are not in flight forever.
+#[repr(C)]
+pub(crate) struct ClaimBase {
+    pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
+    pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
+}
+
+/// Everything one writer writes.
+#[repr(C)]
+pub(crate) struct Shard {
+    pub(crate) control: CachePadded<Control>,
+    pub(crate) series: [[SeriesCells; OUTCOMES]; MAX_OPERATIONS],
+    /// Log-linear latency buckets per operation (see `latency`).
+    pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
+    /// Per operation, bit `r` set when latency row `r` (buckets `32r..32r+32`) has ever counted anything,
+    /// so readers skip the empty rows.
+    pub(crate) latency_rows: [AtomicU64; MAX_OPERATIONS],
+    pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
+    pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
+    /// Outcomes per key pattern, indexed by pattern id.
+    pub(crate) patterns: [[AtomicU64; OUTCOMES]; PATTERN_IDS],
+    pub(crate) flushed: Flushed,
+    pub(crate) claim_base: ClaimBase,
+}
+
+/// One record, placed: every index it writes at, each in range.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ShardClaim(u16);
-
-impl ShardClaim {
-    /// The calling thread's claim, made on first use.
-    #[inline(always)]
-    pub(crate) fn current() -> Self {
-        match CLAIM.get() {
-            0 => Self::claim(),
-            plus_one => Self(plus_one - 1),
-        }
-    }
-
-    #[cold]
-    fn claim() -> Self {
-        let n = NEXT_CLAIM.fetch_add(1, Relaxed);
-        let index = if n < OWNED_SHARDS as u64 {
-            n as usize
-        } else {
-            OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize
-        };
-        CLAIM.set(index as u16 + 1);
-        Self(index as u16)
-    }
-
-    /// Whether this thread is the only writer of its shard.
-    #[inline(always)]
-    pub(crate) fn is_owned(self) -> bool {
-        usize::from(self.0) < OWNED_SHARDS
-    }
-
-    #[inline(always)]
-    pub(crate) fn index(self) -> usize {
-        usize::from(self.0)
-    }
+pub(crate) struct Placed {
+    pub(crate) operation: usize,
+    pub(crate) outcome: usize,
+    pub(crate) duration_ns: u64,
+    /// Its bucket of the classic histogram (at most [`MAX_BUCKETS`]).
+    pub(crate) bucket: usize,
+    /// Its log-linear latency bucket.
+    pub(crate) latency: usize,
+    /// Its key's pattern id, if it counts under a pattern.
+    pub(crate) pattern: Option<usize>,
 }
 
-/// How a cell is incremented: the two sides of the protocol above.
+/// How a writer adds to its shard: the three sides of the protocol above.
 pub(crate) trait Writer {
     /// Adds `value` to `cell`.
     fn add(cell: &AtomicU64, value: u64);
     /// Sets `bits` in `cell`.
     fn set_bits(cell: &AtomicU64, bits: u64);
+    /// Adds a whole record.
+    #[inline(always)]
+    fn record(shard: &Shard, record: &Placed) {
+        let series = &shard.series[record.operation][record.outcome];
+        Self::add(&series.sum_ns, record.duration_ns);
+        Self::add(&series.buckets[record.bucket], 1);
+        Self::add(&shard.latency[record.operation][record.latency], 1);
+        if let Some(id) = record.pattern {
+            Self::add(&shard.patterns[id][record.outcome], 1);
+        }
+        mark_latency_row::<Self>(shard, record);
+    }
 }
 
-/// The single writer of an owned shard: a plain relaxed load and store.
+#[inline(always)]
+fn mark_latency_row<W: Writer + ?Sized>(shard: &Shard, record: &Placed) {
+    let rows = &shard.latency_rows[record.operation];
+    let row = row_bit(record.latency);
+    if rows.load(Relaxed) & row == 0 {
+        W::set_bits(rows, row);
+    }
+}
+
+/// The single writer of an owned shard in process memory: a plain relaxed load and store.
 pub(crate) enum OwnerWriter {}
 
 impl Writer for OwnerWriter {
@@ -111,6 +167,48 @@ impl Writer for OwnerWriter {
     #[inline(always)]
     fn set_bits(cell: &AtomicU64, bits: u64) {
         cell.store(cell.load(Relaxed) | bits, Relaxed);
+    }
+}
+
+/// The single writer of an owned shard in a state file: [`OwnerWriter`]'s stores inside the journal.
+pub(crate) enum JournaledWriter {}
+
+impl Writer for JournaledWriter {
+    #[inline(always)]
+    fn add(cell: &AtomicU64, value: u64) {
+        OwnerWriter::add(cell, value);
+    }
+
+    #[inline(always)]
+    fn set_bits(cell: &AtomicU64, bits: u64) {
+        OwnerWriter::set_bits(cell, bits);
+    }
+
+    #[inline(always)]
+    fn record(shard: &Shard, record: &Placed) {
+        let series = &shard.series[record.operation][record.outcome];
+        let cells = [
+            Some(&series.sum_ns),
+            Some(&series.buckets[record.bucket]),
+            Some(&shard.latency[record.operation][record.latency]),
+            record.pattern.map(|id| &shard.patterns[id][record.outcome]),
+        ];
+        let before = cells.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
+        let entry = JournalEntry::of(record);
+        shard.control.journal.open(entry, before);
+        // The journal's stores come first in program order, so a process killed at any instruction leaves
+        // either a closed journal or the values to roll back to (`Journal` explains why program order is
+        // what survives a kill).
+        compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        let amounts = [record.duration_ns, 1, 1, 1];
+        for ((cell, old), amount) in cells.iter().zip(before).zip(amounts) {
+            if let Some(cell) = cell {
+                cell.store(old.wrapping_add(amount), Relaxed);
+            }
+        }
+        mark_latency_row::<Self>(shard, record);
+        compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        shard.control.journal.close(entry);
     }
 }
 
@@ -129,114 +227,97 @@ impl Writer for SharedWriter {
     }
 }
 
-/// The cells of one `(operation, outcome)` series.
-///
-/// There is no count cell: the count is the sum of the buckets, which keeps `_count`, `+Inf` and the
-/// cumulative buckets consistent in every render and saves the hot path a write.
-pub(crate) struct SeriesCells {
-    pub(crate) sum_ns: AtomicU64,
-    /// Non-cumulative: bucket `i` counts durations in `(bound[i-1], bound[i]]`; the one after the last
-    /// configured bound counts those above every bound.
-    pub(crate) buckets: [AtomicU64; MAX_BUCKETS + 1],
-}
-
-impl SeriesCells {
-    const fn new() -> Self {
-        Self {
-            sum_ns: AtomicU64::new(0),
-            buckets: [const { AtomicU64::new(0) }; MAX_BUCKETS + 1],
-        }
-    }
-}
-
-/// Everything one thread writes while recording.
-pub(crate) struct Shard {
-    pub(crate) series: [[SeriesCells; OUTCOMES]; MAX_OPERATIONS],
-    /// Log-linear latency buckets per operation (see `latency`).
-    pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
-    /// Per operation, bit `r` set when latency row `r` (buckets `32r..32r+32`) has ever counted anything,
-    /// so readers skip the empty rows.
-    pub(crate) latency_rows: [AtomicU64; MAX_OPERATIONS],
-    pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
-    pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
-    /// Outcomes per key pattern, indexed by pattern id (see `analysis::patterns`).
-    pub(crate) patterns: [[AtomicU64; OUTCOMES]; PATTERN_IDS],
-}
-
 impl Shard {
-    const fn new() -> Self {
-        Self {
-            series: [const { [const { SeriesCells::new() }; OUTCOMES] }; MAX_OPERATIONS],
-            latency: [const { [const { AtomicU64::new(0) }; LATENCY_BUCKETS] }; MAX_OPERATIONS],
-            latency_rows: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
-            begun: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
-            ended: [const { AtomicU64::new(0) }; MAX_OPERATIONS],
-            patterns: [const { [const { AtomicU64::new(0) }; OUTCOMES] }; PATTERN_IDS],
-        }
-    }
-}
-
-/// All shards of one monitor.
-pub(crate) struct Shards([CachePadded<Shard>; SHARD_COUNT]);
-
-// SAFETY: `Shards` is nothing but `AtomicU64`s (nested in arrays and `CachePadded`, which only adds
-// alignment and padding), and a zero count is an empty count.
-unsafe impl Zeroable for Shards {}
-
-impl Shards {
-    /// Zeroed shards for a `static`: they live in `.bss` and cost memory only for pages threads touch.
-    pub(crate) const fn new() -> Self {
-        Self([const { CachePadded::new(Shard::new()) }; SHARD_COUNT])
-    }
-
-    /// The calling thread's shard and its claim.
-    #[inline(always)]
-    pub(crate) fn current(&self) -> (&Shard, ShardClaim) {
-        let claim = ShardClaim::current();
-        (&self.0[claim.index()], claim)
-    }
-
-    /// The shards any thread has written so far; the others are all zero.
-    pub(crate) fn in_use(&self) -> impl Iterator<Item = &Shard> {
-        let handed_out = NEXT_CLAIM.load(Relaxed);
-        let owned = handed_out.min(OWNED_SHARDS as u64) as usize;
-        let shared = if handed_out > OWNED_SHARDS as u64 {
-            SHARED_SHARDS
-        } else {
-            0
+    /// The cells a record described by `entry` wrote, in the journal's order (sum, bucket, latency,
+    /// pattern); `None` for an index out of range (a journal is read from a file: input).
+    pub(crate) fn journaled_cells(&self, entry: &JournalEntry) -> Option<[Option<&AtomicU64>; 4]> {
+        let series = self.series.get(entry.operation)?.get(entry.outcome)?;
+        let pattern = match entry.pattern {
+            Some(id) => Some(self.patterns.get(id)?.get(entry.outcome)?),
+            None => None,
         };
-        self.0[..owned]
-            .iter()
-            .chain(&self.0[OWNED_SHARDS..OWNED_SHARDS + shared])
-            .map(|padded| &**padded)
+        Some([
+            Some(&series.sum_ns),
+            Some(series.buckets.get(entry.bucket)?),
+            Some(self.latency.get(entry.operation)?.get(entry.latency)?),
+            pattern,
+        ])
+    }
+
+    /// The latency buckets of the rows set in `rows`, with their indexes.
+    pub(crate) fn latency_rows_of(&self, operation: usize, rows: u64) -> impl Iterator<Item = (usize, &AtomicU64)> {
+        crate::recording::latency::rows_of(rows)
+            .filter(|index| *index < LATENCY_BUCKETS)
+            .map(move |index| (index, &self.latency[operation][index]))
     }
 }
+
+const _: () = assert!(LATENCY_BUCKETS.is_multiple_of(LATENCY_ROW));
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::backing::zeroed_box;
 
-    #[test]
-    fn a_thread_keeps_its_claim_and_owners_are_unique() {
-        let here = ShardClaim::current().index();
-        assert_eq!(ShardClaim::current().index(), here);
-        let others: Vec<ShardClaim> = (0..4)
-            .map(|_| std::thread::spawn(ShardClaim::current).join().expect("thread ran"))
-            .collect();
-        for claim in others.iter().filter(|c| c.is_owned()) {
-            assert_ne!(claim.index(), here);
-            assert_eq!(others.iter().filter(|o| o.index() == claim.index()).count(), 1);
+    fn shard() -> Box<Shard> {
+        // SAFETY: a shard is atomics only; all-zero is empty.
+        unsafe { zeroed_box() }
+    }
+
+    fn placed(pattern: Option<usize>) -> Placed {
+        Placed {
+            operation: 2,
+            outcome: 1,
+            duration_ns: 700,
+            bucket: 3,
+            latency: 40,
+            pattern,
         }
     }
 
+    fn cells(shard: &Shard) -> [u64; 5] {
+        [
+            shard.series[2][1].sum_ns.load(Relaxed),
+            shard.series[2][1].buckets[3].load(Relaxed),
+            shard.latency[2][40].load(Relaxed),
+            shard.patterns[9][1].load(Relaxed),
+            shard.latency_rows[2].load(Relaxed),
+        ]
+    }
+
     #[test]
-    fn boxed_shards_start_at_zero_and_in_use_covers_the_current_thread() {
-        let shards = crate::recording::backing::Backing::<Shards>::heap();
-        let (shard, _) = shards.current();
-        OwnerWriter::add(&shard.begun[0], 2);
-        SharedWriter::add(&shard.begun[0], 3);
-        let total: u64 = shards.in_use().map(|s| s.begun[0].load(Relaxed)).sum();
-        assert_eq!(total, 5);
-        assert_eq!(shards.in_use().map(|s| s.ended[0].load(Relaxed)).sum::<u64>(), 0);
+    fn every_writer_adds_the_same_record() {
+        let expected = [1400, 2, 2, 2, row_bit(40)];
+        let owned = shard();
+        OwnerWriter::record(&owned, &placed(Some(9)));
+        OwnerWriter::record(&owned, &placed(Some(9)));
+        assert_eq!(cells(&owned), expected);
+        let journaled = shard();
+        JournaledWriter::record(&journaled, &placed(Some(9)));
+        JournaledWriter::record(&journaled, &placed(Some(9)));
+        assert_eq!(cells(&journaled), expected);
+        assert!(!journaled.control.journal.is_open(), "closed after each record");
+        let shared = shard();
+        std::thread::scope(|scope| {
+            scope.spawn(|| SharedWriter::record(&shared, &placed(Some(9))));
+            scope.spawn(|| SharedWriter::record(&shared, &placed(Some(9))));
+        });
+        assert_eq!(cells(&shared), expected);
+        assert_eq!(shared.series[2][1].count(), 2);
+    }
+
+    #[test]
+    fn journaled_cells_refuse_indexes_out_of_range() {
+        let shard = shard();
+        let mut entry = JournalEntry {
+            operation: 2,
+            outcome: 1,
+            bucket: 3,
+            latency: 40,
+            pattern: None,
+        };
+        assert!(shard.journaled_cells(&entry).is_some());
+        entry.latency = LATENCY_BUCKETS;
+        assert!(shard.journaled_cells(&entry).is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! Counts summed over every shard: the plain-data picture renderers and analyses work from.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::recording::latency::{LATENCY_ROW, LatencyCounts, set_bits};
+use crate::recording::buckets::MAX_BUCKETS;
+use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, LatencyCounts, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::recording::shard::{PATTERN_IDS, Shard};
 
@@ -52,17 +53,23 @@ impl Totals {
         }
     }
 
-    /// Sums `shards` (relaxed loads; see the protocol in `shard`).
-    /// Only the first `pattern_ids` pattern ids are read (the others were never handed out).
-    pub(crate) fn sum<'a>(
-        shards: impl Iterator<Item = &'a Shard>,
-        operations: usize,
-        buckets: usize,
+    /// Sums `shards` (index in the region, shard) with relaxed loads (see the protocol in `shard`), for
+    /// every operation and every bucket cell, and the first `pattern_ids` pattern ids (the others were
+    /// never handed out). Operations in flight count only from shards whose writer is `live`; with
+    /// `from_claim`, from the shard's last claim on (a state file: a dead owner's unfinished operations
+    /// are not in flight).
+    pub(crate) fn sum(
+        shards: &[(usize, &Shard)],
         pattern_ids: usize,
+        live: impl Fn(usize) -> bool,
+        from_claim: bool,
     ) -> Self {
-        let mut totals = Self::zero(operations, buckets);
-        for shard in shards {
+        let mut totals = Self::zero(MAX_OPERATIONS, MAX_BUCKETS);
+        for (index, shard) in shards {
             totals.add_shard(shard, pattern_ids);
+            if live(*index) {
+                totals.add_in_flight(shard, from_claim);
+            }
         }
         totals
     }
@@ -78,11 +85,10 @@ impl Totals {
                 }
                 totals.sum_ns = totals.sum_ns.wrapping_add(cells.sum_ns.load(Relaxed));
             }
-            self.begun[op] = self.begun[op].wrapping_add(shard.begun[op].load(Relaxed));
-            self.ended[op] = self.ended[op].wrapping_add(shard.ended[op].load(Relaxed));
             for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
-                let cells = &shard.latency[op][row * LATENCY_ROW..(row + 1) * LATENCY_ROW];
-                self.latency[op].add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
+                if let Some(cells) = shard.latency[op].get(row * LATENCY_ROW..(row + 1) * LATENCY_ROW) {
+                    self.latency[op].add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
+                }
             }
         }
         for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_ids) {
@@ -92,15 +98,131 @@ impl Totals {
         }
     }
 
+    fn add_in_flight(&mut self, shard: &Shard, from_claim: bool) {
+        let since = |cell: &AtomicU64, base: &AtomicU64| {
+            let base = if from_claim { base.load(Relaxed) } else { 0 };
+            cell.load(Relaxed).wrapping_sub(base)
+        };
+        for op in 0..MAX_OPERATIONS {
+            self.begun[op] = self.begun[op].wrapping_add(since(&shard.begun[op], &shard.claim_base.begun[op]));
+            self.ended[op] = self.ended[op].wrapping_add(since(&shard.ended[op], &shard.claim_base.ended[op]));
+        }
+    }
+
+    /// These totals with `operations` operations and `buckets` finite bounds: bucket cells past the
+    /// bounds (what an earlier, longer set of bounds counted, or a record racing a change of bounds) count
+    /// in the `+Inf`-only bucket, and every count is the sum of its buckets, so `_count`, `+Inf` and the
+    /// buckets agree whatever happened to the bounds.
+    pub(crate) fn shaped(mut self, operations: usize, buckets: usize) -> Self {
+        let operations = operations.min(self.series.len());
+        self.series.truncate(operations);
+        self.latency.truncate(operations);
+        self.begun.truncate(operations);
+        self.ended.truncate(operations);
+        for series in self.series.iter_mut().flatten() {
+            if series.buckets.len() > buckets + 1 {
+                let beyond = series.buckets[buckets + 1..]
+                    .iter()
+                    .fold(0u64, |sum, count| sum.wrapping_add(*count));
+                series.buckets.truncate(buckets + 1);
+                series.buckets[buckets] = series.buckets[buckets].wrapping_add(beyond);
+            }
+            series.buckets.resize(buckets + 1, 0);
+            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+        }
+        self
+    }
+
+    /// Writes these (raw) totals into a reset baseline's cells: per series the sum and every bucket
+    /// cell, then the latency buckets, then the pattern counts.
+    pub(crate) fn write_baseline(&self, cells: &[AtomicU64]) {
+        let mut cells = cells.iter();
+        let mut put = |value: u64| {
+            if let Some(cell) = cells.next() {
+                cell.store(value, Relaxed);
+            }
+        };
+        for op in 0..MAX_OPERATIONS {
+            for outcome in 0..OUTCOMES {
+                let series = self.series.get(op).map(|s| &s[outcome]);
+                put(series.map_or(0, |s| s.sum_ns));
+                for bucket in 0..=MAX_BUCKETS {
+                    put(series.and_then(|s| s.buckets.get(bucket)).copied().unwrap_or(0));
+                }
+            }
+        }
+        for op in 0..MAX_OPERATIONS {
+            let latency = self.latency.get(op);
+            for index in 0..LATENCY_BUCKETS {
+                put(latency.map_or(0, |l| l.get(index)));
+            }
+        }
+        for id in 0..PATTERN_IDS {
+            for outcome in 0..OUTCOMES {
+                put(self.patterns.get(id).map_or(0, |p| p[outcome]));
+            }
+        }
+    }
+
+    /// Raw totals from a reset baseline's cells (see [`Totals::write_baseline`]); in flight is zero.
+    pub(crate) fn read_baseline(cells: &[AtomicU64]) -> Self {
+        let mut totals = Self::zero(MAX_OPERATIONS, MAX_BUCKETS);
+        let mut cells = cells.iter().map(|cell| cell.load(Relaxed));
+        let mut take = || cells.next().unwrap_or(0);
+        for series in totals.series.iter_mut().flatten() {
+            series.sum_ns = take();
+            for bucket in series.buckets.iter_mut() {
+                *bucket = take();
+            }
+            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+        }
+        for latency in totals.latency.iter_mut() {
+            for index in 0..LATENCY_BUCKETS {
+                latency.add(index, take());
+            }
+        }
+        for counts in totals.patterns.iter_mut() {
+            for count in counts.iter_mut() {
+                *count = take();
+            }
+        }
+        totals
+    }
+
+    /// Whether adding `other` (same shape) overflows no count: buckets, latency buckets, pattern counts.
+    pub(crate) fn adds_up_with(&self, other: &Self) -> bool {
+        let fits = |a: u64, b: u64| a.checked_add(b).is_some();
+        let series = self.series.iter().zip(&other.series).all(|(mine, theirs)| {
+            mine.iter().zip(theirs).all(|(mine, theirs)| {
+                fits(mine.count, theirs.count) && mine.buckets.iter().zip(&theirs.buckets).all(|(a, b)| fits(*a, *b))
+            })
+        });
+        let latency = self
+            .latency
+            .iter()
+            .zip(&other.latency)
+            .all(|(mine, theirs)| fits(mine.total(), theirs.total()));
+        let patterns = self
+            .patterns
+            .iter()
+            .zip(&other.patterns)
+            .all(|(mine, theirs)| mine.iter().zip(theirs).all(|(a, b)| fits(*a, *b)));
+        series && latency && patterns
+    }
+
     /// Adds `other` to these totals, part by part (extra operations in `other` are ignored).
     pub(crate) fn merge(&mut self, other: &Self) {
         self.combine(other, u64::wrapping_add, LatencyCounts::merge);
     }
 
-    /// These totals minus `baseline` (same shape), saturating at zero.
+    /// These totals minus `baseline` (same shape), cell by cell, saturating at zero; counts are the sums
+    /// of the buckets that remain.
     pub(crate) fn since(&self, baseline: &Self) -> Self {
         let mut result = self.clone();
         result.combine(baseline, u64::saturating_sub, |mine, theirs| *mine = mine.since(theirs));
+        for series in result.series.iter_mut().flatten() {
+            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+        }
         result
     }
 
@@ -140,19 +262,17 @@ impl Totals {
     /// Operations begun and not yet ended, over all operations. Each operation counts at least zero, so
     /// ends without a begin (a host's bug) do not hide the operations of another kind in flight.
     pub fn in_flight(&self) -> u64 {
-        self.begun
-            .iter()
-            .zip(&self.ended)
-            .map(|(begun, ended)| begun.saturating_sub(*ended))
-            .sum()
+        self.begun.iter().zip(&self.ended).fold(0u64, |sum, (begun, ended)| {
+            sum.wrapping_add(begun.saturating_sub(*ended))
+        })
     }
 
     /// Hits and misses over every operation.
     pub fn hits_and_misses(&self) -> (u64, u64) {
         self.series.iter().fold((0, 0), |(hits, misses), series| {
             (
-                hits + series[Outcome::Hit.index()].count,
-                misses + series[Outcome::Miss.index()].count,
+                hits.wrapping_add(series[Outcome::Hit.index()].count),
+                misses.wrapping_add(series[Outcome::Miss.index()].count),
             )
         })
     }

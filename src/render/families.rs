@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::patterns::OTHER_PATTERN;
 use crate::analysis::view::MetricsView;
 use crate::analysis::windows::WINDOWS;
 use crate::recording::operation::{Gauge, Operation, Outcome};
+use crate::recording::patterns::OTHER_PATTERN;
 
 /// The kind of a metric family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::analysis::alerts::AlertState;
 use crate::analysis::hit_rate::hit_rate;
-use crate::analysis::patterns::OTHER_PATTERN;
 use crate::analysis::view::{LatencySummary, MetricsView};
 use crate::analysis::windows::WINDOWS;
 use crate::recording::latency::RELATIVE_ERROR;
 use crate::recording::operation::{Gauge, OUTCOMES, Outcome};
+use crate::recording::patterns::OTHER_PATTERN;
 
 /// The hit-rate report.
 #[derive(Clone, Debug, Serialize)]

@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::counts::CountsSinceReset;
 use crate::analysis::history::History;
-use crate::analysis::patterns::MAX_PREFIX;
 use crate::analysis::windows::Resolution;
 use crate::error::Error;
 use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
+use crate::recording::patterns::MAX_PREFIX;
 use crate::recording::totals::{OutcomeCounts, SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
@@ -21,7 +21,7 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 pub const MAX_IMPORT_SOURCES: usize = 8;
 
 /// The serialised snapshot. Counts are those since the exporter's last reset, own plus imported.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct StateSnapshot {
     pub(crate) format: String,
     pub(crate) version: u32,
@@ -50,21 +50,21 @@ pub(crate) struct StateSnapshot {
 }
 
 /// One `(operation, outcome)` series.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct SeriesSnapshot {
     pub(crate) sum_ns: u64,
     pub(crate) buckets: Vec<u64>,
 }
 
 /// One pattern: its prefix bytes in hex (keys are bytes, not text) and outcome counts.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct PatternSnapshot {
     pub(crate) prefix: String,
     pub(crate) counts: [u64; OUTCOMES],
 }
 
 /// A count history: `[period, counts per operation]` snapshots and the final counts.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct HistorySnapshot {
     pub(crate) snapshots: Vec<(u64, Vec<[u64; OUTCOMES]>)>,
     pub(crate) last: Vec<[u64; OUTCOMES]>,
@@ -74,7 +74,7 @@ pub(crate) struct HistorySnapshot {
 pub(crate) type SparseLatency = Vec<Vec<(usize, u64)>>;
 
 /// A latency history, buckets sparse as in [`StateSnapshot::latency`].
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct LatencyHistorySnapshot {
     pub(crate) snapshots: Vec<(u64, SparseLatency)>,
     pub(crate) last: SparseLatency,
@@ -211,7 +211,7 @@ impl StateSnapshot {
             ),
             (sparse_fits(&self.latency), "latency buckets"),
             (
-                self.patterns.len() <= 4 * crate::analysis::patterns::MAX_PATTERNS,
+                self.patterns.len() <= 4 * crate::recording::patterns::MAX_PATTERNS,
                 "too many patterns",
             ),
             (
@@ -249,12 +249,51 @@ impl StateSnapshot {
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, what)) => Err(format!("malformed snapshot: {what}")),
-            None => Ok(()),
+            None => self.check_counts(),
         }
     }
 
+    /// Counts that add up: every prefix is hex, and no series, latency distribution or pattern total
+    /// overflows (a count near 2^64 would wrap a few records later).
+    fn check_counts(&self) -> Result<(), String> {
+        fn total(counts: impl Iterator<Item = u64>) -> Option<u64> {
+            counts.into_iter().try_fold(0u64, u64::checked_add)
+        }
+        if self.patterns.iter().any(|pattern| unhex(&pattern.prefix).is_none()) {
+            return Err("malformed snapshot: a pattern prefix is not hex".to_owned());
+        }
+        let series_fit = self
+            .series
+            .iter()
+            .flatten()
+            .all(|series| total(series.buckets.iter().copied()).is_some());
+        let latency_fits = self
+            .latency
+            .iter()
+            .all(|op| total(op.iter().map(|(_, count)| *count)).is_some());
+        let patterns_fit = (0..OUTCOMES).all(|outcome| {
+            let counts = self
+                .patterns
+                .iter()
+                .map(|pattern| pattern.counts[outcome])
+                .chain([self.other_pattern[outcome]]);
+            total(counts).is_some()
+        });
+        if series_fit && latency_fits && patterns_fit {
+            Ok(())
+        } else {
+            Err("malformed snapshot: counts that overflow 64 bits".to_owned())
+        }
+    }
+
+    /// How many bucket cells each series has (bounds plus one), if there is a series.
+    pub(crate) fn bucket_cells(&self) -> Option<usize> {
+        self.series.first().and_then(|s| s.first()).map(|s| s.buckets.len())
+    }
+
     /// These counts as the importing monitor reads them: its pattern table maps prefixes to pattern ids.
-    pub(crate) fn into_counts(self, id_of: impl Fn(&[u8]) -> usize) -> Result<CountsSinceReset, Error> {
+    /// Infallible on a parsed snapshot (every prefix was checked).
+    pub(crate) fn into_counts(self, id_of: impl Fn(&[u8]) -> usize) -> CountsSinceReset {
         let operations = self.series.len();
         let buckets = self
             .series
@@ -265,7 +304,10 @@ impl StateSnapshot {
         for (mine, theirs) in totals.series.iter_mut().zip(&self.series) {
             for (series, snapshot) in mine.iter_mut().zip(theirs) {
                 *series = SeriesTotals {
-                    count: snapshot.buckets.iter().sum(),
+                    count: snapshot
+                        .buckets
+                        .iter()
+                        .fold(0u64, |sum, count| sum.wrapping_add(*count)),
                     sum_ns: snapshot.sum_ns,
                     buckets: snapshot.buckets.clone(),
                 };
@@ -280,17 +322,19 @@ impl StateSnapshot {
             *mine = *theirs;
         }
         for pattern in &self.patterns {
-            let prefix = unhex(&pattern.prefix).ok_or_else(|| Error::InvalidSnapshot("bad pattern prefix".into()))?;
+            let Some(prefix) = unhex(&pattern.prefix) else {
+                continue; // refused by `check`
+            };
             let counts = &mut totals.patterns[id_of(&prefix)];
             for (count, add) in counts.iter_mut().zip(pattern.counts) {
-                *count += add;
+                *count = count.wrapping_add(add);
             }
         }
         for (count, add) in totals.patterns[crate::recording::shard::OTHER_PATTERN_ID]
             .iter_mut()
             .zip(self.other_pattern)
         {
-            *count += add;
+            *count = count.wrapping_add(add);
         }
         let outcome_counts = |rows: &[[u64; OUTCOMES]]| {
             let mut counts = OutcomeCounts::default();
@@ -323,13 +367,13 @@ impl StateSnapshot {
                 total_ns,
             })
             .collect();
-        Ok(CountsSinceReset {
+        CountsSinceReset {
             totals,
             windows,
             latency,
             history_start: self.history_start,
             stacks,
-        })
+        }
     }
 }
 

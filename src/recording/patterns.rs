@@ -1,0 +1,610 @@
+//! Key patterns: `user:42` counts under `user:*`, `path/a/b` under `path/*`, with a hard cap on how many
+//! patterns exist.
+//!
+//! # Extraction
+//!
+//! A key's pattern is its prefix up to and including the `depth`-th delimiter (or the last one, if it has
+//! fewer), followed by `*`; a key without a delimiter in its first [`MAX_PREFIX`] bytes counts as `*`.
+//!
+//! # The table (lock-free)
+//!
+//! Prefixes live in a fixed open-addressing table of `TABLE_ENTRIES` entries allocated with the monitor.
+//! An entry is claimed by the one thread whose compare-and-swap moves its `hash` from 0 to the prefix's
+//! hash; that thread then writes the prefix words and the pattern id, and publishes them by storing
+//! `ready` with `Release`. Lookups compare a prefix only after loading `ready` with `Acquire`, and an entry
+//! never changes once ready. A lookup that meets a matching hash still being written waits a bounded
+//! number of spins for it (the claimer is a few stores away) rather than claiming a duplicate, so a burst
+//! of threads meeting a new prefix together learns it once; a claimer descheduled mid-claim costs the
+//! waiting records a count under `other`, never a wait without end (in a state file, a claimer killed
+//! mid-claim leaves its prefix counting under `other` for good: never lost, only less detailed). Once
+//! [`PatternConfig::max`] pattern ids are handed out, unknown prefixes count under `other` (pattern id 0)
+//! without claiming anything, so memory is fixed whatever the keys.
+//!
+//! A *pattern id* indexes the pattern's outcome counters in every shard (`recording::shard::PATTERN_IDS`).
+//! Ids above the configured maximum (handed out before it was lowered, or to the loser of a race for the
+//! last id) keep their entry and the counts made under them, but count new records under `other` until the
+//! maximum is raised again: lowering the cap never hides a count.
+//!
+//! The table and its settings live in the region, so every process of a state file learns a prefix
+//! once; everything read from an entry is range-checked, since a state file is input.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::recording::shard::{OTHER_PATTERN_ID, PATTERN_IDS};
+
+pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
+
+/// The label value of keys whose pattern is not tracked (pattern id 0).
+pub const OTHER_PATTERN: &str = "other";
+
+/// Only this many leading bytes of a key are searched for delimiters.
+pub const MAX_PREFIX: usize = 64;
+
+/// Entries in the lookup table: room for every pattern plus losers of claim races, at most half full.
+const TABLE_ENTRIES: usize = 4 * MAX_PATTERNS;
+
+const WORDS: usize = MAX_PREFIX / 8;
+
+/// How long a lookup waits for an entry being published before counting its record under `other`.
+const PUBLISH_SPINS: usize = 4_096;
+
+/// A prefix packed into words, as the table stores it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    len: usize,
+    words: [u64; WORDS],
+}
+
+impl Packed {
+    /// The first `len` bytes of `key` (at most [`MAX_PREFIX`]), packed: whole words straight from the
+    /// key, the last partial word read as 8 bytes and masked when the key has them.
+    #[inline(always)]
+    fn of_key(key: &[u8], len: usize) -> Self {
+        let len = len.min(MAX_PREFIX).min(key.len());
+        let mut words = [0u64; WORDS];
+        for (index, word) in words.iter_mut().enumerate().take(len.div_ceil(8)) {
+            *word = word_of(key, len, index);
+        }
+        Self { len, words }
+    }
+
+    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
+    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
+    fn new(prefix: &[u8]) -> Self {
+        Self::of_key(prefix, prefix.len())
+    }
+
+    /// The words that hold bytes.
+    fn used_words(&self) -> &[u64] {
+        &self.words[..self.len.div_ceil(8)]
+    }
+
+    /// See [`hash_words`].
+    fn hash(&self) -> u64 {
+        hash_words(self.len, self.used_words().iter().copied())
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut bytes: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes.truncate(self.len);
+        bytes
+    }
+}
+
+/// FxHash-style mixing of a prefix's length and words; never zero, since zero marks a free entry.
+#[inline(always)]
+fn hash_words(len: usize, words: impl Iterator<Item = u64>) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut hash = len as u64;
+    for word in words {
+        hash = (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+    hash | 1
+}
+
+/// Word `index` of the first `len` bytes of `key` (`len <= key.len()`), as [`Packed`] would hold it.
+#[inline(always)]
+fn word_of(key: &[u8], len: usize, index: usize) -> u64 {
+    let start = index * 8;
+    let bytes = len.saturating_sub(start).min(8);
+    let word = if key.len() >= start + 8 {
+        load_word(&key[start..])
+    } else {
+        let mut word = [0u8; 8];
+        let available = key.len().saturating_sub(start).min(8);
+        word[..available].copy_from_slice(&key[start..start + available]);
+        u64::from_le_bytes(word)
+    };
+    if bytes == 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * bytes)) - 1)
+    }
+}
+
+/// The first 8 bytes of `bytes` (which has at least 8) as a little-endian word.
+#[inline(always)]
+fn load_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// Up to 8 delimiter bytes, searched for 8 key bytes at a time: for each delimiter `d`, the bytes of
+/// `chunk ^ d * 0x0101...01` are zero exactly where `chunk` holds `d`, and the classic zero-byte test
+/// `(x - 0x01...01) & !x & 0x80...80` marks the lowest such byte exactly (its false positives only ever
+/// sit above a true zero). The lowest mark over every delimiter is the first delimiter in the chunk.
+#[derive(Clone, Copy)]
+struct Delimiters<'a> {
+    /// Each delimiter repeated in every byte of a word.
+    words: &'a [AtomicU64; 8],
+    count: usize,
+}
+
+impl Delimiters<'_> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// The lowest delimiter byte of `chunk` (8 bytes, little-endian), marked by its high bit.
+    #[inline(always)]
+    fn marks(self, chunk: u64) -> u64 {
+        let mut marks = 0;
+        for word in &self.words[..self.count] {
+            let x = chunk ^ word.load(Ordering::Relaxed);
+            marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
+        }
+        marks
+    }
+
+    /// The position of the first delimiter in `bytes`.
+    #[inline(always)]
+    fn first_in(self, bytes: &[u8]) -> Option<usize> {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut offset = 0;
+        for chunk in &mut chunks {
+            let marks = self.marks(load_word(chunk));
+            if marks != 0 {
+                return Some(offset + (marks.trailing_zeros() / 8) as usize);
+            }
+            offset += 8;
+        }
+        let rest = chunks.remainder();
+        if rest.is_empty() {
+            return None;
+        }
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        // Bytes past the key are padding: a padding zero must not read as a NUL delimiter.
+        let marks = self.marks(u64::from_le_bytes(tail)) & (Self::HIGHS >> (8 * (8 - rest.len())));
+        (marks != 0).then(|| offset + (marks.trailing_zeros() / 8) as usize)
+    }
+}
+
+/// One learned prefix. Every field is a word, so that no byte pattern a file can hold is invalid.
+#[repr(C)]
+struct Entry {
+    hash: AtomicU64,
+    /// Non-zero once the entry is published.
+    ready: AtomicU64,
+    id: AtomicU64,
+    len: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+impl Entry {
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) != 0
+    }
+
+    /// The entry's pattern id, range-checked.
+    fn id(&self) -> usize {
+        let id = self.id.load(Ordering::Relaxed);
+        if id < PATTERN_IDS as u64 {
+            id as usize
+        } else {
+            OTHER_PATTERN_ID
+        }
+    }
+
+    /// The entry's prefix, once published.
+    fn packed(&self) -> Option<Packed> {
+        if !self.is_ready() {
+            return None;
+        }
+        let mut words = [0u64; WORDS];
+        for (word, cell) in words.iter_mut().zip(&self.words) {
+            *word = cell.load(Ordering::Relaxed);
+        }
+        Some(Packed {
+            len: (self.len.load(Ordering::Relaxed) as usize).min(MAX_PREFIX),
+            words,
+        })
+    }
+
+    /// Whether the entry is published and holds `prefix`; reads only the words `prefix` uses.
+    /// Waits, a bounded number of spins, for the entry's claimer to publish it: the claimer is a few
+    /// stores away. Probing on instead would claim a second entry for the same prefix, and under a burst
+    /// of threads meeting a new prefix together such duplicates would eat the pattern cap. `None` if the
+    /// claimer is still not done (descheduled mid-claim): that one record counts under `other`.
+    fn await_published(&self) -> Option<()> {
+        for _ in 0..PUBLISH_SPINS {
+            if self.is_ready() {
+                return Some(());
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    fn holds(&self, prefix: &Packed) -> bool {
+        self.is_ready()
+            && self.len.load(Ordering::Relaxed) == prefix.len as u64
+            && self
+                .words
+                .iter()
+                .zip(prefix.used_words())
+                .all(|(cell, word)| cell.load(Ordering::Relaxed) == *word)
+    }
+}
+
+/// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
+/// with analysis off; [`PatternTable::configure`] sets it up.
+#[repr(C)]
+pub(crate) struct PatternTable {
+    enabled: AtomicU64,
+    depth: AtomicU64,
+    max: AtomicU64,
+    /// Each delimiter byte repeated in every byte of a word (at most 8), and how many there are.
+    delimiters: [AtomicU64; 8],
+    delimiter_count: AtomicU64,
+    /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
+    handed_out: AtomicU64,
+    entries: [Entry; TABLE_ENTRIES],
+}
+
+impl PatternTable {
+    /// Applies new settings; patterns already learned keep their ids.
+    pub(crate) fn configure(&self, config: &PatternConfig) {
+        let bytes = config.delimiters.as_bytes();
+        for (cell, byte) in self.delimiters.iter().zip(bytes) {
+            cell.store(u64::from(*byte).wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
+        }
+        self.delimiter_count.store(bytes.len().min(8) as u64, Ordering::Relaxed);
+        self.depth.store(u64::from(config.depth), Ordering::Relaxed);
+        self.max.store(config.max as u64, Ordering::Relaxed);
+        self.enabled.store(u64::from(config.enabled), Ordering::Relaxed);
+    }
+
+    /// The configured maximum, range-checked.
+    fn max(&self) -> usize {
+        (self.max.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS)
+    }
+
+    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty. A
+    /// record without a key pays one test for it; the lookup is a function of its own.
+    #[inline(always)]
+    pub(crate) fn id_of(&self, key: &[u8]) -> Option<usize> {
+        if key.is_empty() {
+            return None;
+        }
+        self.id_of_key(key)
+    }
+
+    #[inline(never)]
+    fn id_of_key(&self, key: &[u8]) -> Option<usize> {
+        if self.enabled.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let len = self.prefix_len(key);
+        // The common case without building the packed prefix: learned, in its home entry. Its words are
+        // read straight from the key (a packed copy would be written and read back through memory).
+        let hash = hash_words(len, (0..len.div_ceil(8)).map(|index| word_of(key, len, index)));
+        let home = &self.entries[(hash as usize) & (TABLE_ENTRIES - 1)];
+        if home.hash.load(Ordering::Acquire) == hash
+            && home.is_ready()
+            && home.len.load(Ordering::Relaxed) == len as u64
+            && (0..len.div_ceil(8)).all(|index| home.words[index].load(Ordering::Relaxed) == word_of(key, len, index))
+        {
+            return Some(self.counting(home.id()));
+        }
+        Some(self.lookup(&Packed::of_key(key, len), true))
+    }
+
+    /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
+    /// in the first [`MAX_PREFIX`] bytes, or the last one before.
+    #[inline(always)]
+    fn prefix_len(&self, key: &[u8]) -> usize {
+        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8);
+        let delimiters = Delimiters {
+            words: &self.delimiters,
+            count: (self.delimiter_count.load(Ordering::Relaxed) as usize).min(8),
+        };
+        let scanned = &key[..key.len().min(MAX_PREFIX)];
+        let (mut end, mut seen) = (0, 0);
+        while seen < depth {
+            match delimiters.first_in(&scanned[end..]) {
+                Some(at) => {
+                    end += at + 1;
+                    seen += 1;
+                }
+                None => break,
+            }
+        }
+        end
+    }
+
+    /// The id `prefix` counts under, claiming an entry for it if `learn` and there is room.
+    fn lookup(&self, prefix: &Packed, learn: bool) -> usize {
+        let hash = prefix.hash();
+        let mask = TABLE_ENTRIES - 1;
+        let mut index = (hash as usize) & mask;
+
+        for _ in 0..TABLE_ENTRIES {
+            let entry = &self.entries[index];
+            match entry.hash.load(Ordering::Acquire) {
+                0 => {
+                    if !learn || self.handed_out.load(Ordering::Relaxed) >= self.max() as u64 {
+                        return OTHER_PATTERN_ID;
+                    }
+                    if entry
+                        .hash
+                        .compare_exchange(0, hash, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return self.publish(entry, prefix);
+                    }
+                    continue; // lost the race for this entry: look at what the winner put there
+                }
+                found if found == hash => match entry.await_published() {
+                    Some(()) if entry.holds(prefix) => return self.counting(entry.id()),
+                    Some(()) => {} // another prefix with the same hash: probe on
+                    None => return OTHER_PATTERN_ID,
+                },
+                _ => {}
+            }
+            index = (index + 1) & mask;
+        }
+        OTHER_PATTERN_ID
+    }
+
+    /// The id a record counts under: `id`, unless it is above the configured maximum.
+    fn counting(&self, id: usize) -> usize {
+        if id <= self.max() { id } else { OTHER_PATTERN_ID }
+    }
+
+    #[cold]
+    fn publish(&self, entry: &Entry, prefix: &Packed) -> usize {
+        let id = self.handed_out.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        // An id past the counters' range (a race for the last one) names no counter: `other` for good.
+        let id = if id <= MAX_PATTERNS as u64 {
+            id as usize
+        } else {
+            OTHER_PATTERN_ID
+        };
+        for (cell, word) in entry.words.iter().zip(prefix.words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        entry.len.store(prefix.len as u64, Ordering::Relaxed);
+        entry.id.store(id as u64, Ordering::Relaxed);
+        entry.ready.store(1, Ordering::Release);
+        self.counting(id)
+    }
+
+    /// Every learned pattern as `(prefix, pattern id)`, whatever the current maximum (counts made under
+    /// an id stay readable): the label is the prefix followed by `*`.
+    pub(crate) fn learned(&self) -> Vec<(Vec<u8>, usize)> {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                let packed = entry.packed()?;
+                let id = entry.id();
+                (id != OTHER_PATTERN_ID).then(|| (packed.bytes(), id))
+            })
+            .collect()
+    }
+
+    /// The pattern id of a prefix learned elsewhere (an imported state), learning it if there is room.
+    pub(crate) fn register(&self, prefix: &[u8]) -> usize {
+        if prefix.len() > MAX_PREFIX {
+            return OTHER_PATTERN_ID;
+        }
+        self.lookup(&Packed::new(prefix), true)
+    }
+
+    /// The pattern id of a prefix if it is learned already, `other` if not; learns nothing.
+    pub(crate) fn known(&self, prefix: &[u8]) -> usize {
+        if prefix.len() > MAX_PREFIX {
+            return OTHER_PATTERN_ID;
+        }
+        self.lookup(&Packed::new(prefix), false)
+    }
+
+    /// How many pattern ids may hold counts: `other` and every id handed out.
+    pub(crate) fn ids_in_use(&self) -> usize {
+        (self.handed_out.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS) + 1
+    }
+
+    /// How many patterns are tracked: ids handed out, at most the configured maximum.
+    pub(crate) fn tracked(&self) -> usize {
+        (self.handed_out.load(Ordering::Relaxed) as usize).min(self.max())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::backing::zeroed_box;
+
+    fn table(config: &PatternConfig) -> Box<PatternTable> {
+        // SAFETY: the table is atomics only; all-zero is valid.
+        let table: Box<PatternTable> = unsafe { zeroed_box() };
+        table.configure(config);
+        table
+    }
+
+    fn label_of(patterns: &PatternTable, key: &[u8]) -> Vec<u8> {
+        let id = patterns.id_of(key).expect("enabled");
+        if id == OTHER_PATTERN_ID {
+            return OTHER_PATTERN.as_bytes().to_vec();
+        }
+        let mut label = patterns
+            .learned()
+            .into_iter()
+            .find(|(_, i)| *i == id)
+            .expect("learned")
+            .0;
+        label.push(b'*');
+        label
+    }
+
+    #[test]
+    fn keys_reduce_to_their_prefix() {
+        let patterns = table(&PatternConfig::default());
+        assert_eq!(label_of(&patterns, b"user:42"), b"user:*");
+        assert_eq!(label_of(&patterns, b"user:43"), b"user:*");
+        assert_eq!(label_of(&patterns, b"path/a/b"), b"path/*");
+        assert_eq!(label_of(&patterns, b"plain"), b"*");
+        assert_eq!(patterns.id_of(b"user:1"), patterns.id_of(b"user:2"));
+        assert_eq!(patterns.id_of(b""), None);
+        assert_eq!(patterns.tracked(), 3);
+    }
+
+    #[test]
+    fn depth_and_delimiters_are_configurable() {
+        let config = PatternConfig {
+            delimiters: "/".into(),
+            depth: 2,
+            ..Default::default()
+        };
+        let patterns = table(&config);
+        assert_eq!(label_of(&patterns, b"path/a/b/c"), b"path/a/*");
+        assert_eq!(
+            label_of(&patterns, b"path/a"),
+            b"path/*",
+            "fewer delimiters than the depth"
+        );
+        assert_eq!(label_of(&patterns, b"user:42"), b"*", "':' is no longer a delimiter");
+    }
+
+    #[test]
+    fn the_cap_holds_for_any_number_of_prefixes() {
+        let config = PatternConfig {
+            max: 5,
+            ..Default::default()
+        };
+        let patterns = table(&config);
+        for i in 0..10_000 {
+            patterns.id_of(format!("p{i}:x").as_bytes());
+        }
+        assert_eq!(patterns.tracked(), 5);
+        assert_eq!(patterns.learned().len(), 5);
+        assert_eq!(patterns.id_of(b"p9999:y"), Some(OTHER_PATTERN_ID));
+        assert_ne!(
+            patterns.id_of(b"p0:y"),
+            Some(OTHER_PATTERN_ID),
+            "early patterns keep their ids"
+        );
+    }
+
+    #[test]
+    fn concurrent_lookups_agree_on_labels() {
+        let patterns = table(&PatternConfig::default());
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let patterns = &patterns;
+                scope.spawn(move || {
+                    for i in 0..2_000 {
+                        let id = patterns.id_of(format!("k{}:{t}", i % 50).as_bytes());
+                        assert!(id.is_some());
+                    }
+                });
+            }
+        });
+        let mut labels: Vec<_> = patterns.learned().into_iter().map(|(prefix, _)| prefix).collect();
+        assert_eq!(
+            labels.len(),
+            50,
+            "four threads meeting each new prefix together learn it once"
+        );
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), 50);
+        assert_eq!(patterns.tracked(), 50, "no id spent on a duplicate");
+    }
+
+    #[test]
+    fn hostile_bytes_are_kept_verbatim_for_the_renderer_to_escape() {
+        let patterns = table(&PatternConfig::default());
+        assert_eq!(label_of(&patterns, b"a\"b\n}:1"), b"a\"b\n}:*");
+        assert_eq!(label_of(&patterns, b"\xff\xfe:1"), b"\xff\xfe:*");
+        let long = vec![b'x'; 10_240];
+        assert_eq!(label_of(&patterns, &long), b"*");
+    }
+
+    #[test]
+    fn lowering_the_cap_sends_new_records_to_other_and_keeps_every_count_readable() {
+        let patterns = table(&PatternConfig::default());
+        let ids: Vec<usize> = (0..10)
+            .map(|i| patterns.id_of(format!("p{i}:x").as_bytes()).expect("enabled"))
+            .collect();
+        patterns.configure(&PatternConfig {
+            max: 2,
+            ..Default::default()
+        });
+        assert_eq!(patterns.id_of(b"p0:y"), Some(ids[0]));
+        assert_eq!(patterns.id_of(b"p5:y"), Some(OTHER_PATTERN_ID), "above the cap: other");
+        assert_eq!(patterns.id_of(b"new:y"), Some(OTHER_PATTERN_ID));
+        assert_eq!(patterns.learned().len(), 10, "counts under every id stay readable");
+        assert_eq!(patterns.ids_in_use(), 11);
+        assert_eq!(patterns.tracked(), 2);
+        patterns.configure(&PatternConfig::default());
+        assert_eq!(patterns.id_of(b"p5:y"), Some(ids[5]), "raised again: its own id");
+    }
+
+    #[test]
+    fn hostile_entries_stay_in_range() {
+        let patterns = table(&PatternConfig::default());
+        patterns.id_of(b"user:1");
+        for entry in patterns.entries.iter().filter(|e| e.is_ready()) {
+            entry.id.store(u64::MAX, Ordering::Relaxed);
+            entry.len.store(u64::MAX, Ordering::Relaxed);
+        }
+        patterns.depth.store(u64::MAX, Ordering::Relaxed);
+        patterns.max.store(u64::MAX, Ordering::Relaxed);
+        patterns.handed_out.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(patterns.id_of(b"user:2"), Some(OTHER_PATTERN_ID));
+        assert!(patterns.learned().is_empty());
+        assert_eq!(patterns.ids_in_use(), PATTERN_IDS);
+        assert!(patterns.tracked() <= MAX_PATTERNS);
+    }
+
+    #[test]
+    fn the_word_at_a_time_search_finds_the_first_delimiter_like_a_byte_scan() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let delimiter_set: Vec<u8> = (0..rng.usize(1..=8)).map(|_| rng.u8(0..128)).collect();
+            let words: [AtomicU64; 8] = std::array::from_fn(|i| {
+                AtomicU64::new(
+                    delimiter_set
+                        .get(i)
+                        .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES)),
+                )
+            });
+            let delimiters = Delimiters {
+                words: &words,
+                count: delimiter_set.len(),
+            };
+            let key: Vec<u8> = (0..rng.usize(0..40))
+                .map(|_| {
+                    if rng.bool() {
+                        delimiter_set[rng.usize(..delimiter_set.len())]
+                    } else {
+                        rng.u8(..)
+                    }
+                })
+                .collect();
+            let expected = key.iter().position(|byte| delimiter_set.contains(byte));
+            assert_eq!(delimiters.first_in(&key), expected, "{key:?} in {delimiter_set:?}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Which shard the calling thread writes, found from its thread pointer instead of a thread-local.
+//!
+//! A thread-local in a shared library costs a call to `__tls_get_addr` on every access (the
+//! global-dynamic TLS model), about a third of a record. The thread pointer (`fs:0` on x86-64, `tpidr_el0`
+//! on aarch64: the address of the thread's control block) is one instruction away and unique among
+//! living threads. A process-wide open-addressing table maps it to a shard index.
+//!
+//! # Protocol
+//!
+//! An entry is a thread pointer (0 when free) and, beside it, a shard index. A thread looks at the entry
+//! its pointer hashes to; if it holds its pointer, the shard index beside it is the thread's (two loads,
+//! no write). Otherwise it probes on and, at the first free entry, claims it with a compare-and-swap of
+//! the pointer, takes the next shard index from one counter (owned shards first, then the shared ones
+//! round-robin) and stores it; until then the index reads as "none" and the thread keeps probing. Only the
+//! claiming thread, or a later thread given the same pointer, ever reads an entry's shard index, so
+//! `Relaxed` suffices: a pointer is reused only after its thread has exited, which orders the exit before
+//! the new thread's start.
+//!
+//! A reused pointer belongs to a thread that has exited, so its successor simply continues the dead
+//! thread's shard: owned shards keep one writer at a time, and claims are never lost. Entries are never
+//! freed (no thread-exit hook may run in a library that can be unloaded); a process whose threads all
+//! have distinct pointers fills the owned shards after [`OWNED_SHARDS`] of them and then shares.
+//!
+//! Other architectures keep the destructor-free thread-local.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+
+/// Shards owned by one thread each.
+pub(crate) const OWNED_SHARDS: usize = 64;
+/// Shards shared, with atomic read-modify-writes, by the threads that come after the owners.
+pub(crate) const SHARED_SHARDS: usize = 16;
+/// All shards.
+pub(crate) const SHARD_COUNT: usize = OWNED_SHARDS + SHARED_SHARDS;
+
+const _: () = assert!(SHARD_COUNT < 255, "a shard index plus one fits in an entry's low byte");
+
+/// Entries of the table: four per owned shard keeps probes short.
+const ENTRIES: usize = 256;
+
+/// Thread pointers, process-wide (shared by every monitor: a shard index names the same writer in each
+/// of them).
+static POINTERS: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
+
+/// Beside each pointer, its shard index plus one (0 while being claimed).
+static SHARDS: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
+
+/// Shard indexes handed out so far; never reset.
+static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
+
+/// The shard the calling thread writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardClaim(u8);
+
+impl ShardClaim {
+    /// The calling thread's claim, made on first use.
+    #[inline(always)]
+    pub(crate) fn current() -> Self {
+        let pointer = thread_pointer();
+        let home = home_of(pointer);
+        if POINTERS[home].load(Relaxed) == pointer
+            && let Some(index) = SHARDS[home].load(Relaxed).checked_sub(1)
+        {
+            return Self(index);
+        }
+        Self::probe(pointer, home)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn probe(pointer: u64, home: usize) -> Self {
+        if pointer == 0 {
+            return Self::unlisted(pointer);
+        }
+        for step in 0..ENTRIES {
+            let at = (home + step) % ENTRIES;
+            let mut seen = POINTERS[at].load(Relaxed);
+            if seen == 0 {
+                match POINTERS[at].compare_exchange(0, pointer, Relaxed, Relaxed) {
+                    Ok(_) => {
+                        let claim = Self::next();
+                        SHARDS[at].store(claim.0 + 1, Relaxed);
+                        return claim;
+                    }
+                    Err(now) => seen = now,
+                }
+            }
+            if seen == pointer {
+                // Ours (from an earlier claim of this thread, or of a dead thread with this pointer); a claim
+                // killed between its two stores leaves no index: the shared shards take this thread.
+                return match SHARDS[at].load(Relaxed).checked_sub(1) {
+                    Some(index) => Self(index),
+                    None => Self::unlisted(pointer),
+                };
+            }
+        }
+        Self::unlisted(pointer)
+    }
+
+    /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
+    fn unlisted(pointer: u64) -> Self {
+        Self((OWNED_SHARDS + (pointer as usize >> 4) % SHARED_SHARDS) as u8)
+    }
+
+    fn next() -> Self {
+        let n = NEXT_SHARD.fetch_add(1, Relaxed);
+        if n < OWNED_SHARDS as u64 {
+            return Self(n as u8);
+        }
+        Self((OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize) as u8)
+    }
+
+    /// Whether this thread is the only writer of its shard.
+    #[inline(always)]
+    pub(crate) fn is_owned(self) -> bool {
+        usize::from(self.0) < OWNED_SHARDS
+    }
+
+    /// The shard's index, below [`SHARD_COUNT`].
+    #[inline(always)]
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// The index as a byte, for tables of 256 entries.
+    #[inline(always)]
+    pub(crate) fn byte(self) -> u8 {
+        self.0
+    }
+}
+
+#[inline(always)]
+fn home_of(pointer: u64) -> usize {
+    (pointer.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % ENTRIES
+}
+
+/// The calling thread's thread pointer: the address of its control block, unique among living threads.
+#[inline(always)]
+fn thread_pointer() -> u64 {
+    #[cfg(all(target_arch = "x86_64", any(target_os = "linux", target_os = "android")))]
+    {
+        let pointer: u64;
+        // SAFETY: on x86-64 Linux the TLS ABI puts the thread control block's own address at `fs:0`, in
+        // every thread a C runtime started; reading it has no side effect.
+        unsafe {
+            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) pointer, options(nostack, readonly, preserves_flags));
+        }
+        pointer
+    }
+    #[cfg(all(target_arch = "aarch64", any(target_os = "linux", target_os = "android")))]
+    {
+        let pointer: u64;
+        // SAFETY: `tpidr_el0` holds the thread pointer on aarch64; reading it has no side effect.
+        unsafe {
+            std::arch::asm!("mrs {}, tpidr_el0", out(reg) pointer, options(nostack, nomem, preserves_flags));
+        }
+        pointer
+    }
+    #[cfg(not(all(
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        any(target_os = "linux", target_os = "android")
+    )))]
+    {
+        thread_local! {
+            /// A destructor-free stand-in: the address of this thread's own copy.
+            static MARK: u8 = const { 0 };
+        }
+        MARK.with(|mark| mark as *const u8 as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_its_claim_and_owners_are_unique() {
+        let here = ShardClaim::current();
+        assert_eq!(ShardClaim::current(), here);
+        let others: Vec<ShardClaim> = (0..4)
+            .map(|_| std::thread::spawn(ShardClaim::current).join().expect("thread ran"))
+            .collect();
+        let live: Vec<ShardClaim> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let claim = ShardClaim::current();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        assert_eq!(ShardClaim::current(), claim);
+                        claim
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread ran")).collect()
+        });
+        for claim in live.iter().filter(|c| c.is_owned()) {
+            assert_ne!(*claim, here);
+            assert_eq!(
+                live.iter().filter(|c| *c == claim).count(),
+                1,
+                "live threads never share an owned shard"
+            );
+        }
+        assert!(others.iter().all(|c| c.index() < SHARD_COUNT));
+    }
+
+    #[test]
+    fn thread_pointers_differ_between_live_threads() {
+        let here = thread_pointer();
+        let there = std::thread::scope(|scope| scope.spawn(thread_pointer).join().expect("thread ran"));
+        assert_ne!(here, there);
+        assert_eq!(thread_pointer(), here);
+    }
+}

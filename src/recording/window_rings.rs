@@ -1,0 +1,489 @@
+//! The rolling windows' storage: rings of what was counted in each period, filled by the writers
+//! themselves, one shard at a time.
+//!
+//! # Protocol
+//!
+//! A shard's records since its last *flush* are its *pending* records: counts per operation and outcome
+//! (its cells minus its `flushed` copy) and latency buckets, all from one second, `control.second` (a
+//! writer flushes at its first record of every new second, so older records were flushed before). A flush
+//! adds the pending counts to the period of that second in three [`DeltaRing`]s (1 s, 10 s and 5 min
+//! periods), the pending latency to the 10 s latency ring when the 10 s period changes, updates `flushed`
+//! and `second`, all inside an odd `flush_seq` (`Release` on the way out). It reads and writes only the
+//! writer's own shard and a few ring cells, so no record ever sums every shard.
+//!
+//! A reader wants, for a window starting at period `p`, everything counted at or after `p`: the rings'
+//! periods from `p` on plus every shard's pending records if their second is at or after `p`. It loads
+//! each shard's `flush_seq`, reads the rings, then reads each shard's pending records and checks its
+//! `flush_seq` again (`Acquire` fence between): a shard that flushed in between would be counted twice or
+//! not at all, so the read is retried (bounded; then accepted with at most one second of one shard off).
+//!
+//! Records of a writer that stopped (a thread gone quiet, a process killed) stay pending in its shard,
+//! attributed to their second, until its next record or the shard's next owner flushes them. Nothing in
+//! a window is ever attributed to the wrong period, except by the bounded means the rings' and the
+//! clock's docs state (`delta_ring`, `Recorder::tick`).
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use crate::recording::delta_ring::{BankCells, Counters, DeltaRing, Miss};
+use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, row_bit, rows_of};
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
+use crate::recording::shard::Shard;
+use crate::recording::totals::OutcomeCounts;
+
+/// Length of the window that latency statistics call "the last minute".
+pub const RECENT_LATENCY_SECS: u64 = 60;
+
+/// Resolution of the latency ring.
+pub(crate) const LATENCY_RESOLUTION: u64 = 10;
+
+/// Counters of a count bank: one per operation and outcome.
+const COUNT_CELLS: usize = MAX_OPERATIONS * OUTCOMES;
+
+/// The three count rings, by resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Resolution {
+    /// 1 s periods, 5 minutes back: the 1m and 5m windows.
+    Fine,
+    /// 10 s periods, an hour back: the 1h window.
+    Medium,
+    /// 5 min periods, a day back: the 24h window.
+    Coarse,
+}
+
+impl Resolution {
+    /// Every resolution, finest first.
+    pub(crate) const ALL: [Self; 3] = [Self::Fine, Self::Medium, Self::Coarse];
+
+    /// Seconds per period.
+    pub(crate) const fn seconds(self) -> u64 {
+        match self {
+            Self::Fine => 1,
+            Self::Medium => 10,
+            Self::Coarse => 300,
+        }
+    }
+
+    const fn span(self) -> u64 {
+        match self {
+            Self::Fine => 300,
+            Self::Medium => 3_600,
+            Self::Coarse => 86_400,
+        }
+    }
+
+    /// Periods this resolution's ring keeps: every period of its span, plus the current one, plus one of
+    /// slack.
+    const fn ring_len(self) -> usize {
+        (self.span() / self.seconds()) as usize + 2
+    }
+
+    /// The ring a window of `window` seconds reads, and the first second the window covers at `now` (the
+    /// start of a period).
+    pub(crate) fn for_window(window: u64, now: u64) -> (Self, u64) {
+        let resolution = Self::ALL
+            .into_iter()
+            .find(|r| window <= r.span())
+            .unwrap_or(Self::Coarse);
+        let res = resolution.seconds();
+        (resolution, (now - now % res).saturating_sub(window.saturating_sub(res)))
+    }
+}
+
+/// Where "the last minute" of latency starts: [`RECENT_LATENCY_SECS`] before the start of the current
+/// 10-second period, so it covers 60 to 70 seconds.
+pub(crate) fn recent_latency_start(now: u64) -> u64 {
+    (now - now % LATENCY_RESOLUTION).saturating_sub(RECENT_LATENCY_SECS)
+}
+
+/// Latency buckets of every operation for one 10-second period, with the rows that hold counts.
+#[repr(C)]
+pub(crate) struct LatencyBank {
+    rows: [AtomicU64; MAX_OPERATIONS],
+    buckets: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
+}
+
+// SAFETY: atomics only; zero is "nothing counted, no rows".
+unsafe impl BankCells for LatencyBank {
+    fn clear(&self) {
+        for (rows, buckets) in self.rows.iter().zip(&self.buckets) {
+            for index in rows_of(rows.load(Ordering::Relaxed)) {
+                if let Some(cell) = buckets.get(index) {
+                    cell.store(0, Ordering::Relaxed);
+                }
+            }
+            rows.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+const FINE_LEN: usize = Resolution::Fine.ring_len();
+const MEDIUM_LEN: usize = Resolution::Medium.ring_len();
+const COARSE_LEN: usize = Resolution::Coarse.ring_len();
+const LATENCY_LEN: usize = (RECENT_LATENCY_SECS / LATENCY_RESOLUTION) as usize + 2;
+
+/// The rings, in the region. All-zero is the valid empty state.
+#[repr(C)]
+pub(crate) struct WindowRings {
+    /// The first second anything was recorded or read, plus one; 0 before.
+    first_second: AtomicU64,
+    fine: DeltaRing<FINE_LEN, Counters<COUNT_CELLS>>,
+    medium: DeltaRing<MEDIUM_LEN, Counters<COUNT_CELLS>>,
+    coarse: DeltaRing<COARSE_LEN, Counters<COUNT_CELLS>>,
+    latency: DeltaRing<LATENCY_LEN, LatencyBank>,
+}
+
+/// What a shard has not flushed yet, read consistently.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pending {
+    /// The second they were recorded in; `None` if the shard never recorded.
+    pub(crate) second: Option<u64>,
+    pub(crate) counts: OutcomeCounts,
+    /// Per operation.
+    pub(crate) latency: Vec<LatencyCounts>,
+}
+
+/// What the rings and the pending records say about the past, for every period they know.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WindowDeltas {
+    /// Per resolution (in [`Resolution::ALL`] order): `(period start second, counts in that period)`.
+    pub(crate) counts: Vec<Vec<(u64, OutcomeCounts)>>,
+    /// `(period start second, latency per operation in that 10 s period)`.
+    pub(crate) latency: Vec<(u64, Vec<LatencyCounts>)>,
+    /// The first second anything was recorded or read.
+    pub(crate) first_second: Option<u64>,
+}
+
+impl WindowRings {
+    /// Notes `now` as the start of history if nothing came before.
+    pub(crate) fn note_first(&self, now: u64) {
+        if self.first_second.load(Ordering::Relaxed) == 0 {
+            let _ = self
+                .first_second
+                .compare_exchange(0, now.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// The first second anything was recorded or read.
+    pub(crate) fn first_second(&self) -> Option<u64> {
+        self.first_second.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    fn count_ring_add(&self, resolution: Resolution, second: u64, deltas: &OutcomeCounts) {
+        let period = second / resolution.seconds();
+        let add = |cells: &Counters<COUNT_CELLS>| {
+            for (cell, delta) in cells.0.iter().zip(deltas.iter().flatten()) {
+                if *delta != 0 {
+                    cell.fetch_add(*delta, Ordering::Relaxed);
+                }
+            }
+        };
+        // A bank another writer is clearing (and did not finish within the wait) takes the deltas one
+        // period late rather than not at all.
+        let added = match resolution {
+            Resolution::Fine => self.fine.add(period, add).or_else(|_| self.fine.add(period + 1, add)),
+            Resolution::Medium => self
+                .medium
+                .add(period, add)
+                .or_else(|_| self.medium.add(period + 1, add)),
+            Resolution::Coarse => self
+                .coarse
+                .add(period, add)
+                .or_else(|_| self.coarse.add(period + 1, add)),
+        };
+        let _ = added;
+    }
+
+    /// Moves `shard`'s pending records to the rings if `now` is a new second for it (see the module
+    /// docs). Only the shard's writer calls it (for a shared shard, the writer holding its flush lock).
+    pub(crate) fn flush(&self, shard: &Shard, now: u64) {
+        let control = &shard.control;
+        let second = control.second.load(Ordering::Relaxed);
+        if second == now.wrapping_add(1) {
+            return;
+        }
+        self.note_first(now);
+        let seq = control.flush_seq.load(Ordering::Relaxed);
+        let odd = if seq & 1 == 1 {
+            seq.wrapping_add(2)
+        } else {
+            seq.wrapping_add(1)
+        };
+        control.flush_seq.store(odd, Ordering::Relaxed);
+        fence(Ordering::Release);
+        if let Some(last) = second.checked_sub(1) {
+            self.move_counts(shard, last);
+            if last / LATENCY_RESOLUTION != now / LATENCY_RESOLUTION {
+                self.move_latency(shard, last);
+            }
+        }
+        control.second.store(now.wrapping_add(1), Ordering::Relaxed);
+        control.flush_seq.store(odd.wrapping_add(1), Ordering::Release);
+    }
+
+    fn move_counts(&self, shard: &Shard, last: u64) {
+        let mut deltas = [[0u64; OUTCOMES]; MAX_OPERATIONS];
+        let mut any = false;
+        for (op, row) in deltas.iter_mut().enumerate() {
+            if shard.latency_rows[op].load(Ordering::Relaxed) == 0 {
+                continue; // never recorded in this shard
+            }
+            for (outcome, delta) in row.iter_mut().enumerate() {
+                let count = shard.series[op][outcome].count();
+                let flushed = &shard.flushed.counts[op][outcome];
+                *delta = count.wrapping_sub(flushed.load(Ordering::Relaxed));
+                if *delta != 0 {
+                    flushed.store(count, Ordering::Relaxed);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            for resolution in Resolution::ALL {
+                self.count_ring_add(resolution, last, &deltas);
+            }
+        }
+    }
+
+    fn move_latency(&self, shard: &Shard, last: u64) {
+        let period = last / LATENCY_RESOLUTION;
+        let pending = |op: usize| {
+            shard
+                .latency_rows_of(op, shard.latency_rows[op].load(Ordering::Relaxed))
+                .map(move |(index, cell)| (index, cell.load(Ordering::Relaxed), &shard.flushed.latency[op][index]))
+                .filter(|(_, value, flushed)| *value != flushed.load(Ordering::Relaxed))
+        };
+        if (0..MAX_OPERATIONS).all(|op| pending(op).next().is_none()) {
+            return;
+        }
+        let moved = self.latency.add(period, |bank| {
+            for op in 0..MAX_OPERATIONS {
+                for (index, value, flushed) in pending(op) {
+                    let delta = value.wrapping_sub(flushed.load(Ordering::Relaxed));
+                    bank.rows[op].fetch_or(row_bit(index), Ordering::Relaxed);
+                    bank.buckets[op][index].fetch_add(delta, Ordering::Relaxed);
+                    flushed.store(value, Ordering::Relaxed);
+                }
+            }
+        });
+        if moved == Err(Miss::Expired) {
+            // Older than the ring: no window wants it any more.
+            for op in 0..MAX_OPERATIONS {
+                for (_, value, flushed) in pending(op) {
+                    flushed.store(value, Ordering::Relaxed);
+                }
+            }
+        }
+        // `Busy`: they stay pending and go with the next period.
+    }
+
+    /// Every shard's pending records and the rings' periods from `since` (in seconds) up to `now`,
+    /// consistent with each other (see the module docs).
+    pub(crate) fn read(&self, shards: &[&Shard], since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
+        const ATTEMPTS: usize = 8;
+        let mut result = (WindowDeltas::default(), Vec::new());
+        for _ in 0..ATTEMPTS {
+            let before: Vec<u64> = shards
+                .iter()
+                .map(|shard| shard.control.flush_seq.load(Ordering::Acquire))
+                .collect();
+            let deltas = self.read_rings(since, now);
+            fence(Ordering::Acquire);
+            let pending: Vec<Pending> = shards.iter().map(|shard| pending_of(shard)).collect();
+            fence(Ordering::Acquire);
+            let steady = shards
+                .iter()
+                .zip(&before)
+                .all(|(shard, seq)| seq & 1 == 0 && shard.control.flush_seq.load(Ordering::Relaxed) == *seq);
+            result = (deltas, pending);
+            if steady {
+                break;
+            }
+        }
+        result
+    }
+
+    fn read_rings(&self, since: u64, now: u64) -> WindowDeltas {
+        let counts = |resolution: Resolution| {
+            let (seconds, mut periods) = (resolution.seconds(), Vec::new());
+            let visit = |period: u64, cells: &Counters<COUNT_CELLS>| {
+                let mut counts = [[0u64; OUTCOMES]; MAX_OPERATIONS];
+                for (count, cell) in counts.iter_mut().flatten().zip(&cells.0) {
+                    *count = cell.load(Ordering::Relaxed);
+                }
+                periods.push((period * seconds, counts));
+            };
+            let (from, to) = (since / seconds, now / seconds);
+            match resolution {
+                Resolution::Fine => self.fine.visit(from, to, visit),
+                Resolution::Medium => self.medium.visit(from, to, visit),
+                Resolution::Coarse => self.coarse.visit(from, to, visit),
+            }
+            periods
+        };
+        let mut latency = Vec::new();
+        self.latency
+            .visit(since / LATENCY_RESOLUTION, now / LATENCY_RESOLUTION, |period, bank| {
+                let ops = (0..MAX_OPERATIONS)
+                    .map(|op| {
+                        let mut counts = LatencyCounts::default();
+                        for index in rows_of(bank.rows[op].load(Ordering::Relaxed)) {
+                            if let Some(cell) = bank.buckets[op].get(index) {
+                                counts.add(index, cell.load(Ordering::Relaxed));
+                            }
+                        }
+                        counts
+                    })
+                    .collect();
+                latency.push((period * LATENCY_RESOLUTION, ops));
+            });
+        WindowDeltas {
+            counts: Resolution::ALL.into_iter().map(counts).collect(),
+            latency,
+            first_second: self.first_second(),
+        }
+    }
+}
+
+/// A shard's pending records (unsynchronised: [`WindowRings::read`] checks `flush_seq` around it).
+fn pending_of(shard: &Shard) -> Pending {
+    let second = shard.control.second.load(Ordering::Relaxed).checked_sub(1);
+    let mut pending = Pending {
+        second,
+        counts: [[0; OUTCOMES]; MAX_OPERATIONS],
+        latency: vec![LatencyCounts::default(); MAX_OPERATIONS],
+    };
+    if second.is_none() {
+        return pending;
+    }
+    for op in 0..MAX_OPERATIONS {
+        let rows = shard.latency_rows[op].load(Ordering::Relaxed);
+        if rows == 0 {
+            continue;
+        }
+        // Saturating: a read torn by a flush (retried, see `read`) must not wrap into huge counts.
+        for (outcome, count) in pending.counts[op].iter_mut().enumerate() {
+            *count = shard.series[op][outcome]
+                .count()
+                .saturating_sub(shard.flushed.counts[op][outcome].load(Ordering::Relaxed));
+        }
+        for (index, cell) in shard.latency_rows_of(op, rows) {
+            let delta = cell
+                .load(Ordering::Relaxed)
+                .saturating_sub(shard.flushed.latency[op][index].load(Ordering::Relaxed));
+            pending.latency[op].add(index, delta);
+        }
+    }
+    pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::backing::zeroed_box;
+    use crate::recording::latency;
+    use crate::recording::shard::{OwnerWriter, Placed, Writer};
+
+    fn parts() -> (Box<WindowRings>, Box<Shard>) {
+        // SAFETY: rings and shards are atomics only; all-zero is empty.
+        unsafe { (zeroed_box(), zeroed_box()) }
+    }
+
+    fn record(shard: &Shard, outcome: usize) {
+        let duration_ns = 1_000;
+        OwnerWriter::record(
+            shard,
+            &Placed {
+                operation: 0,
+                outcome,
+                duration_ns,
+                bucket: 0,
+                latency: latency::index_of(duration_ns),
+                pattern: None,
+            },
+        );
+    }
+
+    /// Hits at or after `from` (a second), rings plus pending.
+    fn hits_since(rings: &WindowRings, shard: &Shard, resolution: Resolution, from: u64, now: u64) -> u64 {
+        let (deltas, pending) = rings.read(&[shard], from, now);
+        let index = Resolution::ALL.iter().position(|r| *r == resolution).unwrap();
+        let ringed: u64 = deltas.counts[index]
+            .iter()
+            .filter(|(start, _)| *start >= from - from % resolution.seconds())
+            .map(|(_, counts)| counts[0][0])
+            .sum();
+        let pending: u64 = pending
+            .iter()
+            .filter(|p| p.second.is_some_and(|s| s >= from))
+            .map(|p| p.counts[0][0])
+            .sum();
+        ringed + pending
+    }
+
+    #[test]
+    fn records_reach_their_period_through_the_writers_flush() {
+        let (rings, shard) = parts();
+        for second in 1000..1100u64 {
+            rings.flush(&shard, second); // the first record of each second flushes the last one's
+            record(&shard, 0);
+        }
+        assert_eq!(
+            hits_since(&rings, &shard, Resolution::Fine, 1099, 1099),
+            1,
+            "pending: this second"
+        );
+        assert_eq!(hits_since(&rings, &shard, Resolution::Fine, 1040, 1099), 60);
+        assert_eq!(hits_since(&rings, &shard, Resolution::Medium, 1000, 1099), 100);
+        assert_eq!(hits_since(&rings, &shard, Resolution::Coarse, 900, 1099), 100);
+        assert_eq!(rings.first_second(), Some(1000));
+        // Quiet for ten seconds: the last record is still pending in its second.
+        assert_eq!(hits_since(&rings, &shard, Resolution::Fine, 1050, 1109), 50);
+        assert_eq!(hits_since(&rings, &shard, Resolution::Fine, 1100, 1109), 0);
+    }
+
+    #[test]
+    fn latency_moves_every_ten_seconds() {
+        let (rings, shard) = parts();
+        for second in 0..25u64 {
+            rings.flush(&shard, 2000 + second);
+            record(&shard, 1);
+        }
+        let (deltas, pending) = rings.read(&[&*shard], 2000, 2024);
+        let ringed: Vec<u64> = deltas.latency.iter().map(|(_, ops)| ops[0].total()).collect();
+        assert_eq!(ringed.iter().sum::<u64>(), 20, "two whole periods in the ring");
+        assert_eq!(pending[0].latency[0].total(), 5, "the current period is pending");
+        assert_eq!(pending[0].counts[0][1], 1, "counts flush every second");
+    }
+
+    #[test]
+    fn reads_are_consistent_while_a_writer_flushes() {
+        let (rings, shard) = parts();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let mut reads = 0u64;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Many records per second, as in life: flushes are rare next to reads.
+                for second in 10_000..10_400u64 {
+                    rings.flush(&shard, second);
+                    for _ in 0..1_000 {
+                        record(&shard, 0);
+                    }
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            while !done.load(Ordering::Relaxed) {
+                let (deltas, pending) = rings.read(&[&*shard], 0, u64::MAX / 2);
+                let total: u64 = deltas.counts[2].iter().map(|(_, c)| c[0][0]).sum::<u64>()
+                    + pending.iter().map(|p| p.counts[0][0]).sum::<u64>();
+                reads += 1;
+                let recorded = shard.series[0][0].count();
+                assert!(total <= recorded, "never counted twice: {total} > {recorded}");
+            }
+        });
+        assert!(reads > 0);
+        let (deltas, pending) = rings.read(&[&*shard], 0, u64::MAX / 2);
+        let total: u64 = deltas.counts[2].iter().map(|(_, c)| c[0][0]).sum::<u64>()
+            + pending.iter().map(|p| p.counts[0][0]).sum::<u64>();
+        assert_eq!(total, 400_000, "at rest, rings and pending hold every record once");
+    }
+}
