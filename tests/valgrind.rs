@@ -24,8 +24,14 @@ use support::{cdylib, compile_c_host, compile_c_host_linking, compile_c_host_wit
 /// Runs `host` with `args` under memcheck and fails on any error or definitely lost byte, showing
 /// valgrind's report.
 fn memcheck(host: &Path, args: &[OsString]) {
+    memcheck_with_env(host, args, &[]);
+}
+
+/// [`memcheck`] with environment variables.
+fn memcheck_with_env(host: &Path, args: &[OsString], env: &[(&str, &Path)]) {
     let suppressions = crate_dir().join("ffi-tests/c/valgrind.supp");
     let output = Command::new("valgrind")
+        .envs(env.iter().map(|(name, value)| (*name, *value)))
         .args([
             "--tool=memcheck",
             "--error-exitcode=1",
@@ -151,6 +157,19 @@ fn flamegraph_paths_under_memcheck() {
     // 3 x 2,000 records, sampled 1 in 100: the same renders on fewer samples.
     let [samples, time, svg] = files;
     memcheck(&host, &[library(), samples, time, svg, "2000".into()]);
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn state_writer_under_memcheck() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("state_writer", dir.path());
+    let progress = dir.path().join("progress");
+    std::fs::write(&progress, vec![0u8; 4 * 8 * 8]).expect("progress file"); // slots 0 and 1, 8 words each
+    let state = dir.path().join("run").join("valgrind.state");
+    // 2,000 records into a state file, and a forked child's 200 into the same file.
+    let args = [library(), progress.into(), "0".into(), "2000".into(), "200".into()];
+    memcheck_with_env(&host, &args, &[("CACHE_MONITOR_STATE", &state)]);
 }
 
 #[test]
