@@ -86,9 +86,10 @@
 
 /**
  * Minor version of the C ABI: bumped when functions, types, status codes or configuration keys are added
- * (1.6: `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`,
- * `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat`, the state file (`{"state": ...}`,
- * `CACHE_MONITOR_STATE`) and the status codes -20 to -25).
+ * (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
+ * `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
+ * `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
+ * `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 6
 

@@ -28,7 +28,8 @@
 //! - [`profiler`]: sampled stacks for flamegraphs;
 //! - [`state`]: the read model (counts since the last reset) and the wire format of state snapshots;
 //! - [`render`]: Prometheus text, OpenMetrics and JSON, pure functions of a view;
-//! - `monitor`: [`Monitor`], tying the above together, and [`MonitorHandle`];
+//! - `monitor`: [`Monitor`], tying the above together, [`MonitorHandle`], and [`check`], which checks a
+//!   state file without using it;
 //! - `exporter`: the HTTP server (Cargo feature `exporter`);
 //! - [`ffi`]: the C ABI; [`api`]: the Rust API for cache systems ([`MonitoredCache`], [`MetricsEndpoint`],
 //!   the caches of feature `caches`, the `prometheus` collector of feature `prometheus-collector`, the
@@ -71,6 +72,7 @@ pub use cache::{FileCache, MemoryCache};
 pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use error::Error;
+pub use monitor::check;
 pub use monitor::{InFlight, Monitor, MonitorHandle};
 #[allow(deprecated)]
 pub use monitored::MonitorRef;

@@ -164,6 +164,21 @@ fn statistics_set_the_gauges_and_evictions_become_evict_operations() {
         );
         let view = cache.monitor().view();
         assert_eq!(view.gauges, [stats.total_bytes, 2]);
+        let evictions = &cache.monitor().totals().series[Operation::EVICT.code() as usize][Outcome::Ok.code() as usize];
+        assert_eq!(
+            (evictions.timed(), evictions.untimed),
+            (0, 3),
+            "evictions have no duration: they stay out of the histogram and the quantiles"
+        );
+        let text = cache.render_prometheus();
+        assert!(
+            text.contains("operations_total{operation=\"evict\",result=\"ok\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("operation_duration_seconds_count{operation=\"evict\",result=\"ok\"} 0\n"),
+            "{text}"
+        );
     });
 }
 

@@ -182,10 +182,9 @@ impl MetricsView {
             Some(op) => &self.totals.series[op.index()..=op.index()],
             None => &self.totals.series[..],
         };
-        series
-            .iter()
-            .flatten()
-            .fold((0, 0), |(sum, count), s| (sum + u128::from(s.sum_ns), count + s.count))
+        series.iter().flatten().fold((0, 0), |(sum, count), s| {
+            (sum + u128::from(s.sum_ns), count + s.timed())
+        })
     }
 
     /// Every alert rule that is on, evaluated on this view.

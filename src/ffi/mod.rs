@@ -34,9 +34,10 @@ use crate::recording::operation::{Gauge, Operation};
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: bumped when functions, types, status codes or configuration keys are added
-/// (1.6: `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`,
-/// `cache_monitor_version_string`, `CacheMonitorOutcome`, `CacheMonitorFormat`, the state file (`{"state": ...}`,
-/// `CACHE_MONITOR_STATE`) and the status codes -20 to -25).
+/// (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
+/// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
+/// `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
+/// `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;

@@ -2,9 +2,10 @@
 //!
 //! This file holds the recording side; `reading` reads the counts since the last reset and builds views,
 //! reports and renders from them, `transfer` exports and imports state snapshots, `state_file` attaches a
-//! state file and keeps its shape one for every process, `handle` is [`MonitorHandle`], the one way to
-//! hold on to a monitor.
+//! state file and keeps its shape one for every process, `check` checks a state file without using it,
+//! `handle` is [`MonitorHandle`], the one way to hold on to a monitor.
 
+pub mod check;
 mod handle;
 #[cfg(test)]
 mod profiler_tests;
@@ -222,6 +223,17 @@ impl Monitor {
         } else {
             Err(Error::UnknownOperation(operation.code()))
         }
+    }
+
+    /// Counts `count` operations that have no duration, such as the evictions a cache reports: they count in
+    /// `operations_total` (and the hit rates and windows), not in the duration histogram or the latency
+    /// quantiles. Switched off, it counts nothing.
+    pub fn count(&self, operation: Operation, outcome: Outcome, count: u64) -> Result<(), Error> {
+        self.check_operation(operation)?;
+        if self.recorder.is_enabled() && count != 0 {
+            self.recorder.count(operation, outcome, count);
+        }
+        Ok(())
     }
 
     /// Counts an operation as in flight until the matching [`Monitor::end`].

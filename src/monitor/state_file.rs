@@ -41,9 +41,9 @@ use crate::recording::state_file::OpenOptions;
 use crate::recording::totals::Totals;
 
 /// The shape a file records, and the generation it was read at.
-struct FileShape {
-    generation: u64,
-    config: Config,
+pub(super) struct FileShape {
+    pub(super) generation: u64,
+    pub(super) config: Config,
 }
 
 fn state_file_error(error: impl std::fmt::Display) -> Error {
@@ -67,7 +67,7 @@ fn write_shape(region: &Region, config: &Config) {
 
 /// The shape recorded in `region`, applied to a default configuration (the text is input: checked
 /// like any configuration call).
-fn read_shape(region: &Region) -> Result<FileShape, String> {
+pub(super) fn read_shape(region: &Region) -> Result<FileShape, String> {
     let read = region.core.shape.read(|generation, cells: &[AtomicU64; SHAPE_WORDS]| {
         let len = (cells[0].load(Relaxed) as usize).min((SHAPE_WORDS - 1) * 8);
         let bytes: Vec<u8> = cells[1..]
@@ -168,6 +168,9 @@ impl Monitor {
             let mut config = monitor.config.write();
             let mut next = config.clone();
             next.state.path = Some(path.as_ref().to_owned());
+            // A reader creates nothing: it takes a file of any mode its creator may configure (the owner
+            // check stays).
+            next.state.mode = 0o666;
             *config = monitor.attach(&config, &next, false)?;
         }
         Ok(monitor)
@@ -271,6 +274,7 @@ impl Monitor {
                 for (outcome, totals) in series.iter().enumerate() {
                     let cells = &shard.series[op][outcome];
                     add(&cells.sum_ns, totals.sum_ns);
+                    add(&cells.untimed, totals.untimed);
                     for (cell, count) in cells.buckets.iter().zip(&totals.buckets) {
                         add(cell, *count);
                     }

@@ -107,6 +107,22 @@ impl PeriodTag {
     }
 }
 
+/// One bank's tag as stored, decoded but unchecked (for `check`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BankTag {
+    /// The address of the tag, to say where it lives.
+    pub(crate) address: usize,
+    /// Its entry and bank in the ring.
+    pub(crate) entry: usize,
+    pub(crate) bank: usize,
+    /// The word as stored.
+    pub(crate) raw: u64,
+    /// The period it holds or is being cleared for; `None` for a bank never used.
+    pub(crate) period: Option<u64>,
+    /// Whether a clear is in progress (or was cut short).
+    pub(crate) clearing: bool,
+}
+
 /// What a bank holds for one period, and how it is emptied for the next.
 ///
 /// # Safety
@@ -164,6 +180,32 @@ impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
             let _ = next.tag.hold(ahead, || next.cells.clear());
         }
         Ok(())
+    }
+
+    /// Every bank's tag as stored, entry by entry, two banks each (for `check`).
+    pub(crate) fn tags(&self) -> Vec<BankTag> {
+        self.entries
+            .iter()
+            .enumerate()
+            .flat_map(|(entry, banks)| {
+                banks.iter().enumerate().map(move |(bank, held)| {
+                    let raw = held.tag.0.load(Ordering::Relaxed);
+                    BankTag {
+                        address: &held.tag as *const PeriodTag as usize,
+                        entry,
+                        bank,
+                        raw,
+                        period: (raw != 0).then(|| (raw >> 1).wrapping_sub(1)),
+                        clearing: raw & 1 == 1,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `period` belongs in bank `bank` of entry `entry` (see the module docs).
+    pub(crate) fn is_home_of(entry: usize, bank: usize, period: u64) -> bool {
+        period % ENTRIES as u64 == entry as u64 && (period / ENTRIES as u64) % 2 == bank as u64
     }
 
     /// Calls `visit` with every period held in `from..=to` and its cells.

@@ -86,6 +86,13 @@ impl Journal {
         self.entry.load(Relaxed) & OPEN != 0
     }
 
+    /// The record in progress or left half-written, if the entry is open (for `check`: the caller checks
+    /// its indexes against the shard, as [`Journal::roll_back`] does).
+    pub(crate) fn open_entry(&self) -> Option<JournalEntry> {
+        let word = self.entry.load(Relaxed);
+        (word & OPEN != 0).then(|| JournalEntry::unpack(word & !OPEN))
+    }
+
     /// Undoes a record its writer left half-written (the writer is gone: the caller holds the shard's
     /// lock). Returns whether there was one. An entry naming cells the shard does not have (a corrupted
     /// file) is closed without touching anything.

@@ -247,6 +247,30 @@ impl Entry {
     }
 }
 
+/// A pattern table entry's words as the region holds them, unchecked (for `check`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawEntry {
+    /// The address of the entry's first word, to say where it lives.
+    pub(crate) address: usize,
+    pub(crate) hash: u64,
+    pub(crate) ready: u64,
+    pub(crate) id: u64,
+    pub(crate) len: u64,
+    pub(crate) words: [u64; MAX_PREFIX / 8],
+}
+
+/// A pattern table's settings as the region holds them, unchecked (for `check`, which compares them with
+/// a table [`PatternTable::configure`]d from the recorded configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RawSettings {
+    pub(crate) enabled: u64,
+    pub(crate) depth: u64,
+    pub(crate) max: u64,
+    /// The delimiter words in use, then their count.
+    pub(crate) delimiters: Vec<u64>,
+    pub(crate) handed_out: u64,
+}
+
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
 /// with analysis off; [`PatternTable::configure`] sets it up.
 #[repr(C)]
@@ -417,6 +441,39 @@ impl PatternTable {
             return OTHER_PATTERN_ID;
         }
         self.lookup(&Packed::new(prefix), false)
+    }
+
+    /// The settings as stored.
+    pub(crate) fn raw_settings(&self) -> RawSettings {
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        RawSettings {
+            enabled: load(&self.enabled),
+            depth: load(&self.depth),
+            max: load(&self.max),
+            delimiters: {
+                // Words past the count are stale (an earlier, longer set): not part of the settings.
+                let count = load(&self.delimiter_count);
+                let used = self.delimiters.iter().take((count as usize).min(8));
+                used.map(load).chain(std::iter::once(count)).collect()
+            },
+            handed_out: load(&self.handed_out),
+        }
+    }
+
+    /// Every entry's words as stored, in table order.
+    pub(crate) fn raw_entries(&self) -> Vec<RawEntry> {
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        self.entries
+            .iter()
+            .map(|entry| RawEntry {
+                address: &entry.hash as *const AtomicU64 as usize,
+                hash: load(&entry.hash),
+                ready: load(&entry.ready),
+                id: load(&entry.id),
+                len: load(&entry.len),
+                words: std::array::from_fn(|i| load(&entry.words[i])),
+            })
+            .collect()
     }
 
     /// How many pattern ids may hold counts: `other` and every id handed out.

@@ -352,22 +352,28 @@ impl Recorder {
         f(shard, route.kind() == WriterKind::Shared);
     }
 
+    /// Counts `count` operations without a duration (see `SeriesTotals::untimed`).
+    pub(crate) fn count(&self, operation: Operation, outcome: Outcome, count: u64) {
+        let operation = operation.index() & (MAX_OPERATIONS - 1);
+        self.bump(|shard| &shard.series[operation][outcome.index()].untimed, count);
+    }
+
     /// Counts the start of an operation.
     pub(crate) fn begin(&self, operation: Operation) {
-        self.bump(|shard| &shard.begun[operation.index().min(MAX_OPERATIONS - 1)]);
+        self.bump(|shard| &shard.begun[operation.index() & (MAX_OPERATIONS - 1)], 1);
     }
 
     /// Counts the end of an operation.
     pub(crate) fn end(&self, operation: Operation) {
-        self.bump(|shard| &shard.ended[operation.index().min(MAX_OPERATIONS - 1)]);
+        self.bump(|shard| &shard.ended[operation.index() & (MAX_OPERATIONS - 1)], 1);
     }
 
-    fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64) {
+    fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64, amount: u64) {
         let (_, shard, route) = self.shard();
         match route.kind() {
             // One cell: a single store, whole or not at all, needs no journal.
-            WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell(shard), 1),
-            WriterKind::Shared => SharedWriter::add(cell(shard), 1),
+            WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell(shard), amount),
+            WriterKind::Shared => SharedWriter::add(cell(shard), amount),
         }
     }
 

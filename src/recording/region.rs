@@ -24,7 +24,7 @@ pub(crate) const SHAPE_WORDS: usize = 512;
 /// Cells of a reset baseline: per series the sum and every bucket cell, the latency buckets, the
 /// pattern counts.
 pub(crate) const BASELINE_CELLS: usize =
-    MAX_OPERATIONS * OUTCOMES * (MAX_BUCKETS + 2) + MAX_OPERATIONS * LATENCY_BUCKETS + PATTERN_IDS * OUTCOMES;
+    MAX_OPERATIONS * OUTCOMES * (MAX_BUCKETS + 3) + MAX_OPERATIONS * LATENCY_BUCKETS + PATTERN_IDS * OUTCOMES;
 
 /// What the hot path reads and nobody writes while recording: one read-mostly block.
 #[repr(C)]

@@ -42,6 +42,8 @@ pub(crate) const OTHER_PATTERN_ID: usize = 0;
 #[repr(C)]
 pub(crate) struct SeriesCells {
     pub(crate) sum_ns: AtomicU64,
+    /// Operations counted without a duration (in `operations_total`, not in the histogram).
+    pub(crate) untimed: AtomicU64,
     /// Non-cumulative: bucket `i` counts durations in `(bound[i-1], bound[i]]`; the one after the last
     /// configured bound counts those above every bound. Cells past the configured bounds hold what an
     /// earlier, longer set of bounds counted there: every reader sums all of them.
@@ -49,11 +51,11 @@ pub(crate) struct SeriesCells {
 }
 
 impl SeriesCells {
-    /// How many records the series holds: the sum of every bucket cell.
+    /// How many operations the series holds: every bucket cell, and those counted without a duration.
     pub(crate) fn count(&self) -> u64 {
-        self.buckets
-            .iter()
-            .fold(0u64, |count, cell| count.wrapping_add(cell.load(Relaxed)))
+        self.buckets.iter().fold(self.untimed.load(Relaxed), |count, cell| {
+            count.wrapping_add(cell.load(Relaxed))
+        })
     }
 }
 

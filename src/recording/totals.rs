@@ -13,12 +13,28 @@ pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];
 /// One `(operation, outcome)` series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeriesTotals {
-    /// Operations recorded.
+    /// Operations counted: those recorded with a duration (the buckets) and those counted without one.
     pub count: u64,
-    /// Sum of their durations, in nanoseconds.
+    /// Sum of the recorded durations, in nanoseconds.
     pub sum_ns: u64,
-    /// Non-cumulative bucket counts: one per configured bound, then one for durations above them all.
+    /// Non-cumulative bucket counts of the recorded durations: one per configured bound, then one for
+    /// durations above them all.
     pub buckets: Vec<u64>,
+    /// Operations counted without a duration (`Monitor::count`: evictions a cache reports, say). They
+    /// count in `operations_total`, not in the duration histogram.
+    pub untimed: u64,
+}
+
+impl SeriesTotals {
+    /// Operations recorded with a duration: the duration histogram's `_count`.
+    pub fn timed(&self) -> u64 {
+        self.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count))
+    }
+
+    /// `count` from the buckets and `untimed`.
+    fn recount(&mut self) {
+        self.count = self.timed().wrapping_add(self.untimed);
+    }
 }
 
 /// Everything recorded, summed over shards, for the operations `0..operations`.
@@ -43,6 +59,7 @@ impl Totals {
             count: 0,
             sum_ns: 0,
             buckets: vec![0; buckets + 1],
+            untimed: 0,
         };
         Self {
             series: vec![std::array::from_fn(|_| series.clone()); operations],
@@ -83,6 +100,9 @@ impl Totals {
                     *total = total.wrapping_add(count);
                     totals.count = totals.count.wrapping_add(count);
                 }
+                let untimed = cells.untimed.load(Relaxed);
+                totals.untimed = totals.untimed.wrapping_add(untimed);
+                totals.count = totals.count.wrapping_add(untimed);
                 totals.sum_ns = totals.sum_ns.wrapping_add(cells.sum_ns.load(Relaxed));
             }
             for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
@@ -128,7 +148,7 @@ impl Totals {
                 series.buckets[buckets] = series.buckets[buckets].wrapping_add(beyond);
             }
             series.buckets.resize(buckets + 1, 0);
-            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+            series.recount();
         }
         self
     }
@@ -146,6 +166,7 @@ impl Totals {
             for outcome in 0..OUTCOMES {
                 let series = self.series.get(op).map(|s| &s[outcome]);
                 put(series.map_or(0, |s| s.sum_ns));
+                put(series.map_or(0, |s| s.untimed));
                 for bucket in 0..=MAX_BUCKETS {
                     put(series.and_then(|s| s.buckets.get(bucket)).copied().unwrap_or(0));
                 }
@@ -171,10 +192,11 @@ impl Totals {
         let mut take = || cells.next().unwrap_or(0);
         for series in totals.series.iter_mut().flatten() {
             series.sum_ns = take();
+            series.untimed = take();
             for bucket in series.buckets.iter_mut() {
                 *bucket = take();
             }
-            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+            series.recount();
         }
         for latency in totals.latency.iter_mut() {
             for index in 0..LATENCY_BUCKETS {
@@ -221,7 +243,7 @@ impl Totals {
         let mut result = self.clone();
         result.combine(baseline, u64::saturating_sub, |mine, theirs| *mine = mine.since(theirs));
         for series in result.series.iter_mut().flatten() {
-            series.count = series.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count));
+            series.recount();
         }
         result
     }
@@ -232,6 +254,7 @@ impl Totals {
             for (mine, theirs) in mine.iter_mut().zip(theirs) {
                 each(&mut mine.count, &theirs.count);
                 each(&mut mine.sum_ns, &theirs.sum_ns);
+                each(&mut mine.untimed, &theirs.untimed);
                 mine.buckets
                     .iter_mut()
                     .zip(&theirs.buckets)

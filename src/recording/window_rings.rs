@@ -24,7 +24,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::recording::delta_ring::{BankCells, Counters, DeltaRing, Miss};
+use crate::recording::delta_ring::{BankCells, BankTag, Counters, DeltaRing, Miss};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, row_bit, rows_of};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::recording::shard::Shard;
@@ -153,7 +153,56 @@ pub(crate) struct WindowDeltas {
     pub(crate) first_second: Option<u64>,
 }
 
+/// The tags of one ring, as stored (for `check`).
+#[derive(Clone, Debug)]
+pub(crate) struct RingTags {
+    /// Which ring: `fine`, `medium`, `coarse` or `latency`.
+    pub(crate) name: &'static str,
+    /// Seconds per period.
+    pub(crate) period_seconds: u64,
+    /// Entries in the ring (each has two banks).
+    pub(crate) entries: usize,
+    /// Every bank's tag.
+    pub(crate) tags: Vec<BankTag>,
+    /// Whether `period` belongs in bank `bank` of entry `entry`.
+    pub(crate) is_home_of: fn(usize, usize, u64) -> bool,
+}
+
 impl WindowRings {
+    /// Every ring's tags as stored.
+    pub(crate) fn ring_tags(&self) -> Vec<RingTags> {
+        vec![
+            RingTags {
+                name: "fine",
+                period_seconds: Resolution::Fine.seconds(),
+                entries: FINE_LEN,
+                tags: self.fine.tags(),
+                is_home_of: DeltaRing::<FINE_LEN, Counters<COUNT_CELLS>>::is_home_of,
+            },
+            RingTags {
+                name: "medium",
+                period_seconds: Resolution::Medium.seconds(),
+                entries: MEDIUM_LEN,
+                tags: self.medium.tags(),
+                is_home_of: DeltaRing::<MEDIUM_LEN, Counters<COUNT_CELLS>>::is_home_of,
+            },
+            RingTags {
+                name: "coarse",
+                period_seconds: Resolution::Coarse.seconds(),
+                entries: COARSE_LEN,
+                tags: self.coarse.tags(),
+                is_home_of: DeltaRing::<COARSE_LEN, Counters<COUNT_CELLS>>::is_home_of,
+            },
+            RingTags {
+                name: "latency",
+                period_seconds: LATENCY_RESOLUTION,
+                entries: LATENCY_LEN,
+                tags: self.latency.tags(),
+                is_home_of: DeltaRing::<LATENCY_LEN, LatencyBank>::is_home_of,
+            },
+        ]
+    }
+
     /// Notes `now` as the start of history if nothing came before.
     pub(crate) fn note_first(&self, now: u64) {
         if self.first_second.load(Ordering::Relaxed) == 0 {

@@ -84,7 +84,7 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
             ("operation", view.config.operation_name(operation)),
             ("result", outcome.name()),
         ];
-        sink.histogram(&labels, &buckets, totals.count, totals.sum_ns as f64 / 1e9);
+        sink.histogram(&labels, &buckets, totals.timed(), totals.sum_ns as f64 / 1e9);
     }
 }
 

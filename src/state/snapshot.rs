@@ -54,6 +54,9 @@ pub(crate) struct StateSnapshot {
 pub(crate) struct SeriesSnapshot {
     pub(crate) sum_ns: u64,
     pub(crate) buckets: Vec<u64>,
+    /// Operations counted without a duration (absent from snapshots of earlier versions: 0).
+    #[serde(default)]
+    pub(crate) untimed: u64,
 }
 
 /// One pattern: its prefix bytes in hex (keys are bytes, not text) and outcome counts.
@@ -111,6 +114,7 @@ impl StateSnapshot {
                         .map(|s| SeriesSnapshot {
                             sum_ns: s.sum_ns,
                             buckets: s.buckets.clone(),
+                            untimed: s.untimed,
                         })
                         .collect()
                 })
@@ -266,7 +270,7 @@ impl StateSnapshot {
             .series
             .iter()
             .flatten()
-            .all(|series| total(series.buckets.iter().copied()).is_some());
+            .all(|series| total(series.buckets.iter().copied().chain([series.untimed])).is_some());
         let latency_fits = self
             .latency
             .iter()
@@ -307,9 +311,10 @@ impl StateSnapshot {
                     count: snapshot
                         .buckets
                         .iter()
-                        .fold(0u64, |sum, count| sum.wrapping_add(*count)),
+                        .fold(snapshot.untimed, |sum, count| sum.wrapping_add(*count)),
                     sum_ns: snapshot.sum_ns,
                     buckets: snapshot.buckets.clone(),
+                    untimed: snapshot.untimed,
                 };
             }
         }
