@@ -168,15 +168,16 @@ func (b *Batch) flushLocked() error {
 	var report *BatchError
 	recorded := 0
 	for start := 0; start < b.n; {
-		status := C.cm_record_batch(b.lib.fn.recordBatch, &b.records[start], C.size_t(b.n-start), b.recorded)
+		r := C.cm_record_batch(b.lib.fn.recordBatch, b.lib.fn.lastError, &b.records[start], C.size_t(b.n-start),
+			b.recorded)
 		done := int(*b.recorded)
 		recorded += done
-		if status == 0 {
+		if r.status == 0 {
 			break
 		}
+		refused := b.lib.fail("cache_monitor_record_batch", r) // also frees the message's C memory
 		if report == nil {
-			report = &BatchError{Index: start + done}
-			report.First = b.lib.fail("cache_monitor_record_batch", status)
+			report = &BatchError{Index: start + done, First: refused}
 		}
 		report.Dropped++
 		start += done + 1

@@ -34,7 +34,8 @@ func (op Operation) String() string {
 	return "operation(" + strconv.FormatUint(uint64(op), 10) + ")"
 }
 
-// Result is the result of an operation (CACHE_MONITOR_RESULT_* in cache_monitor.h).
+// Result is the outcome of an operation (CacheMonitorOutcome, CACHE_MONITOR_OUTCOME_* in cache_monitor.h;
+// its own type, so it cannot be mistaken for a [Status]).
 type Result uint32
 
 // The results.
@@ -77,10 +78,10 @@ var (
 	_ = [1]struct{}{}[OperationEvict-C.CACHE_MONITOR_OPERATION_EVICT]
 	_ = [1]struct{}{}[OperationLoad-C.CACHE_MONITOR_OPERATION_LOAD]
 	_ = [1]struct{}{}[FirstCustomOperation-C.CACHE_MONITOR_OPERATION_FIRST_CUSTOM]
-	_ = [1]struct{}{}[ResultHit-C.CACHE_MONITOR_RESULT_HIT]
-	_ = [1]struct{}{}[ResultMiss-C.CACHE_MONITOR_RESULT_MISS]
-	_ = [1]struct{}{}[ResultOK-C.CACHE_MONITOR_RESULT_OK]
-	_ = [1]struct{}{}[ResultError-C.CACHE_MONITOR_RESULT_ERROR]
+	_ = [1]struct{}{}[ResultHit-C.CACHE_MONITOR_OUTCOME_HIT]
+	_ = [1]struct{}{}[ResultMiss-C.CACHE_MONITOR_OUTCOME_MISS]
+	_ = [1]struct{}{}[ResultOK-C.CACHE_MONITOR_OUTCOME_OK]
+	_ = [1]struct{}{}[ResultError-C.CACHE_MONITOR_OUTCOME_ERROR]
 	_ = [1]struct{}{}[GaugeSizeBytes-C.CACHE_MONITOR_GAUGE_SIZE_BYTES]
 	_ = [1]struct{}{}[GaugeEntries-C.CACHE_MONITOR_GAUGE_ENTRIES]
 	_ = [1]struct{}{}[ABIMajor-C.CACHE_MONITOR_ABI_VERSION_MAJOR]
@@ -106,5 +107,10 @@ var (
 	_ = [1]struct{}{}[StatusServeFailed-C.CACHE_MONITOR_STATUS_SERVE_FAILED]
 	_ = [1]struct{}{}[StatusExporterNotBuilt-C.CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT]
 	_ = [1]struct{}{}[StatusStateFile-C.CACHE_MONITOR_STATUS_STATE_FILE]
-	_ = [1]struct{}{}[len(statusText)-1+int(StatusStateFile)] // every status has its text
+	_ = [1]struct{}{}[StatusRenderFailed-C.CACHE_MONITOR_STATUS_RENDER_FAILED]
+	_ = [1]struct{}{}[StatusBucketsLocked-C.CACHE_MONITOR_STATUS_BUCKETS_LOCKED]
+	_ = [1]struct{}{}[StatusTooManyImportSources-C.CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES]
+	_ = [1]struct{}{}[StatusIncompatibleSnapshot-C.CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT]
+	_ = [1]struct{}{}[StatusUnknownFormat-C.CACHE_MONITOR_STATUS_UNKNOWN_FORMAT]
+	_ = [1]struct{}{}[len(statusText)-1+int(StatusUnknownFormat)] // every status has its text
 )

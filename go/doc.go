@@ -31,8 +31,15 @@
 // # Errors
 //
 // Every failed call returns an [*Error] with the library's status ([Status]) and its message
-// (cache_monitor_last_error). Statuses are error values: errors.Is(err, cachemonitor.StatusUnknownOperation).
-// Nothing is recorded or changed by a call that fails.
+// (cache_monitor_last_error, which the library keeps per OS thread: the package reads it within the
+// failed call's own cgo call, so each error has its own message). Statuses are error values:
+// errors.Is(err, cachemonitor.StatusUnknownOperation). Nothing is recorded or changed by a call that
+// fails.
+//
+// # Renders
+//
+// Every render (Render, RenderOpenMetrics, ..., ExportState) renders once into the library's memory
+// (cache_monitor_render_alloc), is copied into a []byte and released: no size query, no retry.
 //
 // # Concurrency
 //

@@ -35,8 +35,22 @@ const (
 	StatusBindFailed       Status = -16 // the listen address cannot be bound
 	StatusNotServing       Status = -17 // the exporter is not serving
 	StatusServeFailed      Status = -18 // the exporter could not start its thread
-	StatusExporterNotBuilt Status = -19 // the library was built without the HTTP exporter
-	StatusStateFile        Status = -20 // the state file cannot be used; nothing changed
+	// StatusExporterNotBuilt: the library was built without the HTTP exporter (C ABI 1.5).
+	StatusExporterNotBuilt Status = -19
+	// StatusStateFile: a state file cannot be attached or used; the message names it (1.6).
+	StatusStateFile Status = -20
+	// StatusRenderFailed: a render failed, such as the SVG flamegraph's drawing (1.6; StatusInternal before).
+	StatusRenderFailed Status = -21
+	// StatusBucketsLocked: histogram buckets change only before the first record or after a reset (1.6;
+	// StatusBusy before).
+	StatusBucketsLocked Status = -22
+	// StatusTooManyImportSources: state from the most other library copies is imported already; reset
+	// first (1.6; StatusBusy before).
+	StatusTooManyImportSources Status = -23
+	// StatusIncompatibleSnapshot: a snapshot whose configuration cannot be merged (1.6; StatusBusy before).
+	StatusIncompatibleSnapshot Status = -24
+	// StatusUnknownFormat: a render format code that is not one (1.6; the package never passes one).
+	StatusUnknownFormat Status = -25
 )
 
 // statusText mirrors cache_monitor_strerror, indexed by -status (a test compares the two).
@@ -62,6 +76,11 @@ var statusText = [...]string{
 	"the exporter could not start its thread",
 	"the library was built without the HTTP exporter",
 	"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
+	"the render failed; nothing written",
+	"histogram buckets can change only before the first record or after a reset",
+	"too many import sources; reset first",
+	"state snapshot with an incompatible configuration; nothing imported",
+	"unknown render format code",
 }
 
 // String returns the status's description, as cache_monitor_strerror gives it.
@@ -76,10 +95,9 @@ func (s Status) String() string {
 func (s Status) Error() string { return "cachemonitor: " + s.String() }
 
 // Error is a failed call into the library: the C function, its status and the library's message for it
-// (cache_monitor_last_error, read right after the failure). errors.Is(err, status) matches its Status.
-//
-// The library keeps one last-error message per process: when two goroutines' calls fail at the same
-// moment, Message may describe the other failure. Status is always this call's own.
+// (cache_monitor_last_error, read on the same OS thread within the same cgo call, so it is this call's
+// own message even when other goroutines fail at the same moment). errors.Is(err, status) matches its
+// Status.
 type Error struct {
 	Func    string // the C function that failed, such as "cache_monitor_record"
 	Status  Status // what it returned

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net/http"
 	"strings"
 	"time"
 
@@ -148,28 +147,4 @@ func ExampleLibrary_Configure() {
 	printSeries(text, "cuenv_cache_operations_total")
 	// Output:
 	// cuenv_cache_operations_total{operation="compact",result="ok"} 1
-}
-
-// The library's own HTTP exporter serves /metrics (and the JSON reports and flamegraphs).
-func ExampleLibrary_Serve() {
-	lib, err := cachemonitor.Open("")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := lib.Serve("127.0.0.1:0"); err != nil { // port 0: any free port
-		log.Fatal(err)
-	}
-	defer lib.StopServing()
-	addr, err := lib.ServeAddress()
-	if err != nil {
-		log.Fatal(err)
-	}
-	response, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		log.Fatal(err)
-	}
-	response.Body.Close()
-	fmt.Println(response.Status, response.Header.Get("Content-Type"))
-	// Output:
-	// 200 OK text/plain; version=0.0.4; charset=utf-8
 }

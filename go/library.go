@@ -1,6 +1,7 @@
 package cachemonitor
 
 /*
+#cgo CFLAGS: -DCACHE_MONITOR_NO_DEPRECATED
 #cgo LDFLAGS: -ldl
 #include "trampolines.h"
 */
@@ -9,13 +10,13 @@ import "C"
 import (
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
 
 // The C ABI version this package is written for: [Open] accepts a library with the same major version
-// and at least this minor version (1.5 added cache_monitor_record_batch, which [Batch] uses).
+// and at least this minor version (1.5 added cache_monitor_record_batch, which [Batch] uses; 1.6
+// cache_monitor_render_alloc, which the renders use, cache_monitor_finish and the per-thread last error).
 const (
 	ABIMajor = 1
 	ABIMinor = 6
@@ -40,16 +41,14 @@ type Library struct {
 	path    string
 	version uint32
 	fn      functions
-	// sizeHint remembers each render's last size, so a render usually takes one call.
-	sizeHint [renderKinds]atomic.Uint64
 }
 
 // functions holds the addresses dlsym returned, as integers (see trampolines.h).
 type functions struct {
-	abiVersion, configure, record, recordWithFrames, recordBatch C.uintptr_t
-	begin, end, setGauge, reset, importState, strerror           C.uintptr_t
-	serve, serveStop, shutdown                                   C.uintptr_t
-	renders                                                      [renderKinds]C.uintptr_t
+	abiVersion, versionString, configure, record, recordWithFrames, recordBatch C.uintptr_t
+	begin, finish, setGauge, reset, importState, strerror                       C.uintptr_t
+	serve, serveStop, serveAddress, shutdown, lastError                         C.uintptr_t
+	renderAlloc, free                                                           C.uintptr_t
 }
 
 // symbol is a function Open looks up, and where it keeps its address.
@@ -58,33 +57,18 @@ type symbol struct {
 	addr *C.uintptr_t
 }
 
-// renderKind names the functions with the buffer contract (README, "Buffer contract").
-type renderKind int
+// format is a CacheMonitorFormat: what cache_monitor_render_alloc renders.
+type format uint32
 
 const (
-	renderPrometheus renderKind = iota
-	renderOpenMetrics
-	renderHitRateJSON
-	renderStatsJSON
-	renderFlamegraphFolded
-	renderFlamegraphSVG
-	renderExportState
-	renderLastError
-	renderServeAddress
-	renderKinds
+	formatPrometheus       format = C.CACHE_MONITOR_FORMAT_PROMETHEUS
+	formatOpenMetrics      format = C.CACHE_MONITOR_FORMAT_OPENMETRICS
+	formatHitRateJSON      format = C.CACHE_MONITOR_FORMAT_HIT_RATE_JSON
+	formatStatsJSON        format = C.CACHE_MONITOR_FORMAT_STATS_JSON
+	formatFlamegraphFolded format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED
+	formatFlamegraphSVG    format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_SVG
+	formatStateSnapshot    format = C.CACHE_MONITOR_FORMAT_STATE_SNAPSHOT
 )
-
-var renderNames = [renderKinds]string{
-	"cache_monitor_render",
-	"cache_monitor_render_openmetrics",
-	"cache_monitor_render_hit_rate_json",
-	"cache_monitor_render_stats_json",
-	"cache_monitor_render_flamegraph_folded",
-	"cache_monitor_render_flamegraph_svg",
-	"cache_monitor_export_state",
-	"cache_monitor_last_error",
-	"cache_monitor_serve_address",
-}
 
 // Open loads the library at path with dlopen and checks that it speaks a compatible C ABI (see
 // [ABIMajor]). An empty path means $CACHE_MONITOR_LIB when set, else [DefaultLibrary] through the
@@ -105,22 +89,24 @@ func Open(path string) (*Library, error) {
 	l := &Library{path: path}
 	symbols := []symbol{
 		{"cache_monitor_abi_version", &l.fn.abiVersion},
+		{"cache_monitor_version_string", &l.fn.versionString},
 		{"cache_monitor_configure", &l.fn.configure},
 		{"cache_monitor_record", &l.fn.record},
 		{"cache_monitor_record_with_frames", &l.fn.recordWithFrames},
 		{"cache_monitor_record_batch", &l.fn.recordBatch},
 		{"cache_monitor_begin", &l.fn.begin},
-		{"cache_monitor_end", &l.fn.end},
+		{"cache_monitor_finish", &l.fn.finish},
 		{"cache_monitor_set_gauge", &l.fn.setGauge},
 		{"cache_monitor_reset", &l.fn.reset},
 		{"cache_monitor_import_state", &l.fn.importState},
 		{"cache_monitor_strerror", &l.fn.strerror},
 		{"cache_monitor_serve", &l.fn.serve},
 		{"cache_monitor_serve_stop", &l.fn.serveStop},
+		{"cache_monitor_serve_address", &l.fn.serveAddress},
 		{"cache_monitor_shutdown", &l.fn.shutdown},
-	}
-	for kind, name := range renderNames {
-		symbols = append(symbols, symbol{name, &l.fn.renders[kind]})
+		{"cache_monitor_last_error", &l.fn.lastError},
+		{"cache_monitor_render_alloc", &l.fn.renderAlloc},
+		{"cache_monitor_free", &l.fn.free},
 	}
 	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
 	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
@@ -165,12 +151,29 @@ func (l *Library) ABIVersion() (major, minor int) {
 	return int(l.version >> 16), int(l.version & 0xffff)
 }
 
-// fail turns a status into an [*Error] carrying the library's message about it.
-func (l *Library) fail(function string, status C.int32_t) *Error {
-	err := &Error{Func: function, Status: Status(status)}
-	if message, lastErr := l.LastError(); lastErr == nil && message != "" {
-		err.Message = message
-	} else {
+// VersionString returns the library's crate version and C ABI version, such as
+// "cache-monitor 0.1.0 (C ABI 1.6)", for logs.
+func (l *Library) VersionString() string {
+	return C.GoString(C.cm_version_string(l.fn.versionString))
+}
+
+// check returns nil for a successful call, or an [*Error] carrying the status and the message that the
+// trampoline read on the thread of the failed call; it frees the message's C memory.
+func (l *Library) check(function string, result C.cm_status) error {
+	if result.status == 0 {
+		return nil
+	}
+	return l.fail(function, result)
+}
+
+// fail is check for a result known to be a failure, as an [*Error].
+func (l *Library) fail(function string, result C.cm_status) *Error {
+	err := &Error{Func: function, Status: Status(result.status)}
+	if result.message != nil {
+		err.Message = C.GoString(result.message)
+		C.free(unsafe.Pointer(result.message))
+	}
+	if err.Message == "" {
 		err.Message = err.Status.String()
 	}
 	return err
@@ -202,19 +205,17 @@ func bytesOf(s string) *C.uint8_t {
 func (l *Library) Configure(json string) error {
 	cjson := C.CString(json)
 	defer C.free(unsafe.Pointer(cjson))
-	if status := C.cm_configure(l.fn.configure, cjson); status != 0 {
-		return l.fail("cache_monitor_configure", status)
-	}
-	return nil
+	return l.check("cache_monitor_configure", C.cm_configure(l.fn.configure, l.fn.lastError, cjson))
 }
 
 // Record records one finished operation: its code, its result, how long it took and its key ("" for
 // none; any bytes). One cgo call: when recording at high rates, a [Batch] costs a fraction of it.
+// Durations above about 73 minutes are recorded as that ceiling (CACHE_MONITOR_MAX_DURATION_NS).
 func (l *Library) Record(op Operation, result Result, d time.Duration, key string) error {
-	status := C.cm_record(l.fn.record, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
+	r := C.cm_record(l.fn.record, l.fn.lastError, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
 		C.size_t(len(key)))
-	if status != 0 {
-		return l.fail("cache_monitor_record", status)
+	if r.status != 0 {
+		return l.fail("cache_monitor_record", r)
 	}
 	return nil
 }
@@ -222,33 +223,40 @@ func (l *Library) Record(op Operation, result Result, d time.Duration, key strin
 // RecordWithFrames records like [Library.Record] and gives the profiler the Go call site, since the
 // library cannot unwind Go stacks: frames is ";"-separated, outermost first, such as
 // "main.main;main.serve;cache.(*Cache).Get", and becomes the leaf frames of the sampled stack
-// (README, "Flamegraphs"). Invalid UTF-8 in frames is StatusInvalidUTF8.
+// (README, "Flamegraphs"). Frames never cost the record: bytes that are not UTF-8 show as U+FFFD in the
+// flamegraph.
 func (l *Library) RecordWithFrames(op Operation, result Result, d time.Duration, key, frames string) error {
-	status := C.cm_record_with_frames(l.fn.recordWithFrames, C.uint32_t(op), C.uint32_t(result), nanoseconds(d),
-		bytesOf(key), C.size_t(len(key)), bytesOf(frames), C.size_t(len(frames)))
-	if status != 0 {
-		return l.fail("cache_monitor_record_with_frames", status)
+	r := C.cm_record_with_frames(l.fn.recordWithFrames, l.fn.lastError, C.uint32_t(op), C.uint32_t(result),
+		nanoseconds(d), bytesOf(key), C.size_t(len(key)), bytesOf(frames), C.size_t(len(frames)))
+	if r.status != 0 {
+		return l.fail("cache_monitor_record_with_frames", r)
 	}
 	return nil
 }
 
-// Begin counts an operation as in flight until [Library.End] (from any goroutine).
+// Begin counts an operation as in flight until [Library.Finish] (from any goroutine).
 func (l *Library) Begin(op Operation) error {
-	if status := C.cm_begin(l.fn.begin, C.uint32_t(op)); status != 0 {
-		return l.fail("cache_monitor_begin", status)
+	return l.check("cache_monitor_begin", C.cm_begin(l.fn.begin, l.fn.lastError, C.uint32_t(op)))
+}
+
+// Finish ends an operation started with [Library.Begin] and records it as [Library.Record] does: do not
+// also Record it. With a valid op the operation stops counting as in flight even if the other
+// arguments are refused.
+func (l *Library) Finish(op Operation, result Result, d time.Duration, key string) error {
+	r := C.cm_record(l.fn.finish, l.fn.lastError, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
+		C.size_t(len(key)))
+	if r.status != 0 {
+		return l.fail("cache_monitor_finish", r)
 	}
 	return nil
 }
 
-// End ends an operation started with [Library.Begin] and records it as [Library.Record] does. With a
-// valid op the operation stops counting as in flight even if the other arguments are refused.
+// End is [Library.Finish]: it ends the operation and records it.
+//
+// Deprecated: use Finish, whose name says that it records (the C ABI's cache_monitor_end became
+// cache_monitor_finish in 1.6 for the same reason).
 func (l *Library) End(op Operation, result Result, d time.Duration, key string) error {
-	status := C.cm_record(l.fn.end, C.uint32_t(op), C.uint32_t(result), nanoseconds(d), bytesOf(key),
-		C.size_t(len(key)))
-	if status != 0 {
-		return l.fail("cache_monitor_end", status)
-	}
-	return nil
+	return l.Finish(op, result, d, key)
 }
 
 // InFlight is an operation begun with [Library.Start]: in flight, and timed, until [InFlight.Finish].
@@ -266,76 +274,74 @@ func (l *Library) Start(op Operation) (InFlight, error) {
 	return InFlight{lib: l, op: op, start: time.Now()}, nil
 }
 
-// Finish ends the operation and records it with the time since Start (see [Library.End]).
+// Finish ends the operation and records it with the time since Start (see [Library.Finish]).
 func (f InFlight) Finish(result Result, key string) error {
-	return f.lib.End(f.op, result, time.Since(f.start), key)
+	return f.lib.Finish(f.op, result, time.Since(f.start), key)
 }
 
 // SetGauge sets a gauge the host owns: the cache's size in bytes or its number of entries.
 func (l *Library) SetGauge(gauge Gauge, value uint64) error {
-	if status := C.cm_set_gauge(l.fn.setGauge, C.uint32_t(gauge), C.uint64_t(value)); status != 0 {
-		return l.fail("cache_monitor_set_gauge", status)
-	}
-	return nil
+	return l.check("cache_monitor_set_gauge", C.cm_set_gauge(l.fn.setGauge, l.fn.lastError, C.uint32_t(gauge),
+		C.uint64_t(value)))
 }
 
 // Reset forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight
 // stay in flight. The configuration stays.
 func (l *Library) Reset() error {
-	if status := C.cm_call(l.fn.reset); status != 0 {
-		return l.fail("cache_monitor_reset", status)
-	}
-	return nil
+	return l.check("cache_monitor_reset", C.cm_call(l.fn.reset, l.fn.lastError))
 }
 
-// render calls a function with the buffer contract until the text fits: it starts with a buffer of the
-// size the text had last time, and retries with the size the library reports when the text has grown
-// (it grows as counts gain digits).
-func (l *Library) render(kind renderKind) ([]byte, error) {
-	hint := l.sizeHint[kind].Load()
-	for {
-		buf := make([]byte, hint+hint/8+64)
-		var length C.size_t
-		status := C.cm_render(l.fn.renders[kind], (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &length)
-		hint = uint64(length)
-		switch Status(status) {
-		case StatusOK:
-			l.sizeHint[kind].Store(hint)
-			return buf[:length:length], nil
-		case StatusBufferTooSmall:
-			continue
-		default:
-			if kind == renderLastError { // fail would ask for it again
-				return nil, &Error{Func: renderNames[kind], Status: Status(status), Message: Status(status).String()}
-			}
-			return nil, l.fail(renderNames[kind], status)
-		}
+// render renders f once with cache_monitor_render_alloc and copies the text into Go memory.
+func (l *Library) render(f format) ([]byte, error) {
+	var out *C.uint8_t
+	var length C.size_t
+	r := C.cm_render_alloc(l.fn.renderAlloc, l.fn.lastError, C.uint32_t(f), &out, &length)
+	if r.status != 0 {
+		return nil, l.fail("cache_monitor_render_alloc", r)
 	}
+	defer C.cm_free(l.fn.free, out)
+	// unsafe.Slice rather than C.GoBytes, whose length is a C int: a text may exceed 2 GiB. An empty text
+	// is an empty slice, not nil.
+	text := make([]byte, int(length))
+	copy(text, unsafe.Slice((*byte)(unsafe.Pointer(out)), int(length)))
+	return text, nil
+}
+
+// text reads a function with the two-call buffer contract (last error, serve address) as a string.
+func (l *Library) text(function string, f C.uintptr_t) (string, error) {
+	var text *C.char
+	var length C.size_t
+	r := C.cm_text(f, l.fn.lastError, &text, &length)
+	if r.status != 0 {
+		return "", l.fail(function, r)
+	}
+	defer C.free(unsafe.Pointer(text))
+	return C.GoStringN(text, C.int(length)), nil // a short text: an address or a message of 256 bytes at most
 }
 
 // Render returns the Prometheus text exposition (format 0.0.4) of everything recorded.
-func (l *Library) Render() ([]byte, error) { return l.render(renderPrometheus) }
+func (l *Library) Render() ([]byte, error) { return l.render(formatPrometheus) }
 
 // RenderOpenMetrics returns the OpenMetrics 1.0.0 exposition.
-func (l *Library) RenderOpenMetrics() ([]byte, error) { return l.render(renderOpenMetrics) }
+func (l *Library) RenderOpenMetrics() ([]byte, error) { return l.render(formatOpenMetrics) }
 
 // RenderHitRateJSON returns the hit-rate report as JSON (rolling windows, operations, key patterns).
-func (l *Library) RenderHitRateJSON() ([]byte, error) { return l.render(renderHitRateJSON) }
+func (l *Library) RenderHitRateJSON() ([]byte, error) { return l.render(formatHitRateJSON) }
 
 // RenderStatsJSON returns the stats report as JSON (in flight, operations per second, latencies,
 // alerts).
-func (l *Library) RenderStatsJSON() ([]byte, error) { return l.render(renderStatsJSON) }
+func (l *Library) RenderStatsJSON() ([]byte, error) { return l.render(formatStatsJSON) }
 
 // RenderFlamegraphFolded returns the sampled stacks as folded stacks ("frame;frame;frame weight" per
 // line), empty until sampling is configured ({"profiler": {"sample_every": 100}}).
-func (l *Library) RenderFlamegraphFolded() ([]byte, error) { return l.render(renderFlamegraphFolded) }
+func (l *Library) RenderFlamegraphFolded() ([]byte, error) { return l.render(formatFlamegraphFolded) }
 
 // RenderFlamegraphSVG returns the sampled stacks as an SVG flamegraph.
-func (l *Library) RenderFlamegraphSVG() ([]byte, error) { return l.render(renderFlamegraphSVG) }
+func (l *Library) RenderFlamegraphSVG() ([]byte, error) { return l.render(formatFlamegraphSVG) }
 
 // ExportState returns a versioned snapshot of everything counted, for [Library.ImportState] of another
 // copy of the library (a hot swap; README, "Hot swap").
-func (l *Library) ExportState() ([]byte, error) { return l.render(renderExportState) }
+func (l *Library) ExportState() ([]byte, error) { return l.render(formatStateSnapshot) }
 
 // ImportState adds a snapshot from ExportState of another copy of the library to this one's counts
 // (a later snapshot from the same source replaces the earlier one). Nothing changes on error.
@@ -344,17 +350,16 @@ func (l *Library) ImportState(snapshot []byte) error {
 	if len(snapshot) > 0 {
 		data = (*C.uint8_t)(unsafe.Pointer(&snapshot[0]))
 	}
-	if status := C.cm_import_state(l.fn.importState, data, C.size_t(len(snapshot))); status != 0 {
-		return l.fail("cache_monitor_import_state", status)
-	}
-	return nil
+	return l.check("cache_monitor_import_state", C.cm_import_state(l.fn.importState, l.fn.lastError, data,
+		C.size_t(len(snapshot))))
 }
 
-// LastError returns the library's message about the most recent failed call in the process ("" if
-// none failed). The errors of this package carry it already.
+// LastError returns the library's message about the most recent failed call of the OS thread it runs on
+// ("" if none failed). The library keeps one message per thread, and a goroutine may move between
+// threads between two calls, so this is reliable only under runtime.LockOSThread; the errors of this
+// package carry their call's own message already ([Error.Message]).
 func (l *Library) LastError() (string, error) {
-	text, err := l.render(renderLastError)
-	return string(text), err
+	return l.text("cache_monitor_last_error", l.fn.lastError)
 }
 
 // describe returns cache_monitor_strerror's description of a status.
@@ -369,32 +374,22 @@ func (l *Library) describe(status Status) string {
 func (l *Library) Serve(addr string) error {
 	caddr := C.CString(addr)
 	defer C.free(unsafe.Pointer(caddr))
-	if status := C.cm_serve(l.fn.serve, caddr); status != 0 {
-		return l.fail("cache_monitor_serve", status)
-	}
-	return nil
+	return l.check("cache_monitor_serve", C.cm_serve(l.fn.serve, l.fn.lastError, caddr))
 }
 
 // ServeAddress returns the address the exporter listens on, with the real port when 0 was asked for;
 // StatusNotServing when it is not running.
 func (l *Library) ServeAddress() (string, error) {
-	text, err := l.render(renderServeAddress)
-	return string(text), err
+	return l.text("cache_monitor_serve_address", l.fn.serveAddress)
 }
 
 // StopServing stops the exporter and joins its thread; nil also when it was not serving.
 func (l *Library) StopServing() error {
-	if status := C.cm_call(l.fn.serveStop); status != 0 {
-		return l.fail("cache_monitor_serve_stop", status)
-	}
-	return nil
+	return l.check("cache_monitor_serve_stop", C.cm_call(l.fn.serveStop, l.fn.lastError))
 }
 
 // Shutdown stops everything the library runs on its own (the exporter). Recording and rendering keep
 // working afterwards.
 func (l *Library) Shutdown() error {
-	if status := C.cm_call(l.fn.shutdown); status != 0 {
-		return l.fail("cache_monitor_shutdown", status)
-	}
-	return nil
+	return l.check("cache_monitor_shutdown", C.cm_call(l.fn.shutdown, l.fn.lastError))
 }

@@ -34,6 +34,45 @@ fn a_batch_stops_at_its_first_bad_record_and_the_render_counts_exactly_what_it_r
 }
 
 #[test]
+fn code_written_against_the_old_names_still_compiles_and_counts_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("deprecated_names", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("cache_monitor_end still work"));
+}
+
+#[test]
+fn render_alloc_renders_every_format_once_and_free_releases_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("render_alloc", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every format rendered once"));
+}
+
+#[test]
+fn each_thread_reads_its_own_bounded_last_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("last_error_threads", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("8 threads each read their own last error"));
+}
+
+#[test]
+fn frames_durations_nul_keys_and_unmatched_finishes_keep_the_counts_right_and_promtool_accepts_the_render() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("edge_inputs", dir.path());
+    let rendered = dir.path().join("render.prom");
+    let output = run(Command::new(&host).arg(cdylib()).arg(&rendered));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("edge_inputs:"));
+    let exposition = std::fs::read_to_string(&rendered).expect("the host wrote its render");
+    assert!(
+        exposition.contains("{pattern=\"nul\u{fffd}key:*\",result=\"ok\"} 1\n"),
+        "{exposition}"
+    );
+    assert_promtool_accepts(&exposition);
+}
+
+#[test]
 fn profiling_and_rendering_flamegraphs_leave_the_library_unloadable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("unload_after_flamegraph", dir.path());

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use cache_monitor::ffi::{CacheMonitorOperation as Op, CacheMonitorResult as Res};
+use cache_monitor::ffi::{CacheMonitorOperation as Op, CacheMonitorOutcome as Res};
 
 use crate::cache::Cache;
 use crate::library::Api;

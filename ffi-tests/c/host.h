@@ -1,6 +1,8 @@
 /*
  * host.h: what every C test host shares. Loads libcache_monitor.so with dlopen/dlsym through the typedefs
- * of cache_monitor.h, exactly as a C program that does not link against the library would.
+ * of cache_monitor.h, exactly as a C program that does not link against the library would. The hosts are
+ * compiled with CACHE_MONITOR_NO_DEPRECATED (tests/support), so they use only the current names; only
+ * deprecated_names.c uses the old ones.
  */
 #ifndef CACHE_MONITOR_TEST_HOST_H
 #define CACHE_MONITOR_TEST_HOST_H
@@ -30,7 +32,8 @@ typedef struct {
     CacheMonitorRecordWithFramesFn record_with_frames;
     CacheMonitorRecordBatchFn record_batch;
     CacheMonitorBeginFn begin;
-    CacheMonitorRecordFn end;
+    CacheMonitorRecordFn finish;
+    CacheMonitorRecordFn end; /* the deprecated name of finish */
     CacheMonitorSetGaugeFn set_gauge;
     CacheMonitorResetFn reset;
     CacheMonitorRenderFn render;
@@ -47,6 +50,9 @@ typedef struct {
     CacheMonitorServeFn serve;
     CacheMonitorServeStopFn serve_stop;
     CacheMonitorRenderFn serve_address;
+    CacheMonitorRenderAllocFn render_alloc;
+    CacheMonitorFreeFn free;
+    CacheMonitorVersionStringFn version_string;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -79,6 +85,7 @@ static monitor_api load_monitor(const char *path) {
     LOAD(record_with_frames, "cache_monitor_record_with_frames");
     LOAD(record_batch, "cache_monitor_record_batch");
     LOAD(begin, "cache_monitor_begin");
+    LOAD(finish, "cache_monitor_finish");
     LOAD(end, "cache_monitor_end");
     LOAD(set_gauge, "cache_monitor_set_gauge");
     LOAD(reset, "cache_monitor_reset");
@@ -96,6 +103,9 @@ static monitor_api load_monitor(const char *path) {
     LOAD(serve, "cache_monitor_serve");
     LOAD(serve_stop, "cache_monitor_serve_stop");
     LOAD(serve_address, "cache_monitor_serve_address");
+    LOAD(render_alloc, "cache_monitor_render_alloc");
+    LOAD(free, "cache_monitor_free");
+    LOAD(version_string, "cache_monitor_version_string");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),
@@ -104,19 +114,37 @@ static monitor_api load_monitor(const char *path) {
     return api;
 }
 
-/* Calls a render function with the two-call buffer contract; returns a malloc'ed NUL-terminated text.
- * The text can grow between the calls (counts gain digits), so it asks again until it fits with its NUL. */
-static char *render_text(CacheMonitorRenderFn render) {
+/* Renders `format` once with cache_monitor_render_alloc: a NUL-terminated text to release with
+ * release_text(). */
+static inline char *render(const monitor_api *api, CacheMonitorFormat format) {
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int32_t status = api->render_alloc(format, &text, &len);
+    CHECK(status == CACHE_MONITOR_STATUS_OK, "render_alloc(%u) returned %d (%s)", (unsigned)format, status,
+          api->strerror(status));
+    CHECK(text != NULL && text[len] == '\0' && strlen((const char *)text) == len,
+          "render_alloc(%u): %zu bytes, NUL-terminated, without a NUL inside", (unsigned)format, len);
+    return (char *)text;
+}
+
+/* Releases a text from render(). */
+static inline void release_text(const monitor_api *api, char *text) { api->free((uint8_t *)text); }
+
+/* Calls a function with the two-call buffer contract (last_error, serve_address) and returns a malloc'ed
+ * NUL-terminated text: asks for the size, then copies into a buffer one byte larger, and again if the text
+ * grew in between. An OK always comes with a NUL-terminated text (snprintf's contract). */
+static inline char *copy_text(CacheMonitorRenderFn write) {
     size_t cap = 0, len = 0;
     char *buf = NULL;
     for (;;) {
-        int32_t status = render((uint8_t *)buf, cap, &len);
+        int32_t status = write((uint8_t *)buf, cap, &len);
         CHECK(status == CACHE_MONITOR_STATUS_OK || status == CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL,
-              "render returned %d", status);
-        if (status == CACHE_MONITOR_STATUS_OK && len < cap) {
-            CHECK(buf[len] == '\0', "text of %zu bytes not NUL-terminated in %zu", len, cap);
+              "text output returned %d", status);
+        if (status == CACHE_MONITOR_STATUS_OK) {
+            CHECK(len < cap && buf[len] == '\0', "OK with a text of %zu bytes in %zu not NUL-terminated", len, cap);
             return buf;
         }
+        CHECK(len >= cap, "BUFFER_TOO_SMALL for %zu bytes in a buffer of %zu", len, cap);
         free(buf);
         cap = len + 1;
         buf = malloc(cap);

@@ -17,7 +17,7 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(api.serve("127.0.0.1:0"), CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT);
     EXPECT_STATUS(api.serve(NULL), CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT);
     EXPECT_STATUS(api.serve("not an address"), CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT);
-    char *error = render_text(api.last_error);
+    char *error = copy_text(api.last_error);
     CHECK(strstr(error, "built without the HTTP exporter") != NULL, "last error: %s", error);
     free(error);
     size_t len = 0;
@@ -26,11 +26,11 @@ int main(int argc, char **argv) {
     CHECK(strstr(api.strerror(CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT), "without the HTTP exporter") != NULL,
           "strerror: %s", api.strerror(CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT));
 
-    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000, (const uint8_t *)"k:1", 3),
+    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000, (const uint8_t *)"k:1", 3),
                   CACHE_MONITOR_STATUS_OK);
-    char *text = render_text(api.render);
+    char *text = render(&api, CACHE_MONITOR_FORMAT_PROMETHEUS);
     CHECK(sample_value(text, "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}") == 1, "%s", text);
-    free(text);
+    release_text(&api, text);
     EXPECT_STATUS(api.shutdown(), CACHE_MONITOR_STATUS_OK);
 
     CHECK(dlclose(api.handle) == 0, "dlclose: %s", dlerror());

@@ -39,11 +39,11 @@ static void tally(const CacheMonitorRecord *records, size_t recorded) {
     for (size_t i = 0; i < recorded; i++) {
         expected[records[i].operation][records[i].result]++;
         if (records[i].key_len >= 5 && memcmp(records[i].key, "user:", 5) == 0 &&
-            records[i].result == CACHE_MONITOR_RESULT_HIT) {
+            records[i].result == CACHE_MONITOR_OUTCOME_HIT) {
             expected_user_hits++;
         }
         if (records[i].key_len >= 8 && memcmp(records[i].key, "session:", 8) == 0 &&
-            records[i].result == CACHE_MONITOR_RESULT_OK) {
+            records[i].result == CACHE_MONITOR_OUTCOME_OK) {
             expected_session_ok++;
         }
     }
@@ -58,14 +58,14 @@ static void send(const CacheMonitorRecord *records, size_t count, int32_t want_s
 }
 
 static void expect_last_error_contains(const char *needle) {
-    char *message = render_text(api.last_error);
+    char *message = copy_text(api.last_error);
     CHECK(strstr(message, needle) != NULL, "last error %s does not mention %s", message, needle);
     free(message);
 }
 
 /* Every series of the render against the host's tally. */
 static void expect_render_matches_tally(void) {
-    char *text = render_text(api.render);
+    char *text = render(&api, CACHE_MONITOR_FORMAT_PROMETHEUS);
     char series[256];
     uint64_t total = 0;
     for (int op = 0; op < OPERATIONS; op++) {
@@ -90,7 +90,7 @@ static void expect_render_matches_tally(void) {
     CHECK(sample_value(text, session_ok) == (double)expected_session_ok, "%s: got %.0f, want %llu", session_ok,
           sample_value(text, session_ok), (unsigned long long)expected_session_ok);
     CHECK(total > 0, "nothing tallied");
-    free(text);
+    release_text(&api, text);
 }
 
 int main(int argc, char **argv) {
@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
                   CACHE_MONITOR_STATUS_OK);
     const uint32_t GET = CACHE_MONITOR_OPERATION_GET, PUT = CACHE_MONITOR_OPERATION_PUT,
                    COMPACT = CACHE_MONITOR_OPERATION_FIRST_CUSTOM, LOAD = CACHE_MONITOR_OPERATION_LOAD;
-    const uint32_t HIT = CACHE_MONITOR_RESULT_HIT, MISS = CACHE_MONITOR_RESULT_MISS, OK = CACHE_MONITOR_RESULT_OK,
-                   ERROR = CACHE_MONITOR_RESULT_ERROR;
+    const uint32_t HIT = CACHE_MONITOR_OUTCOME_HIT, MISS = CACHE_MONITOR_OUTCOME_MISS, OK = CACHE_MONITOR_OUTCOME_OK,
+                   ERROR = CACHE_MONITOR_OUTCOME_ERROR;
 
     /* Mixed: four good records, a bad result code, then good ones that must not count. */
     CacheMonitorRecord mixed[] = {
@@ -155,11 +155,11 @@ int main(int argc, char **argv) {
     expect_render_matches_tally();
 
     /* Every record was sampled (sample_every 1); no stack shows the batch entry point itself. */
-    char *folded = render_text(api.render_flamegraph_folded);
+    char *folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     CHECK(strstr(folded, "cache_monitor::get ") != NULL && strstr(folded, "cache_monitor::compact ") != NULL,
           "batch records are sampled:\n%s", folded);
     CHECK(strstr(folded, "cache_monitor_record_batch") == NULL, "the entry point is cut from stacks:\n%s", folded);
-    free(folded);
+    release_text(&api, folded);
 
     uint64_t total = 0;
     for (int op = 0; op < OPERATIONS; op++) {

@@ -92,7 +92,7 @@ static char *http_get(const char *address, const char *path, const char *extra) 
 }
 
 static char *serving_address(void) {
-    char *address = render_text(api.serve_address);
+    char *address = copy_text(api.serve_address);
     CHECK(strncmp(address, "127.0.0.1:", 10) == 0 && atoi(address + 10) > 0, "serving on %s", address);
     return address;
 }
@@ -125,6 +125,14 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(api.serve("127.0.0.1"), CACHE_MONITOR_STATUS_INVALID_ADDRESS);
     EXPECT_STATUS(api.serve("localhost:9464"), CACHE_MONITOR_STATUS_INVALID_ADDRESS);
     EXPECT_STATUS(api.serve("127.0.0.1:\xff"), CACHE_MONITOR_STATUS_INVALID_UTF8);
+    /* Spaces around an address are a typo to report, not to trim (ABI 1.6). */
+    EXPECT_STATUS(api.serve(" 127.0.0.1:0"), CACHE_MONITOR_STATUS_INVALID_ADDRESS);
+    EXPECT_STATUS(api.serve("127.0.0.1:0\n"), CACHE_MONITOR_STATUS_INVALID_ADDRESS);
+    EXPECT_STATUS(api.serve(" "), CACHE_MONITOR_STATUS_INVALID_ADDRESS);
+    char *refused = copy_text(api.last_error);
+    CHECK(strcmp(refused, "invalid listen address \" \": expected IP:port, such as 127.0.0.1:9464 or [::1]:9464") == 0,
+          "last error: %s", refused);
+    free(refused);
 
     /* A busy port. */
     uint16_t busy_port = 0;
@@ -133,7 +141,7 @@ int main(int argc, char **argv) {
     char busy_address[32];
     snprintf(busy_address, sizeof busy_address, "127.0.0.1:%u", busy_port);
     EXPECT_STATUS(api.serve(busy_address), CACHE_MONITOR_STATUS_BIND_FAILED);
-    char *message = render_text(api.last_error);
+    char *message = copy_text(api.last_error);
     CHECK(strstr(message, busy_address) != NULL, "last error names the address: %s", message);
     free(message);
     close(busy);
@@ -143,7 +151,7 @@ int main(int argc, char **argv) {
     uint16_t ignored;
     int default_port = occupy_port(9464, &ignored);
     EXPECT_STATUS(api.serve(NULL), CACHE_MONITOR_STATUS_BIND_FAILED);
-    message = render_text(api.last_error);
+    message = copy_text(api.last_error);
     CHECK(strstr(message, "127.0.0.1:9464") != NULL, "NULL means 127.0.0.1:9464: %s", message);
     free(message);
     if (default_port >= 0) {
@@ -153,7 +161,7 @@ int main(int argc, char **argv) {
 
     /* Serve, scrape, refuse a second start, stop: twice, to show a restart works. */
     EXPECT_STATUS(api.reset(), CACHE_MONITOR_STATUS_OK);
-    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000, (const uint8_t *)"user:1", 6),
+    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000, (const uint8_t *)"user:1", 6),
                   CACHE_MONITOR_STATUS_OK);
     for (int round = 0; round < 2; round++) {
         EXPECT_STATUS(api.serve("127.0.0.1:0"), CACHE_MONITOR_STATUS_OK);

@@ -46,7 +46,7 @@ static void record_all(CacheMonitorRecordFn record, volatile uint64_t *progress,
     char key[64];
     for (long i = 0; i < records; i++) {
         int len = snprintf(key, sizeof key, "%s%ld:%ld", prefix, slot, i);
-        uint32_t result = i % 4 == 0 ? CACHE_MONITOR_RESULT_MISS : CACHE_MONITOR_RESULT_HIT;
+        uint32_t result = i % 4 == 0 ? CACHE_MONITOR_OUTCOME_MISS : CACHE_MONITOR_OUTCOME_HIT;
         __atomic_store_n(&progress[PENDING], 1, __ATOMIC_SEQ_CST);
         int32_t status = record(CACHE_MONITOR_OPERATION_GET, result, 1000, (const uint8_t *)key, (size_t)len);
         __atomic_store_n(&progress[COMPLETED], (uint64_t)i + 1, __ATOMIC_SEQ_CST);
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
         for (long i = half; i < records; i++) {
             char key[64];
             int len = snprintf(key, sizeof key, "p%ld:%ld", slot, i);
-            uint32_t result = i % 4 == 0 ? CACHE_MONITOR_RESULT_MISS : CACHE_MONITOR_RESULT_HIT;
+            uint32_t result = i % 4 == 0 ? CACHE_MONITOR_OUTCOME_MISS : CACHE_MONITOR_OUTCOME_HIT;
             if (record(CACHE_MONITOR_OPERATION_GET, result, 1000, (const uint8_t *)key, (size_t)len) != 0)
                 fail("a record after the fork was refused");
             __atomic_store_n(&rest[COMPLETED], (uint64_t)i + 1, __ATOMIC_SEQ_CST);

@@ -16,7 +16,7 @@
 static void *record_hits(void *arg) {
     (void)arg;
     for (int i = 0; i < RECORDS; i++) {
-        if (cache_monitor_record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000 + i, (const uint8_t *)"user:1",
+        if (cache_monitor_record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000 + i, (const uint8_t *)"user:1",
                                  6) != CACHE_MONITOR_STATUS_OK) {
             fprintf(stderr, "record failed\n");
             exit(1);
@@ -35,21 +35,20 @@ int main(void) {
     for (int t = 0; t < 2; t++) pthread_join(threads[t], NULL);
 
     size_t len = 0;
-    char *text = NULL;
-    for (size_t cap = 0;;) {
-        int32_t status = cache_monitor_render((uint8_t *)text, cap, &len);
-        if (status == CACHE_MONITOR_STATUS_OK && len < cap) break;
-        free(text);
-        cap = len + 1;
-        text = malloc(cap);
+    uint8_t *rendered = NULL;
+    if (cache_monitor_render_alloc(CACHE_MONITOR_FORMAT_PROMETHEUS, &rendered, &len) != CACHE_MONITOR_STATUS_OK) {
+        fprintf(stderr, "render_alloc failed\n");
+        return 1;
     }
+    const char *text = (const char *)rendered;
     const char *want = "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"} 200000\n";
     if (strstr(text, want) == NULL) {
         fprintf(stderr, "expected %s in:\n%s", want, text);
         return 1;
     }
+    cache_monitor_free(rendered);
+    cache_monitor_free(NULL);
     cache_monitor_shutdown();
-    free(text);
     printf("static_link: 2 threads x %d records counted exactly\n", RECORDS);
     return 0;
 }

@@ -29,19 +29,19 @@ int main(int argc, char **argv) {
     monitor_api api = load_monitor(argv[1]);
     CHECK(api.configure("{\"profiler\": {\"sample_every\": 1}}") == CACHE_MONITOR_STATUS_OK, "configure");
     for (int i = 0; i < 100; i++) {
-        CHECK(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000, NULL, 0) == CACHE_MONITOR_STATUS_OK,
+        CHECK(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000, NULL, 0) == CACHE_MONITOR_STATUS_OK,
               "record");
-        CHECK(api.record_with_frames(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 1000, NULL, 0, "host.f", 6) ==
+        CHECK(api.record_with_frames(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 1000, NULL, 0, "host.f", 6) ==
                   CACHE_MONITOR_STATUS_OK,
               "record_with_frames");
     }
-    char *folded = render_text(api.render_flamegraph_folded);
+    char *folded = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED);
     CHECK(strstr(folded, ";main;cache_monitor::get 100\n") != NULL, "folded:\n%s", folded);
     CHECK(strstr(folded, ";main;host.f;cache_monitor::put 100\n") != NULL, "folded:\n%s", folded);
-    free(folded);
-    char *svg = render_text(api.render_flamegraph_svg);
+    release_text(&api, folded);
+    char *svg = render(&api, CACHE_MONITOR_FORMAT_FLAMEGRAPH_SVG);
     CHECK(strstr(svg, "cache_monitor::get") != NULL, "svg");
-    free(svg);
+    release_text(&api, svg);
     CHECK(library_mappings() > 0, "the library is mapped while loaded");
 
     CHECK(dlclose(api.handle) == 0, "dlclose: %s", dlerror());

@@ -1,7 +1,8 @@
 // Command gohost is a Go host of libcache_monitor.so through the cachemonitor package (go/ in this
 // repository, which loads the library with dlopen): it records from many goroutines, which the Go
-// scheduler moves between OS threads at will, renders with the buffer contract, and checks that every
-// count is exact. Records take every path the package has: Record, Begin and End, Batch (one batch per
+// scheduler moves between OS threads at will, renders (each rendered once, cache_monitor_render_alloc),
+// and checks that every count is exact. Records take every path the package has: Record, Begin and
+// Finish, Batch (one batch per
 // goroutine, flushed when full and at Close), and RecordWithFrames, carrying a logical Go call site
 // (Go stacks cannot be unwound from C) that the sampled flamegraph must show. It exits non-zero on any
 // mismatch.
@@ -27,7 +28,7 @@ const (
 	perRoutine  = 100000
 	operations  = 7
 	results     = 4
-	beginEndGap = 1000 // every 1000th record goes through Begin/End
+	beginEndGap = 1000 // every 1000th record goes through Begin/Finish
 	framesEvery = 5    // every 5th record carries its Go call site
 	batchEvery  = 7    // every 7th record goes through the goroutine's Batch
 	batchSize   = 64
@@ -80,7 +81,7 @@ func worker(lib *cachemonitor.Library, g int) {
 		switch {
 		case i%beginEndGap == 0:
 			check(lib.Begin(op))
-			check(lib.End(op, result, d, key))
+			check(lib.Finish(op, result, d, key))
 		case i%framesEvery == 1:
 			check(lib.RecordWithFrames(op, result, d, key, goCallSite))
 		case i%batchEvery == 2:

@@ -18,22 +18,17 @@
 
 #define GETS 1000
 
-/* The Prometheus render, grown until it fits (the buffer contract); NULL on failure. */
+/* The Prometheus render, rendered once into a NUL-terminated buffer of the library's (release it with
+ * cache_monitor_free); NULL on failure. */
 static char *render(void) {
-    size_t cap = 0, len = 0;
-    char *text = NULL;
-    for (;;) {
-        int32_t status = cache_monitor_render((uint8_t *)text, cap, &len);
-        if (status == CACHE_MONITOR_STATUS_OK && len < cap) return text;
-        free(text);
-        if (status != CACHE_MONITOR_STATUS_OK && status != CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL) {
-            fprintf(stderr, "render: %s\n", cache_monitor_strerror(status));
-            return NULL;
-        }
-        cap = len + 1;
-        text = malloc(cap);
-        if (text == NULL) return NULL;
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int32_t status = cache_monitor_render_alloc(CACHE_MONITOR_FORMAT_PROMETHEUS, &text, &len);
+    if (status != CACHE_MONITOR_STATUS_OK) {
+        fprintf(stderr, "render: %s\n", cache_monitor_strerror(status));
+        return NULL;
     }
+    return (char *)text;
 }
 
 int main(void) {
@@ -44,7 +39,7 @@ int main(void) {
         return 1;
     }
     for (int i = 0; i < GETS; i++) {
-        CacheMonitorResult result = i % 4 == 0 ? CACHE_MONITOR_RESULT_MISS : CACHE_MONITOR_RESULT_HIT;
+        CacheMonitorOutcome result = i % 4 == 0 ? CACHE_MONITOR_OUTCOME_MISS : CACHE_MONITOR_OUTCOME_HIT;
         int32_t status = cache_monitor_record(CACHE_MONITOR_OPERATION_GET, result, 1000, (const uint8_t *)"user:42", 7);
         if (status != CACHE_MONITOR_STATUS_OK) {
             fprintf(stderr, "record: %s\n", cache_monitor_strerror(status));
@@ -60,11 +55,11 @@ int main(void) {
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         if (strstr(text, wanted[i]) == NULL) {
             fprintf(stderr, "expected %s in:\n%s", wanted[i], text);
-            free(text);
+            cache_monitor_free((uint8_t *)text);
             return 1;
         }
     }
-    free(text);
+    cache_monitor_free((uint8_t *)text);
     cache_monitor_shutdown();
     printf("cache_monitor %u.%u: 750 hits and 250 misses counted\n", (unsigned)(version >> 16),
            (unsigned)(version & 0xffff));

@@ -11,11 +11,13 @@
 //!
 //! This module is the bottom layer of the crate: it imports nothing else of it (`tests/layering.rs`
 //! checks). The limits the layers above size their storage by ([`MAX_OPERATIONS`], [`MAX_BUCKETS`],
-//! [`MAX_PATTERNS`], [`MAX_STACKS_LIMIT`]) and the [`Operation`] codes are defined here, and those layers
+//! [`MAX_PATTERNS`], [`MAX_STACKS_LIMIT`]), the ceiling of a recorded duration ([`MAX_DURATION_NS`],
+//! [`clamp_duration`]) and the [`Operation`] codes are defined here, and those layers
 //! import them.
 
 pub mod alerts;
 pub mod buckets;
+pub mod duration;
 pub mod http;
 pub mod namespace;
 pub mod operations;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use alerts::{AlertConfig, AlertPatch};
 pub use buckets::{BucketBounds, DEFAULT_BUCKETS, MAX_BUCKETS};
+pub use duration::{MAX_DURATION_NS, clamp_duration};
 pub use http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };

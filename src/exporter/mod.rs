@@ -132,9 +132,9 @@ impl std::fmt::Debug for Exporter {
 }
 
 /// Parses a listen address: `IP:port` (`[v6]:port` for IPv6); empty means [`DEFAULT_ADDRESS`]. Host
-/// names are refused rather than resolved, so starting never waits on DNS.
+/// names are refused rather than resolved, so starting never waits on DNS; so are spaces around the
+/// address, which a configuration typo would otherwise hide.
 pub fn parse_address(address: &str) -> Result<SocketAddr, Error> {
-    let address = address.trim();
     let address = if address.is_empty() { DEFAULT_ADDRESS } else { address };
     address.parse().map_err(|_| Error::InvalidAddress(address.to_owned()))
 }
@@ -150,7 +150,16 @@ mod tests {
     fn addresses_are_ip_and_port() {
         assert_eq!(parse_address("").unwrap(), "127.0.0.1:9464".parse().unwrap());
         assert_eq!(parse_address("[::1]:80").unwrap().port(), 80);
-        for bad in ["localhost:9464", "127.0.0.1", "127.0.0.1:99999", ":9464", "x"] {
+        for bad in [
+            "localhost:9464",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":9464",
+            "x",
+            " 127.0.0.1:9464",
+            "127.0.0.1:9464\n",
+            " ",
+        ] {
             assert!(matches!(parse_address(bad), Err(Error::InvalidAddress(_))), "{bad}");
         }
     }

@@ -2,40 +2,93 @@
 //!
 //! Every function validates its arguments, calls the monitor, and maps the result to a
 //! [`CacheMonitorStatus`]; none of them lets a panic unwind into the host. `include/cache_monitor.h` is
-//! generated from this module by `cbindgen` (see `build.rs`).
+//! generated from this module by `cbindgen` (see `build.rs`); its preamble, which says what every function
+//! guarantees about threads, locks, signals, `fork` and `dlclose`, is in `cbindgen.toml`.
+//!
+//! Every function, type and status code says since which minor version of the ABI it exists: 1.0 the
+//! first (record, begin, end, gauges, reset, the Prometheus and OpenMetrics renders, last error, strerror),
+//! 1.1 the analysis (hit-rate and stats JSON), 1.2 state export, import and shutdown, 1.3 the profiler
+//! (flamegraphs, `record_with_frames`), 1.4 the exporter (`serve*`), 1.5 `record_batch` and
+//! `EXPORTER_NOT_BUILT`, 1.6 state files (`STATE_FILE`), the allocating render, `finish`, the version
+//! string, the outcome names and the codes that split `BUSY` and `INTERNAL`.
 
 pub(crate) mod boundary;
-mod serving;
+pub(crate) mod serving;
 pub mod status;
 
-use std::ffi::c_char;
+use std::ffi::{CStr, c_char};
 
-use boundary::{bytes, guard, text_outputs, utf8, utf8_bytes};
-pub use status::{CacheMonitorGauge, CacheMonitorOperation, CacheMonitorResult, CacheMonitorStatus};
+use boundary::{Failure, bytes, guard, text_outputs, utf8, write_allocated};
+#[allow(deprecated)]
+pub use status::CacheMonitorResult;
+pub use status::{
+    CacheMonitorFormat, CacheMonitorGauge, CacheMonitorOperation, CacheMonitorOutcome, CacheMonitorStatus,
+};
 
+use crate::config::duration::MAX_DURATION_NS;
+use crate::error::Error;
 use crate::monitor::Monitor;
+use crate::recording::latency::MAX_TRACKED_NS;
 use crate::recording::operation::{Gauge, Operation};
 
 /// Major version of the C ABI: bumped when a function changes or disappears.
 pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
-/// Minor version of the C ABI: bumped when functions, status codes or configuration keys are added (1.5:
-/// `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
-/// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`).
+/// Minor version of the C ABI: bumped when functions, types, status codes or configuration keys are added
+/// (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
+/// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
+/// `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
+/// `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
 
-/// The library's ABI version, `(major << 16) | minor`. A host built against header version `H` can use
-/// the library when the majors are equal and the library's minor is at least `H`'s.
+/// Durations above this many nanoseconds (2^42 - 1, about 73 minutes) are recorded as this many: a host
+/// whose clock went back passes a "negative" duration, which wraps to nearly 2^64 and would otherwise
+/// make a histogram's `_sum` fall. The same ceiling as the latency histogram's.
+pub const CACHE_MONITOR_MAX_DURATION_NS: u64 = 4_398_046_511_103;
+
+/// The header's ceiling is the one `Monitor::record` applies, the last duration the latency histogram
+/// resolves.
+const _: () = assert!(CACHE_MONITOR_MAX_DURATION_NS == MAX_DURATION_NS && MAX_DURATION_NS == MAX_TRACKED_NS);
+
+/// The crate's version and the ABI's, as a string literal (a test checks it against the constants).
+macro_rules! version_text {
+    () => {
+        concat!("cache-monitor ", env!("CARGO_PKG_VERSION"), " (C ABI 1.6)")
+    };
+}
+
+/// What `cache_monitor_version_string` returns, without its NUL: the crate's version and the ABI's (for
+/// the `abi_stable` module).
+#[cfg(any(feature = "abi-stable", test))]
+pub(crate) const VERSION_TEXT: &str = version_text!();
+
+/// What `cache_monitor_version_string` returns.
+const VERSION_STRING: &CStr = match CStr::from_bytes_with_nul(concat!(version_text!(), "\0").as_bytes()) {
+    Ok(text) => text,
+    Err(_) => panic!("the version string has one NUL, at its end"),
+};
+
+/// The library's ABI version, `(major << 16) | minor` (since ABI 1.0). A host built against header
+/// version `H` can use the library when the majors are equal and the library's minor is at least `H`'s.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_abi_version() -> u32 {
     CACHE_MONITOR_ABI_VERSION
 }
 
+/// The library's crate version and ABI version as one static, NUL-terminated line, such as
+/// `cache-monitor 0.1.0 (C ABI 1.6)`, for a host to log, say when it hot-swaps copies of the library (since
+/// ABI 1.6). Never NULL; the text lives as long as the library stays loaded.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_version_string() -> *const c_char {
+    VERSION_STRING.as_ptr()
+}
+
 /// Changes the configuration with a JSON object naming only the keys to change, for example
 /// `{"namespace": "myapp_cache", "buckets": [0.0001, 0.001, 0.01], "operations": ["compact"],
-/// "profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}`.
-/// An unknown key or a bad value returns an error and changes nothing.
+/// "profiler": {"sample_every": 100, "max_stacks": 1024, "weight": "samples"}}` (since ABI 1.0).
+/// An unknown key or a bad value returns an error and changes nothing; new histogram buckets once
+/// something is recorded return `BUCKETS_LOCKED` (until `cache_monitor_reset`).
 ///
 /// # Safety
 /// `json` must be NULL or a NUL-terminated string.
@@ -48,9 +101,11 @@ pub unsafe extern "C" fn cache_monitor_configure(json: *const c_char) -> i32 {
     })
 }
 
-/// Records one finished operation: its code (`CacheMonitorOperation` or a registered custom code), its
-/// result (`CacheMonitorResult`), its duration in nanoseconds, and optionally its key (NULL with length 0
-/// for none; any bytes). Lock-free; safe to call from any number of threads.
+/// Records one finished operation (since ABI 1.0): its code (`CacheMonitorOperation` or a registered custom
+/// code), its outcome (`CacheMonitorOutcome`), its duration in nanoseconds, and optionally its key (NULL
+/// with length 0 for none; any bytes, NUL bytes and invalid UTF-8 included). Durations above
+/// `CACHE_MONITOR_MAX_DURATION_NS` (about 73 minutes) are recorded as that ceiling, so that one "negative"
+/// duration cannot make a histogram's sum fall. Lock-free; safe to call from any number of threads.
 ///
 /// # Safety
 /// `key` must be NULL or point to `key_len` readable bytes.
@@ -66,16 +121,24 @@ pub unsafe extern "C" fn cache_monitor_record(
     guard(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
-        Ok(Monitor::global().record_raw(op, result, duration_ns, key, "")?)
+        Ok(Monitor::global().record_raw(op, result, duration_ns, key, b"")?)
     })
 }
 
 /// Records one finished operation exactly as `cache_monitor_record` does (same validation, same counts)
-/// and, when the profiler samples it, adds the host's logical call site to the sampled stack: `frames`
-/// is `frames_len` bytes of UTF-8, frames separated by `;`, outermost first (for example
+/// and, when the profiler samples it, adds the host's logical call site to the sampled stack (since ABI
+/// 1.3): `frames` is `frames_len` bytes, frames separated by `;`, outermost first (for example
 /// `main.main;main.serve;cache.(*Cache).Get`), placed under the native frames and above the operation.
 /// For hosts whose stacks cannot be unwound (Go through cgo). NULL with length 0 means no frames. Each
 /// frame is cut to 128 bytes and the innermost frames are kept within 512 bytes.
+///
+/// `frames` is `const char *` where `key` is `const uint8_t *`, but both are length-delimited bytes: no
+/// NUL terminator is read, and a NUL inside counts as a byte. The frames are meant to be UTF-8, and
+/// they never cost the record: bytes that are not UTF-8 are shown as U+FFFD in the flamegraph, the record
+/// counts and the call returns OK (since ABI 1.6; before, such a call returned `INVALID_UTF8` and
+/// recorded nothing). The frames are only read when the record is sampled. Like `key`, a NULL `frames`
+/// with a length is `NULL_POINTER` and an impossible length `INVALID_LENGTH`, and those records are not
+/// counted.
 ///
 /// # Safety
 /// `key` must be NULL or point to `key_len` readable bytes; `frames` must be NULL or point to
@@ -94,7 +157,7 @@ pub unsafe extern "C" fn cache_monitor_record_with_frames(
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
         // SAFETY: the caller passes NULL or `frames_len` readable bytes.
-        let frames = unsafe { utf8_bytes(frames.cast(), frames_len) }?;
+        let frames = unsafe { bytes(frames.cast(), frames_len) }?;
         Ok(Monitor::global().record_codes_with_frames(op, result, duration_ns, key, frames)?)
     })
 }
@@ -111,16 +174,15 @@ pub unsafe extern "C" fn cache_monitor_record_with_frames(
 pub struct CacheMonitorRecord {
     /// Operation code: a `CacheMonitorOperation` or a registered custom code.
     pub operation: u32,
-    /// Result code: a `CacheMonitorResult`.
+    /// Outcome code: a `CacheMonitorOutcome`.
     pub result: u32,
-    /// Duration of the operation in nanoseconds.
+    /// Duration of the operation in nanoseconds (above `CACHE_MONITOR_MAX_DURATION_NS`, recorded as that).
     pub duration_ns: u64,
     /// The key's bytes (any bytes), or NULL with `key_len` 0 for none.
     pub key: *const u8,
     /// Length of `key` in bytes.
     pub key_len: usize,
 }
-
 /// Compile-time proof of the layout `CacheMonitorRecord` documents (hosts that build the array by hand,
 /// such as the Go package, rely on it).
 const _: () = {
@@ -184,19 +246,25 @@ pub unsafe extern "C" fn cache_monitor_record_batch(
     status
 }
 
-/// Counts an operation as in flight until `cache_monitor_end` (which may run on another thread).
+/// Counts an operation as in flight until `cache_monitor_finish` (which may run on another thread) (since
+/// ABI 1.0). In flight is counted per operation and never below zero: a `finish` without a `begin` does
+/// not hide the operations of another kind in flight.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_begin(op: u32) -> i32 {
     guard(|| Ok(Monitor::global().begin(Operation::from_code(op))?))
 }
 
-/// Ends an operation started with `cache_monitor_begin` and records it as `cache_monitor_record` does.
-/// With a valid `op` the operation stops counting as in flight even if the other arguments are refused.
+/// Ends an operation started with `cache_monitor_begin` **and records it** (since ABI 1.6): the operation
+/// stops counting as in flight, and it is recorded exactly as `cache_monitor_record` would record it. Do
+/// not also call `cache_monitor_record` for it: that would count it twice. (Rust's `Monitor::end` only
+/// ends; `Monitor::start` and its guard's `finish` are the Rust counterpart of begin and finish.) With a
+/// valid `op` the operation stops counting as in flight even if the other arguments are refused: such a
+/// call returns the refusal's code and records nothing.
 ///
 /// # Safety
 /// `key` must be NULL or point to `key_len` readable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cache_monitor_end(
+pub unsafe extern "C" fn cache_monitor_finish(
     op: u32,
     result: u32,
     duration_ns: u64,
@@ -212,18 +280,38 @@ pub unsafe extern "C" fn cache_monitor_end(
     })
 }
 
-/// Sets a gauge the host owns (`CacheMonitorGauge`): the cache's size in bytes or its entry count.
+/// Deprecated name of `cache_monitor_finish` (since ABI 1.0; deprecated since 1.6): exactly the same
+/// function, which ends the operation **and records it**. Unlike Rust's `Monitor::end`, it records, which
+/// its name does not say; use `cache_monitor_finish`.
+///
+/// # Safety
+/// `key` must be NULL or point to `key_len` readable bytes.
+#[deprecated(note = "use cache_monitor_finish: it ends the operation and records it, as this does")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_end(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+) -> i32 {
+    // SAFETY: the same arguments, under the same contract.
+    unsafe { cache_monitor_finish(op, result, duration_ns, key, key_len) }
+}
+
+/// Sets a gauge the host owns (`CacheMonitorGauge`): the cache's size in bytes or its entry count (since
+/// ABI 1.0).
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_set_gauge(gauge: u32, value: u64) -> i32 {
     guard(|| {
-        let gauge = Gauge::from_code(gauge).ok_or(crate::error::Error::UnknownGauge(gauge))?;
+        let gauge = Gauge::from_code(gauge).ok_or(Error::UnknownGauge(gauge))?;
         Monitor::global().set_gauge(gauge, value);
         Ok(())
     })
 }
 
 /// Forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight stay in
-/// flight.
+/// flight (since ABI 1.0).
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_reset() -> i32 {
     guard(|| {
@@ -232,68 +320,88 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
     })
 }
 
+/// Renders `format` from the process-wide monitor: the one place that says which text each format is.
+pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+    let monitor = Monitor::global();
+    Ok(match format {
+        CacheMonitorFormat::Prometheus => monitor.render_prometheus(),
+        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics(),
+        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json(),
+        CacheMonitorFormat::StatsJson => monitor.render_stats_json(),
+        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded(),
+        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?,
+        CacheMonitorFormat::StateSnapshot => monitor.export_state(),
+    })
+}
+
 text_outputs! {
-    /// Writes the Prometheus text exposition (format 0.0.4) to `buf`.
+    /// Writes the Prometheus text exposition (format 0.0.4) to `buf` (since ABI 1.0).
     ///
-    /// Buffer contract (shared by every `cache_monitor_render*` call): `*len` receives the text's size in
-    /// bytes. If `cap` is at least that, the text is copied, NUL-terminated when `cap` leaves room, and the
-    /// call returns OK; otherwise nothing is copied and it returns `CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL`,
-    /// so call again with a buffer of `*len + 1` bytes (or more: the text grows as counts grow). `buf` may be
-    /// NULL when `cap` is 0.
+    /// Buffer contract (shared by every `cache_monitor_render*` call but `cache_monitor_render_alloc`, as
+    /// `snprintf`'s): `*len` receives the text's size in bytes, without a terminating NUL. If `cap` is
+    /// greater than that, the text and a NUL are copied and the call returns OK, so a successful call
+    /// always leaves a NUL-terminated text. Otherwise (`cap <= *len`: an exact fit leaves no room for the
+    /// NUL) nothing is copied and it returns `CACHE_MONITOR_STATUS_BUFFER_TOO_SMALL`; call again with a
+    /// buffer of `*len + 1` bytes or more, since the text grows as counts grow. `buf` may be NULL when
+    /// `cap` is 0, to ask for the size alone. Each call renders anew: `cache_monitor_render_alloc` renders
+    /// once. (Before ABI 1.6 an exact fit returned OK without a NUL.)
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_prometheus()
+        render(CacheMonitorFormat::Prometheus)?
     }
 
-    /// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`.
+    /// Writes the OpenMetrics 1.0.0 exposition to `buf`, with the buffer contract of `cache_monitor_render`
+    /// (since ABI 1.0).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render_openmetrics(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_openmetrics()
+        render(CacheMonitorFormat::Openmetrics)?
     }
 
     /// Writes the hit-rate report as JSON (rolling windows, operations, key patterns; schema in the README),
-    /// with the buffer contract of `cache_monitor_render`.
+    /// with the buffer contract of `cache_monitor_render` (since ABI 1.1).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render_hit_rate_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_hit_rate_json()
+        render(CacheMonitorFormat::HitRateJson)?
     }
 
     /// Writes the real-time stats report as JSON (in flight, operations per second, latencies, alerts; schema
-    /// in the README), with the buffer contract of `cache_monitor_render`.
+    /// in the README), with the buffer contract of `cache_monitor_render` (since ABI 1.1).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render_stats_json(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_stats_json()
+        render(CacheMonitorFormat::StatsJson)?
     }
 
     /// Writes everything the library has counted since its last reset (its own and imported state) as a
     /// versioned snapshot for `cache_monitor_import_state` of another copy of the library, with the buffer
-    /// contract of `cache_monitor_render`. The swap protocol is in the README.
+    /// contract of `cache_monitor_render` (since ABI 1.2). The swap protocol is in the README.
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_export_state(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().export_state()
+        render(CacheMonitorFormat::StateSnapshot)?
     }
 }
 
 /// Adds a snapshot from `cache_monitor_export_state` of another copy of the library to this one's
-/// counts. A second snapshot from the same source replaces the first. Malformed snapshots return
-/// `CACHE_MONITOR_STATUS_INVALID_SNAPSHOT`, other formats or versions
-/// `CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT`, an incompatible configuration `CACHE_MONITOR_STATUS_BUSY`;
-/// nothing changes on error.
+/// counts (since ABI 1.2). A second snapshot from the same source replaces the first. Malformed snapshots
+/// return `CACHE_MONITOR_STATUS_INVALID_SNAPSHOT`, other formats or versions
+/// `CACHE_MONITOR_STATUS_FOREIGN_SNAPSHOT`, a configuration that cannot be merged
+/// `CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT`, a new source when the most sources are imported already
+/// `CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES` (both `BUSY` before ABI 1.6). NULL `data` is
+/// `NULL_POINTER`, whatever `len`.
 ///
 /// # Safety
 /// `data` must be NULL or point to `len` readable bytes.
@@ -310,7 +418,8 @@ pub unsafe extern "C" fn cache_monitor_import_state(data: *const u8, len: usize)
 }
 
 /// Stops everything the library runs on its own (the HTTP exporter, if started), joining its threads,
-/// so that the library can be unloaded with `dlclose`. Recording and rendering keep working afterwards.
+/// so that the library can be unloaded with `dlclose` (since ABI 1.2). Recording and rendering keep
+/// working afterwards.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_shutdown() -> i32 {
     guard(|| {
@@ -322,31 +431,35 @@ pub extern "C" fn cache_monitor_shutdown() -> i32 {
 text_outputs! {
     /// Writes the sampled stacks as folded stacks (`frame;frame;frame weight` per line, outermost frame
     /// first, as `flamegraph.pl` and `inferno-flamegraph` read) to `buf`, with the buffer contract of
-    /// `cache_monitor_render`. Weighted by samples or by total microseconds (`profiler.weight`); empty until
-    /// sampling is configured (`{"profiler": {"sample_every": 100}}`).
+    /// `cache_monitor_render` (since ABI 1.3). Weighted by samples or by total microseconds
+    /// (`profiler.weight`); empty until sampling is configured (`{"profiler": {"sample_every": 100}}`).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render_flamegraph_folded(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_flamegraph_folded()
+        render(CacheMonitorFormat::FlamegraphFolded)?
     }
 
     /// Writes the sampled stacks as an SVG flamegraph to `buf`, with the buffer contract of
-    /// `cache_monitor_render`. With no stack to draw it is a small SVG that says why (sampling off, no
-    /// sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`). It is drawn on a
-    /// short-lived thread of the library's own, joined before the call returns (so that nothing the
-    /// drawing leaves in thread-local storage outlives it).
+    /// `cache_monitor_render` (since ABI 1.3). With no stack to draw it is a small SVG that says why
+    /// (sampling off, no sample yet) and how to turn sampling on (`{"profiler": {"sample_every": 100}}`).
+    /// It is drawn on a short-lived thread of the library's own, joined before the call returns (so that
+    /// nothing the drawing leaves in thread-local storage outlives it). A drawing that fails returns
+    /// `RENDER_FAILED` (`INTERNAL` before ABI 1.6).
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn cache_monitor_render_flamegraph_svg(buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
-        Monitor::global().render_flamegraph_svg()?
+        render(CacheMonitorFormat::FlamegraphSvg)?
     }
 
-    /// Writes the message of the most recent failed call (process-wide; empty if none) to `buf`, with the
-    /// buffer contract of `cache_monitor_render`. Failures with `BUFFER_TOO_SMALL` do not replace it.
+    /// Writes the message of the calling thread's most recent failed call (empty if none of its calls
+    /// failed) to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.0). Per thread since
+    /// ABI 1.6 (process-wide before): read it on the thread whose call failed. A successful call does not
+    /// clear it, and failures with `BUFFER_TOO_SMALL` do not replace it. At most 256 bytes, and quoted
+    /// input inside it (a refused value, key or address) at most 64 bytes, marked `...` where cut.
     ///
     /// # Safety
     /// `buf` must be NULL or writable for `cap` bytes; `len` must be NULL or writable.
@@ -356,17 +469,19 @@ text_outputs! {
     }
 }
 
-/// Starts the HTTP exporter (since ABI 1.1): serves the process-wide monitor's metrics on `addr`, an
-/// `IP:port` such as `"127.0.0.1:9464"` or `"[::1]:9464"`; NULL or `""` means `127.0.0.1:9464`, port 0
-/// picks a free port (see `cache_monitor_serve_address`). Endpoints: `/` (index), `/metrics` (text
-/// 0.0.4, OpenMetrics on request, gzip when accepted). Authentication and limits come from the
+/// Starts the HTTP exporter (since ABI 1.4): serves the process-wide monitor's metrics on `addr`, an
+/// `IP:port` such as `"127.0.0.1:9464"` or `"[::1]:9464"`, without surrounding spaces; NULL or `""`
+/// means `127.0.0.1:9464`, port 0 picks a free port (see `cache_monitor_serve_address`). Endpoints: `/`
+/// (index), `/metrics` (text 0.0.4, OpenMetrics on request, gzip when accepted), `/hit-rate.json`,
+/// `/stats.json`, `/flamegraph.svg`, `/flamegraph.folded`. Authentication and limits come from the
 /// configuration's `"http"` section. The exporter runs on one thread of its own until
 /// `cache_monitor_serve_stop`.
 ///
-/// Returns `INVALID_ADDRESS` for an address that is not `IP:port`, `ALREADY_SERVING` if the exporter
-/// runs, `BIND_FAILED` if the address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED`
-/// if its thread cannot start, and `EXPORTER_NOT_BUILT`, whatever the address, when the library was built
-/// without the exporter (since ABI 1.5).
+/// Returns `INVALID_ADDRESS` for an address that is not `IP:port` (since ABI 1.6 also one with spaces
+/// around it, which was trimmed before), `ALREADY_SERVING` if the exporter runs, `BIND_FAILED` if the
+/// address cannot be bound (see `cache_monitor_last_error`), `SERVE_FAILED` if its thread cannot start,
+/// and `EXPORTER_NOT_BUILT`, whatever the address, when the library was built without the exporter
+/// (since ABI 1.5).
 ///
 /// # Safety
 /// `addr` must be NULL or a NUL-terminated string.
@@ -385,10 +500,11 @@ pub unsafe extern "C" fn cache_monitor_serve(addr: *const c_char) -> i32 {
     })
 }
 
-/// Stops the HTTP exporter (since ABI 1.1): closes its listener and connections and joins its thread,
+/// Stops the HTTP exporter (since ABI 1.4): closes its listener and connections and joins its thread,
 /// so the library can be unloaded once this returns; a host that `dlclose`s the library must call it
-/// first. Responses in progress get up to two seconds. Returns OK, also when the exporter was not
-/// serving; `EXPORTER_NOT_BUILT` when the library was built without the exporter (since ABI 1.5).
+/// (or `cache_monitor_shutdown`) first. Responses in progress get up to two seconds. Returns OK, also when
+/// the exporter was not serving; `EXPORTER_NOT_BUILT` when the library was built without the exporter
+/// (since ABI 1.5).
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_serve_stop() -> i32 {
     guard(|| {
@@ -400,7 +516,7 @@ pub extern "C" fn cache_monitor_serve_stop() -> i32 {
 
 text_outputs! {
     /// Writes the address the exporter listens on (`IP:port`, with the actual port when 0 was asked for)
-    /// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.1). Returns `NOT_SERVING`
+    /// to `buf`, with the buffer contract of `cache_monitor_render` (since ABI 1.4). Returns `NOT_SERVING`
     /// when the exporter is not running, `EXPORTER_NOT_BUILT` when the library was built without it (since
     /// ABI 1.5).
     ///
@@ -412,7 +528,8 @@ text_outputs! {
     }
 }
 
-/// Describes a status code. Never NULL: unknown codes get a generic description.
+/// Describes a status code (since ABI 1.0). Never NULL: unknown codes get a generic description. The text
+/// is static and lives as long as the library stays loaded.
 #[unsafe(no_mangle)]
 pub extern "C" fn cache_monitor_strerror(code: i32) -> *const c_char {
     CacheMonitorStatus::from_code(code)
@@ -420,11 +537,57 @@ pub extern "C" fn cache_monitor_strerror(code: i32) -> *const c_char {
         .as_ptr()
 }
 
+/// Renders `format` (a `CacheMonitorFormat`) once into a new buffer that the library allocates (since
+/// ABI 1.6): on OK, `*out` points to the text followed by a NUL and `*len` is its size without the NUL.
+/// Release the buffer with `cache_monitor_free` (not `free`, in case the host's allocator is another).
+/// Unlike the buffer contract of `cache_monitor_render`, the text is rendered exactly once: no size query,
+/// no retry, no second symbolisation of an SVG or serialisation of a state snapshot.
+///
+/// On failure `*out` is NULL and `*len` 0 (when they are not NULL themselves) and nothing needs freeing:
+/// `NULL_POINTER` for a NULL `out` or `len`, `UNKNOWN_FORMAT` for a code that is not a
+/// `CacheMonitorFormat`, `RENDER_FAILED` when the render (or the allocation) fails.
+///
+/// # Safety
+/// `out` must be NULL or writable for one pointer; `len` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_render_alloc(format: u32, out: *mut *mut u8, len: *mut usize) -> i32 {
+    if !out.is_null() {
+        // SAFETY: non-null, and writable by the caller's contract.
+        unsafe { out.write(std::ptr::null_mut()) };
+    }
+    if !len.is_null() {
+        // SAFETY: non-null, and writable by the caller's contract.
+        unsafe { len.write(0) };
+    }
+    guard(|| {
+        if out.is_null() || len.is_null() {
+            return Err(CacheMonitorStatus::NullPointer.into());
+        }
+        let format = CacheMonitorFormat::from_code(format).ok_or(Failure::UnknownFormat(format))?;
+        let text = render(format)?;
+        // SAFETY: `out` and `len` are non-null (checked above) and writable by the caller's contract.
+        unsafe { write_allocated(text.as_bytes(), out, len) }
+    })
+}
+
+/// Releases a buffer that `cache_monitor_render_alloc` returned (since ABI 1.6). NULL is accepted and does
+/// nothing. Any thread may release any buffer; each exactly once.
+///
+/// # Safety
+/// `ptr` must be NULL or a buffer from `cache_monitor_render_alloc` of this library that was not released
+/// yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_free(ptr: *mut u8) {
+    // SAFETY: `ptr` is NULL (which `free` accepts) or came from `malloc` in `write_allocated` and was not
+    // released yet, by the caller's contract.
+    unsafe { libc::free(ptr.cast()) }
+}
+
 /// Signature of `cache_monitor_abi_version`, for hosts that look functions up with `dlsym`.
 pub type CacheMonitorAbiVersionFn = extern "C" fn() -> u32;
 /// Signature of `cache_monitor_configure`.
 pub type CacheMonitorConfigureFn = unsafe extern "C" fn(json: *const c_char) -> i32;
-/// Signature of `cache_monitor_record` and `cache_monitor_end`.
+/// Signature of `cache_monitor_record`, `cache_monitor_finish` and `cache_monitor_end`.
 pub type CacheMonitorRecordFn =
     unsafe extern "C" fn(op: u32, result: u32, duration_ns: u64, key: *const u8, key_len: usize) -> i32;
 /// Signature of `cache_monitor_record_with_frames`.
@@ -446,23 +609,32 @@ pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 pub type CacheMonitorSetGaugeFn = extern "C" fn(gauge: u32, value: u64) -> i32;
 /// Signature of `cache_monitor_reset` and `cache_monitor_shutdown`.
 pub type CacheMonitorResetFn = extern "C" fn() -> i32;
-/// Signature of every `cache_monitor_render*` function, `cache_monitor_last_error`,
+/// Signature of every `cache_monitor_render*` function but `_alloc`, `cache_monitor_last_error`,
 /// `cache_monitor_export_state` and `cache_monitor_serve_address`.
 pub type CacheMonitorRenderFn = unsafe extern "C" fn(buf: *mut u8, cap: usize, len: *mut usize) -> i32;
+/// Signature of `cache_monitor_render_alloc` (since ABI 1.6).
+pub type CacheMonitorRenderAllocFn = unsafe extern "C" fn(format: u32, out: *mut *mut u8, len: *mut usize) -> i32;
+/// Signature of `cache_monitor_free` (since ABI 1.6).
+pub type CacheMonitorFreeFn = unsafe extern "C" fn(ptr: *mut u8);
 /// Signature of `cache_monitor_import_state`.
 pub type CacheMonitorImportStateFn = unsafe extern "C" fn(data: *const u8, len: usize) -> i32;
 /// Signature of `cache_monitor_strerror`.
 pub type CacheMonitorStrerrorFn = extern "C" fn(code: i32) -> *const c_char;
+/// Signature of `cache_monitor_version_string` (since ABI 1.6).
+pub type CacheMonitorVersionStringFn = extern "C" fn() -> *const c_char;
 /// Signature of `cache_monitor_serve`.
 pub type CacheMonitorServeFn = unsafe extern "C" fn(addr: *const c_char) -> i32;
 /// Signature of `cache_monitor_serve_stop`.
 pub type CacheMonitorServeStopFn = extern "C" fn() -> i32;
 
 /// Compile-time proof that the exported functions have the signatures the typedefs promise.
+#[allow(deprecated)]
 const _: () = {
     let _: CacheMonitorAbiVersionFn = cache_monitor_abi_version;
+    let _: CacheMonitorVersionStringFn = cache_monitor_version_string;
     let _: CacheMonitorConfigureFn = cache_monitor_configure;
     let _: CacheMonitorRecordFn = cache_monitor_record;
+    let _: CacheMonitorRecordFn = cache_monitor_finish;
     let _: CacheMonitorRecordFn = cache_monitor_end;
     let _: CacheMonitorRecordWithFramesFn = cache_monitor_record_with_frames;
     let _: CacheMonitorRecordBatchFn = cache_monitor_record_batch;
@@ -477,6 +649,8 @@ const _: () = {
     let _: CacheMonitorRenderFn = cache_monitor_render_hit_rate_json;
     let _: CacheMonitorRenderFn = cache_monitor_render_stats_json;
     let _: CacheMonitorRenderFn = cache_monitor_export_state;
+    let _: CacheMonitorRenderAllocFn = cache_monitor_render_alloc;
+    let _: CacheMonitorFreeFn = cache_monitor_free;
     let _: CacheMonitorImportStateFn = cache_monitor_import_state;
     let _: CacheMonitorResetFn = cache_monitor_shutdown;
     let _: CacheMonitorStrerrorFn = cache_monitor_strerror;
@@ -499,6 +673,48 @@ mod tests {
         // SAFETY: as above.
         let ok = unsafe { CStr::from_ptr(cache_monitor_strerror(0)) };
         assert_eq!(ok, c"success");
+    }
+
+    #[test]
+    fn the_version_string_names_the_crate_and_the_abi() {
+        // SAFETY: `cache_monitor_version_string` returns a pointer to a static NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(cache_monitor_version_string()) };
+        let expected = format!(
+            "cache-monitor {} (C ABI {}.{})",
+            env!("CARGO_PKG_VERSION"),
+            CACHE_MONITOR_ABI_VERSION_MAJOR,
+            CACHE_MONITOR_ABI_VERSION_MINOR
+        );
+        assert_eq!(text.to_str(), Ok(expected.as_str()));
+        assert_eq!(VERSION_TEXT, expected);
+    }
+
+    #[test]
+    fn render_alloc_refusals_leave_nothing_to_free() {
+        let mut out: *mut u8 = std::ptr::dangling_mut();
+        let mut len = usize::MAX;
+        // SAFETY (every call below): `out` and `len` are live locals or NULL.
+        let status = unsafe { cache_monitor_render_alloc(7, &mut out, &mut len) };
+        assert_eq!(
+            (status, out.is_null(), len),
+            (CacheMonitorStatus::UnknownFormat as i32, true, 0)
+        );
+        assert_eq!(boundary::last_error(), "unknown render format code 7");
+        let status = unsafe { cache_monitor_render_alloc(0, std::ptr::null_mut(), &mut len) };
+        assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
+        out = std::ptr::dangling_mut();
+        let status = unsafe { cache_monitor_render_alloc(0, &mut out, std::ptr::null_mut()) };
+        assert_eq!((status, out.is_null()), (CacheMonitorStatus::NullPointer as i32, true));
+        let status =
+            unsafe { cache_monitor_render_alloc(CacheMonitorFormat::FlamegraphFolded as u32, &mut out, &mut len) };
+        assert_eq!(status, 0);
+        // SAFETY: `out` holds `len + 1` bytes from `cache_monitor_render_alloc`.
+        assert_eq!(unsafe { *out.add(len) }, 0, "NUL-terminated");
+        // SAFETY: from `cache_monitor_render_alloc`, released once; NULL is accepted.
+        unsafe {
+            cache_monitor_free(out);
+            cache_monitor_free(std::ptr::null_mut());
+        }
     }
 
     #[cfg(not(feature = "exporter"))]
@@ -532,7 +748,7 @@ mod tests {
     #[test]
     fn record_batch_stops_at_the_first_refused_record_and_says_how_many_counted() {
         let get = CacheMonitorOperation::Get as u32;
-        let hit = CacheMonitorResult::Hit as u32;
+        let hit = CacheMonitorOutcome::Hit as u32;
         let mut batch = [
             record_of(get, hit, b"user:1"),
             record_of(get, hit, b""),

@@ -5,47 +5,56 @@ use std::ffi::CStr;
 use crate::error::Error;
 
 /// What a `cache_monitor_*` call returns: `CACHE_MONITOR_STATUS_OK` (0) or a negative error code.
-/// `cache_monitor_strerror` describes each one.
+/// `cache_monitor_strerror` describes each one. A negative code means the call was refused and changed
+/// nothing (the exceptions are stated where they apply: `cache_monitor_record_batch` counts the records
+/// before the refused one, and `cache_monitor_finish` ends the operation even when it cannot record it).
+/// Each code says since which minor version of the C ABI it exists.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheMonitorStatus {
-    /// Success.
+    /// Success (since ABI 1.0).
     Ok = 0,
-    /// A required pointer argument was NULL.
+    /// A required pointer argument was NULL (since ABI 1.0).
     NullPointer = -1,
-    /// The operation code is neither built in nor registered through `operations`.
+    /// The operation code is neither built in nor registered through `operations` (since ABI 1.0).
     UnknownOperation = -2,
-    /// The result code is not one of `CacheMonitorResult`.
+    /// The outcome code is not one of `CacheMonitorOutcome` (since ABI 1.0).
     UnknownResult = -3,
-    /// A length is impossible (larger than `PTRDIFF_MAX`).
+    /// A length is impossible (larger than `PTRDIFF_MAX`) (since ABI 1.0).
     InvalidLength = -4,
-    /// A string argument is not valid UTF-8.
+    /// A string argument is not valid UTF-8 (since ABI 1.0).
     InvalidUtf8 = -5,
-    /// The configuration text is not a JSON object.
+    /// The configuration text is not a JSON object (since ABI 1.0).
     InvalidJson = -6,
-    /// A configuration key is unknown or its value is out of range; nothing was changed.
+    /// A configuration key is unknown or its value is out of range; nothing was changed (since ABI 1.0).
     InvalidConfig = -7,
-    /// The output buffer is too small: the needed size, in bytes, was written to `*len`.
+    /// The output buffer is too small: the text's size in bytes, without its terminating NUL, was written
+    /// to `*len`; a buffer of at least `*len + 1` bytes holds it (since ABI 1.0).
     BufferTooSmall = -8,
-    /// The gauge code is not one of `CacheMonitorGauge`.
+    /// The gauge code is not one of `CacheMonitorGauge` (since ABI 1.0).
     UnknownGauge = -9,
-    /// The change cannot be made in the monitor's current state (see `cache_monitor_last_error`).
+    /// The change cannot be made in the monitor's current state (since ABI 1.0): a state file attached after
+    /// records, an import of a snapshot older than the one already imported from its source (see
+    /// `cache_monitor_last_error`). What it also covered before ABI 1.6 has its own code since:
+    /// `BUCKETS_LOCKED`, `TOO_MANY_IMPORT_SOURCES`, `INCOMPATIBLE_SNAPSHOT`.
     Busy = -10,
-    /// An internal error was caught at the boundary; the monitor is still usable.
+    /// An internal error (a panic) was caught at the boundary; the monitor is still usable (since ABI 1.0).
     Internal = -11,
-    /// A state snapshot is malformed; nothing was imported.
+    /// A state snapshot is malformed; nothing was imported (since ABI 1.2).
     InvalidSnapshot = -12,
-    /// A state snapshot has another format or an unsupported version; nothing was imported.
+    /// A state snapshot has another format or an unsupported version; nothing was imported (since ABI 1.2).
     ForeignSnapshot = -13,
-    /// `cache_monitor_serve`: the address is not `IP:port` (such as `127.0.0.1:9464`).
+    /// `cache_monitor_serve`: the address is not `IP:port` (such as `127.0.0.1:9464`) (since ABI 1.4).
     InvalidAddress = -14,
-    /// `cache_monitor_serve`: the exporter is already serving; call `cache_monitor_serve_stop` first.
+    /// `cache_monitor_serve`: the exporter is already serving; call `cache_monitor_serve_stop` first (since
+    /// ABI 1.4).
     AlreadyServing = -15,
-    /// `cache_monitor_serve`: the address cannot be bound (in use, not local, or not permitted).
+    /// `cache_monitor_serve`: the address cannot be bound (in use, not local, or not permitted) (since
+    /// ABI 1.4).
     BindFailed = -16,
-    /// The exporter is not serving.
+    /// The exporter is not serving (since ABI 1.4).
     NotServing = -17,
-    /// `cache_monitor_serve`: the exporter's thread or event loop could not start.
+    /// `cache_monitor_serve`: the exporter's thread or event loop could not start (since ABI 1.4).
     ServeFailed = -18,
     /// `cache_monitor_serve`, `cache_monitor_serve_stop`, `cache_monitor_serve_address`: the library was
     /// built without the HTTP exporter (Cargo feature `exporter` off), so nothing was started or stopped
@@ -56,11 +65,27 @@ pub enum CacheMonitorStatus {
     /// with counts in it) or a state file is attached; `cache_monitor_last_error` names the file and the
     /// problem. Nothing changed (since ABI 1.6).
     StateFile = -20,
+    /// A render failed (the SVG flamegraph's drawing reported an error; see `cache_monitor_last_error`);
+    /// nothing was written (since ABI 1.6; `INTERNAL` before).
+    RenderFailed = -21,
+    /// `cache_monitor_configure`: histogram buckets can change only before the first record or right after
+    /// `cache_monitor_reset`; nothing was changed (since ABI 1.6; `BUSY` before).
+    BucketsLocked = -22,
+    /// `cache_monitor_import_state`: state from the most other library copies that can be imported at once
+    /// is imported already; `cache_monitor_reset` makes room. Nothing was imported (since ABI 1.6; `BUSY`
+    /// before).
+    TooManyImportSources = -23,
+    /// `cache_monitor_import_state`: a well-formed snapshot whose configuration cannot be merged (other
+    /// histogram buckets, once this copy has recorded). Nothing was imported (since ABI 1.6; `BUSY`
+    /// before).
+    IncompatibleSnapshot = -24,
+    /// `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
+    UnknownFormat = -25,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 21] = [
+    pub(crate) const ALL: [Self; 26] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -82,6 +107,11 @@ impl CacheMonitorStatus {
         Self::ServeFailed,
         Self::ExporterNotBuilt,
         Self::StateFile,
+        Self::RenderFailed,
+        Self::BucketsLocked,
+        Self::TooManyImportSources,
+        Self::IncompatibleSnapshot,
+        Self::UnknownFormat,
     ];
 
     /// A static, NUL-terminated description.
@@ -108,6 +138,11 @@ impl CacheMonitorStatus {
             Self::ServeFailed => c"the exporter could not start its thread",
             Self::ExporterNotBuilt => c"the library was built without the HTTP exporter",
             Self::StateFile => c"the state file cannot be used; nothing changed (see cache_monitor_last_error)",
+            Self::RenderFailed => c"the render failed; nothing written",
+            Self::BucketsLocked => c"histogram buckets can change only before the first record or after a reset",
+            Self::TooManyImportSources => c"too many import sources; reset first",
+            Self::IncompatibleSnapshot => c"state snapshot with an incompatible configuration; nothing imported",
+            Self::UnknownFormat => c"unknown render format code",
         }
     }
 
@@ -126,9 +161,12 @@ impl From<&Error> for CacheMonitorStatus {
             Error::InvalidJson(_) => Self::InvalidJson,
             Error::InvalidConfig(_) => Self::InvalidConfig,
             Error::Busy(_) => Self::Busy,
+            Error::BucketsLocked => Self::BucketsLocked,
+            Error::TooManyImportSources(_) => Self::TooManyImportSources,
+            Error::IncompatibleSnapshot(_) => Self::IncompatibleSnapshot,
             Error::InvalidSnapshot(_) => Self::InvalidSnapshot,
             Error::ForeignSnapshot(_) => Self::ForeignSnapshot,
-            Error::Render(_) => Self::Internal,
+            Error::Render(_) => Self::RenderFailed,
             Error::InvalidAddress(_) => Self::InvalidAddress,
             Error::AlreadyServing(_) => Self::AlreadyServing,
             Error::BindFailed { .. } => Self::BindFailed,
@@ -140,7 +178,7 @@ impl From<&Error> for CacheMonitorStatus {
     }
 }
 
-/// Built-in operation codes for `cache_monitor_record`. Custom operations registered with
+/// Built-in operation codes for `cache_monitor_record` (since ABI 1.0). Custom operations registered with
 /// `{"operations": [...]}` take the codes from `CACHE_MONITOR_OPERATION_FIRST_CUSTOM` on.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug)]
@@ -163,10 +201,13 @@ pub enum CacheMonitorOperation {
     FirstCustom = 7,
 }
 
-/// Result codes for `cache_monitor_record`.
+/// Outcome codes for `cache_monitor_record`'s `result` argument: what the operation found or did (since
+/// ABI 1.6 under this name; `CacheMonitorResult` and `CACHE_MONITOR_RESULT_*` before, still defined as
+/// deprecated aliases). Not to be confused with what a call returns, a `CacheMonitorStatus`: an outcome
+/// of `CACHE_MONITOR_OUTCOME_OK` (2) is not `CACHE_MONITOR_STATUS_OK` (0).
 #[repr(u32)]
-#[derive(Clone, Copy, Debug)]
-pub enum CacheMonitorResult {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMonitorOutcome {
     /// The key was found.
     Hit = 0,
     /// The key was not found.
@@ -177,7 +218,52 @@ pub enum CacheMonitorResult {
     Error = 3,
 }
 
-/// Gauge codes for `cache_monitor_set_gauge`.
+/// The outcome codes' name before ABI 1.6.
+///
+/// cbindgen:ignore
+#[deprecated(note = "renamed CacheMonitorOutcome, so that outcome codes cannot be taken for status codes")]
+pub type CacheMonitorResult = CacheMonitorOutcome;
+
+/// What `cache_monitor_render_alloc` renders (since ABI 1.6): each of the texts the `cache_monitor_render*`
+/// functions and `cache_monitor_export_state` write.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMonitorFormat {
+    /// Prometheus text exposition 0.0.4 (`cache_monitor_render`).
+    Prometheus = 0,
+    /// OpenMetrics 1.0.0 (`cache_monitor_render_openmetrics`).
+    Openmetrics = 1,
+    /// The hit-rate report as JSON (`cache_monitor_render_hit_rate_json`).
+    HitRateJson = 2,
+    /// The stats report as JSON (`cache_monitor_render_stats_json`).
+    StatsJson = 3,
+    /// Sampled stacks as folded stacks (`cache_monitor_render_flamegraph_folded`).
+    FlamegraphFolded = 4,
+    /// Sampled stacks as an SVG flamegraph (`cache_monitor_render_flamegraph_svg`).
+    FlamegraphSvg = 5,
+    /// A state snapshot for `cache_monitor_import_state` (`cache_monitor_export_state`).
+    StateSnapshot = 6,
+}
+
+impl CacheMonitorFormat {
+    /// Every format, in code order.
+    pub const ALL: [Self; 7] = [
+        Self::Prometheus,
+        Self::Openmetrics,
+        Self::HitRateJson,
+        Self::StatsJson,
+        Self::FlamegraphFolded,
+        Self::FlamegraphSvg,
+        Self::StateSnapshot,
+    ];
+
+    /// The format of a code, if it is one.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|format| *format as u32 == code)
+    }
+}
+
+/// Gauge codes for `cache_monitor_set_gauge` (since ABI 1.0).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug)]
 pub enum CacheMonitorGauge {
@@ -208,10 +294,10 @@ mod tests {
         }
         assert_eq!(CacheMonitorOperation::FirstCustom as u32, Operation::FIRST_CUSTOM);
         let results = [
-            CacheMonitorResult::Hit,
-            CacheMonitorResult::Miss,
-            CacheMonitorResult::Ok,
-            CacheMonitorResult::Error,
+            CacheMonitorOutcome::Hit,
+            CacheMonitorOutcome::Miss,
+            CacheMonitorOutcome::Ok,
+            CacheMonitorOutcome::Error,
         ];
         for (c, rust) in results.iter().zip(Outcome::ALL) {
             assert_eq!(*c as u32, rust.code());
@@ -230,8 +316,71 @@ mod tests {
             assert_eq!(*status as i32, -(i as i32));
             assert_eq!(CacheMonitorStatus::from_code(*status as i32), Some(*status));
         }
-        let mut texts: Vec<_> = CacheMonitorStatus::ALL.iter().map(|s| s.description()).collect();
-        texts.dedup();
-        assert_eq!(texts.len(), CacheMonitorStatus::ALL.len());
+        let texts: std::collections::BTreeSet<_> = CacheMonitorStatus::ALL.iter().map(|s| s.description()).collect();
+        assert_eq!(
+            texts.len(),
+            CacheMonitorStatus::ALL.len(),
+            "two codes share a description"
+        );
+        assert_eq!(
+            CacheMonitorStatus::from_code(-(CacheMonitorStatus::ALL.len() as i32)),
+            None
+        );
+    }
+
+    #[test]
+    fn every_format_has_its_own_code() {
+        for (i, format) in CacheMonitorFormat::ALL.iter().enumerate() {
+            assert_eq!(*format as u32, i as u32);
+            assert_eq!(CacheMonitorFormat::from_code(i as u32), Some(*format));
+        }
+        assert_eq!(
+            CacheMonitorFormat::from_code(CacheMonitorFormat::ALL.len() as u32),
+            None
+        );
+        assert_eq!(CacheMonitorFormat::from_code(u32::MAX), None);
+    }
+
+    #[test]
+    fn every_error_maps_to_its_own_status() {
+        let errors = [
+            (Error::UnknownOperation(9), CacheMonitorStatus::UnknownOperation),
+            (Error::UnknownResult(9), CacheMonitorStatus::UnknownResult),
+            (Error::UnknownGauge(9), CacheMonitorStatus::UnknownGauge),
+            (Error::InvalidJson(String::new()), CacheMonitorStatus::InvalidJson),
+            (Error::InvalidConfig(String::new()), CacheMonitorStatus::InvalidConfig),
+            (Error::Busy(String::new()), CacheMonitorStatus::Busy),
+            (Error::BucketsLocked, CacheMonitorStatus::BucketsLocked),
+            (Error::TooManyImportSources(8), CacheMonitorStatus::TooManyImportSources),
+            (
+                Error::IncompatibleSnapshot(String::new()),
+                CacheMonitorStatus::IncompatibleSnapshot,
+            ),
+            (
+                Error::InvalidSnapshot(String::new()),
+                CacheMonitorStatus::InvalidSnapshot,
+            ),
+            (
+                Error::ForeignSnapshot(String::new()),
+                CacheMonitorStatus::ForeignSnapshot,
+            ),
+            (Error::Render(String::new()), CacheMonitorStatus::RenderFailed),
+            (Error::InvalidAddress(String::new()), CacheMonitorStatus::InvalidAddress),
+            (Error::AlreadyServing(String::new()), CacheMonitorStatus::AlreadyServing),
+            (
+                Error::BindFailed {
+                    address: String::new(),
+                    reason: String::new(),
+                },
+                CacheMonitorStatus::BindFailed,
+            ),
+            (Error::NotServing, CacheMonitorStatus::NotServing),
+            (Error::ServeFailed(String::new()), CacheMonitorStatus::ServeFailed),
+            (Error::ExporterNotBuilt, CacheMonitorStatus::ExporterNotBuilt),
+            (Error::StateFile(String::new()), CacheMonitorStatus::StateFile),
+        ];
+        for (error, status) in &errors {
+            assert_eq!(CacheMonitorStatus::from(error), *status, "{error:?}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 
 use crate::config::http::HttpConfig;
-use crate::config::{Config, Section};
+use crate::config::{Config, Section, clamp_duration};
 use crate::error::Error;
 use crate::profiler::Profiler;
 use crate::recording::attachment::Attachment;
@@ -134,16 +134,20 @@ impl Monitor {
     /// Records one finished operation. `key` may be empty when the operation has none.
     ///
     /// Lock-free and allocation-free. Fails only for an operation code that is not registered. With
-    /// monitoring switched off (`{"enabled": false}`) it counts nothing.
+    /// monitoring switched off (`{"enabled": false}`) it counts nothing. Durations above
+    /// [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) (about 73 minutes) are recorded as that ceiling,
+    /// so that one absurd duration cannot make a histogram's sum fall.
     #[inline]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, "")?)
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, b"")?)
     }
 
     /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
     /// samples this record, `frames` (`;`-separated, outermost first, such as
     /// `"main.main;main.serve;cache.(*Cache).Get"`) become the leaf frames of its stack, under the native
-    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`].
+    /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`]. `frames` is
+    /// text or bytes (`&str`, `&[u8]`): it is read only when the record is sampled, and bytes that are not
+    /// UTF-8 show as U+FFFD in the flamegraph; they never cost the record.
     #[inline]
     pub fn record_with_frames(
         &self,
@@ -151,15 +155,15 @@ impl Monitor {
         outcome: Outcome,
         duration_ns: u64,
         key: &[u8],
-        frames: &str,
+        frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
-        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, frames)?)
+        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, frames.as_ref())?)
     }
 
     /// [`Monitor::record`] from raw codes, as the C ABI receives them.
     #[inline]
     pub fn record_codes(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        Ok(self.record_raw(operation, result, duration_ns, key, "")?)
+        Ok(self.record_raw(operation, result, duration_ns, key, b"")?)
     }
 
     /// [`Monitor::record_with_frames`] from raw codes, as the C ABI receives them.
@@ -170,13 +174,15 @@ impl Monitor {
         result: u32,
         duration_ns: u64,
         key: &[u8],
-        frames: &str,
+        frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
-        Ok(self.record_raw(operation, result, duration_ns, key, frames)?)
+        Ok(self.record_raw(operation, result, duration_ns, key, frames.as_ref())?)
     }
 
     /// The hot path every record takes. A refusal is a small value, so that the happy path carries no
-    /// error plumbing; callers turn it into an [`Error`] (or a status code) when it happens.
+    /// error plumbing; callers turn it into an [`Error`] (or a status code) when it happens. The one place
+    /// that clamps durations ([`clamp_duration`]) and the one that hands frames (bytes, read only when
+    /// sampled) to the profiler.
     #[inline(always)]
     pub(crate) fn record_raw(
         &self,
@@ -184,8 +190,9 @@ impl Monitor {
         result: u32,
         duration_ns: u64,
         key: &[u8],
-        frames: &str,
+        frames: &[u8],
     ) -> Result<(), Refused> {
+        let duration_ns = clamp_duration(duration_ns);
         let Some(outcome) = Outcome::from_code(result) else {
             return Err(Refused::Result(result));
         };
@@ -295,9 +302,7 @@ impl Monitor {
             self.reshape(&config, &next)?
         } else {
             if next.buckets != config.buckets && self.has_counts(&config) {
-                return Err(Error::Busy(
-                    "histogram buckets can only change before the first record or right after a reset".to_owned(),
-                ));
+                return Err(Error::BucketsLocked);
             }
             next
         };
@@ -549,7 +554,7 @@ mod tests {
         monitor.configure(r#"{"buckets": [0.001]}"#).unwrap();
         monitor.record(Operation::GET, Outcome::Hit, 2_000_000, b"").unwrap();
         let busy = monitor.configure(r#"{"buckets": [0.01]}"#);
-        assert!(matches!(busy, Err(Error::Busy(_))));
+        assert_eq!(busy, Err(Error::BucketsLocked));
         assert_eq!(
             monitor.config().buckets.seconds(),
             &[0.001],

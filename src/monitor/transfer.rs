@@ -92,8 +92,8 @@ impl Monitor {
             }
         } else {
             if theirs.buckets != config.buckets {
-                return Err(Error::Busy(format!(
-                    "incompatible snapshot: its buckets {:?} are not this monitor's {:?}",
+                return Err(Error::IncompatibleSnapshot(format!(
+                    "its buckets {:?} are not this monitor's {:?}",
                     theirs.buckets.seconds(),
                     config.buckets.seconds()
                 )));
@@ -103,8 +103,8 @@ impl Monitor {
             } else if config.operations.starts_with(&theirs.operations) {
                 config.operations.clone()
             } else {
-                return Err(Error::Busy(format!(
-                    "incompatible snapshot: its operations {:?} disagree with {:?}",
+                return Err(Error::IncompatibleSnapshot(format!(
+                    "its operations {:?} disagree with {:?}",
                     theirs.operations, config.operations
                 )));
             };
@@ -121,9 +121,7 @@ impl Monitor {
                 ));
             }
             None if imported.len() >= MAX_IMPORT_SOURCES => {
-                return Err(Error::Busy(format!(
-                    "state from {MAX_IMPORT_SOURCES} other monitors is imported already; reset first"
-                )));
+                return Err(Error::TooManyImportSources(MAX_IMPORT_SOURCES));
             }
             _ => {}
         }
@@ -259,7 +257,10 @@ mod tests {
         a.configure(r#"{"buckets": [0.5]}"#).unwrap();
         a.record(Operation::GET, Outcome::Hit, 10, b"").unwrap();
         assert!(
-            matches!(b.import_state(a.export_state().as_bytes()), Err(Error::Busy(_))),
+            matches!(
+                b.import_state(a.export_state().as_bytes()),
+                Err(Error::IncompatibleSnapshot(_))
+            ),
             "buckets differ"
         );
         let mut tampered: serde_json::Value = serde_json::from_str(&a.export_state()).unwrap();

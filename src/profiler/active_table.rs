@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn a_replaced_table_receives_no_sample_after_it_is_handed_back() {
         let active = ActiveTable::new();
-        let key = StackKey::capture(Operation::GET, "k", usize::MAX);
+        let key = StackKey::capture(Operation::GET, b"k", usize::MAX);
         active.control().replace(Some(Box::new(StackTable::new(4))));
         let stop = AtomicBool::new(false);
         let mut handed_back = Vec::new();

@@ -67,13 +67,14 @@ pub(crate) struct StackKey {
 }
 
 impl StackKey {
-    /// The calling thread's stack leading to `operation`, with `host_frames` as its leaf frames.
+    /// The calling thread's stack leading to `operation`, with `host_frames` (meant to be UTF-8; other
+    /// bytes are kept as they are and shown as U+FFFD when rendered) as its leaf frames.
     ///
     /// Frames at or below `below` (an address in the caller's own stack frame) are the capture
     /// machinery's and are skipped. No allocation, no lock of this library's (the unwinder reads the
     /// loader's tables; on glibc 2.35+ without a lock).
     #[inline(always)]
-    pub(crate) fn capture(operation: Operation, host_frames: &str, below: usize) -> Self {
+    pub(crate) fn capture(operation: Operation, host_frames: &[u8], below: usize) -> Self {
         let mut key = Self {
             shape: Shape {
                 operation: operation.code(),
@@ -124,23 +125,25 @@ impl StackKey {
     }
 
     /// Stores `frames` (`;`-separated, outermost first) without empty or blank frames, each cut to
-    /// [`HOST_FRAME_BYTES`], keeping the innermost ones that fit in [`HOST_FRAMES_BYTES`].
-    fn set_host_frames(&mut self, frames: &str) {
+    /// [`HOST_FRAME_BYTES`], keeping the innermost ones that fit in [`HOST_FRAMES_BYTES`]. Works on bytes:
+    /// frames that are not UTF-8 are trimmed of ASCII blanks only and cut before a continuation byte, and
+    /// rendering replaces what is not UTF-8 with U+FFFD.
+    fn set_host_frames(&mut self, frames: &[u8]) {
         let mut bytes = [0u8; HOST_FRAMES_BYTES];
         // Written back to front, innermost frame first, then moved to the start.
         let mut start = HOST_FRAMES_BYTES;
-        for frame in frames.rsplit(';') {
-            let frame = frame.trim();
+        for frame in frames.rsplit(|&b| b == b';') {
+            let frame = trim(frame);
             if frame.is_empty() {
                 continue;
             }
-            let frame = &frame[..frame.floor_char_boundary(HOST_FRAME_BYTES)];
+            let frame = &frame[..floor_char_boundary(frame, HOST_FRAME_BYTES)];
             let separator = usize::from(start < HOST_FRAMES_BYTES);
             let Some(at) = start.checked_sub(frame.len() + separator) else {
                 self.shape.host_truncated = true;
                 break;
             };
-            bytes[at..at + frame.len()].copy_from_slice(frame.as_bytes());
+            bytes[at..at + frame.len()].copy_from_slice(frame);
             if separator == 1 {
                 bytes[at + frame.len()] = b';';
             }
@@ -170,6 +173,24 @@ impl StackKey {
     }
 }
 
+/// `frame` without leading and trailing white space: Unicode's when it is UTF-8, ASCII's otherwise.
+fn trim(frame: &[u8]) -> &[u8] {
+    match std::str::from_utf8(frame) {
+        Ok(text) => text.trim().as_bytes(),
+        Err(_) => frame.trim_ascii(),
+    }
+}
+
+/// The largest length at most `max` that does not cut a UTF-8 character of `bytes` (one that does not
+/// end before a continuation byte).
+fn floor_char_boundary(bytes: &[u8], max: usize) -> usize {
+    let mut end = max.min(bytes.len());
+    while end > 0 && end < bytes.len() && bytes[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    end
+}
+
 /// Words holding `len` bytes of host frames.
 pub(crate) fn host_words(len: u16) -> usize {
     usize::from(len).div_ceil(8)
@@ -185,10 +206,11 @@ fn finalise(mut hash: u64) -> u64 {
     hash ^ hash >> 33
 }
 
-/// Host frames as stored (see [`StackKey::host`]) back to text.
+/// Host frames as stored (see [`StackKey::host`]) back to text: bytes that are not UTF-8, and NUL bytes
+/// (which would end the folded text for a C host reading it as a string), become U+FFFD.
 pub(crate) fn host_frames_text(words: &[u64], len: u16) -> String {
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    String::from_utf8_lossy(&bytes[..usize::from(len).min(bytes.len())]).into_owned()
+    String::from_utf8_lossy(&bytes[..usize::from(len).min(bytes.len())]).replace('\0', "\u{fffd}")
 }
 
 /// An address in the caller's stack frame, for [`StackKey::capture`]'s `below`.
@@ -202,6 +224,10 @@ mod tests {
     use super::*;
 
     fn host(frames: &str) -> (String, Shape) {
+        host_bytes(frames.as_bytes())
+    }
+
+    fn host_bytes(frames: &[u8]) -> (String, Shape) {
         let key = StackKey::capture(Operation::GET, frames, 0);
         (host_frames_text(&key.host, key.shape.host_len), key.shape)
     }
@@ -223,6 +249,32 @@ mod tests {
             "cut to 128 bytes at a char boundary"
         );
         assert!(!shape.host_truncated);
+    }
+
+    #[test]
+    fn host_frames_that_are_not_utf8_are_kept_and_rendered_with_replacement_characters() {
+        assert_eq!(
+            host_bytes(b"main.\xff;\xc3 ;cache.Get").0,
+            "main.\u{fffd};\u{fffd};cache.Get"
+        );
+        assert_eq!(
+            host_bytes(b" \xfe\x00 ").0,
+            "\u{fffd}\u{fffd}",
+            "ASCII blanks trimmed, NUL replaced"
+        );
+        let mut long = vec![0xffu8];
+        long.extend("é".repeat(100).as_bytes());
+        let (text, _) = host_bytes(&long);
+        assert_eq!(
+            text,
+            format!("\u{fffd}{}", "é".repeat(63)),
+            "cut to 128 bytes before a continuation byte"
+        );
+        assert_eq!(
+            host("\u{a0}a\u{2003}").0,
+            "a",
+            "Unicode blanks trimmed from UTF-8 frames"
+        );
     }
 
     #[test]
@@ -252,7 +304,7 @@ mod tests {
     #[inline(never)]
     fn capture_here(frames: &str) -> StackKey {
         let marker = 0u8;
-        StackKey::capture(Operation::PUT, frames, stack_marker(&marker))
+        StackKey::capture(Operation::PUT, frames.as_bytes(), stack_marker(&marker))
     }
 
     #[test]
@@ -267,7 +319,7 @@ mod tests {
         let other_site = capture_here("a");
         assert_ne!(first.ips, other_site.ips, "another call site");
         assert_ne!(first.hash, other_site.hash);
-        let get = StackKey::capture(Operation::GET, "a", 0);
+        let get = StackKey::capture(Operation::GET, b"a", 0);
         assert_ne!(get.shape.operation, first.shape.operation);
     }
 }

@@ -79,8 +79,9 @@ impl Profiler {
     }
 
     /// Called by every record, after it is counted: samples it if its thread's turn has come.
+    /// `host_frames` are bytes, meant to be UTF-8, read only when the record is sampled.
     #[inline(always)]
-    pub(crate) fn observe(&self, operation: Operation, duration_ns: u64, host_frames: &str) {
+    pub(crate) fn observe(&self, operation: Operation, duration_ns: u64, host_frames: &[u8]) {
         let every = self.sample_every.load(Relaxed);
         if every != 0 && sampling::tick(every) {
             self.sample(operation, duration_ns, host_frames);
@@ -89,7 +90,7 @@ impl Profiler {
 
     #[cold]
     #[inline(never)]
-    fn sample(&self, operation: Operation, duration_ns: u64, host_frames: &str) {
+    fn sample(&self, operation: Operation, duration_ns: u64, host_frames: &[u8]) {
         let marker = 0u8;
         let key = StackKey::capture(operation, host_frames, stack_marker(&marker));
         self.tables.with_hot(|table| table.add(&key, duration_ns));

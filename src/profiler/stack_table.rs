@@ -283,7 +283,7 @@ mod tests {
 
     /// A key with the given host frames and no native frames, so tests control identity exactly.
     fn key(operation: Operation, frames: &str) -> StackKey {
-        let key = StackKey::capture(operation, frames, usize::MAX);
+        let key = StackKey::capture(operation, frames.as_bytes(), usize::MAX);
         assert_eq!(key.shape.depth, 0, "every native frame lies below usize::MAX");
         key
     }

@@ -11,8 +11,9 @@ pub(crate) const UNKNOWN: &str = "[unknown]";
 const OWN_PREFIXES: [&str; 4] = ["cache_monitor::", "<cache_monitor::", "backtrace::", "<backtrace::"];
 
 /// The C ABI functions that record (exported unmangled, so not under `cache_monitor::`).
-const OWN_EXPORTS: [&str; 4] = [
+const OWN_EXPORTS: [&str; 5] = [
     "cache_monitor_record",
+    "cache_monitor_finish",
     "cache_monitor_end",
     "cache_monitor_record_with_frames",
     "cache_monitor_record_batch",

@@ -285,11 +285,12 @@ impl Totals {
         counts
     }
 
-    /// Operations begun and not yet ended, over all operations.
+    /// Operations begun and not yet ended, over all operations. Each operation counts at least zero, so
+    /// ends without a begin (a host's bug) do not hide the operations of another kind in flight.
     pub fn in_flight(&self) -> u64 {
-        let begun = self.begun.iter().fold(0u64, |sum, n| sum.wrapping_add(*n));
-        let ended = self.ended.iter().fold(0u64, |sum, n| sum.wrapping_add(*n));
-        begun.saturating_sub(ended)
+        self.begun.iter().zip(&self.ended).fold(0u64, |sum, (begun, ended)| {
+            sum.wrapping_add(begun.saturating_sub(*ended))
+        })
     }
 
     /// Hits and misses over every operation.
@@ -300,5 +301,24 @@ impl Totals {
                 misses.wrapping_add(series[Outcome::Miss.index()].count),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_counts_each_operation_at_least_zero() {
+        let mut totals = Totals::zero(3, 1);
+        totals.begun = vec![0, 2, 1];
+        totals.ended = vec![5, 1, 0];
+        assert_eq!(
+            totals.in_flight(),
+            2,
+            "five unmatched ends of operation 0 hide none of the others"
+        );
+        totals.ended = vec![0, 2, 1];
+        assert_eq!(totals.in_flight(), 0);
     }
 }

@@ -1,11 +1,20 @@
 //! Escaping for the text exposition formats: whatever bytes a key holds, a label value stays one value on
-//! one line.
+//! one line, and the text holds no NUL byte.
+//!
+//! The exposition formats (Prometheus text 0.0.4, OpenMetrics 1.0.0) know three escapes in label values,
+//! `\\`, `\"` and `\n`; there is no escape for NUL (`\x00` or `\0` is refused by Prometheus' parser,
+//! `promtool check metrics` included). A raw NUL is legal to that parser, but it ends the text for a C
+//! host that reads the render as a string (`fputs`, `printf("%s")`), hiding every series after it. So a
+//! NUL becomes U+FFFD, the character that already stands for the bytes of a key that are not UTF-8.
+
+/// What a NUL byte in a label value or HELP text is written as.
+pub(crate) const NUL_REPLACEMENT: char = '\u{fffd}';
 
 /// Writes `value` as the inside of a double-quoted label value: backslash, double quote and line feed
-/// become `\\`, `\"` and `\n`.
+/// become `\\`, `\"` and `\n`, and NUL becomes U+FFFD.
 pub(crate) fn label_value(out: &mut String, value: &str) {
     // Fast path: most values (operation names, patterns) have nothing to escape.
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n' | b'\0')) {
         out.push_str(value);
         return;
     }
@@ -14,17 +23,20 @@ pub(crate) fn label_value(out: &mut String, value: &str) {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            '\0' => out.push(NUL_REPLACEMENT),
             c => out.push(c),
         }
     }
 }
 
-/// Writes `text` as a HELP docstring: backslash and line feed become `\\` and `\n`.
+/// Writes `text` as a HELP docstring: backslash and line feed become `\\` and `\n`, and NUL becomes
+/// U+FFFD.
 pub(crate) fn help(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\0' => out.push(NUL_REPLACEMENT),
             c => out.push(c),
         }
     }
@@ -76,6 +88,15 @@ mod tests {
         assert_eq!(escaped("a\\b"), r"a\\b");
         assert_eq!(escaped("a\nb} 1\nx"), r"a\nb} 1\nx");
         assert_eq!(escaped("\u{fffd}:*"), "\u{fffd}:*");
+    }
+
+    #[test]
+    fn nul_bytes_become_replacement_characters() {
+        assert_eq!(escaped("a\0b:*"), "a\u{fffd}b:*");
+        assert_eq!(escaped("\0\"\0"), "\u{fffd}\\\"\u{fffd}");
+        let mut out = String::new();
+        help(&mut out, "x\0y\n");
+        assert_eq!(out, "x\u{fffd}y\\n");
     }
 
     #[test]
