@@ -9,7 +9,6 @@
 #
 #   fuzz/run.sh                                   every target, 30 s each
 #   FUZZ_SECONDS=300 fuzz/run.sh configure        one target, longer
-#   FUZZ_FEATURES=strict fuzz/run.sh              also the invariants issue 14 restores (fails today)
 #   FUZZ_SANITIZER=address fuzz/run.sh            with AddressSanitizer (slower to build and to run)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,9 +14,9 @@ pub mod exposition;
 
 use exposition::Exposition;
 
-/// Whether the invariants that issue 14 ("No count ever vanishes") restores are checked too (the
-/// `strict` feature). Without it, a violation that matches one of that issue's known defects is
-/// tolerated, so that CI fails only on new findings; every other invariant is always checked.
+/// Whether the invariants that issue 14 ("No count ever vanishes") restored are checked too (the
+/// `strict` feature, on by default). Without it, a violation that matches one of that issue's former
+/// defects is tolerated; every other invariant is always checked.
 pub const STRICT: bool = cfg!(feature = "strict");
 
 /// Checks an invariant that a known defect of issue 14 breaks: panics when it does not hold, but only

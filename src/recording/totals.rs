@@ -309,6 +309,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_duration_sum_that_wrapped_since_its_baseline_still_differs_by_what_was_added() {
+        let mut baseline = Totals::zero(1, 1);
+        baseline.series[0][0].sum_ns = u64::MAX - 9;
+        baseline.series[0][0].buckets[0] = 1;
+        let mut now = baseline.clone();
+        now.series[0][0].sum_ns = 20; // 30 ns more, past 2^64
+        now.series[0][0].buckets[0] = 3;
+        let since = now.since(&baseline);
+        assert_eq!(since.series[0][0].sum_ns, 30);
+        assert_eq!(since.series[0][0].count, 2);
+    }
+
+    #[test]
     fn in_flight_counts_each_operation_at_least_zero() {
         let mut totals = Totals::zero(3, 1);
         totals.begun = vec![0, 2, 1];
