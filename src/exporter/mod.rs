@@ -24,6 +24,7 @@ mod auth;
 pub mod global;
 mod handshake;
 mod negotiate;
+mod renderer;
 pub mod routes;
 mod server;
 

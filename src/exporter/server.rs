@@ -13,11 +13,17 @@
 //! - **Keep-alive**: after [`MAX_REQUESTS_PER_CONNECTION`](super::routes::MAX_REQUESTS_PER_CONNECTION)
 //!   requests the response carries `Connection: close`.
 //!
-//! Memory is therefore bounded by `max_connections` times (the read buffer plus one response).
+//! - **Slow pages** (the flamegraphs) are rendered on a render thread of the exporter's own, one at a
+//!   time, and shared by every request for two seconds (`renderer.rs`); a request for one waits
+//!   without blocking the event loop, so a scrape of `/metrics` is served whatever else is asked.
+//!
+//! Memory is therefore bounded by `max_connections` times (the read buffer plus one response), the
+//! responses of slow pages being one shared render per page.
 //!
 //! Stopping: the starting thread writes to (or closes) its end of a socket pair; the loop stops
 //! accepting, closes every connection that is not sending a response, lets the others finish theirs for
-//! at most [`STOP_GRACE`], drops what is left and returns, and the thread drops the runtime and exits.
+//! at most [`STOP_GRACE`], drops what is left and returns; the thread stops and joins the render thread
+//! (after the render in progress, if any), drops the runtime and exits.
 //! Nothing in the starting thread touches tokio (see `crate::os_thread` for why that matters).
 
 use std::cell::Cell;
@@ -44,7 +50,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use super::handshake::Reporter;
-use super::routes;
+use super::renderer::{FRESH_FOR, Renderer};
+use super::routes::{self, Answer, Reply};
 use crate::monitor::MonitorHandle;
 
 /// How long in-flight responses may take to finish once stopping starts.
@@ -75,12 +82,31 @@ pub(crate) fn run(
             return;
         }
     };
-    runtime.block_on(serve(listener, stop, monitor, reporter));
+    let renderer = Renderer::new(monitor.clone(), &routes::slow_pages(), FRESH_FOR);
+    // Stops and joins the render thread also if serving panics.
+    let renderer = StopOnDrop(renderer);
+    runtime.block_on(serve(listener, stop, monitor, &renderer.0, reporter));
+    drop(renderer);
     // Dropping the runtime here, on this thread, closes every socket before the thread exits.
     drop(runtime);
 }
 
-async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: MonitorHandle, mut reporter: Reporter) {
+/// Stops the [`Renderer`] (joining its thread) when dropped.
+struct StopOnDrop(Arc<Renderer>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    stop: StdUnixStream,
+    monitor: MonitorHandle,
+    renderer: &Arc<Renderer>,
+    mut reporter: Reporter,
+) {
     let (listener, stop) = match (TcpListener::from_std(listener), UnixStream::from_std(stop)) {
         (Ok(listener), Ok(stop)) => (listener, stop),
         (Err(error), _) | (_, Err(error)) => {
@@ -98,7 +124,8 @@ async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: Mo
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let admitted = table.admit();
-                    tasks.spawn(connection(stream, monitor.clone(), admitted, shutdown_requested.clone()));
+                    let renderer = Arc::clone(renderer);
+                    tasks.spawn(connection(stream, monitor.clone(), renderer, admitted, shutdown_requested.clone()));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
@@ -130,6 +157,7 @@ async fn stop_requested(stop: &UnixStream) {
 async fn connection(
     stream: TcpStream,
     monitor: MonitorHandle,
+    renderer: Arc<Renderer>,
     admitted: Admitted,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -150,9 +178,18 @@ async fn connection(
         let served_before = served.replace(served.get().saturating_add(1));
         // Authentication is checked against the configuration in force at each request.
         let http = monitor.http_config();
-        let response =
-            routes::respond(&monitor, &http, &request, served_before).map(|body| TrackedBody::new(body, &activity));
-        std::future::ready(Ok::<_, Infallible>(response))
+        let answer = routes::answer(&monitor, &http, &request);
+        let (renderer, activity) = (Arc::clone(&renderer), Arc::clone(&activity));
+        async move {
+            let reply = match answer {
+                Answer::Reply(reply) => reply,
+                Answer::Slow { page, content_type } => {
+                    Reply::rendered(content_type, renderer.get(page).await.as_deref())
+                }
+            };
+            let response = routes::finish(reply, &request, served_before).map(|body| TrackedBody::new(body, &activity));
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
