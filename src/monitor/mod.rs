@@ -274,6 +274,9 @@ impl Monitor {
         self.imported.lock().clear();
         self.reset_baseline.lock().take();
         self.profiler.release();
+        // Under the write lock, so no reader holds the old heap; readers after this see a configuration
+        // without heap (see `Config::release_heap` for what that changes, and why it is harmless).
+        self.config.write().release_heap();
     }
 
     /// Everything recorded (or imported) since the last reset.

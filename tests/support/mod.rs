@@ -374,3 +374,33 @@ pub fn curl(url: &str, extra: &[&str]) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// `libcache_monitor.so` built by `cargo build --release --lib` (the library as shipped: release profile,
+/// reduced debug information), with the features of this test build. Builds it once per test binary;
+/// quick when `target/release` is fresh.
+pub fn release_cdylib() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let features: Vec<&str> = [
+                ("exporter", cfg!(feature = "exporter")),
+                ("caches", cfg!(feature = "caches")),
+                ("abi-stable", cfg!(feature = "abi-stable")),
+                ("prometheus-collector", cfg!(feature = "prometheus-collector")),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+            run(Command::new(env!("CARGO"))
+                .current_dir(crate_dir())
+                .args(["build", "--release", "--lib", "--no-default-features"])
+                .arg(format!("--features={}", features.join(","))));
+            let lib = profile_dir()
+                .parent()
+                .expect("target/<profile>")
+                .join("release/libcache_monitor.so");
+            assert!(lib.exists(), "{} missing after cargo build --release", lib.display());
+            lib
+        })
+        .clone()
+}
