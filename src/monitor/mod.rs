@@ -4,6 +4,7 @@
 //! reports and renders from them, `transfer` exports and imports state snapshots, `handle` is
 //! [`MonitorHandle`], the one way to hold on to a monitor.
 
+pub(crate) mod fork;
 mod handle;
 #[cfg(test)]
 mod profiler_tests;

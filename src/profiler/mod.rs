@@ -123,6 +123,11 @@ impl Profiler {
         drop(self.tables.control().replace(None));
     }
 
+    /// Holds the control side around `fork()` (see `active_table`): no table is replaced meanwhile.
+    pub(crate) fn lock_for_fork(&self) -> ForkGuard<'_> {
+        ForkGuard(self.tables.control())
+    }
+
     /// Counts of what the profiler holds.
     pub(crate) fn stats(&self) -> ProfilerStats {
         let control = self.tables.control();
@@ -157,6 +162,17 @@ impl Profiler {
     /// An SVG flamegraph of [`Profiler::render_folded`].
     pub(crate) fn render_svg(&self, config: &Config, imported: &[FoldedStack]) -> Result<String, Error> {
         svg::render(&self.render_folded(config, imported), config.profiler.weight)
+    }
+}
+
+/// The profiler held around `fork()`, from [`Profiler::lock_for_fork`]; dropping it releases it.
+pub(crate) struct ForkGuard<'a>(active_table::ControlGuard<'a>);
+
+impl ForkGuard<'_> {
+    /// In the child of the fork: forgets the samples the fork cut off (threads that were sampling are
+    /// not in the child), so resets and configuration never wait for them.
+    pub(crate) fn in_child(mut self) {
+        self.0.forget_samples_in_flight();
     }
 }
 
