@@ -46,7 +46,7 @@ static int serving;
 #define CHILD_CHECK(cond, ...)                                                  \
     do {                                                                        \
         if (!(cond)) {                                                          \
-            char message_[512];                                                 \
+            char message_[1024];                                                 \
             int n_ = snprintf(message_, sizeof message_, "child %d: %s:%d: %s: ", (int)getpid(), __FILE__, \
                               __LINE__, #cond);                                 \
             n_ += snprintf(message_ + n_, sizeof message_ - (size_t)n_, __VA_ARGS__); \
