@@ -3,8 +3,8 @@
 //!
 //! It belongs to the process that started it: a child forked from a serving process is not serving
 //! (`serving_address` says so, `serve` starts the child's own), and its `serve_stop` leaves the parent's
-//! exporter alone. `lifecycle.rs` holds [`SERVING`] around `fork()` ([`lock_for_fork`]) and lets the
-//! child's copy go in the child ([`release_in_child`]).
+//! exporter alone. `lifecycle.rs` holds `SERVING` around `fork()` (`lock_for_fork`) and lets the
+//! child's copy go in the child (`release_in_child`).
 //!
 //! A `crate::sync::Mutex` (std's) guards it (not parking_lot's, whose parking uses a thread-local with a destructor in the
 //! calling thread, which would keep the library from unloading; see `crate::os_thread`).

@@ -6,7 +6,7 @@
 //!
 //! The handler is a plain function from a request to a response (no I/O), checked in this order:
 //! authentication (401), method (405 unless GET or HEAD), path (404), then rendering, with gzip when the
-//! client accepts it. Slow pages ([`Render::Slow`], the flamegraphs) are not rendered here: [`answer`]
+//! client accepts it. Slow pages ([`Render::Slow`], the flamegraphs) are not rendered here: `answer`
 //! says which one is asked for, and the server gets it from its render thread (`renderer.rs`) without
 //! blocking the event loop. `HEAD` of a slow page renders nothing.
 
