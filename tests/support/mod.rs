@@ -139,6 +139,18 @@ pub fn resident_bytes() -> u64 {
     pages * page as u64
 }
 
+/// Anonymous resident memory of this process in bytes (`RssAnon` of `/proc/self/status`): the heap and
+/// other private memory, without mapped files (whose pages the kernel can drop at any time).
+pub fn resident_anonymous_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/self/status");
+    kilobytes * 1024
+}
+
 /// A response read from a raw HTTP/1.1 exchange.
 #[derive(Debug)]
 pub struct HttpResponse {
