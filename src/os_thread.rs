@@ -133,7 +133,29 @@ extern "C" fn run_job<F: FnOnce() -> T, T>(job: *mut c_void) -> *mut c_void {
 
 /// Runs `work` on a new thread and waits for it to end, destructors of its thread-locals included. The
 /// work may borrow from the caller: the thread is joined before this returns.
+///
+/// If the thread cannot be joined, the process aborts (see [`join_failed`]): returning could free what
+/// the thread still uses.
 pub(crate) fn run<F, T>(work: F) -> Result<T, Failure>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    run_joining(work, join)
+}
+
+/// `pthread_join(thread)`, discarding the thread's result.
+///
+/// # Safety
+/// `thread` must be a joinable thread of this process that nothing else joins or detaches.
+unsafe fn join(thread: libc::pthread_t) -> libc::c_int {
+    // SAFETY: `thread` is joinable and joined only here, by this function's contract; a NULL result
+    // pointer is allowed.
+    unsafe { libc::pthread_join(thread, ptr::null_mut()) }
+}
+
+/// [`run`], joining the thread with `join` (tests make it fail).
+fn run_joining<F, T>(work: F, join: unsafe fn(libc::pthread_t) -> libc::c_int) -> Result<T, Failure>
 where
     F: FnOnce() -> T + Send,
     T: Send,
@@ -153,11 +175,10 @@ where
             return Err(os_failure("start", &error));
         }
     };
-    // SAFETY: `thread` is joinable (just created, never detached) and is joined once.
-    let joined = unsafe { libc::pthread_join(thread, ptr::null_mut()) };
+    // SAFETY: `thread` is joinable (just created, never detached) and is joined once, here.
+    let joined = unsafe { join(thread) };
     if joined != 0 {
-        // The thread may still use `job`: leave it leaked rather than free it under the thread.
-        return Err(os_failure("join", &io::Error::from_raw_os_error(joined)));
+        join_failed(joined);
     }
     // SAFETY: the thread has ended, so nothing else refers to `job`, which came from `Box::into_raw`.
     let job = unsafe { Box::from_raw(job) };
@@ -165,6 +186,33 @@ where
         Some(Ok(value)) => Ok(value),
         Some(Err(_)) | None => Err(Failure::Panicked),
     }
+}
+
+/// What [`run`] does when `pthread_join` fails (it returned `code`): abort the process.
+///
+/// The thread may still be running `work`, which borrows from the caller's stack frame, and it owns the
+/// `Job` that holds the result. Returning would end those borrows while the thread may still use them
+/// (a use after free in safe code), and waiting is not possible without a join. `pthread_join` of a
+/// thread this function has just created, never detached and joins once can only fail if the process
+/// is already corrupt (`EDEADLK`, `EINVAL`, `ESRCH`), so aborting with a clear message is the one sound
+/// answer. The message is written with `write(2)` on standard error, which neither allocates nor locks.
+#[cold]
+fn join_failed(code: libc::c_int) -> ! {
+    let mut message = *b"cache-monitor: pthread_join of a library thread failed (error   0): aborting, the thread may still use borrowed memory\n";
+    // The error number, as up to three digits in place of "  0".
+    let at = message.iter().position(|&b| b == b')').unwrap_or(0).saturating_sub(3);
+    let mut value = code.unsigned_abs().min(999);
+    for digit in message[at..at + 3].iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // SAFETY: `message` is a live buffer of `message.len()` bytes; writing to descriptor 2 has no other
+    // precondition (a closed descriptor only makes the call fail).
+    let _ = unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
+    std::process::abort()
 }
 
 fn os_failure(what: &str, error: &io::Error) -> Failure {
@@ -197,6 +245,59 @@ mod tests {
         let text = String::from("borrowed");
         let (seen, length) = run(|| (MARK.get(), text.len())).unwrap();
         assert_eq!((seen, length), (0, 8), "a fresh thread's thread-local");
+    }
+
+    /// Set in the environment of the child process that [`a_failed_join_aborts_the_process`] starts.
+    const ABORT_CHILD: &str = "CACHE_MONITOR_TEST_FAILED_JOIN_CHILD";
+
+    /// Joins `thread` for real, then reports `EINVAL` as if the join had failed.
+    ///
+    /// # Safety
+    /// As [`join`].
+    unsafe fn failing_join(thread: libc::pthread_t) -> libc::c_int {
+        // SAFETY: as this function's contract says.
+        unsafe { join(thread) };
+        libc::EINVAL
+    }
+
+    /// Run only as the child of [`a_failed_join_aborts_the_process`] (which sets [`ABORT_CHILD`]): a
+    /// failed join must abort, never return.
+    #[test]
+    #[ignore = "run by a_failed_join_aborts_the_process in a child process"]
+    fn failed_join_child() {
+        if std::env::var_os(ABORT_CHILD).is_none() {
+            return;
+        }
+        let borrowed = String::from("still borrowed");
+        let outcome = run_joining(|| borrowed.len(), failing_join);
+        // Reaching this line is the bug: the borrow would have ended under a running thread.
+        println!("returned after a failed join: {outcome:?}");
+        std::process::exit(0);
+    }
+
+    #[test]
+    fn a_failed_join_aborts_the_process() {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "os_thread::tests::failed_join_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(ABORT_CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{output:?}");
+        assert!(
+            stderr.contains(
+                "cache-monitor: pthread_join of a library thread failed (error  22): aborting, the thread may \
+                 still use borrowed memory\n"
+            ),
+            "{stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("returned after a failed join"));
     }
 
     #[test]

@@ -21,6 +21,12 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The lock if it is free now, for tests that check who holds it.
+    #[cfg(test)]
+    pub(crate) fn try_lock_for_test(&self) -> Option<MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
+    }
 }
 
 /// A reader-writer lock whose `read` and `write` cannot fail.
@@ -38,5 +44,11 @@ impl<T> RwLock<T> {
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The write lock if it is free now, for tests that check who holds it.
+    #[cfg(test)]
+    pub(crate) fn try_write_for_test(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        self.0.try_write().ok()
     }
 }

@@ -5,8 +5,8 @@
 
 mod support;
 
-use cache_monitor::ffi::{CacheMonitorStatus, cache_monitor_record_with_frames, cache_monitor_render};
 use cache_monitor::config::MAX_DURATION_NS;
+use cache_monitor::ffi::{CacheMonitorStatus, cache_monitor_record_with_frames, cache_monitor_render};
 use cache_monitor::{Clock, ManualClock, Monitor, Operation, Outcome};
 use support::exposition;
 
@@ -129,7 +129,10 @@ fn duration_sums_do_not_fall_across_a_reset() {
     monitor.reset();
     monitor.record(Operation::GET, Outcome::Hit, 1 << 63, b"").unwrap();
     let sum_ns = monitor.totals().series[0][0].sum_ns;
-    assert_eq!(sum_ns, MAX_DURATION_NS, "the sum since the reset is the one clamped record");
+    assert_eq!(
+        sum_ns, MAX_DURATION_NS,
+        "the sum since the reset is the one clamped record"
+    );
 }
 
 /// `record_with_frames` and `import_state_edits` targets: a key with a NUL byte (here the one the

@@ -18,10 +18,24 @@ pub const DEFAULT_BUCKETS: [f64; 22] = [
 ];
 
 /// Validated histogram bounds, in seconds and in nanoseconds.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Held inline (at most [`MAX_BUCKETS`] of each, unused ones zero), not on the heap: a configuration
+/// whose heap is given back as the library is unloaded keeps its buckets (see
+/// `Config::release_heap`).
+#[derive(Clone, Copy, PartialEq)]
 pub struct BucketBounds {
-    seconds: Vec<f64>,
-    nanos: Vec<u64>,
+    len: usize,
+    seconds: [f64; MAX_BUCKETS],
+    nanos: [u64; MAX_BUCKETS],
+}
+
+impl std::fmt::Debug for BucketBounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketBounds")
+            .field("seconds", &self.seconds())
+            .field("nanos", &self.nanos())
+            .finish()
+    }
 }
 
 impl Default for BucketBounds {
@@ -43,28 +57,33 @@ impl BucketBounds {
                 seconds.len()
             ));
         }
-        let mut nanos = Vec::with_capacity(seconds.len());
-        for &bound in &seconds {
+        let mut bounds = Self {
+            len: seconds.len(),
+            seconds: [0.0; MAX_BUCKETS],
+            nanos: [0; MAX_BUCKETS],
+        };
+        for (i, &bound) in seconds.iter().enumerate() {
             if !bound.is_finite() || bound <= 0.0 || bound > 1e9 {
                 return Err(format!("buckets: {bound} is not a positive number of seconds"));
             }
             let ns = whole_nanos(bound);
-            if nanos.last().is_some_and(|&previous| previous >= ns) {
+            if i > 0 && bounds.nanos[i - 1] >= ns {
                 return Err(format!("buckets: {bound} does not increase on the previous bound"));
             }
-            nanos.push(ns);
+            bounds.seconds[i] = bound;
+            bounds.nanos[i] = ns;
         }
-        Ok(Self { seconds, nanos })
+        Ok(bounds)
     }
 
     /// The bounds in seconds, as configured: the `le` label values.
     pub fn seconds(&self) -> &[f64] {
-        &self.seconds
+        &self.seconds[..self.len]
     }
 
     /// The bounds in nanoseconds.
     pub(crate) fn nanos(&self) -> &[u64] {
-        &self.nanos
+        &self.nanos[..self.len]
     }
 }
 

@@ -40,6 +40,12 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret no request can present: the empty one (configured tokens are never empty, and the
+    /// exporter refuses an empty secret whatever the request sends). It holds no heap memory.
+    pub(crate) const fn unmatchable() -> Self {
+        Self(String::new())
+    }
 }
 
 impl fmt::Debug for Secret {

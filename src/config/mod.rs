@@ -224,6 +224,32 @@ impl Config {
         }
     }
 
+    /// Gives back the heap memory this configuration holds, as the library is unloaded: afterwards it
+    /// holds none, and it stays usable by anything that still reads it.
+    ///
+    /// What changes, and why each is harmless to a thread that still reads it (at process exit, threads
+    /// of the host may still render while the library's destructor runs):
+    /// - `namespace` becomes empty: metric names lose their prefix (`_operations_total`), still valid;
+    /// - custom `operations` lose their names: they render as `unknown` (codes stay accepted, as the
+    ///   recorder, not the configuration, decides that);
+    /// - `patterns.delimiters` becomes empty: only the configuration's copy, the pattern table keeps its
+    ///   own;
+    /// - credentials become an unmatchable bearer token when any were set, so a request can never be
+    ///   served without them (the exporter refuses everything instead), and stay unset otherwise;
+    /// - the state file's path is forgotten: the monitor released the file before.
+    ///
+    /// The buckets, alerts, profiler and the exporter's limits hold no heap memory and are kept.
+    pub(crate) fn release_heap(&mut self) {
+        self.namespace = String::new();
+        self.operations = Vec::new();
+        self.patterns.delimiters = String::new();
+        self.state.path = None;
+        if self.http.requires_auth() {
+            self.http.bearer_token = Some(http::Secret::unmatchable());
+            self.http.basic_auth = None;
+        }
+    }
+
     /// How many operation codes are accepted: the built-in ones and the custom ones.
     pub fn operation_count(&self) -> usize {
         Operation::BUILTIN.len() + self.operations.len()
@@ -326,6 +352,30 @@ mod tests {
         assert!(!json.contains("t0ken") && !json.contains("pa55"), "{json}");
         let reapplied = config.with_json(&json).unwrap();
         assert_eq!(reapplied, config, "re-applying a dump keeps the credentials in force");
+    }
+
+    #[test]
+    fn a_released_configuration_holds_no_heap_and_refuses_every_credential() {
+        let mut config = Config::default()
+            .with_json(
+                r#"{"namespace": "x", "buckets": [0.5, 2], "operations": ["warm"],
+                    "http": {"basic_auth": {"user": "u", "password": "p"}}}"#,
+            )
+            .unwrap();
+        config.release_heap();
+        assert_eq!((config.namespace.capacity(), config.operations.capacity()), (0, 0));
+        assert_eq!(config.patterns.delimiters.capacity(), 0);
+        assert_eq!(config.buckets.seconds(), &[0.5, 2.0], "buckets are kept");
+        assert_eq!(
+            config.operation_name(Operation::from_code(Operation::FIRST_CUSTOM)),
+            "unknown"
+        );
+        let token = config.http.bearer_token.as_ref().expect("credentials stay required");
+        assert_eq!((token.expose().len(), config.http.basic_auth.is_none()), (0, true));
+
+        let mut open = Config::default();
+        open.release_heap();
+        assert!(!open.http.requires_auth(), "no credentials before, none after");
     }
 
     #[test]

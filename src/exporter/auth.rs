@@ -34,12 +34,13 @@ pub(crate) fn authorized(config: &HttpConfig, authorization: Option<&[u8]>) -> b
         return false;
     };
     let (scheme, credentials) = (&header[..space], trim_spaces(&header[space + 1..]));
-    // The scheme is public; only the credentials are compared in constant time.
+    // The scheme is public; only the credentials are compared in constant time. An empty token is
+    // never configured; it is what a configuration given back at unload holds, and matches nothing.
     if scheme.eq_ignore_ascii_case(b"bearer") {
         config
             .bearer_token
             .as_ref()
-            .is_some_and(|token| bool::from(credentials.ct_eq(token.expose().as_bytes())))
+            .is_some_and(|token| !token.expose().is_empty() && bool::from(credentials.ct_eq(token.expose().as_bytes())))
     } else if scheme.eq_ignore_ascii_case(b"basic") {
         config.basic_auth.as_ref().is_some_and(|basic| {
             let expected = STANDARD.encode(format!("{}:{}", basic.user, basic.password.expose()));
@@ -103,5 +104,17 @@ mod tests {
         assert!(authorized(&config, Some(b"Bearer tok")));
         assert!(!authorized(&config, Some(b"Basic QWxhZGRpbjpvcGVuIHNlc2FtZR==")));
         assert_eq!(challenges(&config).len(), 2);
+    }
+
+    #[test]
+    fn a_configuration_released_at_unload_serves_nobody() {
+        let mut released = crate::config::Config::default()
+            .with_json(r#"{"http": {"bearer_token": "tok"}}"#)
+            .unwrap();
+        released.release_heap();
+        for header in [&b"Bearer "[..], b"Bearer", b"Bearer tok", b"Basic "] {
+            assert!(!authorized(&released.http, Some(header)), "{header:?}");
+        }
+        assert!(!authorized(&released.http, None));
     }
 }

@@ -19,15 +19,22 @@
 //!
 //! Endpoints are listed in [`routes::ROUTES`]; authentication and limits come from the monitor's
 //! `"http"` configuration section ([`HttpConfig`]); `server.rs` describes how the limits hold.
+//!
+//! An exporter belongs to the process that started it. In a child forked since, its thread does not
+//! exist and its sockets are the parent's (a copy of a socket shares the parent's open file description):
+//! stopping or dropping it there only closes the child's copies, which leaves the parent's exporter
+//! serving; it never writes to the parent's stop socket, shuts a socket down or joins a thread.
 
 mod auth;
 pub mod global;
 mod handshake;
 mod negotiate;
+mod renderer;
 pub mod routes;
 mod server;
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 pub use crate::config::http::{
@@ -52,9 +59,52 @@ pub type SharedMonitor = MonitorHandle;
 /// A running HTTP exporter. Stops (and joins its thread) on [`Exporter::stop`] or when dropped.
 pub struct Exporter {
     address: SocketAddr,
+    /// The process that started it (see the module documentation on `fork()`).
+    pid: u32,
+    /// The sockets the exporter's thread holds (the listener, the far end of the stop pair), to close a
+    /// forked child's copies of them.
+    thread_sockets: [SocketId; 2],
     /// Writing to (or closing) this end of the pair tells the event loop to stop.
     stop: Option<UnixStream>,
     thread: Option<NativeThread>,
+}
+
+/// A socket by descriptor number and identity (device and inode), so that a descriptor is closed only
+/// while it still is that socket.
+#[derive(Clone, Copy, Debug)]
+struct SocketId {
+    fd: RawFd,
+    device: u64,
+    inode: u64,
+}
+
+impl SocketId {
+    fn of(fd: RawFd) -> Option<Self> {
+        let (device, inode) = identity(fd)?;
+        Some(Self { fd, device, inode })
+    }
+
+    /// Closes this process's descriptor if it still is the socket recorded. Neither allocates nor locks,
+    /// so it is fit for a fork handler.
+    fn close_copy(self) {
+        if identity(self.fd) == Some((self.device, self.inode)) {
+            // SAFETY: `fd` is open and is the recorded socket (checked just above); closing this process's
+            // descriptor leaves the open file description, and every other process's use of it, alone.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
+/// The device and inode of descriptor `fd`, if it is open.
+fn identity(fd: RawFd) -> Option<(u64, u64)> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is a valid out-pointer; `fstat` fails harmlessly on a descriptor that is not open.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: `fstat` succeeded, so it filled `stat`.
+    let stat = unsafe { stat.assume_init() };
+    Some((stat.st_dev, stat.st_ino))
 }
 
 impl Exporter {
@@ -78,6 +128,13 @@ impl Exporter {
         let (stop, stop_far_end) = UnixStream::pair().map_err(serve_failed)?;
         stop_far_end.set_nonblocking(true).map_err(serve_failed)?;
         let monitor = monitor.into();
+        let ids = [
+            SocketId::of(listener.as_raw_fd()),
+            SocketId::of(stop_far_end.as_raw_fd()),
+        ];
+        let [Some(listener_id), Some(stop_id)] = ids else {
+            return Err(Error::ServeFailed("cannot identify the exporter's sockets".to_owned()));
+        };
         let (handshake, reporter) = Handshake::new();
         let thread = NativeThread::spawn(c"cache-mon-http", move || {
             server::run(listener, stop_far_end, monitor, reporter)
@@ -85,6 +142,8 @@ impl Exporter {
         .map_err(serve_failed)?;
         let exporter = Self {
             address: bound,
+            pid: std::process::id(),
+            thread_sockets: [listener_id, stop_id],
             stop: Some(stop),
             thread: Some(thread),
         };
@@ -104,7 +163,16 @@ impl Exporter {
         self.shutdown();
     }
 
+    /// Whether this process started the exporter (see the module documentation on `fork()`).
+    pub(crate) fn is_ours(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
     fn shutdown(&mut self) {
+        if !self.is_ours() {
+            self.let_go_in_child();
+            return;
+        }
         if let Some(mut stop) = self.stop.take() {
             use std::io::Write;
             // The event loop stops on a byte or on the end of the stream, so an error here is harmless:
@@ -114,6 +182,23 @@ impl Exporter {
         if let Some(thread) = self.thread.take() {
             thread.join();
         }
+    }
+}
+
+impl Exporter {
+    /// In a process forked from the one that started the exporter: closes this process's copies of the
+    /// exporter's sockets and forgets its thread, which is not in this process. The parent's exporter
+    /// serves on: its descriptors stay open, nothing is written to its stop socket and nothing is shut
+    /// down. Neither allocates nor locks, so a fork handler may call it.
+    fn let_go_in_child(&mut self) {
+        for socket in self.thread_sockets {
+            socket.close_copy();
+        }
+        // Closing (not writing to) this process's copy of the near end: the parent still holds its own,
+        // so the event loop sees no end of stream.
+        drop(self.stop.take());
+        // Neither joined nor detached: the handle names a thread of the parent.
+        std::mem::forget(self.thread.take());
     }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! The handler is a plain function from a request to a response (no I/O), checked in this order:
 //! authentication (401), method (405 unless GET or HEAD), path (404), then rendering, with gzip when the
-//! client accepts it.
+//! client accepts it. Slow pages ([`Render::Slow`], the flamegraphs) are not rendered here: `answer`
+//! says which one is asked for, and the server gets it from its render thread (`renderer.rs`) without
+//! blocking the event loop. `HEAD` of a slow page renders nothing.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,6 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth;
 use super::negotiate;
+use super::renderer::Rendered;
 use crate::config::http::HttpConfig;
 use crate::monitor::Monitor;
 use crate::profiler::NothingToDraw;
@@ -37,6 +40,14 @@ pub enum Render {
     Exposition,
     /// One representation with a fixed content type.
     Page {
+        /// The `Content-Type` header.
+        content_type: &'static str,
+        /// Renders the body from the monitor.
+        render: fn(&Monitor) -> String,
+    },
+    /// A page too slow to render on the event loop (tenths of a second): rendered on the exporter's
+    /// render thread, one render at a time, and shared by every request for two seconds.
+    Slow {
         /// The `Content-Type` header.
         content_type: &'static str,
         /// Renders the body from the monitor.
@@ -66,6 +77,20 @@ impl Route {
         Self {
             path,
             render: Render::Page { content_type, render },
+            about,
+        }
+    }
+
+    /// An endpoint too slow for the event loop ([`Render::Slow`]).
+    pub const fn slow_page(
+        path: &'static str,
+        content_type: &'static str,
+        render: fn(&Monitor) -> String,
+        about: &'static str,
+    ) -> Self {
+        Self {
+            path,
+            render: Render::Slow { content_type, render },
             about,
         }
     }
@@ -100,13 +125,13 @@ pub const ROUTES: &[Route] = &[
         Monitor::render_stats_json,
         "live statistics as JSON: operations in flight and per second, latency quantiles by operation, gauges, alerts",
     ),
-    Route::page(
+    Route::slow_page(
         "/flamegraph.svg",
         SVG,
         flamegraph_svg,
         "where operations come from: an interactive flamegraph of the sampled call stacks (click a frame to zoom)",
     ),
-    Route::page(
+    Route::slow_page(
         "/flamegraph.folded",
         PLAIN,
         flamegraph_folded,
@@ -161,6 +186,26 @@ pub fn route(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|route| route.path == path)
 }
 
+/// The render functions of the slow routes, in table order: a slow page's index in this list is how
+/// [`Answer::Slow`] names it.
+pub(crate) fn slow_pages() -> Vec<fn(&Monitor) -> String> {
+    ROUTES
+        .iter()
+        .filter_map(|route| match route.render {
+            Render::Slow { render, .. } => Some(render),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The index of the slow route at `path` among [`slow_pages`].
+fn slow_page_index(path: &str) -> Option<usize> {
+    ROUTES
+        .iter()
+        .filter(|route| matches!(route.render, Render::Slow { .. }))
+        .position(|route| route.path == path)
+}
+
 /// The index page: a link to every route with its line, and whether the flamegraphs sample.
 fn index(monitor: &Monitor) -> String {
     let mut page = String::from(
@@ -208,10 +253,15 @@ fn push_html_escaped(out: &mut String, text: &str) {
 }
 
 /// A response before it becomes HTTP: status, content type, body, and extra headers.
-struct Reply {
+pub(crate) struct Reply {
     status: StatusCode,
     content_type: &'static str,
     body: Bytes,
+    /// The body gzip-compressed, when it was compressed ahead (shared renders); otherwise it is
+    /// compressed when the client accepts gzip.
+    gzip: Option<Bytes>,
+    /// A `HEAD` answered without rendering: no body, no `Content-Length`, no compression.
+    head_only: bool,
     headers: Vec<(header::HeaderName, &'static str)>,
 }
 
@@ -221,24 +271,81 @@ impl Reply {
             status,
             content_type: PLAIN,
             body: Bytes::from_static(body.as_bytes()),
+            gzip: None,
+            head_only: false,
             headers: Vec::new(),
+        }
+    }
+
+    /// A slow page's reply from its shared render (`None`: the exporter is stopping, or the render
+    /// failed).
+    pub(crate) fn rendered(content_type: &'static str, rendered: Option<&Rendered>) -> Self {
+        match rendered {
+            Some(rendered) => Self {
+                status: StatusCode::OK,
+                content_type,
+                body: rendered.body.clone(),
+                gzip: rendered.gzip.clone(),
+                head_only: false,
+                headers: vec![(header::VARY, "Accept-Encoding")],
+            },
+            None => Self::plain(StatusCode::SERVICE_UNAVAILABLE, "cannot render this page now\n"),
         }
     }
 }
 
-/// Answers one request. `served_before` is how many requests this connection already had.
+/// What a request asks for: a reply made at once, or a slow page to get from the render thread.
+pub(crate) enum Answer {
+    /// Everything is known: send it.
+    Reply(Reply),
+    /// The slow page at this index of [`slow_pages`], whose reply comes from [`Reply::rendered`].
+    Slow {
+        /// Index in [`slow_pages`].
+        page: usize,
+        /// Its `Content-Type`.
+        content_type: &'static str,
+    },
+}
+
+/// Answers one request, rendering slow pages too (on the calling thread). `served_before` is how many
+/// requests this connection already had.
+#[cfg(test)]
 pub(crate) fn respond<B: Body>(
     monitor: &Monitor,
     http: &HttpConfig,
     request: &Request<B>,
     served_before: u64,
 ) -> Response<Full<Bytes>> {
-    let reply = answer(monitor, http, request);
-    let gzip =
-        reply.status == StatusCode::OK && negotiate::accepts_gzip(text(request.headers(), header::ACCEPT_ENCODING));
-    let compressed = if gzip { negotiate::gzip(&reply.body).ok() } else { None };
+    let reply = match answer(monitor, http, request) {
+        Answer::Reply(reply) => reply,
+        Answer::Slow { content_type, .. } => {
+            let render = match route(request.uri().path()).map(|route| route.render) {
+                Some(Render::Slow { render, .. }) => render,
+                _ => unreachable!("only slow routes are answered as slow"),
+            };
+            let mut reply = Reply::plain(StatusCode::OK, "");
+            reply.content_type = content_type;
+            reply.body = Bytes::from(render(monitor));
+            reply.headers.push((header::VARY, "Accept-Encoding"));
+            reply
+        }
+    };
+    finish(reply, request, served_before)
+}
+
+/// Turns `reply` into the response to `request`: gzip when accepted, the common headers, and whether the
+/// connection closes. `served_before` is how many requests this connection already had.
+pub(crate) fn finish<B: Body>(reply: Reply, request: &Request<B>, served_before: u64) -> Response<Full<Bytes>> {
+    let gzip = reply.status == StatusCode::OK
+        && !reply.head_only
+        && negotiate::accepts_gzip(text(request.headers(), header::ACCEPT_ENCODING));
+    let compressed = match (gzip, reply.gzip) {
+        (false, _) => None,
+        (true, Some(ahead)) => Some(ahead),
+        (true, None) => negotiate::gzip(&reply.body).ok().map(Bytes::from),
+    };
     let encoded = compressed.is_some();
-    let mut response = Response::new(Full::new(compressed.map_or(reply.body, Bytes::from)));
+    let mut response = Response::new(Full::new(compressed.unwrap_or(reply.body)));
     *response.status_mut() = reply.status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
@@ -258,7 +365,8 @@ pub(crate) fn respond<B: Body>(
     response
 }
 
-fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<B>) -> Reply {
+/// What `request` gets: an error, a page rendered now, or a slow page (only named: see [`Answer::Slow`]).
+pub(crate) fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<B>) -> Answer {
     let headers = request.headers();
     let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     if !auth::authorized(http, authorization) {
@@ -266,17 +374,32 @@ fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<B>) -> Repl
         for challenge in auth::challenges(http) {
             reply.headers.push((header::WWW_AUTHENTICATE, challenge));
         }
-        return reply;
+        return Answer::Reply(reply);
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut reply = Reply::plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         reply.headers.push((header::ALLOW, "GET, HEAD"));
-        return reply;
+        return Answer::Reply(reply);
     }
     let Some(route) = route(request.uri().path()) else {
-        return Reply::plain(StatusCode::NOT_FOUND, "not found: see / for the endpoints\n");
+        return Answer::Reply(Reply::plain(
+            StatusCode::NOT_FOUND,
+            "not found: see / for the endpoints\n",
+        ));
     };
     let (content_type, body, vary) = match route.render {
+        Render::Slow { content_type, .. } if request.method() == Method::HEAD => {
+            // The headers of a slow page are known without rendering it.
+            let mut reply = Reply::plain(StatusCode::OK, "");
+            reply.content_type = content_type;
+            reply.head_only = true;
+            reply.headers.push((header::VARY, "Accept-Encoding"));
+            return Answer::Reply(reply);
+        }
+        Render::Slow { content_type, .. } => {
+            let page = slow_page_index(route.path).unwrap_or_else(|| unreachable!("a slow route has an index"));
+            return Answer::Slow { page, content_type };
+        }
         Render::Exposition => {
             let format = negotiate::exposition_format(text(headers, header::ACCEPT));
             let body = match format {
@@ -287,12 +410,14 @@ fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<B>) -> Repl
         }
         Render::Page { content_type, render } => (content_type, render(monitor), "Accept-Encoding"),
     };
-    Reply {
+    Answer::Reply(Reply {
         status: StatusCode::OK,
         content_type,
         body: Bytes::from(body),
+        gzip: None,
+        head_only: false,
         headers: vec![(header::VARY, vary)],
-    }
+    })
 }
 
 fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -410,6 +535,56 @@ mod tests {
             status(&locked, "GET", "/metrics", &[("authorization", "Bearer t")]),
             StatusCode::OK
         );
+    }
+
+    #[test]
+    fn slow_pages_are_named_not_rendered_and_head_renders_nothing() {
+        assert_eq!(slow_pages().len(), 2, "the two flamegraphs");
+        let monitor = monitor();
+        let http = HttpConfig::default();
+        for (page, path, content_type) in [(0, "/flamegraph.svg", SVG), (1, "/flamegraph.folded", PLAIN)] {
+            match answer(&monitor, &http, &request("GET", path, &[])) {
+                Answer::Slow {
+                    page: named,
+                    content_type: typed,
+                } => assert_eq!((named, typed), (page, content_type)),
+                Answer::Reply(_) => panic!("{path} answered on the event loop"),
+            }
+            let Answer::Reply(reply) = answer(&monitor, &http, &request("HEAD", path, &[])) else {
+                panic!("HEAD {path} waits for a render");
+            };
+            let head = finish(reply, &request("HEAD", path, &[("accept-encoding", "gzip")]), 0);
+            assert_eq!(head.status(), StatusCode::OK);
+            assert_eq!(head.headers()[header::CONTENT_TYPE], content_type);
+            assert!(head.headers().get(header::CONTENT_ENCODING).is_none());
+            assert_eq!(body(head), b"");
+        }
+        // Authentication still comes first.
+        let patch: HttpPatch = serde_json::from_str(r#"{"bearer_token": "t"}"#).unwrap();
+        let locked = HttpConfig::default().apply(patch).unwrap();
+        let Answer::Reply(denied) = answer(&monitor, &locked, &request("GET", "/flamegraph.svg", &[])) else {
+            panic!("a slow page without credentials");
+        };
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn a_shared_render_is_sent_as_rendered_or_gzipped_ahead() {
+        let rendered = Rendered::for_test(Bytes::from_static(b"<svg/>"), Some(Bytes::from_static(b"gz")));
+        let reply = Reply::rendered(SVG, Some(&rendered));
+        let plain = finish(reply, &request("GET", "/flamegraph.svg", &[]), 0);
+        assert_eq!(plain.headers()[header::VARY], "Accept-Encoding");
+        assert_eq!(body(plain), b"<svg/>");
+        let reply = Reply::rendered(SVG, Some(&rendered));
+        let gzipped = finish(
+            reply,
+            &request("GET", "/flamegraph.svg", &[("accept-encoding", "gzip")]),
+            0,
+        );
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(body(gzipped), b"gz", "the gzip made with the render, not another one");
+        let unavailable = finish(Reply::rendered(SVG, None), &request("GET", "/flamegraph.svg", &[]), 0);
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -13,11 +13,17 @@
 //! - **Keep-alive**: after [`MAX_REQUESTS_PER_CONNECTION`](super::routes::MAX_REQUESTS_PER_CONNECTION)
 //!   requests the response carries `Connection: close`.
 //!
-//! Memory is therefore bounded by `max_connections` times (the read buffer plus one response).
+//! - **Slow pages** (the flamegraphs) are rendered on a render thread of the exporter's own, one at a
+//!   time, and shared by every request for two seconds (`renderer.rs`); a request for one waits
+//!   without blocking the event loop, so a scrape of `/metrics` is served whatever else is asked.
+//!
+//! Memory is therefore bounded by `max_connections` times (the read buffer plus one response), the
+//! responses of slow pages being one shared render per page.
 //!
 //! Stopping: the starting thread writes to (or closes) its end of a socket pair; the loop stops
 //! accepting, closes every connection that is not sending a response, lets the others finish theirs for
-//! at most [`STOP_GRACE`], drops what is left and returns, and the thread drops the runtime and exits.
+//! at most [`STOP_GRACE`], drops what is left and returns; the thread stops and joins the render thread
+//! (after the render in progress, if any), drops the runtime and exits.
 //! Nothing in the starting thread touches tokio (see `crate::os_thread` for why that matters).
 
 use std::cell::Cell;
@@ -45,7 +51,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use super::handshake::Reporter;
-use super::routes;
+use super::renderer::{FRESH_FOR, Renderer};
+use super::routes::{self, Answer, Reply};
 use crate::monitor::MonitorHandle;
 
 /// How long in-flight responses may take to finish once stopping starts.
@@ -76,12 +83,31 @@ pub(crate) fn run(
             return;
         }
     };
-    runtime.block_on(serve(listener, stop, monitor, reporter));
+    let renderer = Renderer::new(monitor.clone(), &routes::slow_pages(), FRESH_FOR);
+    // Stops and joins the render thread also if serving panics.
+    let renderer = StopOnDrop(renderer);
+    runtime.block_on(serve(listener, stop, monitor, &renderer.0, reporter));
+    drop(renderer);
     // Dropping the runtime here, on this thread, closes every socket before the thread exits.
     drop(runtime);
 }
 
-async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: MonitorHandle, mut reporter: Reporter) {
+/// Stops the [`Renderer`] (joining its thread) when dropped.
+struct StopOnDrop(Arc<Renderer>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    stop: StdUnixStream,
+    monitor: MonitorHandle,
+    renderer: &Arc<Renderer>,
+    mut reporter: Reporter,
+) {
     let (listener, stop) = match (TcpListener::from_std(listener), UnixStream::from_std(stop)) {
         (Ok(listener), Ok(stop)) => (listener, stop),
         (Err(error), _) | (_, Err(error)) => {
@@ -99,7 +125,8 @@ async fn serve(listener: std::net::TcpListener, stop: StdUnixStream, monitor: Mo
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let admitted = table.admit();
-                    tasks.spawn(connection(stream, monitor.clone(), admitted, shutdown_requested.clone()));
+                    let renderer = Arc::clone(renderer);
+                    tasks.spawn(connection(stream, monitor.clone(), renderer, admitted, shutdown_requested.clone()));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
@@ -128,9 +155,15 @@ async fn stop_requested(stop: &UnixStream) {
 }
 
 /// Serves one connection until it ends, is evicted, or the exporter stops.
-async fn connection(stream: TcpStream, monitor: MonitorHandle, admitted: Admitted, shutdown: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    monitor: MonitorHandle,
+    renderer: Arc<Renderer>,
+    admitted: Admitted,
+    shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
-    serve_connection(stream, monitor, admitted, shutdown).await;
+    serve_connection(stream, monitor, renderer, admitted, shutdown).await;
 }
 
 /// Serves HTTP/1 requests read from `stream` exactly as the exporter serves a TCP connection (the same
@@ -140,17 +173,21 @@ async fn connection(stream: TcpStream, monitor: MonitorHandle, admitted: Admitte
 /// not a stable API.
 #[doc(hidden)]
 pub async fn serve_stream(monitor: impl Into<MonitorHandle>, stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let monitor = monitor.into();
     let table = Arc::new(Connections::new(1));
     let admitted = table.admit();
     // Kept until the connection ends: dropping the sender would read as a stop request.
     let (_stop, shutdown) = watch::channel(false);
-    serve_connection(stream, monitor.into(), admitted, shutdown).await;
+    // Slow pages render on a render thread of this call's own, stopped (joined) when the call returns.
+    let renderer = StopOnDrop(Renderer::new(monitor.clone(), &routes::slow_pages(), FRESH_FOR));
+    serve_connection(stream, monitor, Arc::clone(&renderer.0), admitted, shutdown).await;
 }
 
 /// [`connection`] over any byte stream.
 async fn serve_connection(
     stream: impl AsyncRead + AsyncWrite + Unpin,
     monitor: MonitorHandle,
+    renderer: Arc<Renderer>,
     admitted: Admitted,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -170,9 +207,18 @@ async fn serve_connection(
         let served_before = served.replace(served.get().saturating_add(1));
         // Authentication is checked against the configuration in force at each request.
         let http = monitor.http_config();
-        let response =
-            routes::respond(&monitor, &http, &request, served_before).map(|body| TrackedBody::new(body, &activity));
-        std::future::ready(Ok::<_, Infallible>(response))
+        let answer = routes::answer(&monitor, &http, &request);
+        let (renderer, activity) = (Arc::clone(&renderer), Arc::clone(&activity));
+        async move {
+            let reply = match answer {
+                Answer::Reply(reply) => reply,
+                Answer::Slow { page, content_type } => {
+                    Reply::rendered(content_type, renderer.get(page).await.as_deref())
+                }
+            };
+            let response = routes::finish(reply, &request, served_before).map(|body| TrackedBody::new(body, &activity));
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);

@@ -6,6 +6,7 @@
 //! `handle` is [`MonitorHandle`], the one way to hold on to a monitor.
 
 pub mod check;
+pub(crate) mod fork;
 mod handle;
 #[cfg(test)]
 mod profiler_tests;
@@ -394,6 +395,9 @@ impl Monitor {
         self.profiler.release();
         self.recorder.set_sampling(false);
         self.recorder.release_file();
+        // Under the write lock, so no reader holds the old heap; readers after this see a configuration
+        // without heap (see `Config::release_heap` for what that changes, and why it is harmless).
+        self.config.write().release_heap();
     }
 
     /// Everything recorded (or imported) since the last reset.

@@ -25,6 +25,19 @@
 //!
 //! Renders read the hot table while holding `control`, so it cannot be replaced or freed under them;
 //! sampling threads go on adding to it meanwhile (every counter is atomic).
+//!
+//! # `fork()`
+//!
+//! A sample in flight when a thread forks never finishes in the child (its thread is not copied), so a
+//! replacement in the child would wait for it forever. Around `fork()` the library holds `control`
+//! (no replacement is half done) and, in the child, [`ControlGuard::forget_samples_in_flight`] counts
+//! every sample started so far as finished: the child has one thread, which is forking, not sampling. A
+//! sample cut off that way may leave a reserved entry of the table unpublished (capacity lost, as when
+//! two threads race for an entry) or one sample's duration without its count; nothing worse.
+//! `lifecycle.rs` does this for the process-wide monitor's profiler.
+//!
+//! Bit 63 is also carried into by the start count after 2^63 samples: at a billion samples a second,
+//! after 292 years. The protocol assumes it never happens.
 
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -133,6 +146,17 @@ impl ControlGuard<'_> {
         unsafe { table.as_ref() }
     }
 
+    /// In a child process just forked while this guard was held: counts every sample that started
+    /// (in the parent) as finished, so that a later [`ControlGuard::replace`] does not wait for threads
+    /// that do not exist here. Only for that moment: the child then has one thread, and it is not
+    /// sampling.
+    pub(crate) fn forget_samples_in_flight(&mut self) {
+        let counts = &self.active.counts;
+        let started = counts.started_and_hot.load(Relaxed) & !HOT_BIT;
+        let on_hot = started.wrapping_sub(self.control.started_before_last_flip);
+        counts.finished[self.hot()].store(on_hot, Release);
+    }
+
     /// Makes `next` the table samples go to, waits until no thread can still be writing the previous
     /// one, and returns it.
     pub(crate) fn replace(&mut self, next: Option<Box<StackTable>>) -> Option<Box<StackTable>> {
@@ -204,6 +228,26 @@ mod tests {
         let last = active.control().table().map_or(0, StackTable::samples);
         let in_old: u64 = handed_back.iter().map(|(_, n)| n).sum();
         assert_eq!(in_old + last, added, "every sample landed in exactly one table");
+    }
+
+    #[test]
+    fn samples_cut_off_by_a_fork_are_forgotten_in_the_child() {
+        let active = ActiveTable::new();
+        active.control().replace(Some(Box::new(StackTable::new(4))));
+        let key = StackKey::capture(Operation::GET, b"k", usize::MAX);
+        active.with_hot(|table| table.add(&key, 1));
+        // What a fork leaves of a sample in flight: started, never finished (its thread is gone).
+        active.counts.started_and_hot.fetch_add(2, Acquire);
+        let mut control = active.control();
+        control.forget_samples_in_flight();
+        // A replacement returns instead of waiting for those two forever.
+        let old = control.replace(Some(Box::new(StackTable::new(4)))).expect("the table");
+        assert_eq!(old.samples(), 1);
+        drop(control);
+        // And the protocol goes on exactly: a sample now, then another replacement.
+        active.with_hot(|table| table.add(&key, 1));
+        let newer = active.control().replace(None).expect("the second table");
+        assert_eq!(newer.samples(), 1);
     }
 
     #[test]

@@ -125,6 +125,11 @@ impl Profiler {
         drop(self.tables.control().replace(None));
     }
 
+    /// Holds the control side around `fork()` (see `active_table`): no table is replaced meanwhile.
+    pub(crate) fn lock_for_fork(&self) -> ForkGuard<'_> {
+        ForkGuard(self.tables.control())
+    }
+
     /// Counts of what the profiler holds.
     pub(crate) fn stats(&self) -> ProfilerStats {
         let control = self.tables.control();
@@ -167,6 +172,17 @@ impl Profiler {
             .iter()
             .fold(self.stats().samples, |sum, stack| sum.saturating_add(stack.samples));
         Ok(svg::nothing_to_draw(NothingToDraw::given(&config.profiler, samples)))
+    }
+}
+
+/// The profiler held around `fork()`, from [`Profiler::lock_for_fork`]; dropping it releases it.
+pub(crate) struct ForkGuard<'a>(active_table::ControlGuard<'a>);
+
+impl ForkGuard<'_> {
+    /// In the child of the fork: forgets the samples the fork cut off (threads that were sampling are
+    /// not in the child), so resets and configuration never wait for them.
+    pub(crate) fn in_child(mut self) {
+        self.0.forget_samples_in_flight();
     }
 }
 

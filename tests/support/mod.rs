@@ -141,6 +141,18 @@ pub fn resident_bytes() -> u64 {
     pages * page as u64
 }
 
+/// Anonymous resident memory of this process in bytes (`RssAnon` of `/proc/self/status`): the heap and
+/// other private memory, without mapped files (whose pages the kernel can drop at any time).
+pub fn resident_anonymous_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/self/status");
+    kilobytes * 1024
+}
+
 /// A response read from a raw HTTP/1.1 exchange.
 #[derive(Debug)]
 pub struct HttpResponse {
@@ -375,4 +387,34 @@ pub fn curl(url: &str, extra: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&output.stderr)
     );
     output.stdout
+}
+
+/// `libcache_monitor.so` built by `cargo build --release --lib` (the library as shipped: release profile,
+/// reduced debug information), with the features of this test build. Builds it once per test binary;
+/// quick when `target/release` is fresh.
+pub fn release_cdylib() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let features: Vec<&str> = [
+                ("exporter", cfg!(feature = "exporter")),
+                ("caches", cfg!(feature = "caches")),
+                ("abi-stable", cfg!(feature = "abi-stable")),
+                ("prometheus-collector", cfg!(feature = "prometheus-collector")),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+            run(Command::new(env!("CARGO"))
+                .current_dir(crate_dir())
+                .args(["build", "--release", "--lib", "--no-default-features"])
+                .arg(format!("--features={}", features.join(","))));
+            let lib = profile_dir()
+                .parent()
+                .expect("target/<profile>")
+                .join("release/libcache_monitor.so");
+            assert!(lib.exists(), "{} missing after cargo build --release", lib.display());
+            lib
+        })
+        .clone()
 }
