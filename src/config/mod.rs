@@ -217,7 +217,7 @@ impl Config {
     pub fn with_shape_of(&self, shape: &Config) -> Self {
         Self {
             namespace: shape.namespace.clone(),
-            buckets: shape.buckets.clone(),
+            buckets: shape.buckets,
             operations: shape.operations.clone(),
             patterns: shape.patterns.clone(),
             ..self.clone()

@@ -142,7 +142,7 @@ fn reconciled(current: &Config, next: &Config, file: &Config, file_has_counts: b
                 format!("{:?}", file.buckets.seconds()),
             );
         }
-        shape.buckets = next.buckets.clone();
+        shape.buckets = next.buckets;
     }
     if next.patterns != current.patterns && next.patterns != file.patterns {
         if file_has_counts {
