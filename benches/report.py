@@ -75,6 +75,11 @@ def tables(cpu):
     cache = {name: ns(f"monitored_cache/{name}") for name in [
         "get_hit_bare", "get_hit_monitored", "get_hit_monitored_disabled", "put_bare", "put_monitored",
         "file_get_hit_bare", "file_get_hit_monitored"]}
+    state = {name: ns(f"state_file/{name}") for name in [
+        "record_memory_1_threads", "record_file_1_threads", "record_memory_2_threads", "record_file_2_threads",
+        "record_file_2_processes", "show_1_processes", "show_64_processes"]}
+    many = sorted(CRITERION.glob("state_file/show_*_processes"), key=lambda p: int(p.name.split("_")[1]))
+    show_many = (int(many[-1].name.split("_")[1]), ns(f"state_file/{many[-1].name}")) if many else None
     tail = optional_json(TARGET / "tail" / "estimates.json")
     callgrind = optional_json(TARGET / "callgrind" / "instructions.json")
 
@@ -160,6 +165,24 @@ def tables(cpu):
         f"| `MonitoredCache` get: added nanoseconds per operation | "
         f"{cache['get_hit_monitored'] - cache['get_hit_bare']:.0f} ns |",
     ]
+    lines += [
+        "",
+        "#### State files (issue 11): a record into a shared file, and `show` as processes come and go",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| record into a file / into memory, 1 thread | "
+        f"{state['record_file_1_threads'] / state['record_memory_1_threads']:.2f} |",
+        f"| record into a file / into memory, 2 threads (each recording at once) | "
+        f"{state['record_file_2_threads'] / state['record_memory_2_threads']:.2f} |",
+        f"| record into a file, 2 processes at once / 2 threads of one process | "
+        f"{state['record_file_2_processes'] / state['record_file_2_threads']:.2f} |",
+        f"| `show` (open and render) of a file written by 64 processes / by 1 | "
+        f"{state['show_64_processes'] / state['show_1_processes']:.2f} |",
+    ]
+    if show_many:
+        lines.append(f"| `show` of a file written by {show_many[0]:,} processes / by 1 | "
+                     f"{show_many[1] / state['show_1_processes']:.2f} |")
     if tail:
         lines += [
             "",
