@@ -16,18 +16,16 @@
  * usage: fork_children <libcache_monitor.so>
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "http.h"
 
 #ifndef CHILDREN
 #define CHILDREN 30
@@ -58,37 +56,6 @@ static int serving;
         }                                                                       \
     } while (0)
 
-/* GET `path` from "127.0.0.1:N"; returns the status code, or -1 if nothing answered. */
-static int http_status(const char *address, const char *path) {
-    const char *colon = strrchr(address, ':');
-    if (colon == NULL) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval timeout = {.tv_sec = LIVENESS};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    char request[256];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, request, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    char head[32] = {0};
-    size_t got = 0;
-    for (ssize_t r; got < sizeof head - 1 && (r = read(fd, head + got, sizeof head - 1 - got)) > 0;) {
-        got += (size_t)r;
-    }
-    char sink[4096];
-    while (read(fd, sink, sizeof sink) > 0) {
-    }
-    close(fd);
-    return strncmp(head, "HTTP/1.1 ", 9) == 0 ? atoi(head + 9) : -1;
-}
 
 /* A render with the buffer contract, without CHECK (for children): returns a malloc'ed text or NULL.
    Starts with a buffer large enough for every text here, so each render runs once. */
@@ -189,7 +156,7 @@ static void child(int index) {
     if (index % 10 == 0 && serving) {
         CHILD_CHECK(api.serve("127.0.0.1:0") == CACHE_MONITOR_STATUS_OK, "the child serves on its own");
         char *address = render_or_null(api.serve_address);
-        CHILD_CHECK(address != NULL && http_status(address, "/metrics") == 200, "the child's exporter answers");
+        CHILD_CHECK(address != NULL && http_status(address, "/metrics", LIVENESS) == 200, "the child's exporter answers");
         free(address);
         CHILD_CHECK(api.serve_stop() == CACHE_MONITOR_STATUS_OK, "the child stops its own");
     }
@@ -265,7 +232,7 @@ int main(int argc, char **argv) {
     if (serving) {
         char *still = copy_text(api.serve_address);
         CHECK(strcmp(still, address) == 0, "the parent still serves at %s: %s", address, still);
-        CHECK(http_status(address, "/metrics") == 200, "the parent's exporter answers");
+        CHECK(http_status(address, "/metrics", LIVENESS) == 200, "the parent's exporter answers");
         free(still);
         free(address);
         EXPECT_STATUS(api.serve_stop(), CACHE_MONITOR_STATUS_OK);

@@ -503,15 +503,20 @@ mod tests {
     use super::*;
 
     fn recorder() -> Recorder {
-        let recorder = Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            Clock::default(),
-        );
+        recorder_on(Clock::default())
+    }
+
+    fn recorder_on(clock: Clock) -> Recorder {
+        let recorder = Recorder::new(Memory::heap(), AttachmentHome::Heap(OnceLock::new()), None, clock);
         recorder.set_bounds(&BucketBounds::default());
         recorder.set_patterns(&PatternConfig::default());
         recorder
+    }
+
+    /// A recorder on a manual clock at second 100, and the clock.
+    fn manual_recorder() -> (Recorder, crate::recording::clock::ManualClock) {
+        let manual = crate::recording::clock::ManualClock::starting_at(100);
+        (recorder_on(Clock::Manual(manual.clone())), manual)
     }
 
     fn record(recorder: &Recorder, operation: Operation, outcome: Outcome, duration_ns: u64) {
@@ -577,14 +582,7 @@ mod tests {
             shard.control.reload.load(Relaxed) > 1,
             "the same second over and over: the countdown grew"
         );
-        let manual = crate::recording::clock::ManualClock::starting_at(100);
-        let recorder = Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            Clock::Manual(manual.clone()),
-        );
-        recorder.set_bounds(&BucketBounds::default());
+        let (recorder, manual) = manual_recorder();
         record(&recorder, Operation::GET, Outcome::Hit, 10);
         manual.advance(1);
         record(&recorder, Operation::GET, Outcome::Hit, 10);
@@ -605,14 +603,7 @@ mod tests {
     /// never sums, reads or flushes another thread's shard (readers add what is still pending).
     #[test]
     fn a_writers_tick_flushes_its_own_shard_and_no_other() {
-        let manual = crate::recording::clock::ManualClock::starting_at(100);
-        let recorder = Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            Clock::Manual(manual.clone()),
-        );
-        recorder.set_bounds(&BucketBounds::default());
+        let (recorder, manual) = manual_recorder();
         // This thread records in second 100; its shard holds the record as pending.
         record(&recorder, Operation::GET, Outcome::Hit, 10);
         let (_, mine, _) = recorder.shard();
