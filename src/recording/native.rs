@@ -23,15 +23,9 @@
 //! themselves (same exponent), so the index agrees with Prometheus's `f64` bounds at every bound and
 //! either side of it (the tests check every bound of every supported schema).
 
-/// The schema the monitor stores every duration at: 32 buckets per power of two.
-pub const STORED_SCHEMA: u8 = 5;
-
-/// The coarsest schema rendered (1 bucket per power of two).
-pub const MIN_SCHEMA: u8 = 0;
-
-/// The finest schema rendered: the stored one. Finer schemas (6 to 8, which Prometheus also knows) would
-/// take `2^(s-5)` times the memory per shard and per state file.
-pub const MAX_SCHEMA: u8 = STORED_SCHEMA;
+/// The schema the monitor stores every duration at (32 buckets per power of two), the coarsest and the
+/// finest it renders (`config::native_histograms` says why not finer).
+pub use crate::config::native_histograms::{MAX_SCHEMA, MIN_SCHEMA, STORED_SCHEMA};
 
 /// The zero bucket's threshold, in seconds: client_golang's default (`2^-128`), so that histograms
 /// from this library merge with those of Go services without widening anyone's zero bucket. A
@@ -60,7 +54,7 @@ const BOUNDS: [f64; 32] = [
     1.325_236_643_159_741_3,
     1.354_255_546_936_892_7,
     1.383_909_881_963_832,
-    1.414_213_562_373_095_1,
+    std::f64::consts::SQRT_2,
     1.445_180_806_977_046_7,
     1.476_826_145_939_499_3,
     1.509_164_427_593_422_8,

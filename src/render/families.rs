@@ -155,7 +155,7 @@ fn latencies(view: &MetricsView, sink: &mut impl Sink) {
     sink.family(
         "latency_seconds",
         Kind::Summary,
-        "Latency per operation: quantiles over the last minute (within 1.6% relative error, NaN without \
+        "Latency per operation: quantiles over the last minute (within 1.1% relative error, NaN without \
          operations), sum and count since the reset.",
         &["operation"],
     );
