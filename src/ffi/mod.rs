@@ -320,18 +320,25 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
     })
 }
 
-/// Renders `format` from the process-wide monitor: the one place that says which text each format is.
-pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+/// Renders `format` from the process-wide monitor: the one place that says what each format is.
+pub(crate) fn render_bytes(format: CacheMonitorFormat) -> Result<Vec<u8>, Error> {
     let monitor = Monitor::global();
     Ok(match format {
-        CacheMonitorFormat::Prometheus => monitor.render_prometheus(),
-        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics(),
-        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json(),
-        CacheMonitorFormat::StatsJson => monitor.render_stats_json(),
-        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded(),
-        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?,
-        CacheMonitorFormat::StateSnapshot => monitor.export_state(),
+        CacheMonitorFormat::Prometheus => monitor.render_prometheus().into_bytes(),
+        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics().into_bytes(),
+        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json().into_bytes(),
+        CacheMonitorFormat::StatsJson => monitor.render_stats_json().into_bytes(),
+        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded().into_bytes(),
+        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?.into_bytes(),
+        CacheMonitorFormat::StateSnapshot => monitor.export_state().into_bytes(),
+        CacheMonitorFormat::Protobuf => monitor.render_protobuf(),
     })
+}
+
+/// [`render_bytes`] of a text format (the binary protobuf exposition is refused as a failed render).
+pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+    String::from_utf8(render_bytes(format)?)
+        .map_err(|_| Error::Render(format!("{format:?} is not text: use cache_monitor_render_alloc")))
 }
 
 text_outputs! {
@@ -564,9 +571,9 @@ pub unsafe extern "C" fn cache_monitor_render_alloc(format: u32, out: *mut *mut 
             return Err(CacheMonitorStatus::NullPointer.into());
         }
         let format = CacheMonitorFormat::from_code(format).ok_or(Failure::UnknownFormat(format))?;
-        let text = render(format)?;
+        let body = render_bytes(format)?;
         // SAFETY: `out` and `len` are non-null (checked above) and writable by the caller's contract.
-        unsafe { write_allocated(text.as_bytes(), out, len) }
+        unsafe { write_allocated(&body, out, len) }
     })
 }
 
