@@ -34,7 +34,7 @@ fn text_series(text: &str) -> BTreeMap<Key, f64> {
     let parsed = exposition::parse(text);
     let mut series = BTreeMap::new();
     for sample in parsed.samples {
-        let previous = series.insert(key(&sample.name, sample.labels.into_iter()), sample.value);
+        let previous = series.insert(key(&sample.name, sample.labels), sample.value);
         assert!(previous.is_none(), "{} twice", sample.name);
     }
     series
@@ -187,7 +187,14 @@ fn busy_monitor() -> Monitor {
         seed ^= seed << 17;
         let duration = (seed % 50_000_000) >> (seed % 23);
         let (operation, outcome) = match i % 5 {
-            0 | 1 => (Operation::GET, if seed % 3 == 0 { Outcome::Miss } else { Outcome::Hit }),
+            0 | 1 => (
+                Operation::GET,
+                if seed.is_multiple_of(3) {
+                    Outcome::Miss
+                } else {
+                    Outcome::Hit
+                },
+            ),
             2 => (Operation::PUT, Outcome::Ok),
             3 => (Operation::LOAD, Outcome::Error),
             _ => (Operation::from_code(7), Outcome::Ok),

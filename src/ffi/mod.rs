@@ -697,16 +697,39 @@ mod tests {
     }
 
     #[test]
+    fn render_alloc_renders_the_binary_protobuf_exposition_whole() {
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: `out` and `len` are live locals.
+        let status = unsafe { cache_monitor_render_alloc(CacheMonitorFormat::Protobuf as u32, &mut out, &mut len) };
+        assert_eq!(status, 0);
+        // SAFETY: `out` holds `len + 1` bytes from `cache_monitor_render_alloc`, released right after.
+        let body = unsafe { std::slice::from_raw_parts(out, len) }.to_vec();
+        // SAFETY: from `cache_monitor_render_alloc`, released once.
+        unsafe { cache_monitor_free(out) };
+        let families = crate::render::protobuf::decode(&body).expect("length-delimited messages");
+        assert!(
+            families
+                .iter()
+                .any(|f| f.name.as_deref() == Some("cuenv_cache_operations_total"))
+        );
+        assert!(
+            render(CacheMonitorFormat::Protobuf).is_err() || body.is_ascii(),
+            "not a text"
+        );
+    }
+
+    #[test]
     fn render_alloc_refusals_leave_nothing_to_free() {
         let mut out: *mut u8 = std::ptr::dangling_mut();
         let mut len = usize::MAX;
         // SAFETY (every call below): `out` and `len` are live locals or NULL.
-        let status = unsafe { cache_monitor_render_alloc(7, &mut out, &mut len) };
+        let status = unsafe { cache_monitor_render_alloc(8, &mut out, &mut len) };
         assert_eq!(
             (status, out.is_null(), len),
             (CacheMonitorStatus::UnknownFormat as i32, true, 0)
         );
-        assert_eq!(boundary::last_error(), "unknown render format code 7");
+        assert_eq!(boundary::last_error(), "unknown render format code 8");
         let status = unsafe { cache_monitor_render_alloc(0, std::ptr::null_mut(), &mut len) };
         assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
         out = std::ptr::dangling_mut();
