@@ -13,9 +13,9 @@
 //! in its bits. The octave is `e`; the sub-bucket is the `j` in `0..=32` with
 //! `2^((j-1)/32) < 1 + m/2^52 <= 2^(j/32)`, and then `k = 32e + j` (`j = 0` only for `m = 0`: a power
 //! of two is the upper bound of bucket `32e`). Bounds of one octave are the same mantissas in every
-//! octave, so one table of the 33 bound mantissas ([`BOUNDS`], correctly rounded, as in client_golang's
+//! octave, so one table of the 33 bound mantissas (`BOUNDS`, correctly rounded, as in client_golang's
 //! `nativeHistogramBounds`) serves all octaves. To find `j` without a search, the top
-//! [`SLOT_BITS`] mantissa bits pick a slot of the octave, and a second table gives the first bound at
+//! `SLOT_BITS` (6) mantissa bits pick a slot of the octave, and a second table gives the first bound at
 //! or above the slot's start. Slots (`1/64` of an octave's mantissa range) are narrower than the
 //! narrowest bucket (`2^(1/32) - 1 ≈ 0.0219`), so at most one bound lies inside a slot, and one
 //! comparison of the mantissa with that bound decides between it and the next:

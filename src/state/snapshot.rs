@@ -17,7 +17,7 @@ use crate::recording::totals::{OutcomeCounts, SeriesTotals, Totals};
 pub const SNAPSHOT_FORMAT: &str = "cache-monitor-state";
 /// The snapshot version this library writes. Version 2 carries each series' latency buckets (the native
 /// histogram at schema 5); version 1, from earlier copies of the library, carried log-linear latency
-/// buckets per operation, and is still read (see [`StateSnapshot::upgrade_from_v1`]).
+/// buckets per operation, and is still read (its latency buckets converted on import).
 pub const SNAPSHOT_VERSION: u32 = 2;
 /// How many distinct monitors one monitor keeps imported state from.
 pub const MAX_IMPORT_SOURCES: usize = 8;
