@@ -25,9 +25,10 @@
  * is 0.
  *
  * Threads. Every function may be called from any thread, concurrently with any other. record,
- * record_with_frames, record_batch, begin, finish (and end) and set_gauge are lock-free and, once the
- * first call of the process has set the library up, allocate nothing, failing or not (a record that the
- * profiler samples walks the caller's stack, still without a lock of this library's). configure, reset, every render, export_state, import_state, the serve functions and
+ * record_with_frames, record_batch, begin, finish (and end), set_gauge and is_enabled are lock-free
+ * and, once the first call of the process has set the library up, allocate nothing, failing or not (a
+ * record that the profiler samples walks the caller's stack, still without a lock of this library's).
+ * configure, set_enabled, reset, every render, export_state, import_state, the serve functions and
  * shutdown take internal locks and allocate; call them from threads that may block for a while (a
  * render of the SVG flamegraph takes tens to hundreds of milliseconds). cache_monitor_last_error() is
  * per thread.
@@ -89,7 +90,8 @@
  * (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
  * `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
  * `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
- * `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
+ * `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -25, `cache_monitor_set_enabled` and
+ * `cache_monitor_is_enabled`).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 6
 
@@ -485,6 +487,16 @@ typedef int32_t (*CacheMonitorRecordBatchFn)(const CacheMonitorRecord *records,
                                              size_t *recorded);
 
 /**
+ * Signature of `cache_monitor_set_enabled` (since ABI 1.6).
+ */
+typedef int32_t (*CacheMonitorSetEnabledFn)(int32_t enabled);
+
+/**
+ * Signature of `cache_monitor_is_enabled` (since ABI 1.6).
+ */
+typedef int32_t (*CacheMonitorIsEnabledFn)(void);
+
+/**
  * Signature of `cache_monitor_begin`.
  */
 typedef int32_t (*CacheMonitorBeginFn)(uint32_t op);
@@ -568,6 +580,21 @@ const char *cache_monitor_version_string(void);
  * `json` must be NULL or a NUL-terminated string.
  */
 int32_t cache_monitor_configure(const char *json);
+
+/**
+ * Switches monitoring on (`enabled` non-zero) or off (zero) at run time, as `{"enabled": true/false}`
+ * does (since ABI 1.6). Off, every record returns OK at once and counts nothing (nor do `count`s and
+ * `begin`s); everything counted stays rendered and served, the exporter and the state file keep
+ * working, and switching back on resumes counting. Never fails: returns `CACHE_MONITOR_STATUS_OK`.
+ * Lock-free for the recording threads; takes the configuration lock, so do not call it from a signal
+ * handler.
+ */
+int32_t cache_monitor_set_enabled(int32_t enabled);
+
+/**
+ * 1 when records count, 0 when monitoring is switched off (since ABI 1.6). Lock-free.
+ */
+int32_t cache_monitor_is_enabled(void);
 
 /**
  * Records one finished operation (since ABI 1.0): its code (`CacheMonitorOperation` or a registered custom

@@ -48,7 +48,7 @@ type functions struct {
 	abiVersion, versionString, configure, record, recordWithFrames, recordBatch C.uintptr_t
 	begin, finish, setGauge, reset, importState, strerror                       C.uintptr_t
 	serve, serveStop, serveAddress, shutdown, lastError                         C.uintptr_t
-	renderAlloc, free                                                           C.uintptr_t
+	renderAlloc, free, setEnabled, isEnabled                                    C.uintptr_t
 }
 
 // symbol is a function Open looks up, and where it keeps its address.
@@ -108,6 +108,8 @@ func Open(path string) (*Library, error) {
 		{"cache_monitor_last_error", &l.fn.lastError},
 		{"cache_monitor_render_alloc", &l.fn.renderAlloc},
 		{"cache_monitor_free", &l.fn.free},
+		{"cache_monitor_set_enabled", &l.fn.setEnabled},
+		{"cache_monitor_is_enabled", &l.fn.isEnabled},
 	}
 	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
 	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
@@ -284,6 +286,24 @@ func (f InFlight) Finish(result Result, key string) error {
 func (l *Library) SetGauge(gauge Gauge, value uint64) error {
 	return l.check("cache_monitor_set_gauge", C.cm_set_gauge(l.fn.setGauge, l.fn.lastError, C.uint32_t(gauge),
 		C.uint64_t(value)))
+}
+
+// SetEnabled switches monitoring on or off at run time, as the configuration {"enabled": ...} does. Off,
+// every record, batch, Begin and Finish returns nil at once and counts nothing; what was counted stays
+// rendered and served, the exporter and the state file keep working, and switching back on resumes
+// counting. It never fails; it takes the library's configuration lock, so call it from code that may
+// wait a moment, not per record.
+func (l *Library) SetEnabled(enabled bool) {
+	var on C.int32_t
+	if enabled {
+		on = 1
+	}
+	C.cm_set_enabled(l.fn.setEnabled, on)
+}
+
+// Enabled tells whether records count (see [Library.SetEnabled]). Lock-free.
+func (l *Library) Enabled() bool {
+	return C.cm_is_enabled(l.fn.isEnabled) != 0
 }
 
 // Reset forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight

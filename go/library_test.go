@@ -180,6 +180,45 @@ func TestNewStatusesOfABI16(t *testing.T) {
 	}
 }
 
+func TestSwitchedOffNothingCountsAndSwitchedOnCountingResumes(t *testing.T) {
+	lib := testLibrary(t)
+	t.Cleanup(func() { lib.SetEnabled(true) })
+	if !lib.Enabled() {
+		t.Fatal("monitoring is on by default")
+	}
+	series := `cuenv_cache_operations_total{operation="get",result="hit"}`
+	if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+		t.Fatal(err)
+	}
+	lib.SetEnabled(false)
+	if lib.Enabled() {
+		t.Fatal("still on after SetEnabled(false)")
+	}
+	for i := 0; i < 10; i++ {
+		if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+			t.Fatalf("a record while switched off: %v", err)
+		}
+	}
+	batch := lib.NewBatch(4)
+	defer batch.Close()
+	if err := batch.Add(OperationGet, ResultHit, time.Microsecond, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Flush(); err != nil {
+		t.Fatalf("a batch while switched off: %v", err)
+	}
+	if got := render(t, lib).value(series); got != 1 {
+		t.Errorf("switched off: get hit = %v, want the 1 counted before", got)
+	}
+	lib.SetEnabled(true)
+	if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, lib).value(series); got != 2 {
+		t.Errorf("switched on again: get hit = %v, want 2", got)
+	}
+}
+
 func TestVersionString(t *testing.T) {
 	lib := testLibrary(t)
 	got := lib.VersionString()

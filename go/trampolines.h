@@ -42,6 +42,11 @@ static inline uint32_t cm_abi_version(uintptr_t f) { return ((CacheMonitorAbiVer
 
 static inline const char *cm_version_string(uintptr_t f) { return ((CacheMonitorVersionStringFn)f)(); }
 
+// cache_monitor_set_enabled never fails: no last error to read.
+static inline void cm_set_enabled(uintptr_t f, int32_t enabled) { ((CacheMonitorSetEnabledFn)f)(enabled); }
+
+static inline int32_t cm_is_enabled(uintptr_t f) { return ((CacheMonitorIsEnabledFn)f)(); }
+
 // What a call returned, and when it failed, the calling thread's last error, copied into memory from
 // malloc that the caller frees (NULL on success, or when there was no memory for it).
 typedef struct {

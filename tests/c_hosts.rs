@@ -50,6 +50,14 @@ fn render_alloc_renders_every_format_once_and_free_releases_it() {
 }
 
 #[test]
+fn buckets_across_resets_a_lowered_pattern_cap_and_a_refused_import_keep_every_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("bookkeeping", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("lose and add nothing"));
+}
+
+#[test]
 fn each_thread_reads_its_own_bounded_last_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("last_error_threads", dir.path());

@@ -92,6 +92,18 @@ fn render_alloc_under_memcheck() {
 
 #[test]
 #[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn bookkeeping_under_memcheck() {
+    memcheck_host("bookkeeping");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn set_enabled_under_memcheck() {
+    memcheck_host("set_enabled");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
 fn deprecated_names_under_memcheck() {
     memcheck_host("deprecated_names");
 }

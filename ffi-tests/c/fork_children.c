@@ -115,7 +115,7 @@ static void *renderer(void *arg) {
                                       api.render_stats_json, api.render_flamegraph_folded, api.render_flamegraph_svg,
                                       api.export_state};
     for (size_t i = 0; !atomic_load(&stopping); i++) {
-        free(render_text(renders[i % (sizeof renders / sizeof renders[0])]));
+        free(copy_text(renders[i % (sizeof renders / sizeof renders[0])]));
     }
     return NULL;
 }
@@ -134,7 +134,7 @@ static void *configurer(void *arg) {
 static void *recorder(void *arg) {
     (void)arg;
     for (uint64_t i = 0; !atomic_load(&stopping); i++) {
-        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000 + i % 100,
+        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000 + i % 100,
                                  (const uint8_t *)"user:1", 6),
                       CACHE_MONITOR_STATUS_OK);
     }
@@ -151,7 +151,7 @@ static void child(int index) {
     CHILD_CHECK(api.serve_stop() == stop_status, "serve_stop");
     CHILD_CHECK(api.shutdown() == CACHE_MONITOR_STATUS_OK, "shutdown");
     for (int i = 0; i < 1000; i++) {
-        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 500, (const uint8_t *)"child:1", 7) ==
+        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 500, (const uint8_t *)"child:1", 7) ==
                         CACHE_MONITOR_STATUS_OK,
                     "record");
     }
@@ -159,7 +159,7 @@ static void child(int index) {
     CHILD_CHECK(api.configure("{\"namespace\": \"child\", \"profiler\": {\"max_stacks\": 32}}") == CACHE_MONITOR_STATUS_OK,
                 "configure");
     for (int i = 0; i < 10; i++) {
-        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 500, NULL, 0) ==
+        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 500, NULL, 0) ==
                         CACHE_MONITOR_STATUS_OK,
                     "record after reset");
     }
@@ -223,12 +223,12 @@ int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: %s <library>", argv[0]);
     api = load_monitor(argv[1]);
     EXPECT_STATUS(api.configure("{\"profiler\": {\"sample_every\": 1}}"), CACHE_MONITOR_STATUS_OK);
-    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000, NULL, 0),
+    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000, NULL, 0),
                   CACHE_MONITOR_STATUS_OK);
     int32_t served = api.serve("127.0.0.1:0");
     CHECK(served == CACHE_MONITOR_STATUS_OK || served == CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT, "serve: %d", served);
     serving = served == CACHE_MONITOR_STATUS_OK;
-    char *address = serving ? render_text(api.serve_address) : NULL;
+    char *address = serving ? copy_text(api.serve_address) : NULL;
 
     pthread_t threads[3];
     void *(*bodies[3])(void *) = {renderer, configurer, recorder};
@@ -263,7 +263,7 @@ int main(int argc, char **argv) {
 
     /* The children's serve_stop and shutdown left the parent serving. */
     if (serving) {
-        char *still = render_text(api.serve_address);
+        char *still = copy_text(api.serve_address);
         CHECK(strcmp(still, address) == 0, "the parent still serves at %s: %s", address, still);
         CHECK(http_status(address, "/metrics") == 200, "the parent's exporter answers");
         free(still);

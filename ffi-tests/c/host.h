@@ -53,6 +53,8 @@ typedef struct {
     CacheMonitorRenderAllocFn render_alloc;
     CacheMonitorFreeFn free;
     CacheMonitorVersionStringFn version_string;
+    CacheMonitorSetEnabledFn set_enabled;
+    CacheMonitorIsEnabledFn is_enabled;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -106,6 +108,8 @@ static monitor_api load_monitor(const char *path) {
     LOAD(render_alloc, "cache_monitor_render_alloc");
     LOAD(free, "cache_monitor_free");
     LOAD(version_string, "cache_monitor_version_string");
+    LOAD(set_enabled, "cache_monitor_set_enabled");
+    LOAD(is_enabled, "cache_monitor_is_enabled");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),

@@ -82,14 +82,14 @@ static void cycle(const char *path, int round, int quick) {
     for (int i = 0; i < 200; i++) {
         char key[32];
         int n = snprintf(key, sizeof key, "user:%d", i % 7);
-        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, i % 3 ? CACHE_MONITOR_RESULT_HIT : CACHE_MONITOR_RESULT_MISS,
+        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, i % 3 ? CACHE_MONITOR_OUTCOME_HIT : CACHE_MONITOR_OUTCOME_MISS,
                                  1000 + (uint64_t)i, (const uint8_t *)key, (size_t)n),
                       CACHE_MONITOR_STATUS_OK);
-        EXPECT_STATUS(api.record_with_frames(7, CACHE_MONITOR_RESULT_OK, 500, NULL, 0, "host.warm", 9),
+        EXPECT_STATUS(api.record_with_frames(7, CACHE_MONITOR_OUTCOME_OK, 500, NULL, 0, "host.warm", 9),
                       CACHE_MONITOR_STATUS_OK);
     }
     EXPECT_STATUS(api.begin(CACHE_MONITOR_OPERATION_PUT), CACHE_MONITOR_STATUS_OK);
-    EXPECT_STATUS(api.end(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 2000, NULL, 0), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.end(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 2000, NULL, 0), CACHE_MONITOR_STATUS_OK);
     EXPECT_STATUS(api.set_gauge(CACHE_MONITOR_GAUGE_ENTRIES, 7), CACHE_MONITOR_STATUS_OK);
 
     CacheMonitorRenderFn renders[] = {api.render,          api.render_openmetrics, api.render_hit_rate_json,
@@ -108,7 +108,7 @@ static void cycle(const char *path, int round, int quick) {
     int32_t served = api.serve("127.0.0.1:0");
     CHECK(served == CACHE_MONITOR_STATUS_OK || served == CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT, "serve: %d", served);
     if (served == CACHE_MONITOR_STATUS_OK) {
-        char *address = render_text(api.serve_address);
+        char *address = copy_text(api.serve_address);
         CHECK(http_status(address, "/metrics") == 200, "scrape");
         CHECK(http_status(address, "/flamegraph.svg") == 200, "flamegraph");
         CHECK(quick || http_status(address, "/flamegraph.folded") == 200, "folded");

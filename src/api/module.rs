@@ -25,7 +25,8 @@
 //!
 //! The module is versioned on its own ([`MODULE_VERSION`]): 0.1 was the first release's, whose renders
 //! returned an empty text when they failed; 0.2 returns [`TextResult`]s and adds the SVG flamegraph,
-//! `last_error`, the exporter, `record_with_frames`, `record_batch`, `finish` and `version_string`. A host
+//! `last_error`, the exporter, `record_with_frames`, `record_batch`, `finish`, `version_string`,
+//! `set_enabled` and `is_enabled`. A host
 //! built against 0.1 gets `LibraryError::IncompatibleVersionNumber` from this library, not a wrong call.
 
 use abi_stable::library::RootModule;
@@ -135,6 +136,10 @@ pub struct CacheMonitorModule {
     pub serve_stop: extern "C" fn() -> i32,
     /// The address the exporter listens on.
     pub serve_address: extern "C" fn() -> TextResult,
+    /// Switches monitoring on (non-zero) or off (zero), as `cache_monitor_set_enabled`; always OK.
+    pub set_enabled: extern "C" fn(enabled: i32) -> i32,
+    /// 1 when records count, 0 when monitoring is switched off (as `cache_monitor_is_enabled`).
+    pub is_enabled: extern "C" fn() -> i32,
     /// Stops what the library runs on its own.
     #[sabi(last_prefix_field)]
     pub shutdown: extern "C" fn() -> i32,
@@ -182,6 +187,8 @@ mod export {
             serve,
             serve_stop: ffi::cache_monitor_serve_stop,
             serve_address,
+            set_enabled: ffi::cache_monitor_set_enabled,
+            is_enabled: ffi::cache_monitor_is_enabled,
             shutdown: ffi::cache_monitor_shutdown,
         }
         .leak_into_prefix()

@@ -108,7 +108,8 @@ impl<C: Cache> MonitoredCache<C> {
     }
 
     /// Runs `operation` on the wrapped cache inside a span, counted in flight, and records it with the
-    /// outcome `classify` reads from its result.
+    /// outcome `classify` reads from its result. With monitoring switched off
+    /// ([`Monitor::set_enabled`]), it only runs the operation: no clock read, no span, no in-flight count.
     async fn observe<T>(
         &self,
         operation: Operation,
@@ -116,6 +117,9 @@ impl<C: Cache> MonitoredCache<C> {
         classify: impl FnOnce(&Result<T, CacheError>) -> Outcome,
         call: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
+        if !self.monitor.is_enabled() {
+            return call.await;
+        }
         let name = operation.builtin_name().unwrap_or("custom");
         let span = tracing::debug_span!(
             "cache",

@@ -37,7 +37,8 @@ pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
 /// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
 /// `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
-/// `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
+/// `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -25, `cache_monitor_set_enabled` and
+/// `cache_monitor_is_enabled`).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
@@ -99,6 +100,26 @@ pub unsafe extern "C" fn cache_monitor_configure(json: *const c_char) -> i32 {
         let json = unsafe { utf8(json) }?;
         Ok(Monitor::global().configure(json)?)
     })
+}
+
+/// Switches monitoring on (`enabled` non-zero) or off (zero) at run time, as `{"enabled": true/false}`
+/// does (since ABI 1.6). Off, every record returns OK at once and counts nothing (nor do `count`s and
+/// `begin`s); everything counted stays rendered and served, the exporter and the state file keep
+/// working, and switching back on resumes counting. Never fails: returns `CACHE_MONITOR_STATUS_OK`.
+/// Lock-free for the recording threads; takes the configuration lock, so do not call it from a signal
+/// handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_set_enabled(enabled: i32) -> i32 {
+    guard(|| {
+        Monitor::global().set_enabled(enabled != 0);
+        Ok(())
+    })
+}
+
+/// 1 when records count, 0 when monitoring is switched off (since ABI 1.6). Lock-free.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_is_enabled() -> i32 {
+    i32::from(Monitor::global().is_enabled())
 }
 
 /// Records one finished operation (since ABI 1.0): its code (`CacheMonitorOperation` or a registered custom
@@ -610,6 +631,10 @@ pub type CacheMonitorRecordWithFramesFn = unsafe extern "C" fn(
 /// Signature of `cache_monitor_record_batch`.
 pub type CacheMonitorRecordBatchFn =
     unsafe extern "C" fn(records: *const CacheMonitorRecord, count: usize, recorded: *mut usize) -> i32;
+/// Signature of `cache_monitor_set_enabled` (since ABI 1.6).
+pub type CacheMonitorSetEnabledFn = extern "C" fn(enabled: i32) -> i32;
+/// Signature of `cache_monitor_is_enabled` (since ABI 1.6).
+pub type CacheMonitorIsEnabledFn = extern "C" fn() -> i32;
 /// Signature of `cache_monitor_begin`.
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
@@ -645,6 +670,8 @@ const _: () = {
     let _: CacheMonitorRecordFn = cache_monitor_end;
     let _: CacheMonitorRecordWithFramesFn = cache_monitor_record_with_frames;
     let _: CacheMonitorRecordBatchFn = cache_monitor_record_batch;
+    let _: CacheMonitorSetEnabledFn = cache_monitor_set_enabled;
+    let _: CacheMonitorIsEnabledFn = cache_monitor_is_enabled;
     let _: CacheMonitorBeginFn = cache_monitor_begin;
     let _: CacheMonitorSetGaugeFn = cache_monitor_set_gauge;
     let _: CacheMonitorResetFn = cache_monitor_reset;

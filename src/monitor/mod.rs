@@ -344,6 +344,23 @@ impl Monitor {
             .any(|series| series.count > 0)
     }
 
+    /// Switches monitoring on or off, as `{"enabled": ...}` does, for hosts that toggle it at run time.
+    ///
+    /// Off, a record costs one load and a compare beyond the call and counts nothing (nor do `count` and
+    /// `begin`); everything counted stays rendered and served, the exporter and the state file keep
+    /// working, and switching back on resumes counting. Never refused.
+    pub fn set_enabled(&self, enabled: bool) {
+        let mut config = self.config.write();
+        config.enabled = enabled;
+        self.recorder.set_enabled(enabled);
+    }
+
+    /// Whether records count (see [`Monitor::set_enabled`]).
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.recorder.is_enabled()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
         if self.recorder.attachment().is_some() {

@@ -30,6 +30,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::recording::double_buffer::DoubleBuffer;
 use crate::recording::shard::{OTHER_PATTERN_ID, PATTERN_IDS};
 
 pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
@@ -135,13 +136,13 @@ fn load_word(bytes: &[u8]) -> u64 {
 /// `(x - 0x01...01) & !x & 0x80...80` marks the lowest such byte exactly (its false positives only ever
 /// sit above a true zero). The lowest mark over every delimiter is the first delimiter in the chunk.
 #[derive(Clone, Copy)]
-struct Delimiters<'a> {
+struct Delimiters {
     /// Each delimiter repeated in every byte of a word.
-    words: &'a [AtomicU64; 8],
+    words: [u64; 8],
     count: usize,
 }
 
-impl Delimiters<'_> {
+impl Delimiters {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -149,8 +150,8 @@ impl Delimiters<'_> {
     #[inline(always)]
     fn marks(self, chunk: u64) -> u64 {
         let mut marks = 0;
-        for word in &self.words[..self.count] {
-            let x = chunk ^ word.load(Ordering::Relaxed);
+        for word in &self.words[..self.count.min(8)] {
+            let x = chunk ^ word;
             marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
         }
         marks
@@ -271,16 +272,33 @@ pub(crate) struct RawSettings {
     pub(crate) handed_out: u64,
 }
 
+/// The cells of [`PatternTable::settings`]: whether analysis is on, the depth, how many delimiters, then
+/// each delimiter byte repeated in every byte of a word (at most 8).
+const SETTINGS_CELLS: usize = 11;
+const ENABLED: usize = 0;
+const DEPTH: usize = 1;
+const DELIMITER_COUNT: usize = 2;
+const DELIMITER_WORDS: usize = 3;
+
+/// How a lookup cuts a key into its pattern: one consistent set of settings.
+#[derive(Clone, Copy)]
+struct Cut {
+    depth: usize,
+    delimiters: Delimiters,
+}
+
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
 /// with analysis off; [`PatternTable::configure`] sets it up.
 #[repr(C)]
 pub(crate) struct PatternTable {
-    enabled: AtomicU64,
-    depth: AtomicU64,
+    /// What a lookup uses to cut a key (analysis on or off, depth, delimiters), published whole through a
+    /// double buffer, so that no key is ever cut with one configuration's delimiters and another's depth
+    /// (a pattern learned that way would stay for good). Configurations are serialised by the monitor's
+    /// configuration lock (and a state file's shape lock), as the double buffer requires.
+    settings: DoubleBuffer<SETTINGS_CELLS>,
+    /// The cap on ids that count under their pattern: read on its own (lowering it makes higher ids count
+    /// as `other`, whichever cut learned them).
     max: AtomicU64,
-    /// Each delimiter byte repeated in every byte of a word (at most 8), and how many there are.
-    delimiters: [AtomicU64; 8],
-    delimiter_count: AtomicU64,
     /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
     handed_out: AtomicU64,
     entries: [Entry; TABLE_ENTRIES],
@@ -288,15 +306,39 @@ pub(crate) struct PatternTable {
 
 impl PatternTable {
     /// Applies new settings; patterns already learned keep their ids.
+    /// The caller serialises configurations (see [`PatternTable::settings`]).
     pub(crate) fn configure(&self, config: &PatternConfig) {
         let bytes = config.delimiters.as_bytes();
-        for (cell, byte) in self.delimiters.iter().zip(bytes) {
-            cell.store(u64::from(*byte).wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
-        }
-        self.delimiter_count.store(bytes.len().min(8) as u64, Ordering::Relaxed);
-        self.depth.store(u64::from(config.depth), Ordering::Relaxed);
+        self.settings.write(|cells| {
+            for (index, cell) in cells[DELIMITER_WORDS..].iter().enumerate() {
+                let word = bytes
+                    .get(index)
+                    .map_or(0, |byte| u64::from(*byte).wrapping_mul(Delimiters::ONES));
+                cell.store(word, Ordering::Relaxed);
+            }
+            cells[DELIMITER_COUNT].store(bytes.len().min(8) as u64, Ordering::Relaxed);
+            cells[DEPTH].store(u64::from(config.depth), Ordering::Relaxed);
+            cells[ENABLED].store(u64::from(config.enabled), Ordering::Relaxed);
+        });
         self.max.store(config.max as u64, Ordering::Relaxed);
-        self.enabled.store(u64::from(config.enabled), Ordering::Relaxed);
+    }
+
+    /// The published settings: `None` when analysis is off, or (never in practice) when configurations
+    /// kept replacing them through every attempt to read them.
+    #[inline(always)]
+    fn cut(&self) -> Option<Cut> {
+        self.settings
+            .read(|_, cells| {
+                let load = |index: usize| cells[index].load(Ordering::Relaxed);
+                (load(ENABLED) != 0).then(|| Cut {
+                    depth: load(DEPTH).clamp(1, 8) as usize,
+                    delimiters: Delimiters {
+                        words: std::array::from_fn(|index| load(DELIMITER_WORDS + index)),
+                        count: (load(DELIMITER_COUNT) as usize).min(8),
+                    },
+                })
+            })
+            .flatten()
     }
 
     /// The configured maximum, range-checked.
@@ -316,10 +358,8 @@ impl PatternTable {
 
     #[inline(never)]
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
-        if self.enabled.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let len = self.prefix_len(key);
+        let cut = self.cut()?;
+        let len = Self::prefix_len(cut, key);
         // The common case without building the packed prefix: learned, in its home entry. Its words are
         // read straight from the key (a packed copy would be written and read back through memory).
         let hash = hash_words(len, (0..len.div_ceil(8)).map(|index| word_of(key, len, index)));
@@ -337,12 +377,8 @@ impl PatternTable {
     /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
     /// in the first [`MAX_PREFIX`] bytes, or the last one before.
     #[inline(always)]
-    fn prefix_len(&self, key: &[u8]) -> usize {
-        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8);
-        let delimiters = Delimiters {
-            words: &self.delimiters,
-            count: (self.delimiter_count.load(Ordering::Relaxed) as usize).min(8),
-        };
+    fn prefix_len(cut: Cut, key: &[u8]) -> usize {
+        let Cut { depth, delimiters } = cut;
         let scanned = &key[..key.len().min(MAX_PREFIX)];
         let (mut end, mut seen) = (0, 0);
         while seen < depth {
@@ -446,15 +482,21 @@ impl PatternTable {
     /// The settings as stored.
     pub(crate) fn raw_settings(&self) -> RawSettings {
         let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        // A state file being checked is not being configured: the read succeeds (all zero otherwise,
+        // which the check reports as settings that differ).
+        let cells: [u64; SETTINGS_CELLS] = self
+            .settings
+            .read(|_, cells| std::array::from_fn(|index| load(&cells[index])))
+            .unwrap_or_default();
+        let count = cells[DELIMITER_COUNT];
         RawSettings {
-            enabled: load(&self.enabled),
-            depth: load(&self.depth),
+            enabled: cells[ENABLED],
+            depth: cells[DEPTH],
             max: load(&self.max),
             delimiters: {
-                // Words past the count are stale (an earlier, longer set): not part of the settings.
-                let count = load(&self.delimiter_count);
-                let used = self.delimiters.iter().take((count as usize).min(8));
-                used.map(load).chain(std::iter::once(count)).collect()
+                // Words past the count are not part of the settings.
+                let used = cells[DELIMITER_WORDS..].iter().take((count as usize).min(8));
+                used.copied().chain(std::iter::once(count)).collect()
             },
             handed_out: load(&self.handed_out),
         }
@@ -544,6 +586,42 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_cut_with_one_configuration_never_half_of_two() {
+        // ":" at depth 1 cuts "a:b/c:d/e" to "a:"; "/" at depth 2 to "a:b/c:d/". A lookup reading one's
+        // delimiters and the other's depth would learn "a:b/c:" or "a:b/".
+        let colon = PatternConfig {
+            delimiters: ":".into(),
+            depth: 1,
+            ..Default::default()
+        };
+        let slash = PatternConfig {
+            delimiters: "/".into(),
+            depth: 2,
+            ..Default::default()
+        };
+        let patterns = table(&colon);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    patterns.id_of(b"a:b/c:d/e");
+                }
+            });
+            for round in 0..20_000 {
+                patterns.configure(if round % 2 == 0 { &slash } else { &colon });
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        for (prefix, _) in patterns.learned() {
+            assert!(
+                prefix == b"a:" || prefix == b"a:b/c:d/",
+                "learned {:?} from a mix of two configurations",
+                String::from_utf8_lossy(&prefix)
+            );
+        }
+    }
+
+    #[test]
     fn the_cap_holds_for_any_number_of_prefixes() {
         let config = PatternConfig {
             max: 5,
@@ -626,7 +704,14 @@ mod tests {
             entry.id.store(u64::MAX, Ordering::Relaxed);
             entry.len.store(u64::MAX, Ordering::Relaxed);
         }
-        patterns.depth.store(u64::MAX, Ordering::Relaxed);
+        // Hostile settings too (a state file written by anyone): a depth and a delimiter count far out of
+        // range, published as a configuration would.
+        patterns.settings.write(|cells| {
+            cells[ENABLED].store(1, Ordering::Relaxed);
+            cells[DELIMITER_WORDS].store(u64::from(b':').wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
+            cells[DEPTH].store(u64::MAX, Ordering::Relaxed);
+            cells[DELIMITER_COUNT].store(u64::MAX, Ordering::Relaxed);
+        });
         patterns.max.store(u64::MAX, Ordering::Relaxed);
         patterns.handed_out.store(u64::MAX, Ordering::Relaxed);
         assert_eq!(patterns.id_of(b"user:2"), Some(OTHER_PATTERN_ID));
@@ -640,15 +725,13 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
             let delimiter_set: Vec<u8> = (0..rng.usize(1..=8)).map(|_| rng.u8(0..128)).collect();
-            let words: [AtomicU64; 8] = std::array::from_fn(|i| {
-                AtomicU64::new(
-                    delimiter_set
-                        .get(i)
-                        .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES)),
-                )
+            let words: [u64; 8] = std::array::from_fn(|i| {
+                delimiter_set
+                    .get(i)
+                    .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES))
             });
             let delimiters = Delimiters {
-                words: &words,
+                words,
                 count: delimiter_set.len(),
             };
             let key: Vec<u8> = (0..rng.usize(0..40))

@@ -34,6 +34,10 @@ pub(crate) const PATTERN_IDS: usize = MAX_PATTERNS + 1;
 
 /// The pattern id of keys whose pattern is not tracked.
 pub(crate) const OTHER_PATTERN_ID: usize = 0;
+// Regions, shards and the pattern table start as zeroed memory (a `static`, a fresh mapping, a zeroed
+// allocation): an entry or cell nobody wrote yet reads as pattern id 0, which must mean `other`, never a
+// learned pattern.
+const _: () = assert!(OTHER_PATTERN_ID == 0, "zeroed memory must read as the `other` pattern");
 
 /// The cells of one `(operation, outcome)` series.
 ///
