@@ -70,7 +70,10 @@ fn in_processes(path: &Path, processes: usize, records: u64) -> Duration {
         .map(|child| {
             let output = child.wait_with_output().expect("the child ran");
             assert!(output.status.success(), "a child failed");
-            let nanos: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().expect("the child's time");
+            let nanos: u64 = String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse()
+                .expect("the child's time");
             Duration::from_nanos(nanos)
         })
         .max()
