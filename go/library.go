@@ -68,6 +68,7 @@ const (
 	formatFlamegraphFolded format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED
 	formatFlamegraphSVG    format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_SVG
 	formatStateSnapshot    format = C.CACHE_MONITOR_FORMAT_STATE_SNAPSHOT
+	formatProtobuf         format = C.CACHE_MONITOR_FORMAT_PROTOBUF
 )
 
 // Open loads the library at path with dlopen and checks that it speaks a compatible C ABI (see
@@ -344,6 +345,11 @@ func (l *Library) Render() ([]byte, error) { return l.render(formatPrometheus) }
 
 // RenderOpenMetrics returns the OpenMetrics 1.0.0 exposition.
 func (l *Library) RenderOpenMetrics() ([]byte, error) { return l.render(formatOpenMetrics) }
+
+// RenderProtobuf returns the protobuf exposition: length-delimited io.prometheus.client.MetricFamily
+// messages, the duration histogram with its native buckets (what Prometheus scrapes with
+// --enable-feature=native-histograms).
+func (l *Library) RenderProtobuf() ([]byte, error) { return l.render(formatProtobuf) }
 
 // RenderHitRateJSON returns the hit-rate report as JSON (rolling windows, operations, key patterns).
 func (l *Library) RenderHitRateJSON() ([]byte, error) { return l.render(formatHitRateJSON) }

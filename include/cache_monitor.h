@@ -109,7 +109,7 @@
 
 /**
  * What `cache_monitor_render_alloc` renders (since ABI 1.6): each of the texts the `cache_monitor_render*`
- * functions and `cache_monitor_export_state` write.
+ * functions and `cache_monitor_export_state` write, and the protobuf exposition.
  */
 enum CacheMonitorFormat
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -144,6 +144,12 @@ enum CacheMonitorFormat
    * A state snapshot for `cache_monitor_import_state` (`cache_monitor_export_state`).
    */
   CACHE_MONITOR_FORMAT_STATE_SNAPSHOT = 6,
+  /**
+   * The protobuf exposition (since ABI 1.6): length-delimited `io.prometheus.client.MetricFamily`
+   * messages, with native histograms. Binary: its size is `*len` (it may hold NUL bytes; the NUL
+   * after it is there all the same).
+   */
+  CACHE_MONITOR_FORMAT_PROTOBUF = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -544,7 +550,7 @@ typedef int32_t (*CacheMonitorServeStopFn)(void);
 /**
  * Every format, in code order.
  */
-#define CacheMonitorFormat_ALL { CacheMonitorFormat_Prometheus, CacheMonitorFormat_Openmetrics, CacheMonitorFormat_HitRateJson, CacheMonitorFormat_StatsJson, CacheMonitorFormat_FlamegraphFolded, CacheMonitorFormat_FlamegraphSvg, CacheMonitorFormat_StateSnapshot, }
+#define CacheMonitorFormat_ALL { CacheMonitorFormat_Prometheus, CacheMonitorFormat_Openmetrics, CacheMonitorFormat_HitRateJson, CacheMonitorFormat_StatsJson, CacheMonitorFormat_FlamegraphFolded, CacheMonitorFormat_FlamegraphSvg, CacheMonitorFormat_StateSnapshot, CacheMonitorFormat_Protobuf, }
 
 #ifdef __cplusplus
 extern "C" {

@@ -21,7 +21,7 @@ fn a_hundred_threads_owners_and_sharers_alike_count_every_record_once() {
             scope.spawn(move || {
                 start.wait();
                 for i in 0..RECORDS {
-                    let outcome = if (i + thread as u64) % 4 == 0 {
+                    let outcome = if (i + thread as u64).is_multiple_of(4) {
                         Outcome::Miss
                     } else {
                         Outcome::Hit

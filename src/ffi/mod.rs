@@ -341,18 +341,25 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
     })
 }
 
-/// Renders `format` from the process-wide monitor: the one place that says which text each format is.
-pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+/// Renders `format` from the process-wide monitor: the one place that says what each format is.
+pub(crate) fn render_bytes(format: CacheMonitorFormat) -> Result<Vec<u8>, Error> {
     let monitor = Monitor::global();
     Ok(match format {
-        CacheMonitorFormat::Prometheus => monitor.render_prometheus(),
-        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics(),
-        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json(),
-        CacheMonitorFormat::StatsJson => monitor.render_stats_json(),
-        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded(),
-        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?,
-        CacheMonitorFormat::StateSnapshot => monitor.export_state(),
+        CacheMonitorFormat::Prometheus => monitor.render_prometheus().into_bytes(),
+        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics().into_bytes(),
+        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json().into_bytes(),
+        CacheMonitorFormat::StatsJson => monitor.render_stats_json().into_bytes(),
+        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded().into_bytes(),
+        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?.into_bytes(),
+        CacheMonitorFormat::StateSnapshot => monitor.export_state().into_bytes(),
+        CacheMonitorFormat::Protobuf => monitor.render_protobuf(),
     })
+}
+
+/// [`render_bytes`] of a text format (the binary protobuf exposition is refused as a failed render).
+pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+    String::from_utf8(render_bytes(format)?)
+        .map_err(|_| Error::Render(format!("{format:?} is not text: use cache_monitor_render_alloc")))
 }
 
 text_outputs! {
@@ -585,9 +592,9 @@ pub unsafe extern "C" fn cache_monitor_render_alloc(format: u32, out: *mut *mut 
             return Err(CacheMonitorStatus::NullPointer.into());
         }
         let format = CacheMonitorFormat::from_code(format).ok_or(Failure::UnknownFormat(format))?;
-        let text = render(format)?;
+        let body = render_bytes(format)?;
         // SAFETY: `out` and `len` are non-null (checked above) and writable by the caller's contract.
-        unsafe { write_allocated(text.as_bytes(), out, len) }
+        unsafe { write_allocated(&body, out, len) }
     })
 }
 
@@ -717,16 +724,39 @@ mod tests {
     }
 
     #[test]
+    fn render_alloc_renders_the_binary_protobuf_exposition_whole() {
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: `out` and `len` are live locals.
+        let status = unsafe { cache_monitor_render_alloc(CacheMonitorFormat::Protobuf as u32, &mut out, &mut len) };
+        assert_eq!(status, 0);
+        // SAFETY: `out` holds `len + 1` bytes from `cache_monitor_render_alloc`, released right after.
+        let body = unsafe { std::slice::from_raw_parts(out, len) }.to_vec();
+        // SAFETY: from `cache_monitor_render_alloc`, released once.
+        unsafe { cache_monitor_free(out) };
+        let families = crate::render::protobuf::decode(&body).expect("length-delimited messages");
+        assert!(
+            families
+                .iter()
+                .any(|f| f.name.as_deref() == Some("cuenv_cache_operations_total"))
+        );
+        assert!(
+            render(CacheMonitorFormat::Protobuf).is_err() || body.is_ascii(),
+            "not a text"
+        );
+    }
+
+    #[test]
     fn render_alloc_refusals_leave_nothing_to_free() {
         let mut out: *mut u8 = std::ptr::dangling_mut();
         let mut len = usize::MAX;
         // SAFETY (every call below): `out` and `len` are live locals or NULL.
-        let status = unsafe { cache_monitor_render_alloc(7, &mut out, &mut len) };
+        let status = unsafe { cache_monitor_render_alloc(8, &mut out, &mut len) };
         assert_eq!(
             (status, out.is_null(), len),
             (CacheMonitorStatus::UnknownFormat as i32, true, 0)
         );
-        assert_eq!(boundary::last_error(), "unknown render format code 7");
+        assert_eq!(boundary::last_error(), "unknown render format code 8");
         let status = unsafe { cache_monitor_render_alloc(0, std::ptr::null_mut(), &mut len) };
         assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
         out = std::ptr::dangling_mut();

@@ -225,7 +225,7 @@ pub enum CacheMonitorOutcome {
 pub type CacheMonitorResult = CacheMonitorOutcome;
 
 /// What `cache_monitor_render_alloc` renders (since ABI 1.6): each of the texts the `cache_monitor_render*`
-/// functions and `cache_monitor_export_state` write.
+/// functions and `cache_monitor_export_state` write, and the protobuf exposition.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheMonitorFormat {
@@ -243,11 +243,15 @@ pub enum CacheMonitorFormat {
     FlamegraphSvg = 5,
     /// A state snapshot for `cache_monitor_import_state` (`cache_monitor_export_state`).
     StateSnapshot = 6,
+    /// The protobuf exposition (since ABI 1.6): length-delimited `io.prometheus.client.MetricFamily`
+    /// messages, with native histograms. Binary: its size is `*len` (it may hold NUL bytes; the NUL
+    /// after it is there all the same).
+    Protobuf = 7,
 }
 
 impl CacheMonitorFormat {
     /// Every format, in code order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Prometheus,
         Self::Openmetrics,
         Self::HitRateJson,
@@ -255,6 +259,7 @@ impl CacheMonitorFormat {
         Self::FlamegraphFolded,
         Self::FlamegraphSvg,
         Self::StateSnapshot,
+        Self::Protobuf,
     ];
 
     /// The format of a code, if it is one.

@@ -11,6 +11,7 @@ use crate::recording::operation::OUTCOMES;
 use crate::recording::shard::OTHER_PATTERN_ID;
 use crate::recording::totals::Totals;
 use crate::render::json::{self, HitRateReport, StatsReport};
+use crate::render::protobuf;
 use crate::render::text::{self, Format};
 use crate::state::counts::CountsSinceReset;
 
@@ -117,6 +118,14 @@ impl Monitor {
     /// OpenMetrics 1.0.0 exposition of every metric family.
     pub fn render_openmetrics(&self) -> String {
         text::render(&self.view(), Format::OpenMetrics)
+    }
+
+    /// The protobuf exposition: every metric family as length-delimited
+    /// `io.prometheus.client.MetricFamily` messages, the duration histogram with its native buckets
+    /// (unless `{"native_histograms": false}`). Content type
+    /// [`PROTOBUF_CONTENT_TYPE`](crate::render::protobuf::PROTOBUF_CONTENT_TYPE).
+    pub fn render_protobuf(&self) -> Vec<u8> {
+        protobuf::render(&self.view())
     }
 
     /// The hit-rate report: rolling windows, operations, key patterns.

@@ -12,6 +12,7 @@ pub(crate) mod delta_ring;
 pub(crate) mod double_buffer;
 pub(crate) mod journal;
 pub mod latency;
+pub mod native;
 pub(crate) mod ofd_lock;
 pub mod operation;
 pub mod patterns;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::escape;
-use super::families::{self, Kind, Labels, Sink};
+use super::families::{self, Kind, Labels, Native, Sink};
 use crate::analysis::view::MetricsView;
 
 /// Content type of the text format.
@@ -147,7 +147,7 @@ impl Sink for Exposition<'_> {
         self.sample("", labels, None, Value::Float(value));
     }
 
-    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64) {
+    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64, _: Option<&Native>) {
         for (bound, cumulative) in buckets {
             self.sample("_bucket", labels, Some(("le", *bound)), Value::Count(*cumulative));
         }
