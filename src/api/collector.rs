@@ -69,7 +69,16 @@ impl Sink for Describer {
     }
     fn counter(&mut self, _: &Labels<'_>, _: u64) {}
     fn gauge(&mut self, _: &Labels<'_>, _: f64) {}
-    fn histogram(&mut self, _: &Labels<'_>, _: &[(f64, u64)], _: u64, _: f64, _: Option<&Native>, _: &[Option<Exemplar>]) {}
+    fn histogram(
+        &mut self,
+        _: &Labels<'_>,
+        _: &[(f64, u64)],
+        _: u64,
+        _: f64,
+        _: Option<&Native>,
+        _: &[Option<Exemplar>],
+    ) {
+    }
     fn summary(&mut self, _: &Labels<'_>, _: &[(f64, f64)], _: u64, _: f64) {}
 }
 

@@ -144,13 +144,8 @@ pub struct CacheMonitorModule {
     /// Records like `record` and makes `labels` the latest exemplar of the record's bucket (as
     /// `cache_monitor_record_with_exemplar`: `name=value` lines separated by `\n`, at most 128
     /// characters; a refused label set records nothing and returns `INVALID_EXEMPLAR`, -26).
-    pub record_with_exemplar: extern "C" fn(
-        operation: u32,
-        result: u32,
-        duration_ns: u64,
-        key: RSlice<'_, u8>,
-        labels: RStr<'_>,
-    ) -> i32,
+    pub record_with_exemplar:
+        extern "C" fn(operation: u32, result: u32, duration_ns: u64, key: RSlice<'_, u8>, labels: RStr<'_>) -> i32,
     /// Stops what the library runs on its own.
     #[sabi(last_prefix_field)]
     pub shutdown: extern "C" fn() -> i32,

@@ -391,7 +391,10 @@ mod tests {
             (Error::ServeFailed(String::new()), CacheMonitorStatus::ServeFailed),
             (Error::ExporterNotBuilt, CacheMonitorStatus::ExporterNotBuilt),
             (Error::StateFile(String::new()), CacheMonitorStatus::StateFile),
-            (Error::InvalidExemplar(String::new()), CacheMonitorStatus::InvalidExemplar),
+            (
+                Error::InvalidExemplar(String::new()),
+                CacheMonitorStatus::InvalidExemplar,
+            ),
         ];
         for (error, status) in &errors {
             assert_eq!(CacheMonitorStatus::from(error), *status, "{error:?}");

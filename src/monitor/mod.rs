@@ -612,6 +612,27 @@ impl InFlight<'_> {
     }
 }
 
+impl InFlight<'_> {
+    /// [`InFlight::finish`] with an exemplar (see [`Monitor::record_with_exemplar`]): ends the operation
+    /// and records it with its outcome, key, the time since it started and `labels` as its bucket's
+    /// latest exemplar. The operation ends and is recorded whatever `labels` hold: a label set that is
+    /// refused returns [`Error::InvalidExemplar`] and the operation is recorded without it (the guard is
+    /// gone, so there would be no second chance to record it).
+    pub fn finish_with_exemplar(mut self, outcome: Outcome, key: &[u8], labels: &[(&str, &str)]) -> Result<(), Error> {
+        self.finished = true;
+        let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // `end` and a plain `record` can only fail for an unregistered operation, which `start` refused.
+        let _ = self.monitor.end(self.operation);
+        let recorded = self
+            .monitor
+            .record_with_exemplar(self.operation, outcome, elapsed, key, labels);
+        if recorded.is_err() {
+            let _ = self.monitor.record(self.operation, outcome, elapsed, key);
+        }
+        recorded
+    }
+}
+
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.finished {

@@ -123,11 +123,9 @@ impl std::fmt::Display for ExemplarError {
                 "exemplar label name \"{}\" is not [a-zA-Z_][a-zA-Z0-9_]* (or begins with the reserved __)",
                 name.as_str().escape_debug()
             ),
-            Self::DuplicateName(name) => write!(
-                f,
-                "exemplar label \"{}\" is given twice",
-                name.as_str().escape_debug()
-            ),
+            Self::DuplicateName(name) => {
+                write!(f, "exemplar label \"{}\" is given twice", name.as_str().escape_debug())
+            }
             Self::Malformed(line) => write!(
                 f,
                 "exemplar label line \"{}\" is not name=value (lines separated by \\n)",
@@ -142,9 +140,7 @@ impl std::error::Error for ExemplarError {}
 /// Whether `name` is a label name an exemplar may carry.
 fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
     first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') && !name.starts_with("__")
 }
 
@@ -452,10 +448,7 @@ mod tests {
     }
 
     fn pairs(labels: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
-        labels
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect()
+        labels.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -502,7 +495,9 @@ mod tests {
     #[test]
     fn the_longest_label_sets_fit_a_slot() {
         // One-character names with empty values: the most separators. Four-byte values: the most bytes.
-        let names: Vec<String> = (0..64).map(|i| format!("{}", (b'a' + (i % 26) as u8) as char)).collect();
+        let names: Vec<String> = (0..64)
+            .map(|i| format!("{}", (b'a' + (i % 26) as u8) as char))
+            .collect();
         let wide = "\u{1F600}".repeat(127);
         let sets: [Vec<(&str, &str)>; 2] = [
             names.iter().map(|n| (n.as_str(), "")).take(26).collect(),
@@ -534,7 +529,10 @@ mod tests {
         let read = table.read(1, 2, 3, 0, 0).unwrap();
         assert_eq!(read.labels, pairs(&[("trace_id", "second"), ("span_id", "7")]));
         assert_eq!((read.duration_ns, read.unix_nanos), (20, 1_700_000_000_123_000_000));
-        assert_eq!(table.read(1, 2, 4, 0, 0).unwrap().labels, pairs(&[("trace_id", "first")]));
+        assert_eq!(
+            table.read(1, 2, 4, 0, 0).unwrap().labels,
+            pairs(&[("trace_id", "first")])
+        );
         assert_eq!(table.read(1, 2, 4, 0, 1), None, "another reset generation");
         table.forget();
         assert_eq!(table.read(1, 2, 3, table.epoch(), 0), None);
@@ -575,7 +573,8 @@ mod tests {
                             let n = round * writers + writer;
                             // Values of different lengths, so a mix of two would also show in the length.
                             let value = format!("{n:x}").repeat(1 + (n % 7) as usize);
-                            let labels = Encoded::new([("trace_id", value.as_str()), ("n", &n.to_string())].into_iter());
+                            let labels =
+                                Encoded::new([("trace_id", value.as_str()), ("n", &n.to_string())].into_iter());
                             let offer = Offer {
                                 operation: 0,
                                 outcome: 0,
@@ -599,7 +598,10 @@ mod tests {
                     let n = read.duration_ns;
                     let value = format!("{n:x}").repeat(1 + (n % 7) as usize);
                     assert_eq!(read.unix_nanos, n * 3, "torn: {read:?}");
-                    assert_eq!(read.labels, [("trace_id".to_owned(), value), ("n".to_owned(), n.to_string())]);
+                    assert_eq!(
+                        read.labels,
+                        [("trace_id".to_owned(), value), ("n".to_owned(), n.to_string())]
+                    );
                     seen += 1;
                 }
             }
