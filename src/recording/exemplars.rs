@@ -3,8 +3,8 @@
 //! counts and never in their way.
 //!
 //! A plain record never comes here. `Monitor::record_with_exemplar` counts its record like any other,
-//! then offers the exemplar to its bucket's [`Slot`]; the slot keeps the latest one. Slots are fixed-size
-//! (the label set inline, at most [`LABEL_BYTES`]), in one zeroed table per monitor ([`ExemplarTable`]:
+//! then offers the exemplar to its bucket's `Slot`; the slot keeps the latest one. Slots are fixed-size
+//! (the label set inline, at most [`LABEL_BYTES`]), in one zeroed table per monitor (`ExemplarTable`:
 //! `MAX_OPERATIONS x OUTCOMES x (MAX_BUCKETS + 1)` slots, about 1.2 MB of address space whose pages stay
 //! unmapped until an exemplar lands in them), so the exemplar path allocates nothing and the memory is
 //! bounded. They live in process memory only: a state file shares counts, not exemplars.
@@ -22,7 +22,7 @@
 //!   panic or return early (atomic stores of values computed before the claim), so a slot is never left
 //!   odd by a live process; the table is process-local, so no other process can die holding one.
 //! - A reader loads `seq` (`Acquire`); odd means a write is under way and it tries again (a bounded number
-//!   of times, [`READ_ATTEMPTS`], then reports no exemplar for that bucket this time). It copies the cells
+//!   of times, `READ_ATTEMPTS`, then reports no exemplar for that bucket this time). It copies the cells
 //!   (`Relaxed`), fences (`Acquire`), and keeps the copy only if `seq` still holds the value it started
 //!   with. A writer whose stores the reader saw any of had made `seq` odd before its `Release` fence, so
 //!   the reader's second load sees that change (fence-to-fence synchronisation): an accepted copy is one
