@@ -13,12 +13,14 @@ cargo build --release --lib --quiet
 library="$PWD/target/release/libcache_monitor.so"
 cc -O2 -Wall -Werror -Iinclude benches/callgrind/record_loop.c -ldl -o "$out/record_loop"
 
-# Total instructions (Ir) of one run of the host with `count` records and the optional key.
+# Total instructions (Ir) of one run of the host with `count` records and the optional key; with
+# STATE_FILE set, the process-wide monitor counts into that state file (CACHE_MONITOR_STATE).
 instructions() {
     local count=$1 key=${2:-}
-    local file="$out/callgrind.out.$count${key:+.key}"
-    valgrind --tool=callgrind --callgrind-out-file="$file" "$out/record_loop" "$library" "$count" ${key:+"$key"} \
-        >/dev/null 2>&1
+    local file="$out/callgrind.out.$count${key:+.key}${STATE_FILE:+.state}"
+    rm -f "${STATE_FILE:-/nonexistent}"
+    CACHE_MONITOR_STATE="${STATE_FILE:-}" valgrind --tool=callgrind --callgrind-out-file="$file" \
+        "$out/record_loop" "$library" "$count" ${key:+"$key"} >/dev/null 2>&1
     awk '/^summary:/ {print $2}' "$file"
 }
 
@@ -32,6 +34,10 @@ per_record() {
 }
 no_key=$(per_record)
 with_key=$(per_record "user:12345:profile")
-printf '{"record_without_key": %s, "record_with_key": %s, "key": "user:12345:profile"}\n' "$no_key" "$with_key" \
-    >"$out/instructions.json"
-echo "callgrind: instructions per record: $no_key without a key, $with_key with the key user:12345:profile"
+state_dir=$(mktemp -d)
+trap 'rm -rf "$state_dir"' EXIT
+in_file=$(STATE_FILE="$state_dir/callgrind.state" per_record)
+printf '{"record_without_key": %s, "record_with_key": %s, "record_into_state_file": %s, "key": "user:12345:profile"}\n' \
+    "$no_key" "$with_key" "$in_file" >"$out/instructions.json"
+echo "callgrind: instructions per record: $no_key without a key, $with_key with the key user:12345:profile," \
+    "$in_file without a key into a state file"

@@ -30,7 +30,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::recording::double_buffer::DoubleBuffer;
 use crate::recording::shard::{OTHER_PATTERN_ID, PATTERN_IDS};
 
 pub use crate::config::patterns::{MAX_PATTERNS, PatternConfig};
@@ -272,13 +271,55 @@ pub(crate) struct RawSettings {
     pub(crate) handed_out: u64,
 }
 
-/// The cells of [`PatternTable::settings`]: whether analysis is on, the depth, how many delimiters, then
-/// each delimiter byte repeated in every byte of a word (at most 8).
-const SETTINGS_CELLS: usize = 11;
-const ENABLED: usize = 0;
-const DEPTH: usize = 1;
-const DELIMITER_COUNT: usize = 2;
-const DELIMITER_WORDS: usize = 3;
+/// The settings a lookup cuts keys with, packed into one word so that a lookup reads them whole, with
+/// one load: no key is ever cut with one configuration's delimiters and another's depth (a pattern
+/// learned that way would stay for good). Delimiters are ASCII (the configuration checks it), so eight
+/// of them fit in 7 bits each:
+///
+/// | bits | what |
+/// |---|---|
+/// | 0..56 | delimiter `i` at bits `7i..7i+7` |
+/// | 56..60 | how many delimiters (at most 8) |
+/// | 60..63 | depth - 1 (depth 1 to 8) |
+/// | 63 | analysis on |
+///
+/// All-zero is analysis off. Any word decodes to settings in range (a state file is untrusted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedSettings(u64);
+
+impl PackedSettings {
+    const ON: u64 = 1 << 63;
+
+    fn of(config: &PatternConfig) -> Self {
+        let bytes = &config.delimiters.as_bytes()[..config.delimiters.len().min(8)];
+        let delimiters = bytes
+            .iter()
+            .enumerate()
+            .fold(0, |word, (index, byte)| word | (u64::from(byte & 0x7f) << (7 * index)));
+        let depth = u64::from(config.depth.clamp(1, 8)) - 1;
+        let on = if config.enabled { Self::ON } else { 0 };
+        Self(delimiters | (bytes.len() as u64) << 56 | depth << 60 | on)
+    }
+
+    fn is_on(self) -> bool {
+        self.0 & Self::ON != 0
+    }
+
+    fn depth(self) -> usize {
+        ((self.0 >> 60) & 7) as usize + 1
+    }
+
+    /// The delimiters: how many, and each repeated in every byte of a word.
+    #[inline(always)]
+    fn delimiters(self) -> Delimiters {
+        let count = (((self.0 >> 56) & 15) as usize).min(8);
+        let mut words = [0; 8];
+        for (index, word) in words.iter_mut().enumerate().take(count) {
+            *word = ((self.0 >> (7 * index)) & 0x7f).wrapping_mul(Delimiters::ONES);
+        }
+        Delimiters { words, count }
+    }
+}
 
 /// How a lookup cuts a key into its pattern: one consistent set of settings.
 #[derive(Clone, Copy)]
@@ -291,11 +332,9 @@ struct Cut {
 /// with analysis off; [`PatternTable::configure`] sets it up.
 #[repr(C)]
 pub(crate) struct PatternTable {
-    /// What a lookup uses to cut a key (analysis on or off, depth, delimiters), published whole through a
-    /// double buffer, so that no key is ever cut with one configuration's delimiters and another's depth
-    /// (a pattern learned that way would stay for good). Configurations are serialised by the monitor's
-    /// configuration lock (and a state file's shape lock), as the double buffer requires.
-    settings: DoubleBuffer<SETTINGS_CELLS>,
+    /// What a lookup uses to cut a key (analysis on or off, depth, delimiters): a [`PackedSettings`],
+    /// stored and loaded whole.
+    settings: AtomicU64,
     /// The cap on ids that count under their pattern: read on its own (lowering it makes higher ids count
     /// as `other`, whichever cut learned them).
     max: AtomicU64,
@@ -306,39 +345,19 @@ pub(crate) struct PatternTable {
 
 impl PatternTable {
     /// Applies new settings; patterns already learned keep their ids.
-    /// The caller serialises configurations (see [`PatternTable::settings`]).
     pub(crate) fn configure(&self, config: &PatternConfig) {
-        let bytes = config.delimiters.as_bytes();
-        self.settings.write(|cells| {
-            for (index, cell) in cells[DELIMITER_WORDS..].iter().enumerate() {
-                let word = bytes
-                    .get(index)
-                    .map_or(0, |byte| u64::from(*byte).wrapping_mul(Delimiters::ONES));
-                cell.store(word, Ordering::Relaxed);
-            }
-            cells[DELIMITER_COUNT].store(bytes.len().min(8) as u64, Ordering::Relaxed);
-            cells[DEPTH].store(u64::from(config.depth), Ordering::Relaxed);
-            cells[ENABLED].store(u64::from(config.enabled), Ordering::Relaxed);
-        });
+        self.settings.store(PackedSettings::of(config).0, Ordering::Relaxed);
         self.max.store(config.max as u64, Ordering::Relaxed);
     }
 
-    /// The published settings: `None` when analysis is off, or (never in practice) when configurations
-    /// kept replacing them through every attempt to read them.
+    /// How keys are cut now: `None` when analysis is off. One load (see [`PackedSettings`]).
     #[inline(always)]
     fn cut(&self) -> Option<Cut> {
-        self.settings
-            .read(|_, cells| {
-                let load = |index: usize| cells[index].load(Ordering::Relaxed);
-                (load(ENABLED) != 0).then(|| Cut {
-                    depth: load(DEPTH).clamp(1, 8) as usize,
-                    delimiters: Delimiters {
-                        words: std::array::from_fn(|index| load(DELIMITER_WORDS + index)),
-                        count: (load(DELIMITER_COUNT) as usize).min(8),
-                    },
-                })
-            })
-            .flatten()
+        let settings = PackedSettings(self.settings.load(Ordering::Relaxed));
+        settings.is_on().then(|| Cut {
+            depth: settings.depth(),
+            delimiters: settings.delimiters(),
+        })
     }
 
     /// The configured maximum, range-checked.
@@ -482,22 +501,17 @@ impl PatternTable {
     /// The settings as stored.
     pub(crate) fn raw_settings(&self) -> RawSettings {
         let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        // A state file being checked is not being configured: the read succeeds (all zero otherwise,
-        // which the check reports as settings that differ).
-        let cells: [u64; SETTINGS_CELLS] = self
-            .settings
-            .read(|_, cells| std::array::from_fn(|index| load(&cells[index])))
-            .unwrap_or_default();
-        let count = cells[DELIMITER_COUNT];
+        let settings = PackedSettings(load(&self.settings));
+        let delimiters = settings.delimiters();
         RawSettings {
-            enabled: cells[ENABLED],
-            depth: cells[DEPTH],
+            enabled: u64::from(settings.is_on()),
+            depth: settings.depth() as u64,
             max: load(&self.max),
-            delimiters: {
-                // Words past the count are not part of the settings.
-                let used = cells[DELIMITER_WORDS..].iter().take((count as usize).min(8));
-                used.copied().chain(std::iter::once(count)).collect()
-            },
+            delimiters: delimiters.words[..delimiters.count]
+                .iter()
+                .copied()
+                .chain(std::iter::once(delimiters.count as u64))
+                .collect(),
             handed_out: load(&self.handed_out),
         }
     }
@@ -583,6 +597,34 @@ mod tests {
             "fewer delimiters than the depth"
         );
         assert_eq!(label_of(&patterns, b"user:42"), b"*", "':' is no longer a delimiter");
+    }
+
+    #[test]
+    fn settings_pack_into_one_word_and_back() {
+        for (delimiters, depth, enabled) in [(":/", 1, true), ("\0\x7f:;,./-", 8, true), ("#", 3, false)] {
+            let config = PatternConfig {
+                delimiters: delimiters.into(),
+                depth,
+                enabled,
+                ..Default::default()
+            };
+            let packed = PackedSettings::of(&config);
+            assert_eq!((packed.is_on(), packed.depth()), (enabled, usize::from(depth)));
+            let unpacked = packed.delimiters();
+            assert_eq!(unpacked.count, delimiters.len());
+            for (word, byte) in unpacked.words.iter().zip(delimiters.bytes()) {
+                assert_eq!(*word, u64::from(byte).wrapping_mul(Delimiters::ONES), "{delimiters:?}");
+            }
+        }
+        assert_eq!(
+            PackedSettings(0),
+            PackedSettings::of(&PatternConfig {
+                enabled: false,
+                delimiters: String::new(),
+                depth: 1,
+                ..Default::default()
+            })
+        );
     }
 
     #[test]
@@ -704,14 +746,8 @@ mod tests {
             entry.id.store(u64::MAX, Ordering::Relaxed);
             entry.len.store(u64::MAX, Ordering::Relaxed);
         }
-        // Hostile settings too (a state file written by anyone): a depth and a delimiter count far out of
-        // range, published as a configuration would.
-        patterns.settings.write(|cells| {
-            cells[ENABLED].store(1, Ordering::Relaxed);
-            cells[DELIMITER_WORDS].store(u64::from(b':').wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
-            cells[DEPTH].store(u64::MAX, Ordering::Relaxed);
-            cells[DELIMITER_COUNT].store(u64::MAX, Ordering::Relaxed);
-        });
+        // Hostile settings too (a state file written by anyone): every field at its largest.
+        patterns.settings.store(u64::MAX, Ordering::Relaxed);
         patterns.max.store(u64::MAX, Ordering::Relaxed);
         patterns.handed_out.store(u64::MAX, Ordering::Relaxed);
         assert_eq!(patterns.id_of(b"user:2"), Some(OTHER_PATTERN_ID));
