@@ -27,9 +27,9 @@
  *
  * Threads. Every function may be called from any thread, concurrently with any other. record,
  * record_with_frames, record_with_exemplar, record_batch, begin, finish (and end), set_gauge and
- * is_enabled are lock-free
- * and, once the first call of the process has set the library up, allocate nothing, failing or not (a
- * record that the profiler samples walks the caller's stack, still without a lock of this library's).
+ * is_enabled are lock-free and, once the first call of the process has set the library up, allocate
+ * nothing, failing or not (a record that the profiler samples walks the caller's stack, still without a
+ * lock of this library's; a record with an exemplar reads the wall clock).
  * configure, set_enabled, reset, every render, export_state, import_state, the serve functions and
  * shutdown take internal locks and allocate; call them from threads that may block for a while (a
  * render of the SVG flamegraph takes tens to hundreds of milliseconds). cache_monitor_last_error() is
@@ -92,8 +92,8 @@
  * (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
  * `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
  * `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
- * `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -25, `cache_monitor_set_enabled` and
- * `cache_monitor_is_enabled`, `cache_monitor_record_with_exemplar` and `CACHE_MONITOR_STATUS_INVALID_EXEMPLAR`).
+ * `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -26, `cache_monitor_set_enabled`,
+ * `cache_monitor_is_enabled` and `cache_monitor_record_with_exemplar`).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 6
 

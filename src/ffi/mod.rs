@@ -39,8 +39,8 @@ pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
 /// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
 /// `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
-/// `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -25, `cache_monitor_set_enabled` and
-/// `cache_monitor_is_enabled`, `cache_monitor_record_with_exemplar` and `CACHE_MONITOR_STATUS_INVALID_EXEMPLAR`).
+/// `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -26, `cache_monitor_set_enabled`,
+/// `cache_monitor_is_enabled` and `cache_monitor_record_with_exemplar`).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
