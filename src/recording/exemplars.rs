@@ -20,7 +20,9 @@
 //!   cells (`Relaxed`: the epoch, the reset generation, the duration, the time, the length, the label
 //!   words), then publishes with `seq = s + 2` (`Release`). Nothing between the claim and the release can
 //!   panic or return early (atomic stores of values computed before the claim), so a slot is never left
-//!   odd by a live process; the table is process-local, so no other process can die holding one.
+//!   odd by a live thread; the table is process-local, so no other process can die holding one. A
+//!   `fork()` can cut a writer off mid-write: the child's fork handler releases such slots as forgotten
+//!   (`ExemplarTable::release_held_in_child`).
 //! - A reader loads `seq` (`Acquire`); odd means a write is under way and it tries again (a bounded number
 //!   of times, `READ_ATTEMPTS`, then reports no exemplar for that bucket this time). It copies the cells
 //!   (`Relaxed`), fences (`Acquire`), and keeps the copy only if `seq` still holds the value it started
@@ -311,6 +313,20 @@ impl ExemplarTable {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// In a child after `fork()`, where only the forking thread lives: a slot a writer held at the fork
+    /// (it stays odd, its writer gone) is released as forgotten (an epoch no read asks for), so later
+    /// writers can use it and no reader sees its half-written cells. Reads every slot's `seq` (untouched
+    /// pages stay unmapped: reading maps the zero page) and writes only held ones.
+    pub(crate) fn release_held_in_child(&self) {
+        for slot in self.slots.iter().flatten().flatten() {
+            let seq = slot.seq.load(Ordering::Relaxed);
+            if seq & 1 == 1 {
+                slot.epoch.store(u64::MAX, Ordering::Relaxed);
+                slot.seq.store(seq.wrapping_add(1), Ordering::Release);
+            }
+        }
+    }
+
     /// Stores `offer` as its bucket's latest exemplar, unless another writer holds that slot now (then
     /// nothing happens). Never waits. Returns whether it was stored.
     pub(crate) fn offer(&self, offer: &Offer<'_>) -> bool {
@@ -540,6 +556,24 @@ mod tests {
         assert_eq!(table.read(1, 2, 3, table.epoch(), 0).unwrap().duration_ns, 40);
         assert_eq!(table.read(1, 2, BUCKET_SLOTS, 1, 0), None, "out of range");
         assert!(!table.offer(&offer(BUCKET_SLOTS, 1, &first)), "out of range");
+    }
+
+    #[test]
+    fn a_slot_held_at_a_fork_is_released_forgotten_in_the_child() {
+        let table = ExemplarTable::boxed();
+        let labels = Encoded::new([("trace_id", "a")].into_iter());
+        assert!(table.offer(&offer(0, 1, &labels)));
+        assert!(table.offer(&offer(1, 1, &labels)));
+        table.slots[1][2][0].seq.fetch_add(1, Ordering::Relaxed); // held by a writer the fork cut off
+        table.release_held_in_child();
+        assert_eq!(
+            table.read(1, 2, 0, 0, 0),
+            None,
+            "its half-written cells are never shown"
+        );
+        assert_eq!(table.read(1, 2, 1, 0, 0).unwrap().duration_ns, 1, "others stay");
+        assert!(table.offer(&offer(0, 2, &labels)), "writers can use it again");
+        assert_eq!(table.read(1, 2, 0, 0, 0).unwrap().duration_ns, 2);
     }
 
     #[test]
