@@ -200,8 +200,9 @@ impl Monitor {
     /// characters in the names and values together (an empty set is allowed). A set that breaks them is
     /// refused with [`Error::InvalidExemplar`] and **nothing is recorded**, like any refused call.
     ///
-    /// Allocates nothing and takes no lock; it costs more than `record` (a wall-clock read, the label
-    /// set copied into its bucket's slot), and `record` costs nothing more for its existence. When another
+    /// Takes no lock and, unless it refuses, allocates nothing; it costs more than `record` (a wall-clock
+    /// read, the label set copied into its bucket's slot), and `record` costs nothing more for its
+    /// existence. When another
     /// thread is writing the same bucket's exemplar at that instant, this one's is dropped (the record
     /// still counts). Switched off, it counts and keeps nothing. Exemplars stay in this process: state
     /// files and snapshots do not carry them; a reset forgets them.
