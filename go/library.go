@@ -10,6 +10,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -48,7 +49,7 @@ type functions struct {
 	abiVersion, versionString, configure, record, recordWithFrames, recordBatch C.uintptr_t
 	begin, finish, setGauge, reset, importState, strerror                       C.uintptr_t
 	serve, serveStop, serveAddress, shutdown, lastError                         C.uintptr_t
-	renderAlloc, free, setEnabled, isEnabled                                    C.uintptr_t
+	renderAlloc, free, setEnabled, isEnabled, recordWithExemplar                C.uintptr_t
 }
 
 // symbol is a function Open looks up, and where it keeps its address.
@@ -110,6 +111,7 @@ func Open(path string) (*Library, error) {
 		{"cache_monitor_free", &l.fn.free},
 		{"cache_monitor_set_enabled", &l.fn.setEnabled},
 		{"cache_monitor_is_enabled", &l.fn.isEnabled},
+		{"cache_monitor_record_with_exemplar", &l.fn.recordWithExemplar},
 	}
 	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
 	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
@@ -235,6 +237,68 @@ func (l *Library) RecordWithFrames(op Operation, result Result, d time.Duration,
 		return l.fail("cache_monitor_record_with_frames", r)
 	}
 	return nil
+}
+
+// Label is one label of an exemplar: a name ([a-zA-Z_][a-zA-Z0-9_]*, not beginning with "__") and a
+// value (UTF-8 without a line feed).
+type Label struct {
+	Name, Value string
+}
+
+// TraceID is the label set of an exemplar that carries a trace id: Label{"trace_id", id}.
+func TraceID(id string) Label { return Label{Name: "trace_id", Value: id} }
+
+// RecordWithExemplar records like [Library.Record] and makes labels (a trace id, say:
+// lib.RecordWithExemplar(op, result, d, key, cachemonitor.TraceID(id))) the latest exemplar of the
+// histogram bucket the record counts in, with the duration as its value and the time of the call: the
+// OpenMetrics and protobuf expositions show it on that bucket (README, "Exemplars"). No labels is an
+// exemplar of the value and time alone.
+//
+// The labels are checked first, by OpenMetrics' rules: valid names, no name twice, at most 128
+// characters in the names and values together. A label set that breaks them is refused with
+// [StatusInvalidExemplar] ([StatusInvalidUTF8] for text that is not UTF-8) and nothing is recorded. A
+// name or value holding a line feed is refused the same way without calling the library (the C ABI's
+// label text is name=value lines).
+func (l *Library) RecordWithExemplar(op Operation, result Result, d time.Duration, key string, labels ...Label) error {
+	text, err := exemplarText(labels)
+	if err != nil {
+		return err
+	}
+	r := C.cm_record_with_exemplar(l.fn.recordWithExemplar, l.fn.lastError, C.uint32_t(op), C.uint32_t(result),
+		nanoseconds(d), bytesOf(key), C.size_t(len(key)), bytesOf(text), C.size_t(len(text)))
+	if r.status != 0 {
+		return l.fail("cache_monitor_record_with_exemplar", r)
+	}
+	return nil
+}
+
+// exemplarText writes labels in the C ABI's form: name=value lines, separated by "\n".
+func exemplarText(labels []Label) (string, error) {
+	size := 0
+	for _, label := range labels {
+		if strings.ContainsRune(label.Name, '\n') || strings.ContainsRune(label.Value, '\n') {
+			return "", &Error{
+				Func:    "cache_monitor_record_with_exemplar",
+				Status:  StatusInvalidExemplar,
+				Message: fmt.Sprintf("exemplar label %q holds a line feed", label.Name),
+			}
+		}
+		size += len(label.Name) + len(label.Value) + 2
+	}
+	if len(labels) == 1 {
+		return labels[0].Name + "=" + labels[0].Value, nil
+	}
+	var text strings.Builder
+	text.Grow(size)
+	for i, label := range labels {
+		if i > 0 {
+			text.WriteByte('\n')
+		}
+		text.WriteString(label.Name)
+		text.WriteByte('=')
+		text.WriteString(label.Value)
+	}
+	return text.String(), nil
 }
 
 // Begin counts an operation as in flight until [Library.Finish] (from any goroutine).

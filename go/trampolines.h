@@ -96,6 +96,14 @@ static inline cm_status cm_record_with_frames(uintptr_t f, uintptr_t last_error,
 	                  last_error);
 }
 
+static inline cm_status cm_record_with_exemplar(uintptr_t f, uintptr_t last_error, uint32_t op, uint32_t result,
+                                                uint64_t duration_ns, const uint8_t *key, size_t key_len,
+                                                const uint8_t *labels, size_t labels_len) {
+	return cm_checked(((CacheMonitorRecordWithExemplarFn)f)(op, result, duration_ns, key, key_len,
+	                                                        (const char *)labels, labels_len),
+	                  last_error);
+}
+
 static inline cm_status cm_record_batch(uintptr_t f, uintptr_t last_error, const CacheMonitorRecord *records,
                                         size_t count, size_t *recorded) {
 	return cm_checked(((CacheMonitorRecordBatchFn)f)(records, count, recorded), last_error);

@@ -267,3 +267,80 @@ fn fleet_wide_p99_from_native_histograms_is_within_3_percent() {
     );
     drop(exporters);
 }
+
+/// An exporter whose records carry trace ids, scraped (OpenMetrics) by Prometheus with
+/// `--enable-feature=exemplar-storage`: its `query_exemplars` API gives back each trace id on the bucket
+/// series its record counted in, with the duration as the value.
+#[test]
+fn prometheus_stores_the_scraped_exemplars_and_query_exemplars_returns_the_trace_ids() {
+    use std::sync::Arc;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use cache_monitor::exporter::Exporter;
+    use cache_monitor::{Monitor, Operation, Outcome};
+
+    let monitor = Arc::new(Monitor::new());
+    let exporter = Exporter::start(Arc::clone(&monitor), "127.0.0.1:0").expect("an exporter");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_prometheus, prometheus) = start_prometheus_with(
+        dir.path(),
+        &[exporter.local_addr()],
+        &["--enable-feature=exemplar-storage"],
+    );
+
+    let now = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let start = now() - 60.0;
+    let traces = [
+        ("4bf92f3577b34da6a3ce929d0e0e4736", 1_200_000, "0.0025"),
+        ("00f067aa0ba902b7c0ffee0000000001", 40_000_000, "0.05"),
+    ];
+    for (trace_id, duration_ns, _) in traces {
+        monitor
+            .record_with_exemplar(
+                Operation::GET,
+                Outcome::Hit,
+                duration_ns,
+                b"user:1",
+                &[("trace_id", trace_id)],
+            )
+            .unwrap();
+    }
+    monitor.record(Operation::GET, Outcome::Hit, 3_000, b"user:2").unwrap();
+
+    let path = format!(
+        "/api/v1/query_exemplars?query={}&start={start:.3}&end={:.3}",
+        encode("cuenv_cache_operation_duration_seconds_bucket"),
+        now() + 3600.0
+    );
+    // (trace id, the series' le, the value) of every stored exemplar, once both are there.
+    let found: Vec<(String, String, f64)> = poll_until(
+        "Prometheus to store both exemplars",
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        || {
+            let response = http_get(prometheus, &path, &[]);
+            if response.status != 200 {
+                return None;
+            }
+            let json: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+            let mut found = Vec::new();
+            for series in json["data"].as_array()? {
+                let le = series["seriesLabels"]["le"].as_str()?.to_owned();
+                for exemplar in series["exemplars"].as_array()? {
+                    let trace = exemplar["labels"]["trace_id"].as_str()?.to_owned();
+                    let value: f64 = exemplar["value"].as_str()?.parse().ok()?;
+                    found.push((trace, le.clone(), value));
+                }
+            }
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            (found.len() >= traces.len()).then_some(found)
+        },
+    );
+    let mut expected: Vec<(String, String, f64)> = traces
+        .iter()
+        .map(|(trace, ns, le)| ((*trace).to_owned(), (*le).to_owned(), *ns as f64 / 1e9))
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(found, expected, "each trace id on its bucket's series, once");
+    drop(exporter);
+}

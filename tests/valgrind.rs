@@ -104,6 +104,12 @@ fn set_enabled_under_memcheck() {
 
 #[test]
 #[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn exemplars_under_memcheck() {
+    memcheck_host("exemplars");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
 fn deprecated_names_under_memcheck() {
     memcheck_host("deprecated_names");
 }

@@ -55,6 +55,7 @@ typedef struct {
     CacheMonitorVersionStringFn version_string;
     CacheMonitorSetEnabledFn set_enabled;
     CacheMonitorIsEnabledFn is_enabled;
+    CacheMonitorRecordWithExemplarFn record_with_exemplar;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -110,6 +111,7 @@ static monitor_api load_monitor(const char *path) {
     LOAD(version_string, "cache_monitor_version_string");
     LOAD(set_enabled, "cache_monitor_set_enabled");
     LOAD(is_enabled, "cache_monitor_is_enabled");
+    LOAD(record_with_exemplar, "cache_monitor_record_with_exemplar");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),

@@ -81,11 +81,16 @@ pub enum CacheMonitorStatus {
     IncompatibleSnapshot = -24,
     /// `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
     UnknownFormat = -25,
+    /// `cache_monitor_record_with_exemplar`: the exemplar's label set is refused (a name that is not
+    /// `[a-zA-Z_][a-zA-Z0-9_]*` or begins with `__`, a name given twice, more than 128 characters in the
+    /// names and values together, a line that is not `name=value`); the record was not counted (since
+    /// ABI 1.6).
+    InvalidExemplar = -26,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 26] = [
+    pub(crate) const ALL: [Self; 27] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -112,6 +117,7 @@ impl CacheMonitorStatus {
         Self::TooManyImportSources,
         Self::IncompatibleSnapshot,
         Self::UnknownFormat,
+        Self::InvalidExemplar,
     ];
 
     /// A static, NUL-terminated description.
@@ -143,6 +149,7 @@ impl CacheMonitorStatus {
             Self::TooManyImportSources => c"too many import sources; reset first",
             Self::IncompatibleSnapshot => c"state snapshot with an incompatible configuration; nothing imported",
             Self::UnknownFormat => c"unknown render format code",
+            Self::InvalidExemplar => c"invalid exemplar label set; nothing recorded",
         }
     }
 
@@ -174,6 +181,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::ServeFailed(_) => Self::ServeFailed,
             Error::ExporterNotBuilt => Self::ExporterNotBuilt,
             Error::StateFile(_) => Self::StateFile,
+            Error::InvalidExemplar(_) => Self::InvalidExemplar,
         }
     }
 }
@@ -383,6 +391,10 @@ mod tests {
             (Error::ServeFailed(String::new()), CacheMonitorStatus::ServeFailed),
             (Error::ExporterNotBuilt, CacheMonitorStatus::ExporterNotBuilt),
             (Error::StateFile(String::new()), CacheMonitorStatus::StateFile),
+            (
+                Error::InvalidExemplar(String::new()),
+                CacheMonitorStatus::InvalidExemplar,
+            ),
         ];
         for (error, status) in &errors {
             assert_eq!(CacheMonitorStatus::from(error), *status, "{error:?}");

@@ -10,6 +10,7 @@ pub mod buckets;
 pub mod clock;
 pub(crate) mod delta_ring;
 pub(crate) mod double_buffer;
+pub mod exemplars;
 pub(crate) mod journal;
 pub mod latency;
 pub mod native;

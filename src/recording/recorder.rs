@@ -265,6 +265,18 @@ impl Recorder {
         (region, &region.shards[route.shard()], route)
     }
 
+    /// Where an exemplar of a `duration_ns` record goes: the classic bucket the record counts in, and the
+    /// reset generation of the region it counts in (off the hot path: only exemplars ask).
+    pub(crate) fn exemplar_place(&self, duration_ns: u64) -> (usize, u64) {
+        let region = self.region();
+        let bucket = region
+            .core
+            .hot
+            .buckets
+            .index_of(duration_ns, latency::index_of(duration_ns));
+        (bucket, region.core.baseline.generation())
+    }
+
     /// Adds one record to the calling thread's shard. The caller has checked the operation.
     #[inline(always)]
     pub(crate) fn record(&self, record: Record<'_>) {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::analysis::view::MetricsView;
 use crate::analysis::windows::WINDOWS;
+use crate::recording::exemplars::Exemplar;
 use crate::recording::native;
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::patterns::OTHER_PATTERN;
@@ -45,9 +46,18 @@ pub(crate) trait Sink {
     fn counter(&mut self, labels: &Labels<'_>, value: u64);
     /// A gauge series (NaN for "no data").
     fn gauge(&mut self, labels: &Labels<'_>, value: f64);
-    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum, and
-    /// its native histogram if the sink [`Sink::wants_native`] and the configuration has them on.
-    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64, native: Option<&Native>);
+    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum, its
+    /// native histogram if the sink [`Sink::wants_native`] and the configuration has them on, and the
+    /// latest exemplar of each bucket (one entry per finite bucket, then `+Inf`; empty when it has none).
+    fn histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+        native: Option<&Native>,
+        exemplars: &[Option<Exemplar>],
+    );
     /// Whether the sink carries native histograms (only the protobuf exposition does); the walk computes
     /// them only then.
     fn wants_native(&self) -> bool {
@@ -120,6 +130,7 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
             totals.timed(),
             totals.sum_ns as f64 / 1e9,
             native.as_ref(),
+            view.exemplars_of(operation, outcome),
         );
     }
 }

@@ -3,7 +3,8 @@
 //! `Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`.
 //! It is the only exposition that carries native histograms: the duration histogram's series each hold
 //! their classic buckets and, unless `{"native_histograms": false}`, their native buckets in the same
-//! `Histogram` message.
+//! `Histogram` message. Exemplars go in each classic `Bucket` (an explicit `+Inf` bucket carries the
+//! `+Inf` one) and, with native buckets, all of them in `Histogram.exemplars` too.
 //!
 //! The message types are written here with `prost`'s derive from the field numbers of client_model's
 //! `io/prometheus/client/metrics.proto` (proto2: every scalar is `optional`, so a zero is sent, not
@@ -13,6 +14,7 @@ use prost::Message;
 
 use super::families::{self, Kind, Labels, Native, Sink};
 use crate::analysis::view::MetricsView;
+use crate::recording::exemplars;
 
 /// The content type of the protobuf exposition.
 pub const PROTOBUF_CONTENT_TYPE: &str =
@@ -324,20 +326,34 @@ impl Sink for Families<'_> {
         count: u64,
         sum: f64,
         native: Option<&Native>,
+        exemplars: &[Option<exemplars::Exemplar>],
     ) {
+        let exemplar = |bucket: usize| exemplars.get(bucket).and_then(Option::as_ref).map(message);
         let mut histogram = Histogram {
             sample_count: Some(count),
             sample_sum: Some(sum),
             bucket: buckets
                 .iter()
-                .map(|(bound, cumulative)| Bucket {
+                .enumerate()
+                .map(|(bucket, (bound, cumulative))| Bucket {
                     cumulative_count: Some(*cumulative),
                     upper_bound: Some(*bound),
+                    exemplar: exemplar(bucket),
                     ..Bucket::default()
                 })
                 .collect(),
             ..Histogram::default()
         };
+        // The `+Inf` bucket is left out (it is `sample_count`) unless it has an exemplar to carry, as
+        // client_golang does.
+        if let Some(inf) = exemplar(buckets.len()) {
+            histogram.bucket.push(Bucket {
+                cumulative_count: Some(count),
+                upper_bound: Some(f64::INFINITY),
+                exemplar: Some(inf),
+                ..Bucket::default()
+            });
+        }
         if let Some(native) = native {
             let (spans, deltas) = spans_and_deltas(&native.buckets);
             let total = native
@@ -352,6 +368,8 @@ impl Sink for Families<'_> {
             histogram.zero_count = Some(native.zero_count);
             histogram.positive_span = spans;
             histogram.positive_delta = deltas;
+            // A native histogram's exemplars: every bucket's, by increasing value.
+            histogram.exemplars = exemplars.iter().flatten().map(message).collect();
         }
         self.push(labels, |metric| metric.histogram = Some(histogram));
     }
@@ -371,6 +389,25 @@ impl Sink for Families<'_> {
                 created_timestamp: None,
             });
         });
+    }
+}
+
+/// An exemplar as its message: labels, the duration in seconds, the wall-clock time.
+fn message(exemplar: &exemplars::Exemplar) -> Exemplar {
+    Exemplar {
+        label: exemplar
+            .labels
+            .iter()
+            .map(|(name, value)| LabelPair {
+                name: Some(name.clone()),
+                value: Some(value.clone()),
+            })
+            .collect(),
+        value: Some(exemplar.value_seconds()),
+        timestamp: Some(Timestamp {
+            seconds: i64::try_from(exemplar.unix_nanos / 1_000_000_000).unwrap_or(i64::MAX),
+            nanos: (exemplar.unix_nanos % 1_000_000_000) as i32,
+        }),
     }
 }
 
