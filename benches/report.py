@@ -71,7 +71,9 @@ def tables(cpu):
         "cache_monitor_1", "cache_monitor_2", "shared_atomic_1", "shared_atomic_2",
         "prometheus_prebound_1", "prometheus_prebound_2"]}
     render = {name: ns(f"render/{name}") for name in [
-        "cache_monitor_text", "prometheus_equivalent_families", "prometheus_core_families"]}
+        "cache_monitor_text", "cache_monitor_openmetrics", "cache_monitor_protobuf",
+        "cache_monitor_protobuf_native_off", "prometheus_equivalent_families", "prometheus_core_families"]}
+    native = {name: ns(f"record/{name}") for name in ["cache_monitor_native_on", "cache_monitor_native_off"]}
     cache = {name: ns(f"monitored_cache/{name}") for name in [
         "get_hit_bare", "get_hit_monitored", "get_hit_monitored_disabled", "put_bare", "put_monitored",
         "file_get_hit_bare", "file_get_hit_monitored"]}
@@ -163,6 +165,14 @@ def tables(cpu):
         "|---|---|",
         f"| record into a state file / record into memory | "
         f"{record['cache_monitor_state_file'] / record['cache_monitor']:.2f} |",
+        f"| record with native histograms on / off (issue 12) | "
+        f"{native['cache_monitor_native_on'] / native['cache_monitor_native_off']:.2f} |",
+        f"| protobuf render / text render (issue 12; native buckets included) | "
+        f"{render['cache_monitor_protobuf'] / render['cache_monitor_text']:.2f} |",
+        f"| protobuf render without native buckets / text render | "
+        f"{render['cache_monitor_protobuf_native_off'] / render['cache_monitor_text']:.2f} |",
+        f"| OpenMetrics render / text render | "
+        f"{render['cache_monitor_openmetrics'] / render['cache_monitor_text']:.2f} |",
         f"| render / `prometheus` core families only (counter and histogram) | "
         f"{render['cache_monitor_text'] / render['prometheus_core_families']:.2f} |",
         f"| `MonitoredCache` put / bare put | {cache['put_monitored'] / cache['put_bare']:.2f} |",
