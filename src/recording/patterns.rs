@@ -69,7 +69,6 @@ impl Packed {
     }
 
     /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
-    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
     fn new(prefix: &[u8]) -> Self {
         Self::of_key(prefix, prefix.len())
     }
@@ -314,8 +313,10 @@ impl PackedSettings {
     fn delimiters(self) -> Delimiters {
         let count = (((self.0 >> 56) & 15) as usize).min(8);
         let mut words = [0; 8];
-        for (index, word) in words.iter_mut().enumerate().take(count) {
-            *word = ((self.0 >> (7 * index)) & 0x7f).wrapping_mul(Delimiters::ONES);
+        let mut index = 0;
+        while index < count {
+            words[index] = ((self.0 >> (7 * index)) & 0x7f).wrapping_mul(Delimiters::ONES);
+            index += 1;
         }
         Delimiters { words, count }
     }
@@ -379,18 +380,23 @@ impl PatternTable {
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
         let cut = self.cut()?;
         let len = Self::prefix_len(cut, key);
-        // The common case without building the packed prefix: learned, in its home entry. Its words are
-        // read straight from the key (a packed copy would be written and read back through memory).
-        let hash = hash_words(len, (0..len.div_ceil(8)).map(|index| word_of(key, len, index)));
+        // The prefix's words are made once, for the hash and the comparison: the common case is a learned
+        // prefix in its home entry.
+        let packed = Packed::of_key(key, len);
+        let hash = packed.hash();
         let home = &self.entries[(hash as usize) & (TABLE_ENTRIES - 1)];
         if home.hash.load(Ordering::Acquire) == hash
             && home.is_ready()
-            && home.len.load(Ordering::Relaxed) == len as u64
-            && (0..len.div_ceil(8)).all(|index| home.words[index].load(Ordering::Relaxed) == word_of(key, len, index))
+            && home.len.load(Ordering::Relaxed) == packed.len as u64
+            && packed
+                .used_words()
+                .iter()
+                .zip(&home.words)
+                .all(|(word, cell)| cell.load(Ordering::Relaxed) == *word)
         {
             return Some(self.counting(home.id()));
         }
-        Some(self.lookup(&Packed::of_key(key, len), true))
+        Some(self.lookup(&packed, true))
     }
 
     /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
