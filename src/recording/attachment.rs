@@ -10,7 +10,10 @@
 //! a record the last owner left half-written (`journal`), notes the shard's in-flight counts as its
 //! starting point (a dead owner's unfinished operations are not in flight), and continues the shard's
 //! counters, which therefore only grow. If every owned shard is held, the thread writes a shared shard
-//! with atomic read-modify-writes instead: slower, still exact.
+//! with atomic read-modify-writes instead: slower, still exact among live processes, but without a
+//! journal: a process killed inside a record into a shared shard can leave part of that one record.
+//! Owned shards are the rule (64 threads of all the attached processes at a time); a reader rolls back a
+//! dead owner's half record itself when nobody claims its shard again ([`Attachment::roll_back_dead_writers`]).
 //!
 //! A file descriptor and its locks are inherited across `fork`: the child would hold its parent's shards.
 //! So after a fork the child forgets its routes and held bits (a `pthread_atfork` handler) and opens the
