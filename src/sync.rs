@@ -1,4 +1,18 @@
-//! Locks for the cold paths (configuration, renders, imports), on `std::sync`.
+//! Synchronisation for the rest of the crate: the atomics of the lock-free protocols ([`atomic`], with
+//! [`hint`] and [`thread`] for their waits), and locks for the cold paths (configuration, renders,
+//! imports), on `std::sync`.
+//!
+//! # The model-checking facade
+//!
+//! The modules whose lock-free protocols are model-checked (`recording::thread_claim`,
+//! `recording::double_buffer`, `recording::delta_ring`, `recording::patterns`, `profiler::stack_table`,
+//! `profiler::active_table`) take their atomics, spin hints and yields from here. Normally these are
+//! plain re-exports of `std` (the same types and functions, so the hot path compiles exactly as it would
+//! with `std` named directly); built with `RUSTFLAGS="--cfg loom"` they are loom's, which records every
+//! access so that `loom::model` can run each protocol's `loom_tests` under every interleaving and every
+//! outcome the memory model allows. loom's atomics cannot be built in a `const` (nor zeroed), so the models
+//! run on heap instances; the process-wide statics stay on `std` outside loom builds. In a loom build only
+//! the loom models may run: the rest of the crate compiles but would panic outside `loom::model`.
 //!
 //! Why not `parking_lot`: a contended `parking_lot` lock parks the thread through a `thread_local!` with a
 //! destructor, registered with `__cxa_thread_atexit_impl`, and glibc then refuses to really unload the
@@ -8,6 +22,59 @@
 //! make the monitor unusable.
 
 use std::sync::{self, MutexGuard, PoisonError, RwLockReadGuard, RwLockWriteGuard};
+
+/// `std::sync::atomic`, or loom's under `cfg(loom)`.
+pub(crate) mod atomic {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::*;
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::*;
+
+    /// What `get_mut` gives on `std` atomics, spelt as loom's `with_mut` so that code holding `&mut` to a
+    /// facade atomic compiles both ways (loom's atomics have `with_mut`, inherent, instead).
+    #[cfg(not(loom))]
+    pub(crate) trait WithMut<T> {
+        /// Calls `f` with the value, which `&mut self` makes plain memory.
+        fn with_mut<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R;
+    }
+
+    macro_rules! with_mut {
+        ($($atomic:ty => $value:ty),* $(,)?) => {$(
+            #[cfg(not(loom))]
+            impl WithMut<$value> for $atomic {
+                #[inline(always)]
+                fn with_mut<R>(&mut self, f: impl FnOnce(&mut $value) -> R) -> R {
+                    f(self.get_mut())
+                }
+            }
+        )*};
+    }
+    with_mut!(AtomicU32 => u32, AtomicU64 => u64, AtomicUsize => usize);
+
+    #[cfg(not(loom))]
+    impl<T> WithMut<*mut T> for AtomicPtr<T> {
+        #[inline(always)]
+        fn with_mut<R>(&mut self, f: impl FnOnce(&mut *mut T) -> R) -> R {
+            f(self.get_mut())
+        }
+    }
+}
+
+/// `std::hint::spin_loop`, or loom's (a yield to the model's scheduler) under `cfg(loom)`.
+pub(crate) mod hint {
+    #[cfg(loom)]
+    pub(crate) use loom::hint::spin_loop;
+    #[cfg(not(loom))]
+    pub(crate) use std::hint::spin_loop;
+}
+
+/// `std::thread::yield_now`, or loom's under `cfg(loom)`.
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::yield_now;
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::yield_now;
+}
 
 /// A mutex whose `lock` cannot fail.
 #[derive(Debug, Default)]
@@ -51,4 +118,16 @@ impl<T> RwLock<T> {
     pub(crate) fn try_write_for_test(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.0.try_write().ok()
     }
+}
+
+/// Runs a loom model under every interleaving with at most `preemptions` preemptions (unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise): bounded, so that each model finishes in seconds; most
+/// concurrency bugs need only two or three preemptions to show (the loom and CHESS papers).
+#[cfg(all(loom, test))]
+pub(crate) fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
 }
