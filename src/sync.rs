@@ -123,11 +123,24 @@ impl<T> RwLock<T> {
 /// Runs a loom model under every interleaving with at most `preemptions` preemptions (unless
 /// `LOOM_MAX_PREEMPTIONS` says otherwise): bounded, so that each model finishes in seconds; most
 /// concurrency bugs need only two or three preemptions to show (the loom and CHESS papers).
+/// Prints how many executions it explored (seen with `--nocapture`).
 #[cfg(all(loom, test))]
 pub(crate) fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(preemptions);
     }
-    builder.check(f);
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&executions);
+    let started = std::time::Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    let name = std::thread::current().name().unwrap_or("a model").to_owned();
+    eprintln!(
+        "{name}: {} executions in {:.2?}",
+        executions.load(std::sync::atomic::Ordering::Relaxed),
+        started.elapsed()
+    );
 }
