@@ -120,23 +120,65 @@ impl<T> RwLock<T> {
     }
 }
 
+/// A model's thread: what it runs, returning what the model checks after joining it.
+#[cfg(all(loom, test))]
+pub(crate) type ModelThread<T> = Box<dyn FnOnce() -> T + Send>;
+
+#[cfg(all(loom, test))]
+std::thread_local! {
+    /// Whether the model running on this thread spawns its threads last first (see [`model`]).
+    static REVERSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a model's threads concurrently and returns what each returned, in the order given. The model's
+/// main thread only prepares (before) and checks (after): every concurrent access is in these threads.
+#[cfg(all(loom, test))]
+pub(crate) fn run_threads<T: Send + 'static>(threads: Vec<ModelThread<T>>) -> Vec<T> {
+    let mut threads: Vec<(usize, ModelThread<T>)> = threads.into_iter().enumerate().collect();
+    if REVERSED.with(std::cell::Cell::get) {
+        threads.reverse();
+    }
+    let mut running: Vec<(usize, loom::thread::JoinHandle<T>)> = threads
+        .into_iter()
+        .map(|(index, thread)| (index, loom::thread::spawn(thread)))
+        .collect();
+    running.sort_by_key(|(index, _)| *index);
+    running
+        .into_iter()
+        .map(|(_, thread)| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        .collect()
+}
+
 /// Runs a loom model under every interleaving with at most `preemptions` preemptions (unless
 /// `LOOM_MAX_PREEMPTIONS` says otherwise): bounded, so that each model finishes in seconds; most
 /// concurrency bugs need only two or three preemptions to show (the loom and CHESS papers).
+///
+/// Twice, the second time with the threads of [`run_threads`] spawned in reverse order: loom's
+/// partial-order reduction keeps one last access per atomic, so a thread whose store to a word follows its
+/// own load of it hides the store from the race check against another thread's earlier load
+/// (tokio-rs/loom#166, #392), and loom may never try the orders where the thread spawned last runs
+/// first. Each model is also known to catch seeded bugs (a fence removed, a publication weakened to
+/// `Relaxed`, a compare-and-swap made a store): `ARCHITECTURE.md` lists them.
+///
 /// Prints how many executions it explored (seen with `--nocapture`).
 #[cfg(all(loom, test))]
 pub(crate) fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(preemptions);
-    }
+    let f = std::sync::Arc::new(f);
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = std::sync::Arc::clone(&executions);
     let started = std::time::Instant::now();
-    builder.check(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
+    for reversed in [false, true] {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(preemptions);
+        }
+        let (f, counted) = (std::sync::Arc::clone(&f), std::sync::Arc::clone(&executions));
+        REVERSED.with(|cell| cell.set(reversed));
+        builder.check(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f();
+        });
+    }
+    REVERSED.with(|cell| cell.set(false));
     let name = std::thread::current().name().unwrap_or("a model").to_owned();
     eprintln!(
         "{name}: {} executions in {:.2?}",

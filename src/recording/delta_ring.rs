@@ -353,9 +353,9 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use loom::sync::Arc;
-    use loom::thread;
 
     use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
 
     /// Two entries: period `p` and `p + 4` share a bank, `p + 2` is the other bank of the entry.
     type Ring = DeltaRing<2, Counters<1>>;
@@ -385,9 +385,10 @@ mod loom_tests {
         held
     }
 
-    fn writer(ring: &Arc<Ring>, period: u64) -> thread::JoinHandle<bool> {
+    /// A thread that adds 1 to `period`; whether it was added.
+    fn writer(ring: &Arc<Ring>, period: u64) -> ModelThread<Option<u64>> {
         let ring = Arc::clone(ring);
-        thread::spawn(move || add_one(&ring, period))
+        Box::new(move || add_one(&ring, period).then_some(1))
     }
 
     /// Period 0 counted 5; two writers meet period 4 (its bank must be cleared first, and each also
@@ -395,19 +396,24 @@ mod loom_tests {
     /// and at the end period 4 holds exactly the adds that succeeded.
     #[test]
     fn loom_concurrent_writers_clear_once_and_lose_no_add() {
-        crate::sync::model(2, || {
+        model(2, || {
             let ring = ring();
             ring.add(0, |cells| {
                 cells.0[0].fetch_add(5, Ordering::Relaxed);
             })
             .expect("an empty ring takes any period");
-            let writers = [writer(&ring, 4), writer(&ring, 4)];
-            if let Some(seen) = held(&ring, 4) {
-                assert!(seen <= 2, "period 0's counts read as period 4's: {seen}");
-            }
-            let added = writers.into_iter().map(|w| w.join().expect("writer ran")).filter(|a| *a).count();
+            let reader: ModelThread<Option<u64>> = {
+                let ring = Arc::clone(&ring);
+                Box::new(move || {
+                    if let Some(seen) = held(&ring, 4) {
+                        assert!(seen <= 2, "period 0's counts read as period 4's: {seen}");
+                    }
+                    None
+                })
+            };
+            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4), reader]).into_iter().flatten().sum();
             assert!(added >= 1, "one writer cleared the bank and added");
-            assert_eq!(held(&ring, 4), Some(added as u64), "every successful add counted once");
+            assert_eq!(held(&ring, 4), Some(added), "every successful add counted once");
             assert_eq!(held(&ring, 0), None, "period 0 left the ring");
             assert_eq!(ring.bank(6).tag.period(), Some(6), "period 6's bank prepared");
         });
@@ -417,15 +423,14 @@ mod loom_tests {
     /// meet period 4, which needs the same bank: one takes the dead claim over, and nothing is lost.
     #[test]
     fn loom_a_dead_clear_is_taken_over() {
-        crate::sync::model(2, || {
+        model(2, || {
             let ring = ring();
             let bank = ring.bank(4);
             bank.tag.0.store(hold(0) | 1, Ordering::Relaxed);
             bank.cells.0[0].store(7, Ordering::Relaxed);
-            let writers = [writer(&ring, 4), writer(&ring, 4)];
-            let added = writers.into_iter().map(|w| w.join().expect("writer ran")).filter(|a| *a).count();
+            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4)]).into_iter().flatten().sum();
             assert!(added >= 1, "the dead claim was taken over");
-            assert_eq!(held(&ring, 4), Some(added as u64), "the dead clearer's cells were cleared");
+            assert_eq!(held(&ring, 4), Some(added), "the dead clearer's cells were cleared");
         });
     }
 }

@@ -176,10 +176,10 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use loom::sync::Arc;
-    use loom::thread;
 
     use super::*;
     use crate::sync::atomic::Ordering::Relaxed;
+    use crate::sync::{ModelThread, model, run_threads};
 
     /// Cells loom sees, as the protocol's own words.
     type Buffer = DoubleBuffer<2, AtomicU64>;
@@ -193,34 +193,36 @@ mod loom_tests {
         buffer.write(|cells| cells.iter().for_each(|cell| cell.store(generation, Relaxed)));
     }
 
-    fn check_reads(buffer: &Buffer, reads: usize) {
-        let mut last = 0;
-        for _ in 0..reads {
-            if let Some((generation, cells)) =
-                buffer.read(|generation, cells| (generation, [cells[0].load(Relaxed), cells[1].load(Relaxed)]))
-            {
-                assert_eq!(cells, [generation; 2], "torn read accepted");
-                assert!(generation >= last, "generations never go back");
-                last = generation;
+    /// A thread that publishes `generations`, one after the other.
+    fn writer(buffer: &Arc<Buffer>, generations: std::ops::RangeInclusive<u64>) -> ModelThread<()> {
+        let buffer = Arc::clone(buffer);
+        Box::new(move || generations.for_each(|generation| publish(&buffer, generation)))
+    }
+
+    /// A thread that reads twice, checking what it accepts.
+    fn reader(buffer: &Arc<Buffer>) -> ModelThread<()> {
+        let buffer = Arc::clone(buffer);
+        Box::new(move || {
+            let mut last = 0;
+            for _ in 0..2 {
+                if let Some((generation, cells)) =
+                    buffer.read(|generation, cells| (generation, [cells[0].load(Relaxed), cells[1].load(Relaxed)]))
+                {
+                    assert_eq!(cells, [generation; 2], "torn read accepted");
+                    assert!(generation >= last, "generations never go back");
+                    last = generation;
+                }
             }
-        }
+        })
     }
 
     /// A writer publishes generations 1 and 2 (the second into the bank generation 0 was read from)
     /// while a reader reads twice.
     #[test]
     fn loom_readers_accept_only_whole_values() {
-        crate::sync::model(3, || {
+        model(2, || {
             let buffer = buffer();
-            let writer = {
-                let buffer = Arc::clone(&buffer);
-                thread::spawn(move || {
-                    publish(&buffer, 1);
-                    publish(&buffer, 2);
-                })
-            };
-            check_reads(&buffer, 2);
-            writer.join().expect("writer ran");
+            run_threads(vec![writer(&buffer, 1..=2), reader(&buffer)]);
             assert_eq!(
                 buffer.read(|generation, cells| (generation, cells[0].load(Relaxed), cells[1].load(Relaxed))),
                 Some((2, 2, 2)),
@@ -229,22 +231,18 @@ mod loom_tests {
         });
     }
 
-    /// A writer died halfway through the spare bank (odd sequence, one cell written); the next writer takes
-    /// the bank over while a reader reads: the reader sees generation 1 or 2, never the dead write.
+    /// A writer died halfway through the spare bank (odd sequence, one cell written); the next writer
+    /// takes the bank over (generation 2), then writes the other one (generation 3) while a reader reads
+    /// twice: the reader sees whole generations 1, 2 or 3, never the dead write.
     #[test]
     fn loom_a_dead_writers_half_write_is_never_read() {
-        crate::sync::model(3, || {
+        model(2, || {
             let buffer = buffer();
             publish(&buffer, 1);
             let spare = &buffer.banks[0];
             spare.seq.store(spare.seq.load(Relaxed) | 1, Relaxed);
             spare.cells[0].store(99, Relaxed);
-            let writer = {
-                let buffer = Arc::clone(&buffer);
-                thread::spawn(move || publish(&buffer, 2))
-            };
-            check_reads(&buffer, 2);
-            writer.join().expect("writer ran");
+            run_threads(vec![writer(&buffer, 2..=3), reader(&buffer)]);
         });
     }
 }

@@ -252,9 +252,9 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use loom::sync::Arc;
-    use loom::thread;
 
     use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
 
     /// Thread pointers (16-byte aligned, as real ones are) whose home in an `ENTRIES`-entry table is
     /// entry 0: their claims race for one entry, then probe on.
@@ -266,27 +266,24 @@ mod loom_tests {
             .collect()
     }
 
-    fn claim_in_thread(table: &Arc<ClaimTable<2>>, pointer: u64) -> thread::JoinHandle<ShardClaim> {
+    /// A thread that claims for `pointer`, twice.
+    fn claimer(table: &Arc<ClaimTable<2>>, pointer: u64) -> ModelThread<ShardClaim> {
         let table = Arc::clone(table);
-        thread::spawn(move || {
+        Box::new(move || {
             let claim = table.claim(pointer);
             assert_eq!(table.claim(pointer), claim, "a thread keeps its claim");
             claim
         })
     }
 
-    /// Three threads whose pointers share a home race for a table of two entries: two of them own a shard
-    /// each (never the same one), the third finds the table full and shares; each keeps its claim.
+    /// Three threads whose pointers share a home race for a table of two entries: two of them own a
+    /// shard each (never the same one), the third finds the table full and shares; each keeps its claim.
     #[test]
     fn loom_racing_claims_own_distinct_shards() {
         let pointers = colliding::<2>(3);
-        crate::sync::model(3, move || {
+        model(2, move || {
             let table = Arc::new(ClaimTable::<2>::new());
-            let threads = [claim_in_thread(&table, pointers[0]), claim_in_thread(&table, pointers[1])];
-            let here = table.claim(pointers[2]);
-            assert_eq!(table.claim(pointers[2]), here);
-            let mut claims: Vec<ShardClaim> = threads.into_iter().map(|t| t.join().expect("claimed")).collect();
-            claims.push(here);
+            let claims = run_threads(pointers.iter().map(|pointer| claimer(&table, *pointer)).collect());
             let mut owned: Vec<usize> = claims.iter().filter(|c| c.is_owned()).map(|c| c.index()).collect();
             owned.sort_unstable();
             assert_eq!(owned, [0, 1], "two owners, each with a shard of its own: {claims:?}");
@@ -300,13 +297,19 @@ mod loom_tests {
     #[test]
     fn loom_a_reused_pointer_continues_the_dead_threads_shard() {
         let pointers = colliding::<2>(2);
-        crate::sync::model(3, move || {
+        model(3, move || {
             let table = Arc::new(ClaimTable::<2>::new());
-            let other = claim_in_thread(&table, pointers[1]);
-            let dead = claim_in_thread(&table, pointers[0]).join().expect("claimed");
-            let successor = claim_in_thread(&table, pointers[0]).join().expect("claimed");
-            assert_eq!(successor, dead, "the successor continues the dead thread's shard");
-            assert_ne!(other.join().expect("claimed"), dead);
+            let (dead, reused) = (claimer(&table, pointers[0]), claimer(&table, pointers[0]));
+            let claims = run_threads(vec![
+                claimer(&table, pointers[1]),
+                Box::new(move || {
+                    let dead = dead();
+                    let successor = loom::thread::spawn(reused).join().expect("claimed");
+                    assert_eq!(successor, dead, "the successor continues the dead thread's shard");
+                    dead
+                }),
+            ]);
+            assert_ne!(claims[0], claims[1]);
         });
     }
 }
