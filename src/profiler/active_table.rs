@@ -43,9 +43,9 @@
 
 use std::ptr;
 
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 #[cfg(not(loom))]
 use crate::sync::atomic::WithMut;
-use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::atomic::{AtomicPtr, AtomicU64};
 
 use crossbeam_utils::CachePadded;

@@ -30,9 +30,9 @@
 //! `loom_tests` model-check the reservation and publication (`RUSTFLAGS="--cfg loom" cargo test --release
 //! --lib loom`).
 
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 #[cfg(not(loom))]
 use crate::sync::atomic::WithMut;
-use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 use super::capture::{HOST_WORDS, MAX_DEPTH, Shape, StackKey, host_frames_text, host_words};

@@ -32,7 +32,11 @@
 //!
 //! What the protocol does not cover, by design: a thread descheduled between loading `tag` and adding
 //! for the *whole span* of the ring (5 minutes for the finest) adds into a bank since reused for a later
-//! period.
+//! period. Likewise a clearer stalled (not dead) between its claim and its publication for longer than
+//! the wait: once a writer of a later period took the bank over and added, the stalled clear, resuming,
+//! zeroes those adds (its final compare-and-swap then fails). It needs a bank left idle for a whole span,
+//! a flush of a second older than the span meeting a current one on it, and that preemption; it costs one
+//! period's deltas of one ring, never the totals.
 //!
 //! All-zero is the valid empty ring.
 
@@ -381,7 +385,9 @@ mod loom_tests {
 
     fn held(ring: &Ring, period: u64) -> Option<u64> {
         let mut held = None;
-        ring.visit(period, period, |_, cells| held = Some(cells.0[0].load(Ordering::Relaxed)));
+        ring.visit(period, period, |_, cells| {
+            held = Some(cells.0[0].load(Ordering::Relaxed))
+        });
         held
     }
 
@@ -411,7 +417,10 @@ mod loom_tests {
                     None
                 })
             };
-            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4), reader]).into_iter().flatten().sum();
+            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4), reader])
+                .into_iter()
+                .flatten()
+                .sum();
             assert!(added >= 1, "one writer cleared the bank and added");
             assert_eq!(held(&ring, 4), Some(added), "every successful add counted once");
             assert_eq!(held(&ring, 0), None, "period 0 left the ring");
@@ -428,7 +437,10 @@ mod loom_tests {
             let bank = ring.bank(4);
             bank.tag.0.store(hold(0) | 1, Ordering::Relaxed);
             bank.cells.0[0].store(7, Ordering::Relaxed);
-            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4)]).into_iter().flatten().sum();
+            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4)])
+                .into_iter()
+                .flatten()
+                .sum();
             assert!(added >= 1, "the dead claim was taken over");
             assert_eq!(held(&ring, 4), Some(added), "the dead clearer's cells were cleared");
         });

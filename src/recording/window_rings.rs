@@ -529,7 +529,8 @@ mod loom_tests {
                 &[&self.seq],
                 || {
                     let mut sum = 0;
-                    self.ring.visit(0, 3, |_, cells| sum += cells.0[0].load(Ordering::Relaxed));
+                    self.ring
+                        .visit(0, 3, |_, cells| sum += cells.0[0].load(Ordering::Relaxed));
                     sum
                 },
                 || {
