@@ -1,5 +1,5 @@
 //! The hot path side by side with what a user would pick instead, in one run: a bare atomic (the floor),
-//! `cache_monitor` (direct, through the C ABI, through `dlopen`), the `prometheus` crate (labelled and
+//! `cache_monitor` (direct, switched off, counting into a state file, through the C ABI, through `dlopen`), the `prometheus` crate (labelled and
 //! pre-bound) and the `metrics` crate (registered handles). Each peer records a count and a duration,
 //! as `cache_monitor_record` does. Ratios are in BENCHMARKS.md (`benches/report.py`).
 
@@ -37,6 +37,25 @@ fn single_thread(c: &mut Criterion) {
             monitor.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
         })
     });
+    // Native histograms off changes only the protobuf exposition: the latency buckets a record updates
+    // are the native ones either way (one fine-grained histogram per record), so the two should match.
+    let native_off = Monitor::new();
+    native_off
+        .configure(r#"{"native_histograms": false}"#)
+        .expect("a valid configuration");
+    let native_on = Monitor::new();
+    group.bench_function("cache_monitor_native_on", |b| {
+        b.iter(|| {
+            i += 1;
+            native_on.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
+        })
+    });
+    group.bench_function("cache_monitor_native_off", |b| {
+        b.iter(|| {
+            i += 1;
+            native_off.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
+        })
+    });
     group.bench_function("cache_monitor_with_key", |b| {
         b.iter(|| {
             i += 1;
@@ -46,6 +65,28 @@ fn single_thread(c: &mut Criterion) {
                 black_box(duration_ns(i)),
                 KEYS[(i & 3) as usize],
             )
+        })
+    });
+    // Monitoring switched off (`{"enabled": false}`): the record returns after one load and a compare.
+    let disabled = Monitor::new();
+    disabled.set_enabled(false);
+    group.bench_function("cache_monitor_disabled", |b| {
+        b.iter(|| {
+            i += 1;
+            disabled.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
+        })
+    });
+    // Counting into a state file (a shared mapping, records journaled) instead of the process's memory.
+    let state_dir = tempfile::tempdir().expect("a temporary directory");
+    let state_path = state_dir.path().join("bench.state");
+    let in_file = Monitor::new();
+    in_file
+        .configure(&serde_json::json!({"state": {"path": state_path}}).to_string())
+        .expect("attach a state file");
+    group.bench_function("cache_monitor_state_file", |b| {
+        b.iter(|| {
+            i += 1;
+            in_file.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
         })
     });
     group.bench_function("cache_monitor_c_abi", |b| {

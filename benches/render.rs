@@ -51,6 +51,17 @@ fn render(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("render");
     group.bench_function("cache_monitor_text", |b| b.iter(|| monitor.render_prometheus()));
+    group.bench_function("cache_monitor_openmetrics", |b| b.iter(|| monitor.render_openmetrics()));
+    group.bench_function("cache_monitor_protobuf", |b| b.iter(|| monitor.render_protobuf()));
+    monitor
+        .configure(r#"{"native_histograms": false}"#)
+        .expect("a valid configuration");
+    group.bench_function("cache_monitor_protobuf_native_off", |b| {
+        b.iter(|| monitor.render_protobuf())
+    });
+    monitor
+        .configure(r#"{"native_histograms": true}"#)
+        .expect("a valid configuration");
     let encode = |registry: &Registry| {
         let mut out = Vec::with_capacity(16 * 1024);
         TextEncoder::new()

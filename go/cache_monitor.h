@@ -12,7 +12,8 @@
  * 1.1 hit-rate and stats JSON; 1.2 state export and import, shutdown; 1.3 the profiler (flamegraphs,
  * record_with_frames); 1.4 the HTTP exporter (serve, serve_stop, serve_address); 1.5 record_batch and
  * EXPORTER_NOT_BUILT; 1.6 state files (STATE_FILE), render_alloc and free, finish, version_string, the
- * CacheMonitorOutcome and CacheMonitorFormat names and statuses -21 to -25.
+ * CacheMonitorOutcome and CacheMonitorFormat names, statuses -21 to -26, set_enabled and is_enabled,
+ * record_with_exemplar.
  * cache_monitor_version_string() names the crate version too, for logs.
  *
  * Status codes. Every function but the string getters and cache_monitor_free returns
@@ -25,16 +26,18 @@
  * is 0.
  *
  * Threads. Every function may be called from any thread, concurrently with any other. record,
- * record_with_frames, record_batch, begin, finish (and end) and set_gauge are lock-free and, once the
- * first call of the process has set the library up, allocate nothing, failing or not (a record that the
- * profiler samples walks the caller's stack, still without a lock of this library's). configure, reset, every render, export_state, import_state, the serve functions and
+ * record_with_frames, record_with_exemplar, record_batch, begin, finish (and end), set_gauge and
+ * is_enabled are lock-free and, once the first call of the process has set the library up, allocate
+ * nothing, failing or not (a record that the profiler samples walks the caller's stack, still without a
+ * lock of this library's; a record with an exemplar reads the wall clock).
+ * configure, set_enabled, reset, every render, export_state, import_state, the serve functions and
  * shutdown take internal locks and allocate; call them from threads that may block for a while (a
  * render of the SVG flamegraph takes tens to hundreds of milliseconds). cache_monitor_last_error() is
  * per thread.
  *
  * Signals. No function is async-signal-safe: do not call any from a signal handler.
  *
- * Pointers. The library reads key, frames, json, data, addr and records only during the call, and
+ * Pointers. The library reads key, frames, labels, json, data, addr and records only during the call, and
  * never keeps them or any pointer into them after it returns (so Go may pass Go memory without Go
  * pointers in it, per cgo's rules). Output buffers (buf, out, len) are written only during the call.
  * Keys and frames are length-delimited bytes: no NUL terminator is read, and NUL and invalid UTF-8 are
@@ -89,7 +92,8 @@
  * (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
  * `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
  * `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
- * `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
+ * `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -26, `cache_monitor_set_enabled`,
+ * `cache_monitor_is_enabled` and `cache_monitor_record_with_exemplar`).
  */
 #define CACHE_MONITOR_ABI_VERSION_MINOR 6
 
@@ -107,7 +111,7 @@
 
 /**
  * What `cache_monitor_render_alloc` renders (since ABI 1.6): each of the texts the `cache_monitor_render*`
- * functions and `cache_monitor_export_state` write.
+ * functions and `cache_monitor_export_state` write, and the protobuf exposition.
  */
 enum CacheMonitorFormat
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -142,6 +146,12 @@ enum CacheMonitorFormat
    * A state snapshot for `cache_monitor_import_state` (`cache_monitor_export_state`).
    */
   CACHE_MONITOR_FORMAT_STATE_SNAPSHOT = 6,
+  /**
+   * The protobuf exposition (since ABI 1.6): length-delimited `io.prometheus.client.MetricFamily`
+   * messages, with native histograms. Binary: its size is `*len` (it may hold NUL bytes; the NUL
+   * after it is there all the same).
+   */
+  CACHE_MONITOR_FORMAT_PROTOBUF = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -284,6 +294,13 @@ enum CacheMonitorStatus
    * `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
    */
   CACHE_MONITOR_STATUS_UNKNOWN_FORMAT = -25,
+  /**
+   * `cache_monitor_record_with_exemplar`: the exemplar's label set is refused (a name that is not
+   * `[a-zA-Z_][a-zA-Z0-9_]*` or begins with `__`, a name given twice, more than 128 characters in the
+   * names and values together, a line that is not `name=value`); the record was not counted (since
+   * ABI 1.6).
+   */
+  CACHE_MONITOR_STATUS_INVALID_EXEMPLAR = -26,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -472,11 +489,32 @@ typedef int32_t (*CacheMonitorRecordWithFramesFn)(uint32_t op,
                                                   size_t frames_len);
 
 /**
+ * Signature of `cache_monitor_record_with_exemplar` (since ABI 1.6).
+ */
+typedef int32_t (*CacheMonitorRecordWithExemplarFn)(uint32_t op,
+                                                    uint32_t result,
+                                                    uint64_t duration_ns,
+                                                    const uint8_t *key,
+                                                    size_t key_len,
+                                                    const char *labels,
+                                                    size_t labels_len);
+
+/**
  * Signature of `cache_monitor_record_batch`.
  */
 typedef int32_t (*CacheMonitorRecordBatchFn)(const CacheMonitorRecord *records,
                                              size_t count,
                                              size_t *recorded);
+
+/**
+ * Signature of `cache_monitor_set_enabled` (since ABI 1.6).
+ */
+typedef int32_t (*CacheMonitorSetEnabledFn)(int32_t enabled);
+
+/**
+ * Signature of `cache_monitor_is_enabled` (since ABI 1.6).
+ */
+typedef int32_t (*CacheMonitorIsEnabledFn)(void);
 
 /**
  * Signature of `cache_monitor_begin`.
@@ -532,7 +570,7 @@ typedef int32_t (*CacheMonitorServeStopFn)(void);
 /**
  * Every format, in code order.
  */
-#define CacheMonitorFormat_ALL { CacheMonitorFormat_Prometheus, CacheMonitorFormat_Openmetrics, CacheMonitorFormat_HitRateJson, CacheMonitorFormat_StatsJson, CacheMonitorFormat_FlamegraphFolded, CacheMonitorFormat_FlamegraphSvg, CacheMonitorFormat_StateSnapshot, }
+#define CacheMonitorFormat_ALL { CacheMonitorFormat_Prometheus, CacheMonitorFormat_Openmetrics, CacheMonitorFormat_HitRateJson, CacheMonitorFormat_StatsJson, CacheMonitorFormat_FlamegraphFolded, CacheMonitorFormat_FlamegraphSvg, CacheMonitorFormat_StateSnapshot, CacheMonitorFormat_Protobuf, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -562,6 +600,21 @@ const char *cache_monitor_version_string(void);
  * `json` must be NULL or a NUL-terminated string.
  */
 int32_t cache_monitor_configure(const char *json);
+
+/**
+ * Switches monitoring on (`enabled` non-zero) or off (zero) at run time, as `{"enabled": true/false}`
+ * does (since ABI 1.6). Off, every record returns OK at once and counts nothing (nor do `count`s and
+ * `begin`s); everything counted stays rendered and served, the exporter and the state file keep
+ * working, and switching back on resumes counting. Never fails: returns `CACHE_MONITOR_STATUS_OK`.
+ * Lock-free for the recording threads; takes the configuration lock, so do not call it from a signal
+ * handler.
+ */
+int32_t cache_monitor_set_enabled(int32_t enabled);
+
+/**
+ * 1 when records count, 0 when monitoring is switched off (since ABI 1.6). Lock-free.
+ */
+int32_t cache_monitor_is_enabled(void);
 
 /**
  * Records one finished operation (since ABI 1.0): its code (`CacheMonitorOperation` or a registered custom
@@ -606,6 +659,39 @@ int32_t cache_monitor_record_with_frames(uint32_t op,
                                          size_t key_len,
                                          const char *frames,
                                          size_t frames_len);
+
+/**
+ * Records one finished operation exactly as `cache_monitor_record` does and makes `labels` the latest
+ * exemplar of the histogram bucket it counts in (since ABI 1.6): OpenMetrics shows it on that bucket's
+ * `_bucket` line (`# {trace_id="abc"} 0.0012 1700000000.123`: the labels, the duration in seconds, the
+ * wall-clock time of the record), the protobuf exposition in that bucket. Exemplars stay in this
+ * process (state files and snapshots do not carry them) and `cache_monitor_reset` forgets them.
+ *
+ * `labels` is `labels_len` bytes of UTF-8 text (no NUL terminator is read): `name=value` lines separated
+ * by `\n`, an optional `\n` after the last, for example `"trace_id=4bf92f3577b34da6\nspan_id=00f067aa"`.
+ * A value runs to the end of its line, so it may hold `=` and `,` but not a line feed. NULL with length
+ * 0 (or an empty text) is no labels: the exemplar carries its value and time alone. OpenMetrics' rules
+ * apply: names `[a-zA-Z_][a-zA-Z0-9_]*` not beginning with `__`, no name twice, at most 128 characters
+ * in the names and values together.
+ *
+ * The labels are checked before anything is counted, and a refused call records nothing: text that is
+ * not UTF-8 returns `INVALID_UTF8`; a line that is not `name=value`, a bad or repeated name or more
+ * than 128 characters return `INVALID_EXEMPLAR`; otherwise the codes, key and pointers are refused as
+ * `cache_monitor_record` refuses them. Lock-free and allocation-free like `cache_monitor_record`, with a
+ * wall-clock read more; when another thread is writing the same bucket's exemplar at that instant, this
+ * one's is dropped (the record still counts). Switched off, it returns OK and keeps nothing.
+ *
+ * # Safety
+ * `key` must be NULL or point to `key_len` readable bytes; `labels` must be NULL or point to
+ * `labels_len` readable bytes.
+ */
+int32_t cache_monitor_record_with_exemplar(uint32_t op,
+                                           uint32_t result,
+                                           uint64_t duration_ns,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           const char *labels,
+                                           size_t labels_len);
 
 /**
  * Records `count` operations in one call (since ABI 1.5), in order, each exactly as

@@ -112,5 +112,6 @@ var (
 	_ = [1]struct{}{}[StatusTooManyImportSources-C.CACHE_MONITOR_STATUS_TOO_MANY_IMPORT_SOURCES]
 	_ = [1]struct{}{}[StatusIncompatibleSnapshot-C.CACHE_MONITOR_STATUS_INCOMPATIBLE_SNAPSHOT]
 	_ = [1]struct{}{}[StatusUnknownFormat-C.CACHE_MONITOR_STATUS_UNKNOWN_FORMAT]
-	_ = [1]struct{}{}[len(statusText)-1+int(StatusUnknownFormat)] // every status has its text
+	_ = [1]struct{}{}[StatusInvalidExemplar-C.CACHE_MONITOR_STATUS_INVALID_EXEMPLAR]
+	_ = [1]struct{}{}[len(statusText)-1+int(StatusInvalidExemplar)] // every status has its text
 )

@@ -51,6 +51,9 @@ const (
 	StatusIncompatibleSnapshot Status = -24
 	// StatusUnknownFormat: a render format code that is not one (1.6; the package never passes one).
 	StatusUnknownFormat Status = -25
+	// StatusInvalidExemplar: an exemplar's label set is refused (a bad or repeated name, more than 128
+	// characters, a line that is not name=value); nothing was recorded (1.6).
+	StatusInvalidExemplar Status = -26
 )
 
 // statusText mirrors cache_monitor_strerror, indexed by -status (a test compares the two).
@@ -81,6 +84,7 @@ var statusText = [...]string{
 	"too many import sources; reset first",
 	"state snapshot with an incompatible configuration; nothing imported",
 	"unknown render format code",
+	"invalid exemplar label set; nothing recorded",
 }
 
 // String returns the status's description, as cache_monitor_strerror gives it.

@@ -10,6 +10,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -48,7 +49,7 @@ type functions struct {
 	abiVersion, versionString, configure, record, recordWithFrames, recordBatch C.uintptr_t
 	begin, finish, setGauge, reset, importState, strerror                       C.uintptr_t
 	serve, serveStop, serveAddress, shutdown, lastError                         C.uintptr_t
-	renderAlloc, free                                                           C.uintptr_t
+	renderAlloc, free, setEnabled, isEnabled, recordWithExemplar                C.uintptr_t
 }
 
 // symbol is a function Open looks up, and where it keeps its address.
@@ -68,6 +69,7 @@ const (
 	formatFlamegraphFolded format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_FOLDED
 	formatFlamegraphSVG    format = C.CACHE_MONITOR_FORMAT_FLAMEGRAPH_SVG
 	formatStateSnapshot    format = C.CACHE_MONITOR_FORMAT_STATE_SNAPSHOT
+	formatProtobuf         format = C.CACHE_MONITOR_FORMAT_PROTOBUF
 )
 
 // Open loads the library at path with dlopen and checks that it speaks a compatible C ABI (see
@@ -107,6 +109,9 @@ func Open(path string) (*Library, error) {
 		{"cache_monitor_last_error", &l.fn.lastError},
 		{"cache_monitor_render_alloc", &l.fn.renderAlloc},
 		{"cache_monitor_free", &l.fn.free},
+		{"cache_monitor_set_enabled", &l.fn.setEnabled},
+		{"cache_monitor_is_enabled", &l.fn.isEnabled},
+		{"cache_monitor_record_with_exemplar", &l.fn.recordWithExemplar},
 	}
 	// The version first: an older library lacks some of the other symbols, and saying so is clearer.
 	if err := l.lookUp(opened.handle, symbols[0]); err != nil {
@@ -234,6 +239,68 @@ func (l *Library) RecordWithFrames(op Operation, result Result, d time.Duration,
 	return nil
 }
 
+// Label is one label of an exemplar: a name ([a-zA-Z_][a-zA-Z0-9_]*, not beginning with "__") and a
+// value (UTF-8 without a line feed).
+type Label struct {
+	Name, Value string
+}
+
+// TraceID is the label set of an exemplar that carries a trace id: Label{"trace_id", id}.
+func TraceID(id string) Label { return Label{Name: "trace_id", Value: id} }
+
+// RecordWithExemplar records like [Library.Record] and makes labels (a trace id, say:
+// lib.RecordWithExemplar(op, result, d, key, cachemonitor.TraceID(id))) the latest exemplar of the
+// histogram bucket the record counts in, with the duration as its value and the time of the call: the
+// OpenMetrics and protobuf expositions show it on that bucket (README, "Exemplars"). No labels is an
+// exemplar of the value and time alone.
+//
+// The labels are checked first, by OpenMetrics' rules: valid names, no name twice, at most 128
+// characters in the names and values together. A label set that breaks them is refused with
+// [StatusInvalidExemplar] ([StatusInvalidUTF8] for text that is not UTF-8) and nothing is recorded. A
+// name or value holding a line feed is refused the same way without calling the library (the C ABI's
+// label text is name=value lines).
+func (l *Library) RecordWithExemplar(op Operation, result Result, d time.Duration, key string, labels ...Label) error {
+	text, err := exemplarText(labels)
+	if err != nil {
+		return err
+	}
+	r := C.cm_record_with_exemplar(l.fn.recordWithExemplar, l.fn.lastError, C.uint32_t(op), C.uint32_t(result),
+		nanoseconds(d), bytesOf(key), C.size_t(len(key)), bytesOf(text), C.size_t(len(text)))
+	if r.status != 0 {
+		return l.fail("cache_monitor_record_with_exemplar", r)
+	}
+	return nil
+}
+
+// exemplarText writes labels in the C ABI's form: name=value lines, separated by "\n".
+func exemplarText(labels []Label) (string, error) {
+	size := 0
+	for _, label := range labels {
+		if strings.ContainsRune(label.Name, '\n') || strings.ContainsRune(label.Value, '\n') {
+			return "", &Error{
+				Func:    "cache_monitor_record_with_exemplar",
+				Status:  StatusInvalidExemplar,
+				Message: fmt.Sprintf("exemplar label %q holds a line feed", label.Name),
+			}
+		}
+		size += len(label.Name) + len(label.Value) + 2
+	}
+	if len(labels) == 1 {
+		return labels[0].Name + "=" + labels[0].Value, nil
+	}
+	var text strings.Builder
+	text.Grow(size)
+	for i, label := range labels {
+		if i > 0 {
+			text.WriteByte('\n')
+		}
+		text.WriteString(label.Name)
+		text.WriteByte('=')
+		text.WriteString(label.Value)
+	}
+	return text.String(), nil
+}
+
 // Begin counts an operation as in flight until [Library.Finish] (from any goroutine).
 func (l *Library) Begin(op Operation) error {
 	return l.check("cache_monitor_begin", C.cm_begin(l.fn.begin, l.fn.lastError, C.uint32_t(op)))
@@ -285,6 +352,24 @@ func (l *Library) SetGauge(gauge Gauge, value uint64) error {
 		C.uint64_t(value)))
 }
 
+// SetEnabled switches monitoring on or off at run time, as the configuration {"enabled": ...} does. Off,
+// every record, batch, Begin and Finish returns nil at once and counts nothing; what was counted stays
+// rendered and served, the exporter and the state file keep working, and switching back on resumes
+// counting. It never fails; it takes the library's configuration lock, so call it from code that may
+// wait a moment, not per record.
+func (l *Library) SetEnabled(enabled bool) {
+	var on C.int32_t
+	if enabled {
+		on = 1
+	}
+	C.cm_set_enabled(l.fn.setEnabled, on)
+}
+
+// Enabled tells whether records count (see [Library.SetEnabled]). Lock-free.
+func (l *Library) Enabled() bool {
+	return C.cm_is_enabled(l.fn.isEnabled) != 0
+}
+
 // Reset forgets every recorded operation and sampled stack and zeroes the gauges; operations in flight
 // stay in flight. The configuration stays.
 func (l *Library) Reset() error {
@@ -324,6 +409,11 @@ func (l *Library) Render() ([]byte, error) { return l.render(formatPrometheus) }
 
 // RenderOpenMetrics returns the OpenMetrics 1.0.0 exposition.
 func (l *Library) RenderOpenMetrics() ([]byte, error) { return l.render(formatOpenMetrics) }
+
+// RenderProtobuf returns the protobuf exposition: length-delimited io.prometheus.client.MetricFamily
+// messages, the duration histogram with its native buckets (what Prometheus scrapes with
+// --enable-feature=native-histograms).
+func (l *Library) RenderProtobuf() ([]byte, error) { return l.render(formatProtobuf) }
 
 // RenderHitRateJSON returns the hit-rate report as JSON (rolling windows, operations, key patterns).
 func (l *Library) RenderHitRateJSON() ([]byte, error) { return l.render(formatHitRateJSON) }

@@ -180,6 +180,45 @@ func TestNewStatusesOfABI16(t *testing.T) {
 	}
 }
 
+func TestSwitchedOffNothingCountsAndSwitchedOnCountingResumes(t *testing.T) {
+	lib := testLibrary(t)
+	t.Cleanup(func() { lib.SetEnabled(true) })
+	if !lib.Enabled() {
+		t.Fatal("monitoring is on by default")
+	}
+	series := `cuenv_cache_operations_total{operation="get",result="hit"}`
+	if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+		t.Fatal(err)
+	}
+	lib.SetEnabled(false)
+	if lib.Enabled() {
+		t.Fatal("still on after SetEnabled(false)")
+	}
+	for i := 0; i < 10; i++ {
+		if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+			t.Fatalf("a record while switched off: %v", err)
+		}
+	}
+	batch := lib.NewBatch(4)
+	defer batch.Close()
+	if err := batch.Add(OperationGet, ResultHit, time.Microsecond, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Flush(); err != nil {
+		t.Fatalf("a batch while switched off: %v", err)
+	}
+	if got := render(t, lib).value(series); got != 1 {
+		t.Errorf("switched off: get hit = %v, want the 1 counted before", got)
+	}
+	lib.SetEnabled(true)
+	if err := lib.Record(OperationGet, ResultHit, time.Microsecond, "user:1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := render(t, lib).value(series); got != 2 {
+		t.Errorf("switched on again: get hit = %v, want 2", got)
+	}
+}
+
 func TestVersionString(t *testing.T) {
 	lib := testLibrary(t)
 	got := lib.VersionString()
@@ -444,5 +483,58 @@ func TestCustomOperations(t *testing.T) {
 	want.check(t, render(t, lib))
 	if got := FirstCustomOperation.String(); got != "operation(7)" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestRecordWithExemplarShowsOnItsBucketAndRefusalsRecordNothing(t *testing.T) {
+	lib := testLibrary(t)
+	// 1.2 ms: the (0.001, 0.0025] bucket.
+	if err := lib.RecordWithExemplar(OperationGet, ResultHit, 1200*time.Microsecond, "user:1",
+		TraceID("4bf92f3577b34da6"), Label{"span_id", "00f067aa"}); err != nil {
+		t.Fatal(err)
+	}
+	openMetrics, err := lib.RenderOpenMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `cuenv_cache_operation_duration_seconds_bucket{operation="get",result="hit",le="0.0025"} 1 ` +
+		`# {trace_id="4bf92f3577b34da6",span_id="00f067aa"} 0.0012 `
+	if !strings.Contains(string(openMetrics), line) {
+		t.Errorf("no exemplar on the bucket line in:\n%s", openMetrics)
+	}
+	if text, _ := lib.Render(); strings.Contains(string(text), " # {") {
+		t.Errorf("the text format has no exemplars:\n%s", text)
+	}
+	if body, _ := lib.RenderProtobuf(); !strings.Contains(string(body), "4bf92f3577b34da6") {
+		t.Error("the protobuf exposition lacks the exemplar")
+	}
+
+	for _, refused := range []struct {
+		labels []Label
+		status Status
+		says   string
+	}{
+		{[]Label{{"trace-id", "x"}}, StatusInvalidExemplar, `"trace-id"`},
+		{[]Label{TraceID("a"), TraceID("b")}, StatusInvalidExemplar, "given twice"},
+		{[]Label{TraceID(strings.Repeat("x", 121))}, StatusInvalidExemplar, "129 characters"},
+		{[]Label{TraceID("a\nb=c")}, StatusInvalidExemplar, "line feed"},
+		{[]Label{TraceID("\xff")}, StatusInvalidUTF8, "UTF-8"},
+	} {
+		err := lib.RecordWithExemplar(OperationGet, ResultHit, time.Second, "", refused.labels...)
+		var e *Error
+		if !errors.Is(err, refused.status) || !errors.As(err, &e) || !strings.Contains(e.Message, refused.says) {
+			t.Errorf("%v: %v, want %v saying %s", refused.labels, err, refused.status, refused.says)
+		}
+	}
+	if got := render(t, lib).value(`cuenv_cache_operations_total{operation="get",result="hit"}`); got != 1 {
+		t.Errorf("get hit = %v, want 1: refused calls record nothing", got)
+	}
+	// No labels: the value and time alone.
+	if err := lib.RecordWithExemplar(OperationPut, ResultOK, 500*time.Nanosecond, ""); err != nil {
+		t.Fatal(err)
+	}
+	openMetrics, _ = lib.RenderOpenMetrics()
+	if !strings.Contains(string(openMetrics), `{operation="put",result="ok",le="0.000001"} 1 # {} 5e-7 `) {
+		t.Errorf("no exemplar without labels in:\n%s", openMetrics)
 	}
 }

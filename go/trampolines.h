@@ -42,6 +42,11 @@ static inline uint32_t cm_abi_version(uintptr_t f) { return ((CacheMonitorAbiVer
 
 static inline const char *cm_version_string(uintptr_t f) { return ((CacheMonitorVersionStringFn)f)(); }
 
+// cache_monitor_set_enabled never fails: no last error to read.
+static inline void cm_set_enabled(uintptr_t f, int32_t enabled) { ((CacheMonitorSetEnabledFn)f)(enabled); }
+
+static inline int32_t cm_is_enabled(uintptr_t f) { return ((CacheMonitorIsEnabledFn)f)(); }
+
 // What a call returned, and when it failed, the calling thread's last error, copied into memory from
 // malloc that the caller frees (NULL on success, or when there was no memory for it).
 typedef struct {
@@ -88,6 +93,14 @@ static inline cm_status cm_record_with_frames(uintptr_t f, uintptr_t last_error,
                                               const uint8_t *frames, size_t frames_len) {
 	return cm_checked(((CacheMonitorRecordWithFramesFn)f)(op, result, duration_ns, key, key_len,
 	                                                      (const char *)frames, frames_len),
+	                  last_error);
+}
+
+static inline cm_status cm_record_with_exemplar(uintptr_t f, uintptr_t last_error, uint32_t op, uint32_t result,
+                                                uint64_t duration_ns, const uint8_t *key, size_t key_len,
+                                                const uint8_t *labels, size_t labels_len) {
+	return cm_checked(((CacheMonitorRecordWithExemplarFn)f)(op, result, duration_ns, key, key_len,
+	                                                        (const char *)labels, labels_len),
 	                  last_error);
 }
 

@@ -1,6 +1,7 @@
 //! The error type of the Rust API. The C ABI maps each variant to a status code (`ffi::status`).
 
 use crate::config::ConfigError;
+use crate::recording::exemplars::ExemplarError;
 
 /// Why a monitor call was refused. Nothing is recorded or changed when a call returns an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +72,17 @@ pub enum Error {
     /// A state file cannot be attached or used: the text names the file and the problem.
     #[error("{0}")]
     StateFile(String),
+    /// An exemplar's label set is refused (a bad or repeated name, more than 128 characters, a malformed
+    /// line of the C ABI's text form); the record was not counted.
+    #[error("invalid exemplar: {0}")]
+    InvalidExemplar(String),
+}
+
+impl From<ExemplarError> for Error {
+    /// Keeps the reason, with the names or lines it quotes cut to [`QUOTED_INPUT_BYTES`].
+    fn from(error: ExemplarError) -> Self {
+        Self::InvalidExemplar(shorten_quotes(&error.to_string()))
+    }
 }
 
 impl From<ConfigError> for Error {

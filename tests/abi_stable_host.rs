@@ -72,6 +72,34 @@ fn a_rust_host_loads_the_module_with_its_layout_checked_and_uses_it() {
     assert_eq!((module.record_batch())(RSlice::from_slice(&batch), &mut recorded), -3);
     assert_eq!(recorded, 1, "the batch stops at the refused record");
 
+    // Switched off, records are taken and count nothing.
+    assert_eq!((module.is_enabled())(), 1);
+    assert_eq!((module.set_enabled())(0), 0);
+    assert_eq!((module.is_enabled())(), 0);
+    assert_eq!((module.record())(0, 0, 1_000, RSlice::from_slice(b"user:1")), 0);
+    assert_eq!((module.set_enabled())(1), 0);
+    assert_eq!((module.is_enabled())(), 1);
+
+    // An exemplar on the bucket its record counts in; a refused label set records nothing.
+    let delete_ok = |labels: &str| {
+        (module.record_with_exemplar())(2, 2, 1_200_000, RSlice::from_slice(b""), RStr::from_str(labels))
+    };
+    assert_eq!(delete_ok("trace_id=abc"), 0);
+    assert_eq!(delete_ok("trace id=abc"), -26, "INVALID_EXEMPLAR");
+    assert!(
+        (module.last_error())().contains("\"trace id\""),
+        "{}",
+        (module.last_error())()
+    );
+    let openmetrics = text((module.render_openmetrics())());
+    assert!(
+        openmetrics.contains(
+            "plugin_operation_duration_seconds_bucket{operation=\"delete\",result=\"ok\",le=\"0.0025\"} 1 \
+             # {trace_id=\"abc\"} 0.0012 "
+        ),
+        "{openmetrics}"
+    );
+
     let parsed = exposition::parse(&text((module.render_prometheus())()));
     assert_eq!(
         parsed.value("plugin_operations_total", &[("operation", "get"), ("result", "hit")]),
@@ -242,6 +270,10 @@ mod newer {
         pub serve: extern "C" fn(address: RStr<'_>) -> i32,
         pub serve_stop: extern "C" fn() -> i32,
         pub serve_address: extern "C" fn() -> TextResult,
+        pub set_enabled: extern "C" fn(enabled: i32) -> i32,
+        pub is_enabled: extern "C" fn() -> i32,
+        pub record_with_exemplar:
+            extern "C" fn(operation: u32, result: u32, duration_ns: u64, key: RSlice<'_, u8>, labels: RStr<'_>) -> i32,
         #[sabi(last_prefix_field)]
         pub shutdown: extern "C" fn() -> i32,
     }

@@ -133,7 +133,7 @@ fn a_refused_import_changes_nothing() {
         tampered(&|s| s["series"][0][1]["buckets"][0] = serde_json::json!(u64::MAX)),
         tampered(&|s| s["series"][0][0]["buckets"] = serde_json::json!([u64::MAX, 2])),
         tampered(&|s| s["config"]["buckets"] = serde_json::json!([0.5])),
-        tampered(&|s| s["latency"][0] = serde_json::json!([[99_999, 1]])),
+        tampered(&|s| s["series"][0][0]["latency"] = serde_json::json!([[99_999, 1]])),
     ];
     for snapshot in &bad {
         assert!(monitor.import_state(snapshot.as_bytes()).is_err(), "{snapshot}");

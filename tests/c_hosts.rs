@@ -50,6 +50,22 @@ fn render_alloc_renders_every_format_once_and_free_releases_it() {
 }
 
 #[test]
+fn buckets_across_resets_a_lowered_pattern_cap_and_a_refused_import_keep_every_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("bookkeeping", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("lose and add nothing"));
+}
+
+#[test]
+fn exemplars_show_on_their_buckets_and_refused_label_sets_change_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = compile_c_host("exemplars", dir.path());
+    let output = run(Command::new(&host).arg(cdylib()));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("refused label sets changed nothing"));
+}
+
+#[test]
 fn each_thread_reads_its_own_bounded_last_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = compile_c_host("last_error_threads", dir.path());

@@ -27,16 +27,7 @@ fn renders() -> &'static Renders {
     static RENDERS: OnceLock<Renders> = OnceLock::new();
     RENDERS.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let host = compile_c_host_with(
-            "flamegraph_paths",
-            dir.path(),
-            &[
-                "-g",
-                "-fno-omit-frame-pointer",
-                "-fno-optimize-sibling-calls",
-                "-rdynamic",
-            ],
-        );
+        let host = compile_c_host_with("flamegraph_paths", dir.path(), &support::FLAMEGRAPH_HOST_FLAGS);
         let [by_samples, by_time, svg] =
             ["samples.folded", "time.folded", "flamegraph.svg"].map(|f| dir.path().join(f));
         run(Command::new(&host)

@@ -27,13 +27,7 @@ fn parse_folded(folded: &str) -> Vec<(Vec<&str>, u64)> {
 fn release_flamegraphs_go_from_the_host_function_straight_to_the_operation() {
     let library = release_cdylib();
     let dir = tempfile::tempdir().expect("temp dir");
-    let flags = [
-        "-g",
-        "-fno-omit-frame-pointer",
-        "-fno-optimize-sibling-calls",
-        "-rdynamic",
-    ];
-    let host = compile_c_host_with("flamegraph_paths", dir.path(), &flags);
+    let host = compile_c_host_with("flamegraph_paths", dir.path(), &support::FLAMEGRAPH_HOST_FLAGS);
     let [by_samples, by_time, svg] = ["samples.folded", "time.folded", "flamegraph.svg"].map(|f| dir.path().join(f));
     run(Command::new(&host)
         .arg(&library)

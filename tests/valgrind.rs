@@ -92,6 +92,24 @@ fn render_alloc_under_memcheck() {
 
 #[test]
 #[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn bookkeeping_under_memcheck() {
+    memcheck_host("bookkeeping");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn set_enabled_under_memcheck() {
+    memcheck_host("set_enabled");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
+fn exemplars_under_memcheck() {
+    memcheck_host("exemplars");
+}
+
+#[test]
+#[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
 fn deprecated_names_under_memcheck() {
     memcheck_host("deprecated_names");
 }
@@ -146,13 +164,7 @@ fn threaded_counts_under_memcheck() {
 #[ignore = "slow: .ci/run runs it (cargo test --test valgrind -- --ignored)"]
 fn flamegraph_paths_under_memcheck() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let flags = [
-        "-g",
-        "-fno-omit-frame-pointer",
-        "-fno-optimize-sibling-calls",
-        "-rdynamic",
-    ];
-    let host = compile_c_host_with("flamegraph_paths", dir.path(), &flags);
+    let host = compile_c_host_with("flamegraph_paths", dir.path(), &support::FLAMEGRAPH_HOST_FLAGS);
     let files = ["samples.folded", "time.folded", "flamegraph.svg"].map(|f| dir.path().join(f).into());
     // 3 x 2,000 records, sampled 1 in 100: the same renders on fewer samples.
     let [samples, time, svg] = files;

@@ -16,18 +16,16 @@
  * usage: fork_children <libcache_monitor.so>
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "http.h"
 
 #ifndef CHILDREN
 #define CHILDREN 30
@@ -58,37 +56,6 @@ static int serving;
         }                                                                       \
     } while (0)
 
-/* GET `path` from "127.0.0.1:N"; returns the status code, or -1 if nothing answered. */
-static int http_status(const char *address, const char *path) {
-    const char *colon = strrchr(address, ':');
-    if (colon == NULL) return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct timeval timeout = {.tv_sec = LIVENESS};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    char request[256];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, request, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    char head[32] = {0};
-    size_t got = 0;
-    for (ssize_t r; got < sizeof head - 1 && (r = read(fd, head + got, sizeof head - 1 - got)) > 0;) {
-        got += (size_t)r;
-    }
-    char sink[4096];
-    while (read(fd, sink, sizeof sink) > 0) {
-    }
-    close(fd);
-    return strncmp(head, "HTTP/1.1 ", 9) == 0 ? atoi(head + 9) : -1;
-}
 
 /* A render with the buffer contract, without CHECK (for children): returns a malloc'ed text or NULL.
    Starts with a buffer large enough for every text here, so each render runs once. */
@@ -115,7 +82,7 @@ static void *renderer(void *arg) {
                                       api.render_stats_json, api.render_flamegraph_folded, api.render_flamegraph_svg,
                                       api.export_state};
     for (size_t i = 0; !atomic_load(&stopping); i++) {
-        free(render_text(renders[i % (sizeof renders / sizeof renders[0])]));
+        free(copy_text(renders[i % (sizeof renders / sizeof renders[0])]));
     }
     return NULL;
 }
@@ -134,7 +101,7 @@ static void *configurer(void *arg) {
 static void *recorder(void *arg) {
     (void)arg;
     for (uint64_t i = 0; !atomic_load(&stopping); i++) {
-        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000 + i % 100,
+        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000 + i % 100,
                                  (const uint8_t *)"user:1", 6),
                       CACHE_MONITOR_STATUS_OK);
     }
@@ -151,7 +118,7 @@ static void child(int index) {
     CHILD_CHECK(api.serve_stop() == stop_status, "serve_stop");
     CHILD_CHECK(api.shutdown() == CACHE_MONITOR_STATUS_OK, "shutdown");
     for (int i = 0; i < 1000; i++) {
-        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 500, (const uint8_t *)"child:1", 7) ==
+        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 500, (const uint8_t *)"child:1", 7) ==
                         CACHE_MONITOR_STATUS_OK,
                     "record");
     }
@@ -159,7 +126,7 @@ static void child(int index) {
     CHILD_CHECK(api.configure("{\"namespace\": \"child\", \"profiler\": {\"max_stacks\": 32}}") == CACHE_MONITOR_STATUS_OK,
                 "configure");
     for (int i = 0; i < 10; i++) {
-        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 500, NULL, 0) ==
+        CHILD_CHECK(api.record(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 500, NULL, 0) ==
                         CACHE_MONITOR_STATUS_OK,
                     "record after reset");
     }
@@ -189,7 +156,7 @@ static void child(int index) {
     if (index % 10 == 0 && serving) {
         CHILD_CHECK(api.serve("127.0.0.1:0") == CACHE_MONITOR_STATUS_OK, "the child serves on its own");
         char *address = render_or_null(api.serve_address);
-        CHILD_CHECK(address != NULL && http_status(address, "/metrics") == 200, "the child's exporter answers");
+        CHILD_CHECK(address != NULL && http_status(address, "/metrics", LIVENESS) == 200, "the child's exporter answers");
         free(address);
         CHILD_CHECK(api.serve_stop() == CACHE_MONITOR_STATUS_OK, "the child stops its own");
     }
@@ -223,12 +190,12 @@ int main(int argc, char **argv) {
     CHECK(argc == 2, "usage: %s <library>", argv[0]);
     api = load_monitor(argv[1]);
     EXPECT_STATUS(api.configure("{\"profiler\": {\"sample_every\": 1}}"), CACHE_MONITOR_STATUS_OK);
-    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_RESULT_HIT, 1000, NULL, 0),
+    EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, CACHE_MONITOR_OUTCOME_HIT, 1000, NULL, 0),
                   CACHE_MONITOR_STATUS_OK);
     int32_t served = api.serve("127.0.0.1:0");
     CHECK(served == CACHE_MONITOR_STATUS_OK || served == CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT, "serve: %d", served);
     serving = served == CACHE_MONITOR_STATUS_OK;
-    char *address = serving ? render_text(api.serve_address) : NULL;
+    char *address = serving ? copy_text(api.serve_address) : NULL;
 
     pthread_t threads[3];
     void *(*bodies[3])(void *) = {renderer, configurer, recorder};
@@ -263,9 +230,9 @@ int main(int argc, char **argv) {
 
     /* The children's serve_stop and shutdown left the parent serving. */
     if (serving) {
-        char *still = render_text(api.serve_address);
+        char *still = copy_text(api.serve_address);
         CHECK(strcmp(still, address) == 0, "the parent still serves at %s: %s", address, still);
-        CHECK(http_status(address, "/metrics") == 200, "the parent's exporter answers");
+        CHECK(http_status(address, "/metrics", LIVENESS) == 200, "the parent's exporter answers");
         free(still);
         free(address);
         EXPECT_STATUS(api.serve_stop(), CACHE_MONITOR_STATUS_OK);

@@ -53,6 +53,9 @@ typedef struct {
     CacheMonitorRenderAllocFn render_alloc;
     CacheMonitorFreeFn free;
     CacheMonitorVersionStringFn version_string;
+    CacheMonitorSetEnabledFn set_enabled;
+    CacheMonitorIsEnabledFn is_enabled;
+    CacheMonitorRecordWithExemplarFn record_with_exemplar;
 } monitor_api;
 
 static void *required_symbol(void *handle, const char *name) {
@@ -106,6 +109,9 @@ static monitor_api load_monitor(const char *path) {
     LOAD(render_alloc, "cache_monitor_render_alloc");
     LOAD(free, "cache_monitor_free");
     LOAD(version_string, "cache_monitor_version_string");
+    LOAD(set_enabled, "cache_monitor_set_enabled");
+    LOAD(is_enabled, "cache_monitor_is_enabled");
+    LOAD(record_with_exemplar, "cache_monitor_record_with_exemplar");
 #undef LOAD
     uint32_t version = api.abi_version();
     CHECK(abi_compatible(version, CACHE_MONITOR_ABI_VERSION_MAJOR, CACHE_MONITOR_ABI_VERSION_MINOR),

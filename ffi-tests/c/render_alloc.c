@@ -6,6 +6,7 @@
  *
  * usage: render_alloc <libcache_monitor.so>
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdint.h>
 
 #include "host.h"
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
         {CACHE_MONITOR_FORMAT_STATE_SNAPSHOT, api.export_state, "{\"format\":\"cache-monitor-state\""},
     };
     const size_t count = sizeof cases / sizeof cases[0];
-    CHECK(count == CACHE_MONITOR_FORMAT_STATE_SNAPSHOT + 1, "every format");
+    CHECK(count == CACHE_MONITOR_FORMAT_STATE_SNAPSHOT + 1, "every text format");
     for (size_t i = 0; i < count; i++) {
         uint8_t *out = (uint8_t *)"not touched";
         size_t len = 12345;
@@ -72,6 +73,17 @@ int main(int argc, char **argv) {
         }
         api.free(out);
     }
+    /* The protobuf exposition is binary (NUL bytes inside): its length is what counts, and a NUL follows. */
+    {
+        uint8_t *out = NULL;
+        size_t len = 0;
+        EXPECT_STATUS(api.render_alloc(CACHE_MONITOR_FORMAT_PROTOBUF, &out, &len), CACHE_MONITOR_STATUS_OK);
+        CHECK(out != NULL && len > 0 && out[len] == '\0', "protobuf: %zu bytes, then a NUL", len);
+        /* The first message is length-delimited (a varint), and names the first family. */
+        CHECK(memmem(out, len, "cuenv_cache_operations_total", 28) != NULL, "protobuf names the families");
+        api.free(out);
+    }
+
     char *prometheus = render(&api, CACHE_MONITOR_FORMAT_PROMETHEUS);
     CHECK(sample_value(prometheus, "cuenv_cache_operations_total{operation=\"get\",result=\"hit\"}") == 25, "%s",
           prometheus);
@@ -80,11 +92,11 @@ int main(int argc, char **argv) {
     /* Refusals leave *out NULL and *len 0, and nothing to free. */
     uint8_t *out = (uint8_t *)"not touched";
     size_t len = 12345;
-    EXPECT_STATUS(api.render_alloc(CACHE_MONITOR_FORMAT_STATE_SNAPSHOT + 1, &out, &len),
+    EXPECT_STATUS(api.render_alloc(CACHE_MONITOR_FORMAT_PROTOBUF + 1, &out, &len),
                   CACHE_MONITOR_STATUS_UNKNOWN_FORMAT);
     CHECK(out == NULL && len == 0, "refused: *out NULL and *len 0");
     char *message = copy_text(api.last_error);
-    CHECK(strcmp(message, "unknown render format code 7") == 0, "last error: %s", message);
+    CHECK(strcmp(message, "unknown render format code 8") == 0, "last error: %s", message);
     free(message);
     len = 12345;
     EXPECT_STATUS(api.render_alloc(UINT32_MAX, &out, &len), CACHE_MONITOR_STATUS_UNKNOWN_FORMAT);

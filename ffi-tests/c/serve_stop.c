@@ -5,14 +5,12 @@
  *
  * usage: serve_stop <libcache_monitor.so>
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "http.h"
 
 static monitor_api api;
 
@@ -63,18 +61,9 @@ static int occupy_port(uint16_t port, uint16_t *bound) {
 /* GET `path` from the exporter at "127.0.0.1:N", with `extra` header lines ("" for none); returns the
    malloc'ed raw response. */
 static char *http_get(const char *address, const char *path, const char *extra) {
-    const char *colon = strrchr(address, ':');
-    CHECK(colon != NULL, "address %s has a port", address);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket");
-    CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "connect %s: %s", address, strerror(errno));
-    char request[512];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n", path,
-                     address, extra);
-    CHECK(n > 0 && (size_t)n < sizeof request, "request fits");
-    CHECK(write(fd, request, (size_t)n) == n, "write request");
+    int fd = http_connect(address, 0);
+    CHECK(fd >= 0, "connect %s: %s", address, strerror(errno));
+    CHECK(http_send_get(fd, path, extra) == 0, "send GET %s", path);
     size_t cap = 1 << 16, len = 0;
     char *response = malloc(cap);
     CHECK(response != NULL, "out of memory");

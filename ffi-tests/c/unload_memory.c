@@ -13,39 +13,12 @@
  *
  * usage: unload_memory <libcache_monitor.so> [cycles [quick]]
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "http.h"
 
-/* GET `path` from "127.0.0.1:N" on a fresh connection; returns the HTTP status code. */
-static int http_status(const char *address, const char *path) {
-    const char *colon = strrchr(address, ':');
-    CHECK(colon != NULL, "address %s has a port", address);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket");
-    CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "connect %s: %s", address, strerror(errno));
-    char request[256];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    CHECK(write(fd, request, (size_t)n) == n, "write request");
-    char head[32] = {0};
-    size_t got = 0;
-    for (ssize_t r; got < sizeof head - 1 && (r = read(fd, head + got, sizeof head - 1 - got)) > 0;) {
-        got += (size_t)r;
-    }
-    /* Read the rest, so the server is never cut off mid-response. */
-    char sink[4096];
-    while (read(fd, sink, sizeof sink) > 0) {
-    }
-    close(fd);
-    CHECK(strncmp(head, "HTTP/1.1 ", 9) == 0, "a response to %s: %s", path, head);
-    return atoi(head + 9);
-}
 
 /* Whether the library's file is mapped into this process. */
 static int library_mapped(void) {
@@ -82,14 +55,14 @@ static void cycle(const char *path, int round, int quick) {
     for (int i = 0; i < 200; i++) {
         char key[32];
         int n = snprintf(key, sizeof key, "user:%d", i % 7);
-        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, i % 3 ? CACHE_MONITOR_RESULT_HIT : CACHE_MONITOR_RESULT_MISS,
+        EXPECT_STATUS(api.record(CACHE_MONITOR_OPERATION_GET, i % 3 ? CACHE_MONITOR_OUTCOME_HIT : CACHE_MONITOR_OUTCOME_MISS,
                                  1000 + (uint64_t)i, (const uint8_t *)key, (size_t)n),
                       CACHE_MONITOR_STATUS_OK);
-        EXPECT_STATUS(api.record_with_frames(7, CACHE_MONITOR_RESULT_OK, 500, NULL, 0, "host.warm", 9),
+        EXPECT_STATUS(api.record_with_frames(7, CACHE_MONITOR_OUTCOME_OK, 500, NULL, 0, "host.warm", 9),
                       CACHE_MONITOR_STATUS_OK);
     }
     EXPECT_STATUS(api.begin(CACHE_MONITOR_OPERATION_PUT), CACHE_MONITOR_STATUS_OK);
-    EXPECT_STATUS(api.end(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_RESULT_OK, 2000, NULL, 0), CACHE_MONITOR_STATUS_OK);
+    EXPECT_STATUS(api.end(CACHE_MONITOR_OPERATION_PUT, CACHE_MONITOR_OUTCOME_OK, 2000, NULL, 0), CACHE_MONITOR_STATUS_OK);
     EXPECT_STATUS(api.set_gauge(CACHE_MONITOR_GAUGE_ENTRIES, 7), CACHE_MONITOR_STATUS_OK);
 
     CacheMonitorRenderFn renders[] = {api.render,          api.render_openmetrics, api.render_hit_rate_json,
@@ -108,10 +81,10 @@ static void cycle(const char *path, int round, int quick) {
     int32_t served = api.serve("127.0.0.1:0");
     CHECK(served == CACHE_MONITOR_STATUS_OK || served == CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT, "serve: %d", served);
     if (served == CACHE_MONITOR_STATUS_OK) {
-        char *address = render_text(api.serve_address);
-        CHECK(http_status(address, "/metrics") == 200, "scrape");
-        CHECK(http_status(address, "/flamegraph.svg") == 200, "flamegraph");
-        CHECK(quick || http_status(address, "/flamegraph.folded") == 200, "folded");
+        char *address = copy_text(api.serve_address);
+        CHECK(http_status(address, "/metrics", 0) == 200, "scrape");
+        CHECK(http_status(address, "/flamegraph.svg", 0) == 200, "flamegraph");
+        CHECK(quick || http_status(address, "/flamegraph.folded", 0) == 200, "folded");
         free(address);
         EXPECT_STATUS(api.serve_stop(), CACHE_MONITOR_STATUS_OK);
     }

@@ -3,10 +3,10 @@
 //! every render read back through the C ABI's buffer contract.
 //!
 //! Checked:
-//! - a record with valid codes, a readable key and UTF-8 frames returns OK; an OK record had valid codes
-//!   and a readable key;
+//! - a record with valid codes, a readable key and UTF-8 frames returns OK; an OK record had valid codes,
+//!   a readable key and readable frames (a NULL pointer with a length is `NULL_POINTER`, not counted);
 //! - the rendered `operations_total` is at least the OK records and at most those with valid codes and
-//!   a readable key (exactly the latter with `strict`: issue 14, item 4, a record with bad frames counts);
+//!   a readable key and frames (exactly the latter with `strict`: issue 14, item 4, a record with bad frames counts);
 //! - the Prometheus text and OpenMetrics parse strictly (no raw line feed in a label value, every label
 //!   escaped), histograms are consistent (`_count` equals `+Inf`), the texts are UTF-8 and hold no raw
 //!   NUL (issue 14, item 13), `_sum` is at least the longest duration recorded, clamped (issue 14,
@@ -104,10 +104,13 @@ fn run(input: &Input) {
                 record.frames.len(),
             )
         };
+        // A NULL pointer with a length is NULL_POINTER for the frames as for the key (not counted);
+        // frames that are not UTF-8 never cost the record (issue 14, item 4).
         let readable_key = !record.null_key || record.key.is_empty();
+        let readable_frames = !record.null_frames || record.frames.is_empty();
         let valid_codes = u32::from(record.operation) < OPERATIONS && record.result < 4;
-        let good_frames =
-            (!record.null_frames || record.frames.is_empty()) && std::str::from_utf8(&record.frames).is_ok();
+        let good_frames = readable_frames && std::str::from_utf8(&record.frames).is_ok();
+        let countable_record = readable_key && valid_codes && readable_frames;
         if readable_key && valid_codes && good_frames {
             assert_eq!(
                 status,
@@ -116,11 +119,11 @@ fn run(input: &Input) {
             );
         }
         if status == CacheMonitorStatus::Ok as i32 {
-            assert!(readable_key && valid_codes, "an invalid record accepted: {record:?}");
+            assert!(countable_record, "an invalid record accepted: {record:?}");
             ok += 1;
             longest = longest.max(cache_monitor::config::clamp_duration(record.duration_ns));
         }
-        countable += u64::from(readable_key && valid_codes);
+        countable += u64::from(countable_record);
     }
 
     let text = render(cache_monitor_render);

@@ -1,6 +1,7 @@
 //! [`MetricsView`]: one consistent read of a monitor, and the statistics derived from it. Renderers and
 //! reports are pure functions of a view.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -9,6 +10,7 @@ use crate::analysis::alerts::{self, AlertInputs, AlertState, WindowTally};
 use crate::analysis::hit_rate::hit_rate;
 use crate::analysis::windows::WINDOWS;
 use crate::config::Config;
+use crate::recording::exemplars::Exemplar;
 use crate::recording::latency::LatencyCounts;
 use crate::recording::operation::{Gauge, OUTCOMES, Operation, Outcome};
 use crate::recording::totals::OutcomeCounts;
@@ -47,6 +49,10 @@ pub struct MetricsView {
     pub other_pattern: [u64; OUTCOMES],
     /// Patterns tracked (at most `config.patterns.max`).
     pub patterns_tracked: usize,
+    /// The latest exemplar of each classic bucket, by `(operation code, outcome code)`: one entry per
+    /// finite bound, then one for `+Inf`. Only series with at least one exemplar are here; exemplars are
+    /// this process's own (see `Monitor::record_with_exemplar`).
+    pub exemplars: BTreeMap<(u32, u32), Vec<Option<Exemplar>>>,
     /// Latency summaries, computed at their first use: `[overall, last minute]`, each indexed by
     /// operation code with "all operations" last.
     pub(crate) summaries: OnceLock<[Vec<LatencySummary>; 2]>,
@@ -91,6 +97,13 @@ impl MetricsView {
                 .filter(|(_, totals)| totals.count > 0)
                 .map(move |(outcome, totals)| (Operation::from_code(code as u32), outcome, totals))
         })
+    }
+
+    /// The exemplars of a series' classic buckets (see [`MetricsView::exemplars`]); empty without any.
+    pub fn exemplars_of(&self, operation: Operation, outcome: Outcome) -> &[Option<Exemplar>] {
+        self.exemplars
+            .get(&(operation.code(), outcome.code()))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Operations with at least one record, in code order.

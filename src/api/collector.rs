@@ -7,7 +7,8 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use crate::monitor::MonitorHandle;
-use crate::render::families::{self, Kind, Labels, Sink};
+use crate::recording::exemplars::Exemplar;
+use crate::render::families::{self, Kind, Labels, Native, Sink};
 
 /// Collects a monitor's families into the `prometheus` crate's model at every gather.
 ///
@@ -68,7 +69,16 @@ impl Sink for Describer {
     }
     fn counter(&mut self, _: &Labels<'_>, _: u64) {}
     fn gauge(&mut self, _: &Labels<'_>, _: f64) {}
-    fn histogram(&mut self, _: &Labels<'_>, _: &[(f64, u64)], _: u64, _: f64) {}
+    fn histogram(
+        &mut self,
+        _: &Labels<'_>,
+        _: &[(f64, u64)],
+        _: u64,
+        _: f64,
+        _: Option<&Native>,
+        _: &[Option<Exemplar>],
+    ) {
+    }
     fn summary(&mut self, _: &Labels<'_>, _: &[(f64, f64)], _: u64, _: f64) {}
 }
 
@@ -130,7 +140,15 @@ impl Sink for Model<'_> {
         });
     }
 
-    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64) {
+    fn histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+        _: Option<&Native>,
+        _: &[Option<Exemplar>],
+    ) {
         self.push(labels, |metric| {
             let mut histogram = proto::Histogram::default();
             histogram.set_sample_count(count);

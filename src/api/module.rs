@@ -25,7 +25,8 @@
 //!
 //! The module is versioned on its own ([`MODULE_VERSION`]): 0.1 was the first release's, whose renders
 //! returned an empty text when they failed; 0.2 returns [`TextResult`]s and adds the SVG flamegraph,
-//! `last_error`, the exporter, `record_with_frames`, `record_batch`, `finish` and `version_string`. A host
+//! `last_error`, the exporter, `record_with_frames`, `record_batch`, `finish`, `version_string`,
+//! `set_enabled`, `is_enabled` and `record_with_exemplar`. A host
 //! built against 0.1 gets `LibraryError::IncompatibleVersionNumber` from this library, not a wrong call.
 
 use abi_stable::library::RootModule;
@@ -38,6 +39,7 @@ use crate::error::Error;
 use crate::ffi::boundary::{self, Failure, guard, guarded};
 use crate::ffi::{self, CacheMonitorFormat, serving};
 use crate::monitor::Monitor;
+use crate::recording::exemplars;
 
 /// The interface version of [`CacheMonitorModule`], which `abi_stable` compares at load (for 0.x
 /// versions, hosts and libraries must agree on the minor number). Bumped on its own, when the module
@@ -135,6 +137,15 @@ pub struct CacheMonitorModule {
     pub serve_stop: extern "C" fn() -> i32,
     /// The address the exporter listens on.
     pub serve_address: extern "C" fn() -> TextResult,
+    /// Switches monitoring on (non-zero) or off (zero), as `cache_monitor_set_enabled`; always OK.
+    pub set_enabled: extern "C" fn(enabled: i32) -> i32,
+    /// 1 when records count, 0 when monitoring is switched off (as `cache_monitor_is_enabled`).
+    pub is_enabled: extern "C" fn() -> i32,
+    /// Records like `record` and makes `labels` the latest exemplar of the record's bucket (as
+    /// `cache_monitor_record_with_exemplar`: `name=value` lines separated by `\n`, at most 128
+    /// characters; a refused label set records nothing and returns `INVALID_EXEMPLAR`, -26).
+    pub record_with_exemplar:
+        extern "C" fn(operation: u32, result: u32, duration_ns: u64, key: RSlice<'_, u8>, labels: RStr<'_>) -> i32,
     /// Stops what the library runs on its own.
     #[sabi(last_prefix_field)]
     pub shutdown: extern "C" fn() -> i32,
@@ -182,6 +193,9 @@ mod export {
             serve,
             serve_stop: ffi::cache_monitor_serve_stop,
             serve_address,
+            set_enabled: ffi::cache_monitor_set_enabled,
+            is_enabled: ffi::cache_monitor_is_enabled,
+            record_with_exemplar,
             shutdown: ffi::cache_monitor_shutdown,
         }
         .leak_into_prefix()
@@ -227,6 +241,19 @@ extern "C" fn record_with_frames(
 ) -> i32 {
     status(|| {
         Monitor::global().record_codes_with_frames(operation, result, duration_ns, key.as_slice(), frames.as_slice())
+    })
+}
+
+extern "C" fn record_with_exemplar(
+    operation: u32,
+    result: u32,
+    duration_ns: u64,
+    key: RSlice<'_, u8>,
+    labels: RStr<'_>,
+) -> i32 {
+    guard(|| {
+        let labels = exemplars::parse_text(labels.as_str())?;
+        Ok(Monitor::global().record_codes_with_labels(operation, result, duration_ns, key.as_slice(), labels)?)
     })
 }
 

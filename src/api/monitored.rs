@@ -22,6 +22,10 @@ pub const DEFAULT_SAMPLING_RATE: u32 = 100;
 #[deprecated(note = "use MonitorHandle (cache_monitor::MonitorHandle)")]
 pub type MonitorRef = MonitorHandle;
 
+/// Where a [`MonitoredCache`] finds the trace id of an operation (see
+/// [`MonitoredCacheBuilder::with_trace_id`]).
+pub type TraceIdSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// A cache whose operations are recorded (operation, result, duration, key), counted in flight and
 /// traced (a `tracing` span per operation), with the wrapped cache's API unchanged.
 pub struct MonitoredCache<C> {
@@ -30,6 +34,8 @@ pub struct MonitoredCache<C> {
     service_name: Arc<str>,
     /// Evictions the wrapped cache reported last, so each is recorded once.
     evictions_seen: Arc<AtomicU64>,
+    /// Gives the trace id an operation's exemplar carries, if any.
+    trace_id: Option<TraceIdSource>,
 }
 
 impl<C: Clone> Clone for MonitoredCache<C> {
@@ -39,6 +45,7 @@ impl<C: Clone> Clone for MonitoredCache<C> {
             monitor: self.monitor.clone(),
             service_name: self.service_name.clone(),
             evictions_seen: self.evictions_seen.clone(),
+            trace_id: self.trace_id.clone(),
         }
     }
 }
@@ -65,6 +72,7 @@ impl<C: Cache> MonitoredCache<C> {
             monitor,
             service_name: service_name.into().into(),
             evictions_seen: Arc::new(AtomicU64::new(0)),
+            trace_id: None,
         }
     }
 
@@ -108,7 +116,9 @@ impl<C: Cache> MonitoredCache<C> {
     }
 
     /// Runs `operation` on the wrapped cache inside a span, counted in flight, and records it with the
-    /// outcome `classify` reads from its result.
+    /// outcome `classify` reads from its result, and with the trace id of
+    /// [`with_trace_id`](MonitoredCacheBuilder::with_trace_id) as its exemplar when that gives one. With monitoring switched off
+    /// ([`Monitor::set_enabled`]), it only runs the operation: no clock read, no span, no in-flight count.
     async fn observe<T>(
         &self,
         operation: Operation,
@@ -116,6 +126,9 @@ impl<C: Cache> MonitoredCache<C> {
         classify: impl FnOnce(&Result<T, CacheError>) -> Outcome,
         call: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
+        if !self.monitor.is_enabled() {
+            return call.await;
+        }
         let name = operation.builtin_name().unwrap_or("custom");
         let span = tracing::debug_span!(
             "cache",
@@ -133,7 +146,13 @@ impl<C: Cache> MonitoredCache<C> {
         };
         let outcome = classify(&result);
         span.record("result", outcome.name());
-        in_flight.finish(outcome, key.as_bytes());
+        match self.trace_id.as_ref().and_then(|source| source()) {
+            // A trace id that is not a valid exemplar (over 120 characters) costs the exemplar only.
+            Some(trace_id) => {
+                let _ = in_flight.finish_with_exemplar(outcome, key.as_bytes(), &[("trace_id", &trace_id)]);
+            }
+            None => in_flight.finish(outcome, key.as_bytes()),
+        }
         result
     }
 }
@@ -208,6 +227,7 @@ pub struct MonitoredCacheBuilder<C> {
     monitor: Option<MonitorHandle>,
     sampling_rate: Option<u32>,
     configuration: Vec<String>,
+    trace_id: Option<TraceIdSource>,
 }
 
 impl<C: Cache> MonitoredCacheBuilder<C> {
@@ -219,6 +239,7 @@ impl<C: Cache> MonitoredCacheBuilder<C> {
             monitor: None,
             sampling_rate: None,
             configuration: Vec::new(),
+            trace_id: None,
         }
     }
 
@@ -259,6 +280,23 @@ impl<C: Cache> MonitoredCacheBuilder<C> {
         self
     }
 
+    /// Attaches the trace id `source` gives to every operation's record, as its exemplar
+    /// `{trace_id="..."}` (see [`Monitor::record_with_exemplar`]); an operation for which it gives `None`
+    /// is recorded without one.
+    ///
+    /// `source` runs once per operation, on the caller's task, after the operation, so
+    /// `tracing::Span::current()` is the caller's span there. `tracing` itself has no trace ids, and a
+    /// library cannot read a field a span recorded (only the subscriber's layers see them), so the trace
+    /// id comes from whoever has one: with `tracing-opentelemetry`, for example,
+    /// `|| { let context = tracing::Span::current().context(); let span = context.span();
+    /// let ids = span.span_context(); ids.is_valid().then(|| ids.trace_id().to_string()) }`.
+    /// A trace id longer than 120 characters (OpenMetrics' 128 less the label name) costs the exemplar,
+    /// never the record.
+    pub fn with_trace_id(mut self, source: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.trace_id = Some(Arc::new(source));
+        self
+    }
+
     /// The monitored cache, or the first configuration error.
     pub fn build(self) -> Result<MonitoredCache<C>, Error> {
         let monitor = self
@@ -270,6 +308,8 @@ impl<C: Cache> MonitoredCacheBuilder<C> {
         if let Some(every) = self.sampling_rate {
             monitor.configure(&format!(r#"{{"profiler": {{"sample_every": {every}}}}}"#))?;
         }
-        Ok(MonitoredCache::with_monitor(self.cache, self.service_name, monitor))
+        let mut cache = MonitoredCache::with_monitor(self.cache, self.service_name, monitor);
+        cache.trace_id = self.trace_id;
+        Ok(cache)
     }
 }

@@ -2,7 +2,7 @@
 //! `Monitor`, `MonitoredCache` and `MetricsEndpoint` name each render the same way.
 
 /// Expands, inside an `impl` block of a type with a `monitor(&self)` method that reaches a `Monitor`,
-/// to the six renders: `render_prometheus`, `render_openmetrics`, `render_hit_rate_json`,
+/// to the seven renders: `render_prometheus`, `render_openmetrics`, `render_protobuf`, `render_hit_rate_json`,
 /// `render_stats_json`, `render_flamegraph_folded` and `render_flamegraph_svg`.
 macro_rules! render_methods {
     () => {
@@ -14,6 +14,12 @@ macro_rules! render_methods {
         /// OpenMetrics 1.0.0 exposition of every metric family.
         pub fn render_openmetrics(&self) -> String {
             self.monitor().render_openmetrics()
+        }
+
+        /// The protobuf exposition (length-delimited `io.prometheus.client.MetricFamily` messages), the
+        /// only one with native histograms.
+        pub fn render_protobuf(&self) -> Vec<u8> {
+            self.monitor().render_protobuf()
         }
 
         /// The hit-rate report (rolling windows, operations, key patterns) as JSON.

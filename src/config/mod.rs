@@ -6,7 +6,7 @@
 //! in force.
 //!
 //! One file per section ([`namespace`], [`buckets`], [`operations`], [`patterns`], [`alerts`],
-//! [`profiler`], [`http`]); a section that takes a JSON patch implements [`Section`], and so does the
+//! [`profiler`], [`http`], [`state`], [`native_histograms`]); a section that takes a JSON patch implements [`Section`], and so does the
 //! whole [`Config`].
 //!
 //! This module is the bottom layer of the crate: it imports nothing else of it (`tests/layering.rs`
@@ -20,6 +20,7 @@ pub mod buckets;
 pub mod duration;
 pub mod http;
 pub mod namespace;
+pub mod native_histograms;
 pub mod operations;
 pub mod patterns;
 pub mod profiler;
@@ -35,6 +36,7 @@ pub use http::{
     BasicAuth, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, HttpConfig, HttpPatch, Secret,
 };
 pub use namespace::DEFAULT_NAMESPACE;
+pub use native_histograms::NativeHistograms;
 pub use operations::{MAX_OPERATIONS, Operation};
 pub use patterns::{MAX_PATTERNS, PatternConfig, PatternPatch};
 pub use profiler::{DEFAULT_MAX_STACKS, MAX_STACKS_LIMIT, ProfilerConfig, ProfilerPatch, Weight};
@@ -107,6 +109,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// The state file the counts live in (the `"state"` section).
     pub state: StateConfig,
+    /// Whether the protobuf exposition carries native histograms, and their schema (the
+    /// `"native_histograms"` section).
+    pub native_histograms: NativeHistograms,
     /// Whether records count (`{"enabled": false}` switches monitoring off: a record then costs a load
     /// and a branch and counts nothing; renders keep serving what was counted).
     pub enabled: bool,
@@ -123,6 +128,7 @@ impl Default for Config {
             profiler: ProfilerConfig::default(),
             http: HttpConfig::default(),
             state: StateConfig::default(),
+            native_histograms: NativeHistograms::default(),
             enabled: true,
         }
     }
@@ -140,6 +146,7 @@ pub struct ConfigPatch {
     profiler: Option<ProfilerPatch>,
     http: Option<HttpPatch>,
     state: Option<StatePatch>,
+    native_histograms: Option<serde_json::Value>,
     enabled: Option<bool>,
 }
 
@@ -172,6 +179,9 @@ impl Section for Config {
         if let Some(state) = patch.state {
             next.state = next.state.apply(state)?;
         }
+        if let Some(native) = patch.native_histograms {
+            next.native_histograms = next.native_histograms.apply(&native)?;
+        }
         if let Some(enabled) = patch.enabled {
             next.enabled = enabled;
         }
@@ -195,6 +205,7 @@ impl Config {
             "alerts": self.alerts,
             "profiler": self.profiler.to_patch(),
             "http": self.http.to_patch(),
+            "native_histograms": self.native_histograms.to_json(),
             "enabled": self.enabled,
         })
         .to_string()
@@ -217,7 +228,7 @@ impl Config {
     pub fn with_shape_of(&self, shape: &Config) -> Self {
         Self {
             namespace: shape.namespace.clone(),
-            buckets: shape.buckets.clone(),
+            buckets: shape.buckets,
             operations: shape.operations.clone(),
             patterns: shape.patterns.clone(),
             ..self.clone()

@@ -1,7 +1,9 @@
 //! Content negotiation: which exposition format (`Accept`) and whether to gzip (`Accept-Encoding`).
 //!
 //! Both headers are lists of `value;param=..;q=weight` items. Prometheus asks for OpenMetrics with
-//! `application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,*/*;q=0.1`.
+//! `application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,*/*;q=0.1`, and with
+//! native histograms on (`--enable-feature=native-histograms`) for protobuf first:
+//! `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,...`.
 
 use std::io::Write;
 
@@ -37,15 +39,38 @@ fn items(header: &str) -> impl Iterator<Item = Item<'_>> {
     })
 }
 
-/// The exposition format for an `Accept` header: OpenMetrics 1.0.0 when the client weighs it at least
-/// as high as the text format, the text format otherwise (also without a header).
-pub(crate) fn exposition_format(accept: Option<&str>) -> Format {
+/// What `/metrics` answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exposition {
+    /// One of the text formats.
+    Text(Format),
+    /// Length-delimited `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
+}
+
+/// The exposition for an `Accept` header: protobuf when the client asks for delimited
+/// `io.prometheus.client.MetricFamily` messages and weighs them at least as high as every text format,
+/// else OpenMetrics 1.0.0 when weighed at least as high as the text format, else the text format (also
+/// without a header).
+pub(crate) fn exposition(accept: Option<&str>) -> Exposition {
     let Some(accept) = accept else {
-        return Format::Text;
+        return Exposition::Text(Format::Text);
     };
-    let (mut openmetrics, mut text) = (0.0f64, 0.0f64);
+    let (mut protobuf, mut openmetrics, mut text) = (0.0f64, 0.0f64, 0.0f64);
     for item in items(accept) {
+        let param = |name: &str| {
+            item.params
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| *value)
+        };
         match item.value.as_str() {
+            "application/vnd.google.protobuf"
+                if param("proto") == Some("io.prometheus.client.MetricFamily")
+                    && param("encoding") == Some("delimited") =>
+            {
+                protobuf = protobuf.max(item.q);
+            }
             "application/openmetrics-text" => {
                 let version = item
                     .params
@@ -61,10 +86,12 @@ pub(crate) fn exposition_format(accept: Option<&str>) -> Format {
             _ => {}
         }
     }
-    if openmetrics > 0.0 && openmetrics >= text {
-        Format::OpenMetrics
+    if protobuf > 0.0 && protobuf >= openmetrics && protobuf >= text {
+        Exposition::Protobuf
+    } else if openmetrics > 0.0 && openmetrics >= text {
+        Exposition::Text(Format::OpenMetrics)
     } else {
-        Format::Text
+        Exposition::Text(Format::Text)
     }
 }
 
@@ -96,6 +123,27 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    fn exposition_format(accept: Option<&str>) -> Format {
+        match exposition(accept) {
+            Exposition::Text(format) => format,
+            Exposition::Protobuf => panic!("protobuf for {accept:?}"),
+        }
+    }
+
+    #[test]
+    fn prometheus_with_native_histograms_gets_protobuf() {
+        let prometheus = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(exposition(Some(prometheus)), Exposition::Protobuf);
+        for not in [
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4,text/plain",
+            "application/vnd.google.protobuf;proto=other.Message;encoding=delimited",
+        ] {
+            assert_ne!(exposition(Some(not)), Exposition::Protobuf, "{not}");
+        }
+    }
 
     #[test]
     fn prometheus_gets_openmetrics_and_others_get_text() {

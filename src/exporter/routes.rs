@@ -17,11 +17,12 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth;
-use super::negotiate;
+use super::negotiate::{self, Exposition};
 use super::renderer::Rendered;
 use crate::config::http::HttpConfig;
 use crate::monitor::Monitor;
 use crate::profiler::NothingToDraw;
+use crate::render::protobuf::PROTOBUF_CONTENT_TYPE;
 use crate::render::text::Format;
 
 /// Content type of the index page.
@@ -400,15 +401,21 @@ pub(crate) fn answer<B>(monitor: &Monitor, http: &HttpConfig, request: &Request<
             let page = slow_page_index(route.path).unwrap_or_else(|| unreachable!("a slow route has an index"));
             return Answer::Slow { page, content_type };
         }
-        Render::Exposition => {
-            let format = negotiate::exposition_format(text(headers, header::ACCEPT));
-            let body = match format {
-                Format::Text => monitor.render_prometheus(),
-                Format::OpenMetrics => monitor.render_openmetrics(),
-            };
-            (format.content_type(), body, "Accept, Accept-Encoding")
-        }
-        Render::Page { content_type, render } => (content_type, render(monitor), "Accept-Encoding"),
+        Render::Exposition => match negotiate::exposition(text(headers, header::ACCEPT)) {
+            Exposition::Text(format) => {
+                let body = match format {
+                    Format::Text => monitor.render_prometheus(),
+                    Format::OpenMetrics => monitor.render_openmetrics(),
+                };
+                (format.content_type(), body.into_bytes(), "Accept, Accept-Encoding")
+            }
+            Exposition::Protobuf => (
+                PROTOBUF_CONTENT_TYPE,
+                monitor.render_protobuf(),
+                "Accept, Accept-Encoding",
+            ),
+        },
+        Render::Page { content_type, render } => (content_type, render(monitor).into_bytes(), "Accept-Encoding"),
     };
     Answer::Reply(Reply {
         status: StatusCode::OK,
@@ -471,6 +478,16 @@ mod tests {
         let open = respond(&monitor, &http, &request("GET", "/metrics?x=1", &accept), 0);
         assert_eq!(open.headers()[header::CONTENT_TYPE], Format::OpenMetrics.content_type());
         assert!(body(open).ends_with(b"# EOF\n"));
+
+        let accept = [(
+            "accept",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,text/plain;q=0.5",
+        )];
+        let protobuf = respond(&monitor, &http, &request("GET", "/metrics", &accept), 0);
+        assert_eq!(protobuf.headers()[header::CONTENT_TYPE], PROTOBUF_CONTENT_TYPE);
+        assert_eq!(protobuf.headers()[header::VARY], "Accept, Accept-Encoding");
+        let families = crate::render::protobuf::decode(&body(protobuf)).unwrap();
+        assert_eq!(families[0].name.as_deref(), Some("cuenv_cache_operations_total"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::status::CacheMonitorStatus;
 use crate::error::{Error, QuoteLimiter};
+use crate::recording::exemplars::ExemplarError;
 
 /// The longest last-error message kept, in bytes; longer messages are cut (at a character boundary) and
 /// end with `...`. Quoted input inside a message is cut sooner (`error::QUOTED_INPUT_BYTES`).
@@ -93,6 +94,15 @@ pub(crate) enum Failure {
     Error(Error),
     Status(CacheMonitorStatus),
     UnknownFormat(u32),
+    /// An exemplar's label set, refused without allocating (records allocate nothing, failing or not).
+    Exemplar(ExemplarError),
+}
+
+impl From<ExemplarError> for Failure {
+    #[cold]
+    fn from(error: ExemplarError) -> Self {
+        Self::Exemplar(error)
+    }
 }
 
 impl From<Error> for Failure {
@@ -144,6 +154,7 @@ fn fail(failure: Failure) -> i32 {
         Failure::Error(error) => CacheMonitorStatus::from(error),
         Failure::Status(status) => *status,
         Failure::UnknownFormat(_) => CacheMonitorStatus::UnknownFormat,
+        Failure::Exemplar(_) => CacheMonitorStatus::InvalidExemplar,
     };
     if status != CacheMonitorStatus::BufferTooSmall {
         let mut text = QuoteLimiter::new(FixedText::new());
@@ -151,6 +162,8 @@ fn fail(failure: Failure) -> i32 {
             Failure::Error(error) => write!(text, "{error}"),
             Failure::Status(status) => text.write_str(&status.description().to_string_lossy()),
             Failure::UnknownFormat(code) => write!(text, "unknown render format code {code}"),
+            // The same text as `Error::InvalidExemplar`'s.
+            Failure::Exemplar(error) => write!(text, "invalid exemplar: {error}"),
         };
         let (bytes, len) = text.into_inner().finish();
         // `try_with` fails only while the thread's thread-locals are being torn down; the message is then

@@ -10,7 +10,8 @@
 //! 1.1 the analysis (hit-rate and stats JSON), 1.2 state export, import and shutdown, 1.3 the profiler
 //! (flamegraphs, `record_with_frames`), 1.4 the exporter (`serve*`), 1.5 `record_batch` and
 //! `EXPORTER_NOT_BUILT`, 1.6 state files (`STATE_FILE`), the allocating render, `finish`, the version
-//! string, the outcome names and the codes that split `BUSY` and `INTERNAL`.
+//! string, the outcome names, the codes that split `BUSY` and `INTERNAL`, and exemplars
+//! (`record_with_exemplar`, `INVALID_EXEMPLAR`).
 
 pub(crate) mod boundary;
 pub(crate) mod serving;
@@ -28,6 +29,7 @@ pub use status::{
 use crate::config::duration::MAX_DURATION_NS;
 use crate::error::Error;
 use crate::monitor::Monitor;
+use crate::recording::exemplars;
 use crate::recording::latency::MAX_TRACKED_NS;
 use crate::recording::operation::{Gauge, Operation};
 
@@ -37,7 +39,8 @@ pub const CACHE_MONITOR_ABI_VERSION_MAJOR: u32 = 1;
 /// (1.5: `cache_monitor_record_batch` and `CACHE_MONITOR_STATUS_EXPORTER_NOT_BUILT`; 1.6: state files, the
 /// `"state"` and `"enabled"` configuration keys and `CACHE_MONITOR_STATUS_STATE_FILE`,
 /// `cache_monitor_render_alloc`, `cache_monitor_free`, `cache_monitor_finish`, `cache_monitor_version_string`,
-/// `CacheMonitorOutcome`, `CacheMonitorFormat` and the status codes -21 to -25).
+/// `CacheMonitorOutcome`, `CacheMonitorFormat`, the status codes -21 to -26, `cache_monitor_set_enabled`,
+/// `cache_monitor_is_enabled` and `cache_monitor_record_with_exemplar`).
 pub const CACHE_MONITOR_ABI_VERSION_MINOR: u32 = 6;
 /// `(major << 16) | minor`, what `cache_monitor_abi_version` returns for this header.
 pub const CACHE_MONITOR_ABI_VERSION: u32 = (CACHE_MONITOR_ABI_VERSION_MAJOR << 16) | CACHE_MONITOR_ABI_VERSION_MINOR;
@@ -101,6 +104,26 @@ pub unsafe extern "C" fn cache_monitor_configure(json: *const c_char) -> i32 {
     })
 }
 
+/// Switches monitoring on (`enabled` non-zero) or off (zero) at run time, as `{"enabled": true/false}`
+/// does (since ABI 1.6). Off, every record returns OK at once and counts nothing (nor do `count`s and
+/// `begin`s); everything counted stays rendered and served, the exporter and the state file keep
+/// working, and switching back on resumes counting. Never fails: returns `CACHE_MONITOR_STATUS_OK`.
+/// Lock-free for the recording threads; takes the configuration lock, so do not call it from a signal
+/// handler.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_set_enabled(enabled: i32) -> i32 {
+    guard(|| {
+        Monitor::global().set_enabled(enabled != 0);
+        Ok(())
+    })
+}
+
+/// 1 when records count, 0 when monitoring is switched off (since ABI 1.6). Lock-free.
+#[unsafe(no_mangle)]
+pub extern "C" fn cache_monitor_is_enabled() -> i32 {
+    i32::from(Monitor::global().is_enabled())
+}
+
 /// Records one finished operation (since ABI 1.0): its code (`CacheMonitorOperation` or a registered custom
 /// code), its outcome (`CacheMonitorOutcome`), its duration in nanoseconds, and optionally its key (NULL
 /// with length 0 for none; any bytes, NUL bytes and invalid UTF-8 included). Durations above
@@ -159,6 +182,50 @@ pub unsafe extern "C" fn cache_monitor_record_with_frames(
         // SAFETY: the caller passes NULL or `frames_len` readable bytes.
         let frames = unsafe { bytes(frames.cast(), frames_len) }?;
         Ok(Monitor::global().record_codes_with_frames(op, result, duration_ns, key, frames)?)
+    })
+}
+
+/// Records one finished operation exactly as `cache_monitor_record` does and makes `labels` the latest
+/// exemplar of the histogram bucket it counts in (since ABI 1.6): OpenMetrics shows it on that bucket's
+/// `_bucket` line (`# {trace_id="abc"} 0.0012 1700000000.123`: the labels, the duration in seconds, the
+/// wall-clock time of the record), the protobuf exposition in that bucket. Exemplars stay in this
+/// process (state files and snapshots do not carry them) and `cache_monitor_reset` forgets them.
+///
+/// `labels` is `labels_len` bytes of UTF-8 text (no NUL terminator is read): `name=value` lines separated
+/// by `\n`, an optional `\n` after the last, for example `"trace_id=4bf92f3577b34da6\nspan_id=00f067aa"`.
+/// A value runs to the end of its line, so it may hold `=` and `,` but not a line feed. NULL with length
+/// 0 (or an empty text) is no labels: the exemplar carries its value and time alone. OpenMetrics' rules
+/// apply: names `[a-zA-Z_][a-zA-Z0-9_]*` not beginning with `__`, no name twice, at most 128 characters
+/// in the names and values together.
+///
+/// The labels are checked before anything is counted, and a refused call records nothing: text that is
+/// not UTF-8 returns `INVALID_UTF8`; a line that is not `name=value`, a bad or repeated name or more
+/// than 128 characters return `INVALID_EXEMPLAR`; otherwise the codes, key and pointers are refused as
+/// `cache_monitor_record` refuses them. Lock-free and allocation-free like `cache_monitor_record`, with a
+/// wall-clock read more; when another thread is writing the same bucket's exemplar at that instant, this
+/// one's is dropped (the record still counts). Switched off, it returns OK and keeps nothing.
+///
+/// # Safety
+/// `key` must be NULL or point to `key_len` readable bytes; `labels` must be NULL or point to
+/// `labels_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cache_monitor_record_with_exemplar(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+    labels: *const c_char,
+    labels_len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller passes NULL or `key_len` readable bytes.
+        let key = unsafe { bytes(key, key_len) }?;
+        // SAFETY: the caller passes NULL or `labels_len` readable bytes.
+        let labels = unsafe { bytes(labels.cast(), labels_len) }?;
+        let labels = std::str::from_utf8(labels).map_err(|_| CacheMonitorStatus::InvalidUtf8)?;
+        let labels = exemplars::parse_text(labels)?;
+        Ok(Monitor::global().record_codes_with_labels(op, result, duration_ns, key, labels)?)
     })
 }
 
@@ -320,18 +387,25 @@ pub extern "C" fn cache_monitor_reset() -> i32 {
     })
 }
 
-/// Renders `format` from the process-wide monitor: the one place that says which text each format is.
-pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+/// Renders `format` from the process-wide monitor: the one place that says what each format is.
+pub(crate) fn render_bytes(format: CacheMonitorFormat) -> Result<Vec<u8>, Error> {
     let monitor = Monitor::global();
     Ok(match format {
-        CacheMonitorFormat::Prometheus => monitor.render_prometheus(),
-        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics(),
-        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json(),
-        CacheMonitorFormat::StatsJson => monitor.render_stats_json(),
-        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded(),
-        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?,
-        CacheMonitorFormat::StateSnapshot => monitor.export_state(),
+        CacheMonitorFormat::Prometheus => monitor.render_prometheus().into_bytes(),
+        CacheMonitorFormat::Openmetrics => monitor.render_openmetrics().into_bytes(),
+        CacheMonitorFormat::HitRateJson => monitor.render_hit_rate_json().into_bytes(),
+        CacheMonitorFormat::StatsJson => monitor.render_stats_json().into_bytes(),
+        CacheMonitorFormat::FlamegraphFolded => monitor.render_flamegraph_folded().into_bytes(),
+        CacheMonitorFormat::FlamegraphSvg => monitor.render_flamegraph_svg()?.into_bytes(),
+        CacheMonitorFormat::StateSnapshot => monitor.export_state().into_bytes(),
+        CacheMonitorFormat::Protobuf => monitor.render_protobuf(),
     })
+}
+
+/// [`render_bytes`] of a text format (the binary protobuf exposition is refused as a failed render).
+pub(crate) fn render(format: CacheMonitorFormat) -> Result<String, Error> {
+    String::from_utf8(render_bytes(format)?)
+        .map_err(|_| Error::Render(format!("{format:?} is not text: use cache_monitor_render_alloc")))
 }
 
 text_outputs! {
@@ -564,9 +638,9 @@ pub unsafe extern "C" fn cache_monitor_render_alloc(format: u32, out: *mut *mut 
             return Err(CacheMonitorStatus::NullPointer.into());
         }
         let format = CacheMonitorFormat::from_code(format).ok_or(Failure::UnknownFormat(format))?;
-        let text = render(format)?;
+        let body = render_bytes(format)?;
         // SAFETY: `out` and `len` are non-null (checked above) and writable by the caller's contract.
-        unsafe { write_allocated(text.as_bytes(), out, len) }
+        unsafe { write_allocated(&body, out, len) }
     })
 }
 
@@ -600,9 +674,23 @@ pub type CacheMonitorRecordWithFramesFn = unsafe extern "C" fn(
     frames: *const c_char,
     frames_len: usize,
 ) -> i32;
+/// Signature of `cache_monitor_record_with_exemplar` (since ABI 1.6).
+pub type CacheMonitorRecordWithExemplarFn = unsafe extern "C" fn(
+    op: u32,
+    result: u32,
+    duration_ns: u64,
+    key: *const u8,
+    key_len: usize,
+    labels: *const c_char,
+    labels_len: usize,
+) -> i32;
 /// Signature of `cache_monitor_record_batch`.
 pub type CacheMonitorRecordBatchFn =
     unsafe extern "C" fn(records: *const CacheMonitorRecord, count: usize, recorded: *mut usize) -> i32;
+/// Signature of `cache_monitor_set_enabled` (since ABI 1.6).
+pub type CacheMonitorSetEnabledFn = extern "C" fn(enabled: i32) -> i32;
+/// Signature of `cache_monitor_is_enabled` (since ABI 1.6).
+pub type CacheMonitorIsEnabledFn = extern "C" fn() -> i32;
 /// Signature of `cache_monitor_begin`.
 pub type CacheMonitorBeginFn = extern "C" fn(op: u32) -> i32;
 /// Signature of `cache_monitor_set_gauge`.
@@ -637,7 +725,10 @@ const _: () = {
     let _: CacheMonitorRecordFn = cache_monitor_finish;
     let _: CacheMonitorRecordFn = cache_monitor_end;
     let _: CacheMonitorRecordWithFramesFn = cache_monitor_record_with_frames;
+    let _: CacheMonitorRecordWithExemplarFn = cache_monitor_record_with_exemplar;
     let _: CacheMonitorRecordBatchFn = cache_monitor_record_batch;
+    let _: CacheMonitorSetEnabledFn = cache_monitor_set_enabled;
+    let _: CacheMonitorIsEnabledFn = cache_monitor_is_enabled;
     let _: CacheMonitorBeginFn = cache_monitor_begin;
     let _: CacheMonitorSetGaugeFn = cache_monitor_set_gauge;
     let _: CacheMonitorResetFn = cache_monitor_reset;
@@ -690,16 +781,39 @@ mod tests {
     }
 
     #[test]
+    fn render_alloc_renders_the_binary_protobuf_exposition_whole() {
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: `out` and `len` are live locals.
+        let status = unsafe { cache_monitor_render_alloc(CacheMonitorFormat::Protobuf as u32, &mut out, &mut len) };
+        assert_eq!(status, 0);
+        // SAFETY: `out` holds `len + 1` bytes from `cache_monitor_render_alloc`, released right after.
+        let body = unsafe { std::slice::from_raw_parts(out, len) }.to_vec();
+        // SAFETY: from `cache_monitor_render_alloc`, released once.
+        unsafe { cache_monitor_free(out) };
+        let families = crate::render::protobuf::decode(&body).expect("length-delimited messages");
+        assert!(
+            families
+                .iter()
+                .any(|f| f.name.as_deref() == Some("cuenv_cache_operations_total"))
+        );
+        assert!(
+            render(CacheMonitorFormat::Protobuf).is_err() || body.is_ascii(),
+            "not a text"
+        );
+    }
+
+    #[test]
     fn render_alloc_refusals_leave_nothing_to_free() {
         let mut out: *mut u8 = std::ptr::dangling_mut();
         let mut len = usize::MAX;
         // SAFETY (every call below): `out` and `len` are live locals or NULL.
-        let status = unsafe { cache_monitor_render_alloc(7, &mut out, &mut len) };
+        let status = unsafe { cache_monitor_render_alloc(8, &mut out, &mut len) };
         assert_eq!(
             (status, out.is_null(), len),
             (CacheMonitorStatus::UnknownFormat as i32, true, 0)
         );
-        assert_eq!(boundary::last_error(), "unknown render format code 7");
+        assert_eq!(boundary::last_error(), "unknown render format code 8");
         let status = unsafe { cache_monitor_render_alloc(0, std::ptr::null_mut(), &mut len) };
         assert_eq!(status, CacheMonitorStatus::NullPointer as i32);
         out = std::ptr::dangling_mut();

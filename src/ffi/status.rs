@@ -81,11 +81,16 @@ pub enum CacheMonitorStatus {
     IncompatibleSnapshot = -24,
     /// `cache_monitor_render_alloc`: the format code is not one of `CacheMonitorFormat` (since ABI 1.6).
     UnknownFormat = -25,
+    /// `cache_monitor_record_with_exemplar`: the exemplar's label set is refused (a name that is not
+    /// `[a-zA-Z_][a-zA-Z0-9_]*` or begins with `__`, a name given twice, more than 128 characters in the
+    /// names and values together, a line that is not `name=value`); the record was not counted (since
+    /// ABI 1.6).
+    InvalidExemplar = -26,
 }
 
 impl CacheMonitorStatus {
     /// Every status, in code order from 0 down.
-    pub(crate) const ALL: [Self; 26] = [
+    pub(crate) const ALL: [Self; 27] = [
         Self::Ok,
         Self::NullPointer,
         Self::UnknownOperation,
@@ -112,6 +117,7 @@ impl CacheMonitorStatus {
         Self::TooManyImportSources,
         Self::IncompatibleSnapshot,
         Self::UnknownFormat,
+        Self::InvalidExemplar,
     ];
 
     /// A static, NUL-terminated description.
@@ -143,6 +149,7 @@ impl CacheMonitorStatus {
             Self::TooManyImportSources => c"too many import sources; reset first",
             Self::IncompatibleSnapshot => c"state snapshot with an incompatible configuration; nothing imported",
             Self::UnknownFormat => c"unknown render format code",
+            Self::InvalidExemplar => c"invalid exemplar label set; nothing recorded",
         }
     }
 
@@ -174,6 +181,7 @@ impl From<&Error> for CacheMonitorStatus {
             Error::ServeFailed(_) => Self::ServeFailed,
             Error::ExporterNotBuilt => Self::ExporterNotBuilt,
             Error::StateFile(_) => Self::StateFile,
+            Error::InvalidExemplar(_) => Self::InvalidExemplar,
         }
     }
 }
@@ -225,7 +233,7 @@ pub enum CacheMonitorOutcome {
 pub type CacheMonitorResult = CacheMonitorOutcome;
 
 /// What `cache_monitor_render_alloc` renders (since ABI 1.6): each of the texts the `cache_monitor_render*`
-/// functions and `cache_monitor_export_state` write.
+/// functions and `cache_monitor_export_state` write, and the protobuf exposition.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheMonitorFormat {
@@ -243,11 +251,15 @@ pub enum CacheMonitorFormat {
     FlamegraphSvg = 5,
     /// A state snapshot for `cache_monitor_import_state` (`cache_monitor_export_state`).
     StateSnapshot = 6,
+    /// The protobuf exposition (since ABI 1.6): length-delimited `io.prometheus.client.MetricFamily`
+    /// messages, with native histograms. Binary: its size is `*len` (it may hold NUL bytes; the NUL
+    /// after it is there all the same).
+    Protobuf = 7,
 }
 
 impl CacheMonitorFormat {
     /// Every format, in code order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Prometheus,
         Self::Openmetrics,
         Self::HitRateJson,
@@ -255,6 +267,7 @@ impl CacheMonitorFormat {
         Self::FlamegraphFolded,
         Self::FlamegraphSvg,
         Self::StateSnapshot,
+        Self::Protobuf,
     ];
 
     /// The format of a code, if it is one.
@@ -378,6 +391,10 @@ mod tests {
             (Error::ServeFailed(String::new()), CacheMonitorStatus::ServeFailed),
             (Error::ExporterNotBuilt, CacheMonitorStatus::ExporterNotBuilt),
             (Error::StateFile(String::new()), CacheMonitorStatus::StateFile),
+            (
+                Error::InvalidExemplar(String::new()),
+                CacheMonitorStatus::InvalidExemplar,
+            ),
         ];
         for (error, status) in &errors {
             assert_eq!(CacheMonitorStatus::from(error), *status, "{error:?}");

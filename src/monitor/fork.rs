@@ -18,9 +18,12 @@ use std::sync::{MutexGuard, RwLockWriteGuard};
 use super::{Imported, Monitor};
 use crate::config::Config;
 use crate::profiler::ForkGuard as ProfilerForkGuard;
+use crate::recording::exemplars::ExemplarTable;
 
 /// A monitor's locks, all held (see the module documentation); dropping it releases them.
 pub(crate) struct ForkGuard<'a> {
+    /// Not a lock: the slots a writer may hold at the fork (see `release_in_child`).
+    exemplars: &'a ExemplarTable,
     // Released in declaration order: the reverse of the order taken.
     profiler: ProfilerForkGuard<'a>,
     _imported: MutexGuard<'a, BTreeMap<u64, Imported>>,
@@ -37,6 +40,7 @@ impl Monitor {
         let imported = self.imported.lock();
         let profiler = self.profiler.lock_for_fork();
         ForkGuard {
+            exemplars: &self.exemplars,
             profiler,
             _imported: imported,
             _resetting: resetting,
@@ -46,14 +50,17 @@ impl Monitor {
 }
 
 impl ForkGuard<'_> {
-    /// In the child: makes the profiler forget the samples the fork cut off, then releases every lock.
+    /// In the child: makes the profiler forget the samples the fork cut off and releases the exemplar
+    /// slots held by writers it cut off, then releases every lock.
     pub(crate) fn release_in_child(self) {
         let Self {
+            exemplars,
             profiler,
             _imported,
             _resetting,
             _config,
         } = self;
+        exemplars.release_held_in_child();
         profiler.in_child();
     }
 }

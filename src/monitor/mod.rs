@@ -27,6 +27,7 @@ use crate::profiler::Profiler;
 use crate::recording::attachment::Attachment;
 use crate::recording::backing::zeroed;
 use crate::recording::clock::Clock;
+use crate::recording::exemplars::{self, Encoded, ExemplarHome, ExemplarTable, Offer};
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::patterns::PatternTable;
 use crate::recording::recorder::{Admission, AttachmentHome, Memory, Record, Recorder};
@@ -53,6 +54,10 @@ static GLOBAL_ATTACHMENT: OnceLock<Attachment> = OnceLock::new();
 
 static GLOBAL: OnceLock<Monitor> = OnceLock::new();
 
+/// The process-wide monitor's exemplars, in `.bss` like its region (pages stay unmapped until used).
+// SAFETY: atomics only; all-zero is the empty table.
+static GLOBAL_EXEMPLARS: ExemplarTable = unsafe { zeroed() };
+
 /// Records cache operations and renders what it has seen.
 ///
 /// [`Monitor::global`] is the monitor behind the C ABI; [`Monitor::new`] makes independent ones (tests, or
@@ -71,6 +76,8 @@ pub struct Monitor {
     profiler: Profiler,
     /// The generation of the attached state file's shape that `config` holds (see `state_file`).
     shape_generation: AtomicU64,
+    /// The latest exemplar of every bucket of every series (process memory only, never a state file).
+    exemplars: ExemplarHome,
 }
 
 impl Default for Monitor {
@@ -88,12 +95,10 @@ impl Monitor {
     /// A monitor with its own counters whose windows follow `clock` (a
     /// [`ManualClock`](crate::recording::clock::ManualClock) in tests).
     pub fn with_clock(clock: Clock) -> Self {
-        Self::with_recorder(Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            clock,
-        ))
+        Self::with_recorder(
+            Recorder::new(Memory::heap(), AttachmentHome::Heap(OnceLock::new()), None, clock),
+            ExemplarHome::Heap(ExemplarTable::boxed()),
+        )
     }
 
     /// The process-wide monitor, the one the C ABI records into.
@@ -101,12 +106,15 @@ impl Monitor {
     pub fn global() -> &'static Self {
         GLOBAL.get_or_init(|| {
             let reserved = std::ptr::NonNull::from(&GLOBAL_FILE_SPACE).cast::<u8>();
-            let monitor = Self::with_recorder(Recorder::new(
-                Memory::Static(&GLOBAL_REGION),
-                AttachmentHome::Static(&GLOBAL_ATTACHMENT),
-                Some(reserved),
-                Clock::Monotonic,
-            ));
+            let monitor = Self::with_recorder(
+                Recorder::new(
+                    Memory::Static(&GLOBAL_REGION),
+                    AttachmentHome::Static(&GLOBAL_ATTACHMENT),
+                    Some(reserved),
+                    Clock::Monotonic,
+                ),
+                ExemplarHome::Static(&GLOBAL_EXEMPLARS),
+            );
             monitor.attach_from_environment();
             monitor
         })
@@ -117,7 +125,7 @@ impl Monitor {
         GLOBAL.get()
     }
 
-    fn with_recorder(recorder: Recorder) -> Self {
+    fn with_recorder(recorder: Recorder, exemplars: ExemplarHome) -> Self {
         let config = Config::default();
         recorder.set_bounds(&config.buckets);
         recorder.set_patterns(&config.patterns);
@@ -129,6 +137,7 @@ impl Monitor {
             imported: Mutex::new(BTreeMap::new()),
             profiler: Profiler::new(),
             shape_generation: AtomicU64::new(0),
+            exemplars,
         }
     }
 
@@ -178,6 +187,88 @@ impl Monitor {
         frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
         Ok(self.record_raw(operation, result, duration_ns, key, frames.as_ref())?)
+    }
+
+    /// [`Monitor::record`] with an exemplar: the record counts exactly as `record` counts it, and `labels`
+    /// (a trace id, say: `&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]`) become the latest
+    /// exemplar of the classic bucket it counts in, with the duration in seconds as its value and the wall
+    /// clock as its time. OpenMetrics shows it on the bucket's `_bucket` line, the protobuf exposition in
+    /// the bucket (see the README's "Exemplars").
+    ///
+    /// The labels are checked first, by OpenMetrics' rules: names `[a-zA-Z_][a-zA-Z0-9_]*` not beginning
+    /// with `__`, no name twice, at most [`MAX_EXEMPLAR_CHARS`](exemplars::MAX_EXEMPLAR_CHARS) (128)
+    /// characters in the names and values together (an empty set is allowed). A set that breaks them is
+    /// refused with [`Error::InvalidExemplar`] and **nothing is recorded**, like any refused call.
+    ///
+    /// Takes no lock and, unless it refuses, allocates nothing; it costs more than `record` (a wall-clock
+    /// read, the label set copied into its bucket's slot), and `record` costs nothing more for its
+    /// existence. When another
+    /// thread is writing the same bucket's exemplar at that instant, this one's is dropped (the record
+    /// still counts). Switched off, it counts and keeps nothing. Exemplars stay in this process: state
+    /// files and snapshots do not carry them; a reset forgets them.
+    pub fn record_with_exemplar(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        labels: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        exemplars::check(labels.iter().copied())?;
+        Ok(self.record_exemplar_raw(
+            operation.code(),
+            outcome.code(),
+            duration_ns,
+            key,
+            labels.iter().copied(),
+        )?)
+    }
+
+    /// [`Monitor::record_with_exemplar`] from raw codes, as the C ABI receives them, with `labels` checked
+    /// by the caller (`exemplars::check` or `exemplars::parse_text`). Refusals are a [`Refused`], which
+    /// allocates nothing.
+    pub(crate) fn record_codes_with_labels<'a>(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        labels: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Refused> {
+        self.record_exemplar_raw(operation, result, duration_ns, key, labels)
+    }
+
+    /// Records, then offers the exemplar of checked `labels` to its bucket's slot (see
+    /// `recording::exemplars` for the protocol).
+    fn record_exemplar_raw<'a>(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        labels: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Refused> {
+        let encoded = Encoded::new(labels);
+        self.record_raw(operation, result, duration_ns, key, b"")?;
+        if !self.recorder.is_enabled() {
+            return Ok(());
+        }
+        let duration_ns = clamp_duration(duration_ns);
+        let (bucket, generation) = self.recorder.exemplar_place(duration_ns);
+        let unix_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
+        // `record_raw` accepted both codes, so they are in range; the table checks its indexes anyway.
+        self.exemplars.offer(&Offer {
+            operation: Operation::from_code(operation).index(),
+            outcome: result as usize,
+            bucket,
+            duration_ns,
+            unix_nanos,
+            generation,
+            labels: &encoded,
+        });
+        Ok(())
     }
 
     /// The hot path every record takes. A refusal is a small value, so that the happy path carries no
@@ -307,6 +398,10 @@ impl Monitor {
             }
             next
         };
+        if next.buckets != config.buckets || next.state.path != config.state.path {
+            // An exemplar's bucket is an index into the bounds of its region.
+            self.exemplars.forget();
+        }
         self.apply_config(&config, &next);
         *config = next;
         Ok(())
@@ -344,6 +439,23 @@ impl Monitor {
             .any(|series| series.count > 0)
     }
 
+    /// Switches monitoring on or off, as `{"enabled": ...}` does, for hosts that toggle it at run time.
+    ///
+    /// Off, a record costs one load and a compare beyond the call and counts nothing (nor do `count` and
+    /// `begin`); everything counted stays rendered and served, the exporter and the state file keep
+    /// working, and switching back on resumes counting. Never refused.
+    pub fn set_enabled(&self, enabled: bool) {
+        let mut config = self.config.write();
+        config.enabled = enabled;
+        self.recorder.set_enabled(enabled);
+    }
+
+    /// Whether records count (see [`Monitor::set_enabled`]).
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.recorder.is_enabled()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
         if self.recorder.attachment().is_some() {
@@ -359,7 +471,7 @@ impl Monitor {
         self.config.read().http.clone()
     }
 
-    /// Forgets everything recorded, imported or sampled and zeroes the host gauges. Operations in flight
+    /// Forgets everything recorded, imported or sampled (exemplars too) and zeroes the host gauges. Operations in flight
     /// stay in flight, and learned key patterns keep their ids (the cap counts patterns since start).
     ///
     /// With a state file attached, the reset is the file's: every process reads the same counts from
@@ -385,6 +497,7 @@ impl Monitor {
             }
             None => write_baseline(),
         }
+        self.exemplars.forget();
         self.profiler.reset();
     }
 
@@ -497,6 +610,27 @@ impl InFlight<'_> {
         // Both calls can only fail for an unregistered operation, which `start` already refused.
         let _ = self.monitor.end(self.operation);
         let _ = self.monitor.record(self.operation, outcome, elapsed, key);
+    }
+}
+
+impl InFlight<'_> {
+    /// [`InFlight::finish`] with an exemplar (see [`Monitor::record_with_exemplar`]): ends the operation
+    /// and records it with its outcome, key, the time since it started and `labels` as its bucket's
+    /// latest exemplar. The operation ends and is recorded whatever `labels` hold: a label set that is
+    /// refused returns [`Error::InvalidExemplar`] and the operation is recorded without it (the guard is
+    /// gone, so there would be no second chance to record it).
+    pub fn finish_with_exemplar(mut self, outcome: Outcome, key: &[u8], labels: &[(&str, &str)]) -> Result<(), Error> {
+        self.finished = true;
+        let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // `end` and a plain `record` can only fail for an unregistered operation, which `start` refused.
+        let _ = self.monitor.end(self.operation);
+        let recorded = self
+            .monitor
+            .record_with_exemplar(self.operation, outcome, elapsed, key, labels);
+        if recorded.is_err() {
+            let _ = self.monitor.record(self.operation, outcome, elapsed, key);
+        }
+        recorded
     }
 }
 

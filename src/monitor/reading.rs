@@ -7,10 +7,12 @@ use crate::analysis::view::{MetricsView, PatternTotals};
 use crate::analysis::windows::{self, ReadScope, Resolution, WINDOWS, oldest_window_start, recent_latency_start};
 use crate::error::Error;
 use crate::profiler::{FoldedStack, ProfilerStats};
-use crate::recording::operation::OUTCOMES;
+use crate::recording::exemplars::Exemplar;
+use crate::recording::operation::{OUTCOMES, Outcome};
 use crate::recording::shard::OTHER_PATTERN_ID;
 use crate::recording::totals::Totals;
 use crate::render::json::{self, HitRateReport, StatsReport};
+use crate::render::protobuf;
 use crate::render::text::{self, Format};
 use crate::state::counts::CountsSinceReset;
 
@@ -90,7 +92,9 @@ impl Monitor {
                 *count += add;
             }
         }
+        let exemplars = self.exemplars_of(&totals, config.buckets.nanos());
         MetricsView {
+            exemplars,
             gauges: self.recorder.gauges(),
             windows,
             recent_latency,
@@ -109,6 +113,35 @@ impl Monitor {
         }
     }
 
+    /// The exemplars of every recorded series of `totals` that has any, each checked against the bucket it
+    /// is shown on (`nanos`: the bounds in force), so none can sit under a bound it does not belong to.
+    fn exemplars_of(&self, totals: &Totals, nanos: &[u64]) -> BTreeMap<(u32, u32), Vec<Option<Exemplar>>> {
+        let epoch = self.exemplars.epoch();
+        let generation = self.recorder.region().core.baseline.generation();
+        let in_bucket = |bucket: usize, duration: u64| {
+            (bucket == 0 || duration > nanos[bucket - 1]) && nanos.get(bucket).is_none_or(|bound| duration <= *bound)
+        };
+        let mut found = BTreeMap::new();
+        for (operation, series) in totals.series.iter().enumerate() {
+            for (outcome, counts) in Outcome::ALL.into_iter().zip(series) {
+                if counts.count == 0 {
+                    continue;
+                }
+                let buckets: Vec<Option<Exemplar>> = (0..=nanos.len())
+                    .map(|bucket| {
+                        self.exemplars
+                            .read(operation, outcome.index(), bucket, epoch, generation)
+                            .filter(|exemplar| in_bucket(bucket, exemplar.duration_ns))
+                    })
+                    .collect();
+                if buckets.iter().any(Option::is_some) {
+                    found.insert((operation as u32, outcome.code()), buckets);
+                }
+            }
+        }
+        found
+    }
+
     /// Prometheus text exposition (format 0.0.4) of every metric family.
     pub fn render_prometheus(&self) -> String {
         text::render(&self.view(), Format::Text)
@@ -117,6 +150,14 @@ impl Monitor {
     /// OpenMetrics 1.0.0 exposition of every metric family.
     pub fn render_openmetrics(&self) -> String {
         text::render(&self.view(), Format::OpenMetrics)
+    }
+
+    /// The protobuf exposition: every metric family as length-delimited
+    /// `io.prometheus.client.MetricFamily` messages, the duration histogram with its native buckets
+    /// (unless `{"native_histograms": false}`). Content type
+    /// [`PROTOBUF_CONTENT_TYPE`](crate::render::protobuf::PROTOBUF_CONTENT_TYPE).
+    pub fn render_protobuf(&self) -> Vec<u8> {
+        protobuf::render(&self.view())
     }
 
     /// The hit-rate report: rolling windows, operations, key patterns.

@@ -142,7 +142,7 @@ fn reconciled(current: &Config, next: &Config, file: &Config, file_has_counts: b
                 format!("{:?}", file.buckets.seconds()),
             );
         }
-        shape.buckets = next.buckets.clone();
+        shape.buckets = next.buckets;
     }
     if next.patterns != current.patterns && next.patterns != file.patterns {
         if file_has_counts {
@@ -278,10 +278,10 @@ impl Monitor {
                     for (cell, count) in cells.buckets.iter().zip(&totals.buckets) {
                         add(cell, *count);
                     }
-                }
-                for (index, count) in residue.latency[op].nonzero() {
-                    add(&shard.latency[op][index], count);
-                    set_bits(&shard.latency_rows[op], row_bit(index));
+                    for (index, count) in totals.latency.nonzero() {
+                        add(&shard.latency[op][outcome][index], count);
+                        set_bits(&shard.latency_rows[op][outcome], row_bit(index));
+                    }
                 }
                 add(&shard.begun[op], residue.begun[op]);
                 add(&shard.ended[op], residue.ended[op]);

@@ -168,6 +168,50 @@ mod tests {
     }
 
     #[test]
+    fn native_buckets_travel_per_series_and_a_version_1_snapshot_is_upgraded() {
+        let (a, b, _) = pair();
+        for (outcome, ns) in [
+            (Outcome::Hit, 1_000),
+            (Outcome::Hit, 1_000),
+            (Outcome::Miss, 1_000),
+            (Outcome::Hit, 0),
+        ] {
+            a.record(Operation::GET, outcome, ns, b"k").unwrap();
+        }
+        let export = a.export_state();
+        b.import_state(export.as_bytes()).unwrap();
+        let (mine, theirs) = (a.totals(), b.totals());
+        for outcome in 0..2 {
+            assert_eq!(theirs.series[0][outcome].latency, mine.series[0][outcome].latency);
+        }
+        assert_eq!(
+            theirs.series[0][0].latency.native_buckets(5).0,
+            1,
+            "0 ns in the zero bucket"
+        );
+
+        // The same counts as an earlier copy of the library exported them: log-linear buckets per
+        // operation (1000 ns was bucket 190, 0 ns bucket 0).
+        let mut v1: serde_json::Value = serde_json::from_str(&export).unwrap();
+        v1["version"] = serde_json::json!(1);
+        for series in v1["series"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .flat_map(|s| s.as_array_mut().unwrap())
+        {
+            series.as_object_mut().unwrap().remove("latency");
+        }
+        v1["latency"] = serde_json::json!([[[0, 1], [190, 3]]]);
+        let (c, _, _) = pair();
+        c.import_state(v1.to_string().as_bytes()).unwrap();
+        let upgraded = c.totals();
+        assert_eq!(upgraded.series[0][0].latency.total(), 3, "the hits' share");
+        assert_eq!(upgraded.series[0][1].latency.total(), 1, "the miss's share");
+        assert_eq!(upgraded.latency[0], mine.latency[0], "1000 ns is still 1000 ns");
+    }
+
+    #[test]
     fn an_import_carries_every_count_and_a_reimport_replaces_it() {
         let (a, b, clock) = pair();
         a.configure(r#"{"namespace": "swap", "operations": ["compact"], "buckets": [0.001, 0.01]}"#)
@@ -264,7 +308,7 @@ mod tests {
             "buckets differ"
         );
         let mut tampered: serde_json::Value = serde_json::from_str(&a.export_state()).unwrap();
-        tampered["latency"][0] = serde_json::json!([[99_999, 1]]);
+        tampered["series"][0][0]["latency"] = serde_json::json!([[99_999, 1]]);
         assert!(matches!(
             b.import_state(tampered.to_string().as_bytes()),
             Err(Error::InvalidSnapshot(_))

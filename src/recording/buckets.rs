@@ -4,10 +4,11 @@
 //!
 //! # Constant-time bucket index
 //!
-//! Every record already computes its log-linear latency bucket (`latency::index_of`: a leading-zero count
-//! and two shifts). The table maps each latency bucket to the first configured bound at or above the
-//! bucket's lowest duration; durations in that latency bucket land there unless a bound falls inside the
-//! latency bucket, in which case one comparison (rarely two: bounds closer than 1/32 apart) moves them on.
+//! Every record already computes its latency bucket (`latency::index_of`: its native-histogram bucket, from
+//! the exponent and a table). The table here maps each latency bucket to the first configured bound at or
+//! above the bucket's lowest duration; durations in that latency bucket land there unless a bound falls
+//! inside the latency bucket, in which case one comparison (rarely two: bounds closer than 2.2% apart)
+//! moves them on.
 //! A sentinel bound of `u64::MAX` after the last one ends every scan, so the index is
 //! `table[latency] + (duration > bound[table[latency]])`, exact for every duration (the tests compare it
 //! with a binary search at every bound and its neighbours).

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::recording::shard::{Placed, Shard};
 
+// A latency bucket index fits the entry's 11 bits.
+const _: () = assert!(crate::recording::latency::LATENCY_BUCKETS <= 1 << 11);
+
 /// Set in the entry while the record's cells are being written.
 const OPEN: u64 = 1 << 63;
 
@@ -118,7 +121,10 @@ impl Journal {
 mod tests {
     use super::*;
     use crate::recording::backing::zeroed_box;
+    use crate::recording::latency::LATENCY_BUCKETS;
     use crate::recording::shard::{JournaledWriter, Writer};
+
+    const LAST: usize = LATENCY_BUCKETS - 1;
 
     fn placed(pattern: Option<usize>) -> Placed {
         Placed {
@@ -126,7 +132,7 @@ mod tests {
             outcome: 3,
             duration_ns: 5,
             bucket: 32,
-            latency: 1215,
+            latency: LAST,
             pattern,
         }
     }
@@ -144,7 +150,7 @@ mod tests {
                     entry.latency,
                     entry.pattern
                 ),
-                (15, 3, 32, 1215, pattern)
+                (15, 3, 32, LAST, pattern)
             );
         }
     }
@@ -159,7 +165,7 @@ mod tests {
             [
                 shard.series[15][3].sum_ns.load(Relaxed),
                 shard.series[15][3].buckets[32].load(Relaxed),
-                shard.latency[15][1215].load(Relaxed),
+                shard.latency[15][3][LAST].load(Relaxed),
                 shard.patterns[7][3].load(Relaxed),
             ]
         };

@@ -1,26 +1,42 @@
-//! Log-linear latency buckets: the resolution behind every quantile the monitor reports.
+//! Latency buckets: the resolution behind every quantile the monitor reports, and the monitor's
+//! Prometheus native histogram.
 //!
-//! Durations (in nanoseconds) below 32 get a bucket each. Above that, every power of two is split into
-//! 32 equal sub-buckets, so a bucket is never wider than 1/32 of its lower bound. A quantile is reported as
-//! the midpoint of the bucket it falls in, which is therefore within **1/64 (1.57%) of the true value** of
-//! some observation in that bucket. This is the HDR-histogram layout with 5 significant bits; the index is
-//! a leading-zero count and two shifts, cheap enough for the hot path.
+//! A duration of `d` nanoseconds is `d as f64 * 1e-9` seconds, and lands in the native-histogram bucket
+//! of that value at schema 5 (`native`: 32 exponential buckets per power of two, upper-inclusive bounds
+//! `2^(k/32)` seconds, as Prometheus defines them); 0 ns lands in the zero bucket. Here those buckets
+//! are numbered from 0: index 0 is the zero bucket, index `i >= 1` is native bucket `k = i - 1 +`
+//! [`FIRST_NATIVE_INDEX`], the bucket of 1 ns. Every bucket is at most 2.2% wide, so a quantile reported
+//! as a value inside its bucket (chosen to halve the worst case, see [`RELATIVE_ERROR`]) is within
+//! **1.0831% of the true value** of some observation in that bucket.
 //!
-//! Durations are tracked up to [`MAX_TRACKED_NS`] (about 73 minutes); longer ones land in the last bucket.
+//! Durations are tracked up to [`MAX_TRACKED_NS`] (about 73 minutes); longer ones land in its bucket.
 
-/// log2 of the number of sub-buckets per power of two.
-const SUB_BITS: u32 = 5;
-/// Sub-buckets per power of two.
-const SUB_BUCKETS: u64 = 1 << SUB_BITS;
+use crate::recording::native;
 
 /// The largest duration, in nanoseconds, with a bucket of its own (2^42 - 1, about 73 minutes).
 pub const MAX_TRACKED_NS: u64 = (1 << 42) - 1;
 
-/// The number of log-linear buckets.
-pub(crate) const LATENCY_BUCKETS: usize = index_of(MAX_TRACKED_NS) + 1;
+/// A duration in seconds, as the native histogram's buckets see it.
+#[inline(always)]
+pub const fn seconds(duration_ns: u64) -> f64 {
+    duration_ns as f64 * 1e-9
+}
 
-/// The relative error bound of every reported quantile: half a bucket over the bucket's lower bound.
-pub const RELATIVE_ERROR: f64 = 1.0 / (2 * SUB_BUCKETS) as f64;
+/// The native bucket (schema 5) of 1 ns, the shortest duration but 0: index 1 here.
+pub const FIRST_NATIVE_INDEX: i32 = native::index_of(seconds(1));
+
+/// The native bucket (schema 5) of [`MAX_TRACKED_NS`].
+const LAST_NATIVE_INDEX: i32 = native::index_of(seconds(MAX_TRACKED_NS));
+
+/// The number of latency buckets: the zero bucket, the native buckets from 1 ns to [`MAX_TRACKED_NS`],
+/// and empty ones up to a whole row.
+pub(crate) const LATENCY_BUCKETS: usize =
+    ((LAST_NATIVE_INDEX - FIRST_NATIVE_INDEX + 2) as usize).next_multiple_of(LATENCY_ROW);
+
+/// The relative error bound of every reported quantile: a bucket's integer durations span at most a
+/// factor `r = 2^(1/32)`, and the value reported for them, `2 lo hi / (lo + hi)`, is within
+/// `(r - 1) / (r + 1)` (0.0108300013...) of each; rounded up.
+pub const RELATIVE_ERROR: f64 = 0.010_831;
 
 /// The bucket a duration falls in.
 #[inline(always)]
@@ -30,25 +46,59 @@ pub(crate) const fn index_of(duration_ns: u64) -> usize {
     } else {
         duration_ns
     };
-    if v < SUB_BUCKETS {
-        return v as usize;
+    if v == 0 {
+        return 0;
     }
-    let msb = 63 - v.leading_zeros();
-    let shift = msb - SUB_BITS;
-    let sub = (v >> shift) - SUB_BUCKETS;
-    ((shift as u64 + 1) * SUB_BUCKETS + sub) as usize
+    (native::index_of(seconds(v)) - FIRST_NATIVE_INDEX + 1) as usize
 }
 
-/// The half-open range `[low, high)` of durations in bucket `index`.
-pub(crate) const fn bounds_of(index: usize) -> (u64, u64) {
-    let index = index as u64;
-    if index < SUB_BUCKETS {
-        return (index, index + 1);
+/// The native (schema 5) bucket of latency bucket `index`; `None` for the zero bucket.
+pub(crate) const fn native_index(index: usize) -> Option<i32> {
+    if index == 0 {
+        None
+    } else {
+        Some(index as i32 - 1 + FIRST_NATIVE_INDEX)
     }
-    let shift = index / SUB_BUCKETS - 1;
-    let sub = index % SUB_BUCKETS;
-    let low = (SUB_BUCKETS + sub) << shift;
-    (low, low + (1 << shift))
+}
+
+/// The shortest duration in bucket `index` or a later one (`MAX_TRACKED_NS + 1` past the last used).
+const fn lowest_at_or_after(index: usize) -> u64 {
+    if index == 0 {
+        return 0;
+    }
+    let Some(k) = native_index(index) else {
+        return 0;
+    };
+    if k > LAST_NATIVE_INDEX {
+        return MAX_TRACKED_NS + 1;
+    }
+    // The bucket starts above 2^((k-1)/32) seconds: start a little below that many nanoseconds, then
+    // step up to the first duration indexed here (a few steps; buckets below 45 ns hold at most one).
+    let estimate = native::upper_bound(k - 1) * 1e9;
+    let mut duration = if estimate > 3.0 { estimate as u64 - 2 } else { 1 };
+    while duration <= MAX_TRACKED_NS && index_of(duration) < index {
+        duration += 1;
+    }
+    duration
+}
+
+/// Per bucket, [`lowest_at_or_after`]; one more entry for the end.
+static LOWEST: [u64; LATENCY_BUCKETS + 1] = {
+    let mut table = [0; LATENCY_BUCKETS + 1];
+    let mut index = 0;
+    while index <= LATENCY_BUCKETS {
+        table[index] = lowest_at_or_after(index);
+        index += 1;
+    }
+    table
+};
+
+/// The half-open range `[low, high)` of durations in bucket `index` (`low == high`: none, as for most
+/// buckets below 45 ns, narrower than a nanosecond).
+pub(crate) fn bounds_of(index: usize) -> (u64, u64) {
+    let index = index.min(LATENCY_BUCKETS - 1);
+    let low = LOWEST[index];
+    (low, LOWEST[index + 1].max(low))
 }
 
 /// Buckets are grouped in rows of this many; a row mask (one bit per row, 38 rows) says which rows may
@@ -84,17 +134,22 @@ const _: () = assert!(
     "rows tile the buckets, one bit each"
 );
 
-/// The value reported for observations in each bucket: exact below 32 ns, else the midpoint. Computed at
-/// compile time.
+/// The value reported for observations in each bucket: exact when it holds one duration, else
+/// `2 lo hi / (lo + hi)` of its shortest and longest, which is as far from either in relative terms.
 static REPRESENTATIVES: [f64; LATENCY_BUCKETS] = {
     let mut table = [0.0; LATENCY_BUCKETS];
     let mut index = 0;
     while index < LATENCY_BUCKETS {
-        let (low, high) = bounds_of(index);
-        table[index] = if high - low == 1 {
+        let low = LOWEST[index];
+        let high = if LOWEST[index + 1] > low {
+            LOWEST[index + 1] - 1
+        } else {
+            low
+        };
+        table[index] = if high == low {
             low as f64
         } else {
-            (low as f64 + high as f64) / 2.0
+            2.0 * low as f64 * high as f64 / (low as f64 + high as f64)
         };
         index += 1;
     }
@@ -134,13 +189,9 @@ impl LatencyCounts {
         set_bits(self.rows).zip(&self.data)
     }
 
-    /// The count of bucket `index`.
-    pub(crate) fn get(&self, index: usize) -> u64 {
-        if index >= LATENCY_BUCKETS {
-            return 0;
-        }
-        self.position(index / LATENCY_ROW)
-            .map_or(0, |position| self.data[position][index % LATENCY_ROW])
+    /// The rows present (one bit each) and their counts, in row order.
+    pub(crate) fn rows(&self) -> (u64, &[[u64; LATENCY_ROW]]) {
+        (self.rows, &self.data)
     }
 
     /// Adds one bucket's count.
@@ -215,6 +266,29 @@ impl LatencyCounts {
             true
         });
         buckets
+    }
+
+    /// The native histogram at `schema` (at most [`native::STORED_SCHEMA`]): the zero bucket's count, and
+    /// the non-empty buckets as `(index at that schema, count)` in index order, each the sum of the
+    /// `2^(5 - schema)` stored buckets it covers.
+    pub fn native_buckets(&self, schema: u8) -> (u64, Vec<(i32, u64)>) {
+        let schema = schema.min(native::STORED_SCHEMA);
+        let mut zero = 0u64;
+        let mut buckets: Vec<(i32, u64)> = Vec::new();
+        self.visit_nonzero(|index, count| {
+            match native_index(index) {
+                None => zero = zero.wrapping_add(count),
+                Some(k) => {
+                    let k = native::coarsen(k, schema);
+                    match buckets.last_mut() {
+                        Some((last, sum)) if *last == k => *sum = sum.wrapping_add(count),
+                        _ => buckets.push((k, count)),
+                    }
+                }
+            }
+            true
+        });
+        (zero, buckets)
     }
 
     /// The number of observations.
@@ -302,18 +376,68 @@ mod tests {
         for index in 1..LATENCY_BUCKETS {
             assert_eq!(bounds_of(index - 1).1, bounds_of(index).0, "gap before bucket {index}");
         }
-        assert_eq!(index_of(u64::MAX), LATENCY_BUCKETS - 1);
+        assert_eq!(index_of(u64::MAX), index_of(MAX_TRACKED_NS));
+        assert!(index_of(MAX_TRACKED_NS) < LATENCY_BUCKETS);
+        assert_eq!(bounds_of(index_of(MAX_TRACKED_NS)).1, MAX_TRACKED_NS + 1);
     }
 
     #[test]
     fn representative_is_within_the_stated_error() {
         for (index, rep) in REPRESENTATIVES.iter().copied().enumerate() {
             let (low, high) = bounds_of(index);
+            if low == high {
+                continue; // no duration lands there
+            }
             for v in [low, high - 1] {
                 let err = (rep - v as f64).abs() / v.max(1) as f64;
                 assert!(err <= RELATIVE_ERROR, "bucket {index}: {err} > {RELATIVE_ERROR}");
             }
         }
+    }
+
+    #[test]
+    fn every_bucket_is_its_native_bucket_in_nanoseconds() {
+        for index in 1..LATENCY_BUCKETS {
+            let (low, high) = bounds_of(index);
+            let Some(k) = native_index(index) else { continue };
+            if low < high {
+                assert!(
+                    native::upper_bound(k - 1) < seconds(low),
+                    "{low} ns above bucket {k}'s lower bound"
+                );
+                assert!(
+                    seconds(high - 1) <= native::upper_bound(k),
+                    "{high} ns within bucket {k}"
+                );
+            }
+        }
+        assert_eq!(native_index(index_of(1)), Some(FIRST_NATIVE_INDEX));
+        assert_eq!(
+            native_index(index_of(1_000_000_000)),
+            Some(0),
+            "1 s is the upper bound of bucket 0"
+        );
+        assert_eq!(native_index(index_of(1_000_000_001)), Some(1));
+        assert_eq!(index_of(0), 0, "the zero bucket");
+    }
+
+    #[test]
+    fn native_buckets_merge_to_coarser_schemas() {
+        let mut counts = LatencyCounts::default();
+        counts.add(index_of(0), 2);
+        for ns in [
+            1_000_000_000,
+            1_000_000_001,
+            1_500_000_000,
+            2_000_000_000,
+            2_000_000_001,
+        ] {
+            counts.add(index_of(ns), 1);
+        }
+        let (zero, schema5) = counts.native_buckets(5);
+        assert_eq!(zero, 2);
+        assert_eq!(schema5.iter().map(|(_, c)| c).sum::<u64>(), 5);
+        assert_eq!(counts.native_buckets(0), (2, vec![(0, 1), (1, 3), (2, 1)]));
     }
 
     #[test]

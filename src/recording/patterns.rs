@@ -76,7 +76,6 @@ impl Packed {
     }
 
     /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
-    /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
     fn new(prefix: &[u8]) -> Self {
         Self::of_key(prefix, prefix.len())
     }
@@ -142,13 +141,13 @@ fn load_word(bytes: &[u8]) -> u64 {
 /// `(x - 0x01...01) & !x & 0x80...80` marks the lowest such byte exactly (its false positives only ever
 /// sit above a true zero). The lowest mark over every delimiter is the first delimiter in the chunk.
 #[derive(Clone, Copy)]
-struct Delimiters<'a> {
+struct Delimiters {
     /// Each delimiter repeated in every byte of a word.
-    words: &'a [AtomicU64; 8],
+    words: [u64; 8],
     count: usize,
 }
 
-impl Delimiters<'_> {
+impl Delimiters {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -156,8 +155,8 @@ impl Delimiters<'_> {
     #[inline(always)]
     fn marks(self, chunk: u64) -> u64 {
         let mut marks = 0;
-        for word in &self.words[..self.count] {
-            let x = chunk ^ word.load(Ordering::Relaxed);
+        for word in &self.words[..self.count.min(8)] {
+            let x = chunk ^ word;
             marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
         }
         marks
@@ -278,17 +277,76 @@ pub(crate) struct RawSettings {
     pub(crate) handed_out: u64,
 }
 
+/// The settings a lookup cuts keys with, packed into one word so that a lookup reads them whole, with
+/// one load: no key is ever cut with one configuration's delimiters and another's depth (a pattern
+/// learned that way would stay for good). Delimiters are ASCII (the configuration checks it), so eight
+/// of them fit in 7 bits each:
+///
+/// | bits | what |
+/// |---|---|
+/// | 0..56 | delimiter `i` at bits `7i..7i+7` |
+/// | 56..60 | how many delimiters (at most 8) |
+/// | 60..63 | depth - 1 (depth 1 to 8) |
+/// | 63 | analysis on |
+///
+/// All-zero is analysis off. Any word decodes to settings in range (a state file is untrusted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedSettings(u64);
+
+impl PackedSettings {
+    const ON: u64 = 1 << 63;
+
+    fn of(config: &PatternConfig) -> Self {
+        let bytes = &config.delimiters.as_bytes()[..config.delimiters.len().min(8)];
+        let delimiters = bytes
+            .iter()
+            .enumerate()
+            .fold(0, |word, (index, byte)| word | (u64::from(byte & 0x7f) << (7 * index)));
+        let depth = u64::from(config.depth.clamp(1, 8)) - 1;
+        let on = if config.enabled { Self::ON } else { 0 };
+        Self(delimiters | (bytes.len() as u64) << 56 | depth << 60 | on)
+    }
+
+    fn is_on(self) -> bool {
+        self.0 & Self::ON != 0
+    }
+
+    fn depth(self) -> usize {
+        ((self.0 >> 60) & 7) as usize + 1
+    }
+
+    /// The delimiters: how many, and each repeated in every byte of a word.
+    #[inline(always)]
+    fn delimiters(self) -> Delimiters {
+        let count = (((self.0 >> 56) & 15) as usize).min(8);
+        let mut words = [0; 8];
+        let mut index = 0;
+        while index < count {
+            words[index] = ((self.0 >> (7 * index)) & 0x7f).wrapping_mul(Delimiters::ONES);
+            index += 1;
+        }
+        Delimiters { words, count }
+    }
+}
+
+/// How a lookup cuts a key into its pattern: one consistent set of settings.
+#[derive(Clone, Copy)]
+struct Cut {
+    depth: usize,
+    delimiters: Delimiters,
+}
+
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
 /// with analysis off; [`PatternTable::configure`] sets it up. `ENTRIES`, a power of two, is
 /// `TABLE_ENTRIES` but in the loom models.
 #[repr(C)]
 pub(crate) struct PatternTable<const ENTRIES: usize = TABLE_ENTRIES> {
-    enabled: AtomicU64,
-    depth: AtomicU64,
+    /// What a lookup uses to cut a key (analysis on or off, depth, delimiters): a [`PackedSettings`],
+    /// stored and loaded whole.
+    settings: AtomicU64,
+    /// The cap on ids that count under their pattern: read on its own (lowering it makes higher ids count
+    /// as `other`, whichever cut learned them).
     max: AtomicU64,
-    /// Each delimiter byte repeated in every byte of a word (at most 8), and how many there are.
-    delimiters: [AtomicU64; 8],
-    delimiter_count: AtomicU64,
     /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
     handed_out: AtomicU64,
     entries: [Entry; ENTRIES],
@@ -301,11 +359,8 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
     pub(crate) fn new() -> Self {
         let zero = || AtomicU64::new(0);
         Self {
-            enabled: zero(),
-            depth: zero(),
+            settings: zero(),
             max: zero(),
-            delimiters: std::array::from_fn(|_| zero()),
-            delimiter_count: zero(),
             handed_out: zero(),
             entries: std::array::from_fn(|_| Entry {
                 hash: zero(),
@@ -319,14 +374,18 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
 
     /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
-        let bytes = config.delimiters.as_bytes();
-        for (cell, byte) in self.delimiters.iter().zip(bytes) {
-            cell.store(u64::from(*byte).wrapping_mul(Delimiters::ONES), Ordering::Relaxed);
-        }
-        self.delimiter_count.store(bytes.len().min(8) as u64, Ordering::Relaxed);
-        self.depth.store(u64::from(config.depth), Ordering::Relaxed);
+        self.settings.store(PackedSettings::of(config).0, Ordering::Relaxed);
         self.max.store(config.max as u64, Ordering::Relaxed);
-        self.enabled.store(u64::from(config.enabled), Ordering::Relaxed);
+    }
+
+    /// How keys are cut now: `None` when analysis is off. One load (see [`PackedSettings`]).
+    #[inline(always)]
+    fn cut(&self) -> Option<Cut> {
+        let settings = PackedSettings(self.settings.load(Ordering::Relaxed));
+        settings.is_on().then(|| Cut {
+            depth: settings.depth(),
+            delimiters: settings.delimiters(),
+        })
     }
 
     /// The configured maximum, range-checked.
@@ -346,33 +405,32 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
 
     #[inline(never)]
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
-        if self.enabled.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let len = self.prefix_len(key);
-        // The common case without building the packed prefix: learned, in its home entry. Its words are
-        // read straight from the key (a packed copy would be written and read back through memory).
-        let hash = hash_words(len, (0..len.div_ceil(8)).map(|index| word_of(key, len, index)));
+        let cut = self.cut()?;
+        let len = Self::prefix_len(cut, key);
+        // The prefix's words are made once, for the hash and the comparison: the common case is a learned
+        // prefix in its home entry.
+        let packed = Packed::of_key(key, len);
+        let hash = packed.hash();
         let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
         if home.hash.load(Ordering::Acquire) == hash
             && home.is_ready()
-            && home.len.load(Ordering::Relaxed) == len as u64
-            && (0..len.div_ceil(8)).all(|index| home.words[index].load(Ordering::Relaxed) == word_of(key, len, index))
+            && home.len.load(Ordering::Relaxed) == packed.len as u64
+            && packed
+                .used_words()
+                .iter()
+                .zip(&home.words)
+                .all(|(word, cell)| cell.load(Ordering::Relaxed) == *word)
         {
             return Some(self.counting(home.id()));
         }
-        Some(self.lookup(&Packed::of_key(key, len), true))
+        Some(self.lookup(&packed, true))
     }
 
     /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
     /// in the first [`MAX_PREFIX`] bytes, or the last one before.
     #[inline(always)]
-    fn prefix_len(&self, key: &[u8]) -> usize {
-        let depth = self.depth.load(Ordering::Relaxed).clamp(1, 8);
-        let delimiters = Delimiters {
-            words: &self.delimiters,
-            count: (self.delimiter_count.load(Ordering::Relaxed) as usize).min(8),
-        };
+    fn prefix_len(cut: Cut, key: &[u8]) -> usize {
+        let Cut { depth, delimiters } = cut;
         let scanned = &key[..key.len().min(MAX_PREFIX)];
         let (mut end, mut seen) = (0, 0);
         while seen < depth {
@@ -476,16 +534,17 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
     /// The settings as stored.
     pub(crate) fn raw_settings(&self) -> RawSettings {
         let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        let settings = PackedSettings(load(&self.settings));
+        let delimiters = settings.delimiters();
         RawSettings {
-            enabled: load(&self.enabled),
-            depth: load(&self.depth),
+            enabled: u64::from(settings.is_on()),
+            depth: settings.depth() as u64,
             max: load(&self.max),
-            delimiters: {
-                // Words past the count are stale (an earlier, longer set): not part of the settings.
-                let count = load(&self.delimiter_count);
-                let used = self.delimiters.iter().take((count as usize).min(8));
-                used.map(load).chain(std::iter::once(count)).collect()
-            },
+            delimiters: delimiters.words[..delimiters.count]
+                .iter()
+                .copied()
+                .chain(std::iter::once(delimiters.count as u64))
+                .collect(),
             handed_out: load(&self.handed_out),
         }
     }
@@ -574,6 +633,70 @@ mod tests {
     }
 
     #[test]
+    fn settings_pack_into_one_word_and_back() {
+        for (delimiters, depth, enabled) in [(":/", 1, true), ("\0\x7f:;,./-", 8, true), ("#", 3, false)] {
+            let config = PatternConfig {
+                delimiters: delimiters.into(),
+                depth,
+                enabled,
+                ..Default::default()
+            };
+            let packed = PackedSettings::of(&config);
+            assert_eq!((packed.is_on(), packed.depth()), (enabled, usize::from(depth)));
+            let unpacked = packed.delimiters();
+            assert_eq!(unpacked.count, delimiters.len());
+            for (word, byte) in unpacked.words.iter().zip(delimiters.bytes()) {
+                assert_eq!(*word, u64::from(byte).wrapping_mul(Delimiters::ONES), "{delimiters:?}");
+            }
+        }
+        assert_eq!(
+            PackedSettings(0),
+            PackedSettings::of(&PatternConfig {
+                enabled: false,
+                delimiters: String::new(),
+                depth: 1,
+                ..Default::default()
+            })
+        );
+    }
+
+    #[test]
+    fn a_key_is_cut_with_one_configuration_never_half_of_two() {
+        // ":" at depth 1 cuts "a:b/c:d/e" to "a:"; "/" at depth 2 to "a:b/c:d/". A lookup reading one's
+        // delimiters and the other's depth would learn "a:b/c:" or "a:b/".
+        let colon = PatternConfig {
+            delimiters: ":".into(),
+            depth: 1,
+            ..Default::default()
+        };
+        let slash = PatternConfig {
+            delimiters: "/".into(),
+            depth: 2,
+            ..Default::default()
+        };
+        let patterns = table(&colon);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    patterns.id_of(b"a:b/c:d/e");
+                }
+            });
+            for round in 0..20_000 {
+                patterns.configure(if round % 2 == 0 { &slash } else { &colon });
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        for (prefix, _) in patterns.learned() {
+            assert!(
+                prefix == b"a:" || prefix == b"a:b/c:d/",
+                "learned {:?} from a mix of two configurations",
+                String::from_utf8_lossy(&prefix)
+            );
+        }
+    }
+
+    #[test]
     fn the_cap_holds_for_any_number_of_prefixes() {
         let config = PatternConfig {
             max: 5,
@@ -656,7 +779,8 @@ mod tests {
             entry.id.store(u64::MAX, Ordering::Relaxed);
             entry.len.store(u64::MAX, Ordering::Relaxed);
         }
-        patterns.depth.store(u64::MAX, Ordering::Relaxed);
+        // Hostile settings too (a state file written by anyone): every field at its largest.
+        patterns.settings.store(u64::MAX, Ordering::Relaxed);
         patterns.max.store(u64::MAX, Ordering::Relaxed);
         patterns.handed_out.store(u64::MAX, Ordering::Relaxed);
         assert_eq!(patterns.id_of(b"user:2"), Some(OTHER_PATTERN_ID));
@@ -670,15 +794,13 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
             let delimiter_set: Vec<u8> = (0..rng.usize(1..=8)).map(|_| rng.u8(0..128)).collect();
-            let words: [AtomicU64; 8] = std::array::from_fn(|i| {
-                AtomicU64::new(
-                    delimiter_set
-                        .get(i)
-                        .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES)),
-                )
+            let words: [u64; 8] = std::array::from_fn(|i| {
+                delimiter_set
+                    .get(i)
+                    .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES))
             });
             let delimiters = Delimiters {
-                words: &words,
+                words,
                 count: delimiter_set.len(),
             };
             let key: Vec<u8> = (0..rng.usize(0..40))

@@ -265,6 +265,18 @@ impl Recorder {
         (region, &region.shards[route.shard()], route)
     }
 
+    /// Where an exemplar of a `duration_ns` record goes: the classic bucket the record counts in, and the
+    /// reset generation of the region it counts in (off the hot path: only exemplars ask).
+    pub(crate) fn exemplar_place(&self, duration_ns: u64) -> (usize, u64) {
+        let region = self.region();
+        let bucket = region
+            .core
+            .hot
+            .buckets
+            .index_of(duration_ns, latency::index_of(duration_ns));
+        (bucket, region.core.baseline.generation())
+    }
+
     /// Adds one record to the calling thread's shard. The caller has checked the operation.
     #[inline(always)]
     pub(crate) fn record(&self, record: Record<'_>) {
@@ -503,15 +515,20 @@ mod tests {
     use super::*;
 
     fn recorder() -> Recorder {
-        let recorder = Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            Clock::default(),
-        );
+        recorder_on(Clock::default())
+    }
+
+    fn recorder_on(clock: Clock) -> Recorder {
+        let recorder = Recorder::new(Memory::heap(), AttachmentHome::Heap(OnceLock::new()), None, clock);
         recorder.set_bounds(&BucketBounds::default());
         recorder.set_patterns(&PatternConfig::default());
         recorder
+    }
+
+    /// A recorder on a manual clock at second 100, and the clock.
+    fn manual_recorder() -> (Recorder, crate::recording::clock::ManualClock) {
+        let manual = crate::recording::clock::ManualClock::starting_at(100);
+        (recorder_on(Clock::Manual(manual.clone())), manual)
     }
 
     fn record(recorder: &Recorder, operation: Operation, outcome: Outcome, duration_ns: u64) {
@@ -577,14 +594,7 @@ mod tests {
             shard.control.reload.load(Relaxed) > 1,
             "the same second over and over: the countdown grew"
         );
-        let manual = crate::recording::clock::ManualClock::starting_at(100);
-        let recorder = Recorder::new(
-            Memory::heap(),
-            AttachmentHome::Heap(OnceLock::new()),
-            None,
-            Clock::Manual(manual.clone()),
-        );
-        recorder.set_bounds(&BucketBounds::default());
+        let (recorder, manual) = manual_recorder();
         record(&recorder, Operation::GET, Outcome::Hit, 10);
         manual.advance(1);
         record(&recorder, Operation::GET, Outcome::Hit, 10);
@@ -599,5 +609,49 @@ mod tests {
             1,
             "second 101 is pending"
         );
+    }
+
+    /// Issue 16: the window tick inside a host's record moves that writer's own last second only; it
+    /// never sums, reads or flushes another thread's shard (readers add what is still pending).
+    #[test]
+    fn a_writers_tick_flushes_its_own_shard_and_no_other() {
+        let (recorder, manual) = manual_recorder();
+        // This thread records in second 100; its shard holds the record as pending.
+        record(&recorder, Operation::GET, Outcome::Hit, 10);
+        let (_, mine, _) = recorder.shard();
+        let my_flushes = mine.control.flush_seq.load(Relaxed);
+        let my_second = mine.control.second.load(Relaxed);
+        manual.advance(1);
+        // Another thread records 1,000 times in second 101: each record ticks, none touches this shard.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..1_000 {
+                    record(&recorder, Operation::GET, Outcome::Miss, 10);
+                }
+                let (_, theirs, _) = recorder.shard();
+                assert!(!std::ptr::eq(theirs, mine), "two live threads, two shards");
+                assert!(
+                    theirs.control.flush_seq.load(Relaxed) > 0,
+                    "its own first second was flushed"
+                );
+            });
+        });
+        assert_eq!(
+            mine.control.flush_seq.load(Relaxed),
+            my_flushes,
+            "no flush of this shard"
+        );
+        assert_eq!(mine.control.second.load(Relaxed), my_second, "nor a tick of its clock");
+        let (deltas, pending) = recorder.window_deltas(0, 101);
+        let flushed_hits: u64 = deltas.counts[0].iter().map(|(_, c)| c[0][0]).sum();
+        let pending_hits: u64 = pending.iter().map(|p| p.counts[0][0]).sum();
+        assert_eq!(
+            (flushed_hits, pending_hits),
+            (0, 1),
+            "this thread's hit is still pending, and read"
+        );
+        let misses: u64 = deltas.counts[0].iter().map(|(_, c)| c[0][1]).sum::<u64>()
+            + pending.iter().map(|p| p.counts[0][1]).sum::<u64>();
+        assert_eq!(misses, 1_000, "every miss of the other thread, flushed or pending");
     }
 }

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::recording::buckets::{BucketIndex, MAX_BUCKETS};
 use crate::recording::double_buffer::DoubleBuffer;
-use crate::recording::latency::LATENCY_BUCKETS;
+use crate::recording::latency::{FIRST_NATIVE_INDEX, LATENCY_BUCKETS};
+use crate::recording::native::STORED_SCHEMA;
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
 use crate::recording::patterns::PatternTable;
 use crate::recording::shard::{CachePadded, PATTERN_IDS, Shard};
@@ -21,10 +22,11 @@ use crate::recording::window_rings::WindowRings;
 /// Words of the shaping configuration a state file records (its JSON text, length first).
 pub(crate) const SHAPE_WORDS: usize = 512;
 
-/// Cells of a reset baseline: per series the sum and every bucket cell, the latency buckets, the
-/// pattern counts.
-pub(crate) const BASELINE_CELLS: usize =
-    MAX_OPERATIONS * OUTCOMES * (MAX_BUCKETS + 3) + MAX_OPERATIONS * LATENCY_BUCKETS + PATTERN_IDS * OUTCOMES;
+/// Cells of a reset baseline: per series the sum and every bucket cell, per series a row mask and the
+/// latency buckets, the pattern counts.
+pub(crate) const BASELINE_CELLS: usize = MAX_OPERATIONS * OUTCOMES * (MAX_BUCKETS + 3)
+    + MAX_OPERATIONS * OUTCOMES * (1 + LATENCY_BUCKETS)
+    + PATTERN_IDS * OUTCOMES;
 
 /// What the hot path reads and nobody writes while recording: one read-mostly block.
 #[repr(C)]
@@ -113,6 +115,9 @@ impl Region {
             OUTCOMES,
             MAX_BUCKETS,
             LATENCY_BUCKETS,
+            // What a latency cell counts: the native bucket of 1 ns, and the schema.
+            FIRST_NATIVE_INDEX as usize,
+            STORED_SCHEMA as usize,
             PATTERN_IDS,
             SHAPE_WORDS,
             BASELINE_CELLS,
@@ -141,6 +146,6 @@ mod tests {
     fn the_layout_hash_is_stable_and_the_region_page_aligned_in_a_file() {
         assert_eq!(Region::layout_hash(), Region::layout_hash());
         assert_eq!(size_of::<Shard>() % 64, 0);
-        assert!(size_of::<Region>() < 64 << 20, "a region stays a few tens of MiB");
+        assert!(size_of::<Region>() < 128 << 20, "a region stays a few tens of MiB");
     }
 }

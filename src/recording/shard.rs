@@ -34,6 +34,10 @@ pub(crate) const PATTERN_IDS: usize = MAX_PATTERNS + 1;
 
 /// The pattern id of keys whose pattern is not tracked.
 pub(crate) const OTHER_PATTERN_ID: usize = 0;
+// Regions, shards and the pattern table start as zeroed memory (a `static`, a fresh mapping, a zeroed
+// allocation): an entry or cell nobody wrote yet reads as pattern id 0, which must mean `other`, never a
+// learned pattern.
+const _: () = assert!(OTHER_PATTERN_ID == 0, "zeroed memory must read as the `other` pattern");
 
 /// The cells of one `(operation, outcome)` series.
 ///
@@ -84,7 +88,7 @@ pub(crate) struct Control {
 pub(crate) struct Flushed {
     /// Counts per operation and outcome.
     pub(crate) counts: [[AtomicU64; OUTCOMES]; MAX_OPERATIONS],
-    /// Latency buckets per operation.
+    /// Latency buckets per operation, summed over outcomes.
     pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
 }
 
@@ -101,11 +105,12 @@ pub(crate) struct ClaimBase {
 pub(crate) struct Shard {
     pub(crate) control: CachePadded<Control>,
     pub(crate) series: [[SeriesCells; OUTCOMES]; MAX_OPERATIONS],
-    /// Log-linear latency buckets per operation (see `latency`).
-    pub(crate) latency: [[AtomicU64; LATENCY_BUCKETS]; MAX_OPERATIONS],
-    /// Per operation, bit `r` set when latency row `r` (buckets `32r..32r+32`) has ever counted anything,
-    /// so readers skip the empty rows.
-    pub(crate) latency_rows: [AtomicU64; MAX_OPERATIONS],
+    /// Latency buckets (the native histogram at schema 5, see `latency`) per operation and outcome: the
+    /// native histogram of each series, and summed over outcomes the latency of each operation.
+    pub(crate) latency: [[[AtomicU64; LATENCY_BUCKETS]; OUTCOMES]; MAX_OPERATIONS],
+    /// Per operation and outcome, bit `r` set when latency row `r` (buckets `32r..32r+32`) has ever
+    /// counted anything, so readers skip the empty rows.
+    pub(crate) latency_rows: [[AtomicU64; OUTCOMES]; MAX_OPERATIONS],
     pub(crate) begun: [AtomicU64; MAX_OPERATIONS],
     pub(crate) ended: [AtomicU64; MAX_OPERATIONS],
     /// Outcomes per key pattern, indexed by pattern id.
@@ -122,7 +127,7 @@ pub(crate) struct Placed {
     pub(crate) duration_ns: u64,
     /// Its bucket of the classic histogram (at most [`MAX_BUCKETS`]).
     pub(crate) bucket: usize,
-    /// Its log-linear latency bucket.
+    /// Its latency bucket (native histogram, schema 5).
     pub(crate) latency: usize,
     /// Its key's pattern id, if it counts under a pattern.
     pub(crate) pattern: Option<usize>,
@@ -140,7 +145,7 @@ pub(crate) trait Writer {
         let series = &shard.series[record.operation][record.outcome];
         Self::add(&series.sum_ns, record.duration_ns);
         Self::add(&series.buckets[record.bucket], 1);
-        Self::add(&shard.latency[record.operation][record.latency], 1);
+        Self::add(&shard.latency[record.operation][record.outcome][record.latency], 1);
         if let Some(id) = record.pattern {
             Self::add(&shard.patterns[id][record.outcome], 1);
         }
@@ -150,7 +155,7 @@ pub(crate) trait Writer {
 
 #[inline(always)]
 fn mark_latency_row<W: Writer + ?Sized>(shard: &Shard, record: &Placed) {
-    let rows = &shard.latency_rows[record.operation];
+    let rows = &shard.latency_rows[record.operation][record.outcome];
     let row = row_bit(record.latency);
     if rows.load(Relaxed) & row == 0 {
         W::set_bits(rows, row);
@@ -192,7 +197,7 @@ impl Writer for JournaledWriter {
         let cells = [
             Some(&series.sum_ns),
             Some(&series.buckets[record.bucket]),
-            Some(&shard.latency[record.operation][record.latency]),
+            Some(&shard.latency[record.operation][record.outcome][record.latency]),
             record.pattern.map(|id| &shard.patterns[id][record.outcome]),
         ];
         let before = cells.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
@@ -241,16 +246,34 @@ impl Shard {
         Some([
             Some(&series.sum_ns),
             Some(series.buckets.get(entry.bucket)?),
-            Some(self.latency.get(entry.operation)?.get(entry.latency)?),
+            Some(
+                self.latency
+                    .get(entry.operation)?
+                    .get(entry.outcome)?
+                    .get(entry.latency)?,
+            ),
             pattern,
         ])
     }
 
-    /// The latency buckets of the rows set in `rows`, with their indexes.
-    pub(crate) fn latency_rows_of(&self, operation: usize, rows: u64) -> impl Iterator<Item = (usize, &AtomicU64)> {
+    /// The latency rows any outcome of `operation` counted in.
+    pub(crate) fn operation_rows(&self, operation: usize) -> u64 {
+        self.latency_rows[operation]
+            .iter()
+            .fold(0, |rows, cell| rows | cell.load(Relaxed))
+    }
+
+    /// The latency buckets of `operation` in the rows set in `rows`, summed over outcomes, with their
+    /// indexes.
+    pub(crate) fn operation_latency(&self, operation: usize, rows: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
         crate::recording::latency::rows_of(rows)
             .filter(|index| *index < LATENCY_BUCKETS)
-            .map(move |index| (index, &self.latency[operation][index]))
+            .map(move |index| {
+                let sum = self.latency[operation]
+                    .iter()
+                    .fold(0u64, |sum, cells| sum.wrapping_add(cells[index].load(Relaxed)));
+                (index, sum)
+            })
     }
 }
 
@@ -281,9 +304,9 @@ mod tests {
         [
             shard.series[2][1].sum_ns.load(Relaxed),
             shard.series[2][1].buckets[3].load(Relaxed),
-            shard.latency[2][40].load(Relaxed),
+            shard.latency[2][1][40].load(Relaxed),
             shard.patterns[9][1].load(Relaxed),
-            shard.latency_rows[2].load(Relaxed),
+            shard.latency_rows[2][1].load(Relaxed),
         ]
     }
 

@@ -46,7 +46,9 @@ use std::ptr::NonNull;
 /// The first bytes of every state file.
 pub const MAGIC: [u8; 8] = *b"CMSTATE\0";
 /// The layout this library reads and writes. Files of another version are refused, never reinterpreted.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version 2: latency cells are native-histogram buckets per series (version 1: log-linear buckets per
+/// operation).
+pub const LAYOUT_VERSION: u32 = 2;
 /// The size of the header, and the region's offset in the file.
 pub const HEADER_BYTES: usize = 4096;
 /// Header bytes from here on are lock targets only (one per writer slot and a few for cold operations).
@@ -625,7 +627,7 @@ mod tests {
         let mut other_version = bytes.clone();
         other_version[8..12].copy_from_slice(&(LAYOUT_VERSION + 1).to_ne_bytes());
         write(&other_version);
-        assert!(problem(&path).contains("layout version 2"));
+        assert!(problem(&path).contains(&format!("layout version {}", LAYOUT_VERSION + 1)));
         let mut other_layout = bytes.clone();
         other_layout[32..40].copy_from_slice(&1u64.to_ne_bytes());
         write(&other_layout);

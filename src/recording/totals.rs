@@ -23,6 +23,8 @@ pub struct SeriesTotals {
     /// Operations counted without a duration (`Monitor::count`: evictions a cache reports, say). They
     /// count in `operations_total`, not in the duration histogram.
     pub untimed: u64,
+    /// The recorded durations in the latency buckets: the series' native histogram (schema 5).
+    pub latency: LatencyCounts,
 }
 
 impl SeriesTotals {
@@ -42,7 +44,7 @@ impl SeriesTotals {
 pub struct Totals {
     /// Indexed by operation code, then outcome code.
     pub series: Vec<[SeriesTotals; OUTCOMES]>,
-    /// Latency distribution per operation code.
+    /// Latency distribution per operation code: its series' latency buckets summed over outcomes.
     pub latency: Vec<LatencyCounts>,
     /// `begin` calls per operation code.
     pub begun: Vec<u64>,
@@ -60,6 +62,7 @@ impl Totals {
             sum_ns: 0,
             buckets: vec![0; buckets + 1],
             untimed: 0,
+            latency: LatencyCounts::default(),
         };
         Self {
             series: vec![std::array::from_fn(|_| series.clone()); operations],
@@ -88,12 +91,37 @@ impl Totals {
                 totals.add_in_flight(shard, from_claim);
             }
         }
+        totals.sum_latency();
         totals
+    }
+
+    /// Sets each operation's latency to the sum of its series' latency buckets.
+    pub(crate) fn sum_latency(&mut self) {
+        self.latency = self
+            .series
+            .iter()
+            .map(|series| {
+                let mut sum = LatencyCounts::default();
+                series.iter().for_each(|s| sum.merge(&s.latency));
+                sum
+            })
+            .collect();
     }
 
     fn add_shard(&mut self, shard: &Shard, pattern_ids: usize) {
         for (op, series) in self.series.iter_mut().enumerate() {
             for (outcome, totals) in series.iter_mut().enumerate() {
+                // The latency cells before the bucket cells: a writer adds to the bucket first, so a record
+                // racing this read is never in the latency buckets without being in the histogram's count
+                // (on the machines that keep stores and loads in order).
+                let latency = &shard.latency[op][outcome];
+                for row in set_bits(shard.latency_rows[op][outcome].load(Relaxed)) {
+                    if let Some(cells) = latency.get(row * LATENCY_ROW..(row + 1) * LATENCY_ROW) {
+                        totals
+                            .latency
+                            .add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
+                    }
+                }
                 let cells = &shard.series[op][outcome];
                 for (total, cell) in totals.buckets.iter_mut().zip(&cells.buckets) {
                     let count = cell.load(Relaxed);
@@ -104,11 +132,6 @@ impl Totals {
                 totals.untimed = totals.untimed.wrapping_add(untimed);
                 totals.count = totals.count.wrapping_add(untimed);
                 totals.sum_ns = totals.sum_ns.wrapping_add(cells.sum_ns.load(Relaxed));
-            }
-            for row in set_bits(shard.latency_rows[op].load(Relaxed)) {
-                if let Some(cells) = shard.latency[op].get(row * LATENCY_ROW..(row + 1) * LATENCY_ROW) {
-                    self.latency[op].add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
-                }
             }
         }
         for (totals, cells) in self.patterns.iter_mut().zip(&shard.patterns).take(pattern_ids) {
@@ -154,33 +177,39 @@ impl Totals {
     }
 
     /// Writes these (raw) totals into a reset baseline's cells: per series the sum and every bucket
-    /// cell, then the latency buckets, then the pattern counts.
+    /// cell, then per series a mask of the latency rows present and every row (only present ones
+    /// written, so that a read skips the others), then the pattern counts.
     pub(crate) fn write_baseline(&self, cells: &[AtomicU64]) {
-        let mut cells = cells.iter();
-        let mut put = |value: u64| {
-            if let Some(cell) = cells.next() {
-                cell.store(value, Relaxed);
-            }
-        };
+        let mut cursor = Cursor { cells, at: 0 };
         for op in 0..MAX_OPERATIONS {
             for outcome in 0..OUTCOMES {
                 let series = self.series.get(op).map(|s| &s[outcome]);
-                put(series.map_or(0, |s| s.sum_ns));
-                put(series.map_or(0, |s| s.untimed));
+                cursor.put(series.map_or(0, |s| s.sum_ns));
+                cursor.put(series.map_or(0, |s| s.untimed));
                 for bucket in 0..=MAX_BUCKETS {
-                    put(series.and_then(|s| s.buckets.get(bucket)).copied().unwrap_or(0));
+                    cursor.put(series.and_then(|s| s.buckets.get(bucket)).copied().unwrap_or(0));
                 }
             }
         }
         for op in 0..MAX_OPERATIONS {
-            let latency = self.latency.get(op);
-            for index in 0..LATENCY_BUCKETS {
-                put(latency.map_or(0, |l| l.get(index)));
+            for outcome in 0..OUTCOMES {
+                let empty = LatencyCounts::default();
+                let latency = self.series.get(op).map_or(&empty, |s| &s[outcome].latency);
+                // The rows present, then every row: those absent are read as zeros, not written.
+                let (rows, data) = latency.rows();
+                cursor.put(rows);
+                let mut data = data.iter();
+                for row in 0..LATENCY_BUCKETS / LATENCY_ROW {
+                    match (rows & (1 << row) != 0).then(|| data.next()).flatten() {
+                        Some(counts) => counts.iter().for_each(|count| cursor.put(*count)),
+                        None => cursor.skip(LATENCY_ROW),
+                    }
+                }
             }
         }
         for id in 0..PATTERN_IDS {
             for outcome in 0..OUTCOMES {
-                put(self.patterns.get(id).map_or(0, |p| p[outcome]));
+                cursor.put(self.patterns.get(id).map_or(0, |p| p[outcome]));
             }
         }
     }
@@ -188,26 +217,32 @@ impl Totals {
     /// Raw totals from a reset baseline's cells (see [`Totals::write_baseline`]); in flight is zero.
     pub(crate) fn read_baseline(cells: &[AtomicU64]) -> Self {
         let mut totals = Self::zero(MAX_OPERATIONS, MAX_BUCKETS);
-        let mut cells = cells.iter().map(|cell| cell.load(Relaxed));
-        let mut take = || cells.next().unwrap_or(0);
+        let mut cursor = Cursor { cells, at: 0 };
         for series in totals.series.iter_mut().flatten() {
-            series.sum_ns = take();
-            series.untimed = take();
+            series.sum_ns = cursor.take();
+            series.untimed = cursor.take();
             for bucket in series.buckets.iter_mut() {
-                *bucket = take();
+                *bucket = cursor.take();
             }
             series.recount();
         }
-        for latency in totals.latency.iter_mut() {
-            for index in 0..LATENCY_BUCKETS {
-                latency.add(index, take());
+        for series in totals.series.iter_mut().flatten() {
+            let rows = cursor.take();
+            for row in 0..LATENCY_BUCKETS / LATENCY_ROW {
+                if rows & (1 << row) == 0 {
+                    cursor.skip(LATENCY_ROW);
+                } else {
+                    let counts: [u64; LATENCY_ROW] = std::array::from_fn(|_| cursor.take());
+                    series.latency.add_row(row, &counts);
+                }
             }
         }
         for counts in totals.patterns.iter_mut() {
             for count in counts.iter_mut() {
-                *count = take();
+                *count = cursor.take();
             }
         }
+        totals.sum_latency();
         totals
     }
 
@@ -216,7 +251,9 @@ impl Totals {
         let fits = |a: u64, b: u64| a.checked_add(b).is_some();
         let series = self.series.iter().zip(&other.series).all(|(mine, theirs)| {
             mine.iter().zip(theirs).all(|(mine, theirs)| {
-                fits(mine.count, theirs.count) && mine.buckets.iter().zip(&theirs.buckets).all(|(a, b)| fits(*a, *b))
+                fits(mine.count, theirs.count)
+                    && mine.buckets.iter().zip(&theirs.buckets).all(|(a, b)| fits(*a, *b))
+                    && fits(mine.latency.total(), theirs.latency.total())
             })
         });
         let latency = self
@@ -262,11 +299,10 @@ impl Totals {
                     .iter_mut()
                     .zip(&theirs.buckets)
                     .for_each(|(m, t)| each(m, t));
+                latency(&mut mine.latency, &theirs.latency);
             }
         }
-        for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
-            latency(mine, theirs);
-        }
+        self.sum_latency();
         self.begun.iter_mut().zip(&other.begun).for_each(|(m, t)| each(m, t));
         self.ended.iter_mut().zip(&other.ended).for_each(|(m, t)| each(m, t));
         for (mine, theirs) in self.patterns.iter_mut().zip(&other.patterns) {
@@ -304,6 +340,31 @@ impl Totals {
     }
 }
 
+/// Walks a reset baseline's cells in order; past the end, writes go nowhere and reads are 0.
+struct Cursor<'a> {
+    cells: &'a [AtomicU64],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, value: u64) {
+        if let Some(cell) = self.cells.get(self.at) {
+            cell.store(value, Relaxed);
+        }
+        self.at += 1;
+    }
+
+    fn take(&mut self) -> u64 {
+        let value = self.cells.get(self.at).map_or(0, |cell| cell.load(Relaxed));
+        self.at += 1;
+        value
+    }
+
+    fn skip(&mut self, cells: usize) {
+        self.at += cells;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +380,26 @@ mod tests {
         let since = now.since(&baseline);
         assert_eq!(since.series[0][0].sum_ns, 30);
         assert_eq!(since.series[0][0].count, 2);
+    }
+
+    #[test]
+    fn a_baseline_round_trips_every_series_latency_and_skips_absent_rows() {
+        use crate::recording::latency::LATENCY_BUCKETS;
+        use crate::recording::region::BASELINE_CELLS;
+        let cells: Vec<AtomicU64> = (0..BASELINE_CELLS).map(|_| AtomicU64::new(7)).collect();
+        let mut totals = Totals::zero(MAX_OPERATIONS, MAX_BUCKETS);
+        for (n, index) in [0, 1, 33, 700, LATENCY_BUCKETS - 1].into_iter().enumerate() {
+            totals.series[3][1].latency.add(index, n as u64 + 1);
+            totals.series[15][3].latency.add(index, 10);
+        }
+        totals.series[3][1].buckets[2] = 15;
+        totals.series[3][1].recount();
+        totals.patterns[5][2] = 9;
+        totals.sum_latency();
+        totals.write_baseline(&cells);
+        let read = Totals::read_baseline(&cells);
+        assert!(read == totals, "stale cells of absent rows are not read");
+        assert_eq!(read.latency[3].total(), 15);
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl WindowRings {
         let mut deltas = [[0u64; OUTCOMES]; MAX_OPERATIONS];
         let mut any = false;
         for (op, row) in deltas.iter_mut().enumerate() {
-            if shard.latency_rows[op].load(Ordering::Relaxed) == 0 {
+            if shard.operation_rows(op) == 0 {
                 continue; // never recorded in this shard
             }
             for (outcome, delta) in row.iter_mut().enumerate() {
@@ -374,8 +374,8 @@ impl WindowRings {
         let period = last / LATENCY_RESOLUTION;
         let pending = |op: usize| {
             shard
-                .latency_rows_of(op, shard.latency_rows[op].load(Ordering::Relaxed))
-                .map(move |(index, cell)| (index, cell.load(Ordering::Relaxed), &shard.flushed.latency[op][index]))
+                .operation_latency(op, shard.operation_rows(op))
+                .map(move |(index, value)| (index, value, &shard.flushed.latency[op][index]))
                 .filter(|(_, value, flushed)| *value != flushed.load(Ordering::Relaxed))
         };
         if (0..MAX_OPERATIONS).all(|op| pending(op).next().is_none()) {
@@ -468,7 +468,7 @@ fn pending_of(shard: &Shard) -> Pending {
         return pending;
     }
     for op in 0..MAX_OPERATIONS {
-        let rows = shard.latency_rows[op].load(Ordering::Relaxed);
+        let rows = shard.operation_rows(op);
         if rows == 0 {
             continue;
         }
@@ -478,10 +478,8 @@ fn pending_of(shard: &Shard) -> Pending {
                 .count()
                 .saturating_sub(shard.flushed.counts[op][outcome].load(Ordering::Relaxed));
         }
-        for (index, cell) in shard.latency_rows_of(op, rows) {
-            let delta = cell
-                .load(Ordering::Relaxed)
-                .saturating_sub(shard.flushed.latency[op][index].load(Ordering::Relaxed));
+        for (index, value) in shard.operation_latency(op, rows) {
+            let delta = value.saturating_sub(shard.flushed.latency[op][index].load(Ordering::Relaxed));
             pending.latency[op].add(index, delta);
         }
     }

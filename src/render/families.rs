@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::view::MetricsView;
 use crate::analysis::windows::WINDOWS;
+use crate::recording::exemplars::Exemplar;
+use crate::recording::native;
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::patterns::OTHER_PATTERN;
 
@@ -22,6 +24,19 @@ pub(crate) enum Kind {
 /// can hold anything; invalid UTF-8 was replaced when the view was read).
 pub(crate) type Labels<'a> = [(&'a str, &'a str)];
 
+/// A histogram series' native histogram at the configured schema.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Native {
+    /// Buckets per power of two: `2^schema`.
+    pub(crate) schema: u8,
+    /// The zero bucket's breadth, in seconds.
+    pub(crate) zero_threshold: f64,
+    /// Durations of 0 ns.
+    pub(crate) zero_count: u64,
+    /// Non-empty buckets as `(index, count)`, increasing.
+    pub(crate) buckets: Vec<(i32, u64)>,
+}
+
 /// Receives families in order; every series call belongs to the latest family.
 pub(crate) trait Sink {
     /// Starts the family `<namespace>_<name>` whose series carry `labels` (besides `le` and `quantile`);
@@ -31,8 +46,23 @@ pub(crate) trait Sink {
     fn counter(&mut self, labels: &Labels<'_>, value: u64);
     /// A gauge series (NaN for "no data").
     fn gauge(&mut self, labels: &Labels<'_>, value: f64);
-    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum.
-    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64);
+    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum, its
+    /// native histogram if the sink [`Sink::wants_native`] and the configuration has them on, and the
+    /// latest exemplar of each bucket (one entry per finite bucket, then `+Inf`; empty when it has none).
+    fn histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+        native: Option<&Native>,
+        exemplars: &[Option<Exemplar>],
+    );
+    /// Whether the sink carries native histograms (only the protobuf exposition does); the walk computes
+    /// them only then.
+    fn wants_native(&self) -> bool {
+        false
+    }
     /// A summary series: `(quantile, value)` pairs, then count and sum.
     fn summary(&mut self, labels: &Labels<'_>, quantiles: &[(f64, f64)], count: u64, sum: f64);
 }
@@ -73,6 +103,7 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
     );
     let bounds = view.config.buckets.seconds();
     let mut buckets = Vec::with_capacity(bounds.len());
+    let schema = view.config.native_histograms.schema.filter(|_| sink.wants_native());
     for (operation, outcome, totals) in view.recorded_series() {
         buckets.clear();
         let mut cumulative = 0;
@@ -84,7 +115,23 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
             ("operation", view.config.operation_name(operation)),
             ("result", outcome.name()),
         ];
-        sink.histogram(&labels, &buckets, totals.timed(), totals.sum_ns as f64 / 1e9);
+        let native = schema.map(|schema| {
+            let (zero_count, buckets) = totals.latency.native_buckets(schema);
+            Native {
+                schema,
+                zero_threshold: native::ZERO_THRESHOLD,
+                zero_count,
+                buckets,
+            }
+        });
+        sink.histogram(
+            &labels,
+            &buckets,
+            totals.timed(),
+            totals.sum_ns as f64 / 1e9,
+            native.as_ref(),
+            view.exemplars_of(operation, outcome),
+        );
     }
 }
 
@@ -155,7 +202,7 @@ fn latencies(view: &MetricsView, sink: &mut impl Sink) {
     sink.family(
         "latency_seconds",
         Kind::Summary,
-        "Latency per operation: quantiles over the last minute (within 1.6% relative error, NaN without \
+        "Latency per operation: quantiles over the last minute (within 1.1% relative error, NaN without \
          operations), sum and count since the reset.",
         &["operation"],
     );

@@ -7,8 +7,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::escape;
-use super::families::{self, Kind, Labels, Sink};
+use super::families::{self, Kind, Labels, Native, Sink};
 use crate::analysis::view::MetricsView;
+use crate::recording::exemplars::Exemplar;
 
 /// Content type of the text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -92,6 +93,33 @@ impl<'a> Exposition<'a> {
         self.out.push('\n');
     }
 
+    /// [`Exposition::sample`] of a bucket line, with its exemplar in OpenMetrics:
+    /// `... 3 # {trace_id="abc"} 0.0123 1700000000.123`. The text format has no exemplars.
+    fn bucket(&mut self, labels: &Labels<'_>, bound: f64, count: u64, exemplar: Option<&Exemplar>) {
+        self.sample("_bucket", labels, Some(("le", bound)), Value::Count(count));
+        let Some(exemplar) = exemplar.filter(|_| self.format == Format::OpenMetrics) else {
+            return;
+        };
+        self.out.pop();
+        self.out.push_str(" # {");
+        for (i, (name, value)) in exemplar.labels.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(name);
+            self.out.push_str("=\"");
+            escape::label_value(&mut self.out, value);
+            self.out.push('"');
+        }
+        self.out.push_str("} ");
+        escape::float(&mut self.out, exemplar.value_seconds());
+        // The time as seconds with milliseconds, written from the integer so no float rounding shows.
+        self.out.push(' ');
+        escape::integer(&mut self.out, exemplar.unix_nanos / 1_000_000_000);
+        let _ = write!(self.out, ".{:03}", exemplar.unix_nanos / 1_000_000 % 1000);
+        self.out.push('\n');
+    }
+
     /// Writes a bucket bound or quantile: the same few values on every series, formatted once per render.
     fn push_bound(&mut self, bound: f64) {
         let bits = bound.to_bits();
@@ -147,11 +175,20 @@ impl Sink for Exposition<'_> {
         self.sample("", labels, None, Value::Float(value));
     }
 
-    fn histogram(&mut self, labels: &Labels<'_>, buckets: &[(f64, u64)], count: u64, sum: f64) {
-        for (bound, cumulative) in buckets {
-            self.sample("_bucket", labels, Some(("le", *bound)), Value::Count(*cumulative));
+    fn histogram(
+        &mut self,
+        labels: &Labels<'_>,
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+        _: Option<&Native>,
+        exemplars: &[Option<Exemplar>],
+    ) {
+        let exemplar = |bucket: usize| exemplars.get(bucket).and_then(Option::as_ref);
+        for (bucket, (bound, cumulative)) in buckets.iter().enumerate() {
+            self.bucket(labels, *bound, *cumulative, exemplar(bucket));
         }
-        self.sample("_bucket", labels, Some(("le", f64::INFINITY)), Value::Count(count));
+        self.bucket(labels, f64::INFINITY, count, exemplar(buckets.len()));
         self.sample("_sum", labels, None, Value::Float(sum));
         self.sample("_count", labels, None, Value::Count(count));
     }

@@ -8,15 +8,17 @@ use crate::analysis::history::History;
 use crate::analysis::windows::Resolution;
 use crate::error::Error;
 use crate::profiler::{FoldedStack, MAX_STACKS_LIMIT, merge_bounded};
-use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts};
+use crate::recording::latency::{self, LATENCY_BUCKETS, LatencyCounts};
 use crate::recording::operation::{Gauge, MAX_OPERATIONS, OUTCOMES};
 use crate::recording::patterns::MAX_PREFIX;
 use crate::recording::totals::{OutcomeCounts, SeriesTotals, Totals};
 
 /// The `format` of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "cache-monitor-state";
-/// The snapshot version this library writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot version this library writes. Version 2 carries each series' latency buckets (the native
+/// histogram at schema 5); version 1, from earlier copies of the library, carried log-linear latency
+/// buckets per operation, and is still read (its latency buckets converted on import).
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// How many distinct monitors one monitor keeps imported state from.
 pub const MAX_IMPORT_SOURCES: usize = 8;
 
@@ -34,7 +36,9 @@ pub(crate) struct StateSnapshot {
     pub(crate) gauges: Vec<u64>,
     /// Per operation code, per outcome code.
     pub(crate) series: Vec<Vec<SeriesSnapshot>>,
-    /// Per operation code: non-zero latency buckets as `[index, count]`.
+    /// Version 1 only: per operation code, non-zero log-linear latency buckets as `[index, count]`
+    /// (version 2 keeps them per series).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) latency: SparseLatency,
     pub(crate) begun: Vec<u64>,
     pub(crate) ended: Vec<u64>,
@@ -57,6 +61,9 @@ pub(crate) struct SeriesSnapshot {
     /// Operations counted without a duration (absent from snapshots of earlier versions: 0).
     #[serde(default)]
     pub(crate) untimed: u64,
+    /// Non-zero latency buckets (the native histogram, schema 5) as `[index, count]`; version 2.
+    #[serde(default)]
+    pub(crate) latency: Vec<(usize, u64)>,
 }
 
 /// One pattern: its prefix bytes in hex (keys are bytes, not text) and outcome counts.
@@ -115,11 +122,12 @@ impl StateSnapshot {
                             sum_ns: s.sum_ns,
                             buckets: s.buckets.clone(),
                             untimed: s.untimed,
+                            latency: sparse(&s.latency),
                         })
                         .collect()
                 })
                 .collect(),
-            latency: totals.latency.iter().map(sparse).collect(),
+            latency: Vec::new(),
             begun: totals.begun.clone(),
             ended: totals.ended.clone(),
             patterns: context
@@ -168,14 +176,81 @@ impl StateSnapshot {
             serde_json::from_slice(bytes).map_err(|e| Error::InvalidSnapshot(format!("not JSON: {e}")))?;
         let format = value.get("format").and_then(serde_json::Value::as_str);
         let version = value.get("version").and_then(serde_json::Value::as_u64);
-        if format != Some(SNAPSHOT_FORMAT) || version != Some(u64::from(SNAPSHOT_VERSION)) {
+        if format != Some(SNAPSHOT_FORMAT) || !matches!(version, Some(1 | 2)) {
             return Err(Error::ForeignSnapshot(format!(
-                "expected format {SNAPSHOT_FORMAT:?} version {SNAPSHOT_VERSION}, got {format:?} version {version:?}"
+                "expected format {SNAPSHOT_FORMAT:?} version 1 or {SNAPSHOT_VERSION}, got {format:?} version {version:?}"
             )));
         }
-        let snapshot: Self = serde_json::from_value(value).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+        let mut snapshot: Self = serde_json::from_value(value).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+        if snapshot.version == 1 {
+            snapshot.upgrade_from_v1().map_err(Error::InvalidSnapshot)?;
+        } else if !snapshot.latency.is_empty() {
+            return Err(Error::InvalidSnapshot(
+                "malformed snapshot: per-operation latency buckets are version 1's".to_owned(),
+            ));
+        }
         snapshot.check().map_err(Error::InvalidSnapshot)?;
         Ok(snapshot)
+    }
+
+    /// Turns a version-1 snapshot into version 2: each log-linear latency bucket's count goes to the
+    /// native bucket of the duration it reported (its midpoint: the distribution moves by at most a
+    /// bucket, counts stay exact), and an operation's buckets are dealt to its series in index order,
+    /// each series taking as many as it has timed records (what does not fit goes to the last series
+    /// with records, or the first).
+    fn upgrade_from_v1(&mut self) -> Result<(), String> {
+        let fits = |ops: &SparseLatency| ops.iter().flatten().all(|(index, _)| *index < V1_LATENCY_BUCKETS);
+        let history_fits = self.latency_history.snapshots.iter().all(|(_, ops)| fits(ops));
+        if !fits(&self.latency) || !fits(&self.latency_history.last) || !history_fits {
+            return Err("malformed snapshot: latency buckets".to_owned());
+        }
+        let convert = |ops: &SparseLatency| -> SparseLatency {
+            ops.iter()
+                .map(|op| {
+                    let mut counts = LatencyCounts::default();
+                    for (index, count) in op {
+                        counts.add(latency::index_of(v1_latency_value(*index)), *count);
+                    }
+                    counts.nonzero()
+                })
+                .collect()
+        };
+        let operations = std::mem::take(&mut self.latency);
+        for (buckets, series) in convert(&operations).into_iter().zip(self.series.iter_mut()) {
+            let wants: Vec<u64> = series
+                .iter()
+                .map(|s| s.buckets.iter().fold(0u64, |sum, c| sum.saturating_add(*c)))
+                .collect();
+            let rest = wants.iter().rposition(|w| *w > 0).unwrap_or(0);
+            let mut outcome = 0;
+            let mut taken = 0u64;
+            for (index, mut count) in buckets {
+                while count > 0 {
+                    while outcome < rest && taken >= wants[outcome] {
+                        outcome += 1;
+                        taken = 0;
+                    }
+                    let Some(target) = series.get_mut(outcome) else { break };
+                    let share = if outcome < rest {
+                        count.min(wants[outcome] - taken)
+                    } else {
+                        count
+                    };
+                    target.latency.push((index, share));
+                    taken = taken.saturating_add(share);
+                    count -= share;
+                }
+            }
+            for target in series.iter_mut() {
+                target.latency = sparse(&dense(&target.latency));
+            }
+        }
+        self.latency_history.last = convert(&self.latency_history.last);
+        for (_, ops) in &mut self.latency_history.snapshots {
+            *ops = convert(ops);
+        }
+        self.version = SNAPSHOT_VERSION;
+        Ok(())
     }
 
     /// The exporter's identity.
@@ -196,6 +271,10 @@ impl StateSnapshot {
         let sparse_fits = |ops: &[Vec<(usize, u64)>]| {
             ops.len() <= operations && ops.iter().flatten().all(|(index, _)| *index < LATENCY_BUCKETS)
         };
+        let series_latency =
+            self.series.iter().flatten().all(|s| {
+                s.latency.len() <= LATENCY_BUCKETS && s.latency.iter().all(|(index, _)| *index < LATENCY_BUCKETS)
+            });
         let checks = [
             (operations <= MAX_OPERATIONS, "too many operations"),
             (
@@ -213,7 +292,7 @@ impl StateSnapshot {
                 self.begun.len() <= operations && self.ended.len() <= operations,
                 "in-flight counts",
             ),
-            (sparse_fits(&self.latency), "latency buckets"),
+            (series_latency, "latency buckets"),
             (
                 self.patterns.len() <= 4 * crate::recording::patterns::MAX_PATTERNS,
                 "too many patterns",
@@ -272,9 +351,9 @@ impl StateSnapshot {
             .flatten()
             .all(|series| total(series.buckets.iter().copied().chain([series.untimed])).is_some());
         let latency_fits = self
-            .latency
+            .series
             .iter()
-            .all(|op| total(op.iter().map(|(_, count)| *count)).is_some());
+            .all(|series| total(series.iter().flat_map(|s| s.latency.iter().map(|(_, count)| *count))).is_some());
         let patterns_fit = (0..OUTCOMES).all(|outcome| {
             let counts = self
                 .patterns
@@ -315,11 +394,11 @@ impl StateSnapshot {
                     sum_ns: snapshot.sum_ns,
                     buckets: snapshot.buckets.clone(),
                     untimed: snapshot.untimed,
+                    latency: dense(&snapshot.latency),
                 };
             }
         }
-        totals.latency = self.latency.iter().map(|ops| dense(ops)).collect();
-        totals.latency.resize(operations, LatencyCounts::default());
+        totals.sum_latency();
         for (mine, theirs) in totals.begun.iter_mut().zip(&self.begun) {
             *mine = *theirs;
         }
@@ -380,6 +459,21 @@ impl StateSnapshot {
             stacks,
         }
     }
+}
+
+/// Log-linear latency buckets of version 1: durations below 32 ns one each, then 32 per power of two up
+/// to 2^42 ns.
+const V1_LATENCY_BUCKETS: usize = 1216;
+
+/// The duration a version-1 latency bucket reported: its midpoint (exact below 32 ns).
+fn v1_latency_value(index: usize) -> u64 {
+    let index = index as u64;
+    if index < 32 {
+        return index;
+    }
+    let shift = index / 32 - 1;
+    let low = (32 + index % 32) << shift;
+    low + (1 << shift) / 2
 }
 
 fn sparse(counts: &LatencyCounts) -> Vec<(usize, u64)> {

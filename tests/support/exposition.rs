@@ -9,6 +9,16 @@ pub struct Sample {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub value: f64,
+    /// OpenMetrics' exemplar after the value (`# {labels} value [timestamp]`), on `_bucket` lines only.
+    pub exemplar: Option<Exemplar>,
+}
+
+/// An exemplar of a sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub timestamp: Option<f64>,
 }
 
 /// A parsed exposition: its families (name -> type) and samples, in order.
@@ -68,6 +78,9 @@ pub fn parse(text: &str) -> Exposition {
         if family.is_none() {
             fail("sample of an undeclared family");
         }
+        if sample.exemplar.is_some() && !sample.name.ends_with("_bucket") {
+            fail("an exemplar on a line that is not a histogram bucket");
+        }
         exposition.samples.push(sample);
     }
     exposition
@@ -85,36 +98,72 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     }
     let mut rest = &line[name_end..];
     let mut labels = BTreeMap::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        rest = after;
-        loop {
-            if let Some(after) = rest.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let eq = rest.find("=\"").ok_or("label without =\"")?;
-            let label = &rest[..eq];
-            if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("bad label name {label:?}"));
-            }
-            let (value, after) = unescape(&rest[eq + 2..])?;
-            if labels.insert(label.to_owned(), value).is_some() {
-                return Err(format!("label {label} twice"));
-            }
-            rest = after.strip_prefix(',').unwrap_or(after);
-        }
+    if rest.starts_with('{') {
+        rest = parse_labels(rest, &mut labels)?;
     }
-    let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
-    let value = match value {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        number => number.parse().map_err(|_| format!("bad value {number:?}"))?,
+    let rest = rest.strip_prefix(' ').ok_or("no space before the value")?;
+    let (value, exemplar) = match rest.split_once(" # ") {
+        Some((value, exemplar)) => (value, Some(parse_exemplar(exemplar)?)),
+        None => (rest, None),
     };
     Ok(Sample {
         name: name.to_owned(),
         labels,
-        value,
+        value: parse_value(value)?,
+        exemplar,
+    })
+}
+
+/// Reads `{name="value",...}` into `labels`; returns the text after the `}`.
+fn parse_labels<'a>(text: &'a str, labels: &mut BTreeMap<String, String>) -> Result<&'a str, String> {
+    let mut rest = text.strip_prefix('{').ok_or("no {")?;
+    loop {
+        if let Some(after) = rest.strip_prefix('}') {
+            return Ok(after);
+        }
+        let eq = rest.find("=\"").ok_or("label without =\"")?;
+        let label = &rest[..eq];
+        if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("bad label name {label:?}"));
+        }
+        let (value, after) = unescape(&rest[eq + 2..])?;
+        if labels.insert(label.to_owned(), value).is_some() {
+            return Err(format!("label {label} twice"));
+        }
+        rest = after.strip_prefix(',').unwrap_or(after);
+    }
+}
+
+fn parse_value(value: &str) -> Result<f64, String> {
+    Ok(match value {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        number => number.parse().map_err(|_| format!("bad value {number:?}"))?,
+    })
+}
+
+/// Reads an exemplar, `{labels} value [timestamp]`, checking OpenMetrics' 128-character limit.
+fn parse_exemplar(text: &str) -> Result<Exemplar, String> {
+    let mut labels = BTreeMap::new();
+    let rest = parse_labels(text, &mut labels)?;
+    let chars: usize = labels.iter().map(|(n, v)| n.chars().count() + v.chars().count()).sum();
+    if chars > 128 {
+        return Err(format!("exemplar labels of {chars} characters"));
+    }
+    let rest = rest.strip_prefix(' ').ok_or("no space before the exemplar's value")?;
+    let (value, timestamp) = match rest.split_once(' ') {
+        Some((value, timestamp)) => (value, Some(timestamp)),
+        None => (rest, None),
+    };
+    let timestamp = match timestamp {
+        Some(t) => Some(t.parse().map_err(|_| format!("bad exemplar timestamp {t:?}"))?),
+        None => None,
+    };
+    Ok(Exemplar {
+        labels,
+        value: parse_value(value)?,
+        timestamp,
     })
 }
 

@@ -79,6 +79,14 @@ pub fn compile_c_host(name: &str, dir: &Path) -> PathBuf {
     compile_c_host_with(name, dir, &[])
 }
 
+/// The `cc` flags of a C host whose stacks the profiler must unwind and name (`flamegraph_paths.c`).
+pub const FLAMEGRAPH_HOST_FLAGS: [&str; 4] = [
+    "-g",
+    "-fno-omit-frame-pointer",
+    "-fno-optimize-sibling-calls",
+    "-rdynamic",
+];
+
 /// [`compile_c_host`] with extra `cc` flags (debug information, frame pointers...).
 pub fn compile_c_host_with(name: &str, dir: &Path, extra_flags: &[&str]) -> PathBuf {
     compile_c_host_linking(name, dir, extra_flags, &[])
