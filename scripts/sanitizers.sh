@@ -6,9 +6,10 @@
 # - ThreadSanitizer (`-Zsanitizer=thread`, the standard library rebuilt instrumented with `-Zbuild-std`,
 #   which needs the nightly `rust-src` component): tests/hot_swap.rs (four recording threads, a host
 #   swapping library copies under them) and the unit tests of every lock-free protocol (thread claim,
-#   double buffer, delta ring, window flush, pattern table, stack table, active table) and of the
-#   recorder. Every shared word of these protocols is an atomic, so TSan's blind spot (it does not model
-#   standalone fences, see shared/PITFALLS.md) cannot hide a race on plain memory here; a report is a bug.
+#   double buffer, delta ring, window flush, pattern table, exemplar slot, stack table, active table)
+#   and of the recorder. TSan does not model standalone fences (shared/PITFALLS.md), but the protocols
+#   that rely on fences (the seqlocks) guard atomics only, and TSan reports races on plain memory: a
+#   report is a bug, not a fence it failed to see.
 # - Miri (the nightly `miri` component, which also needs `rust-src`): the pure-Rust unit tests that touch
 #   no file, no FFI, no thread and no inline assembly: label escaping, the configuration, state
 #   snapshots, the bucket layouts (zeroed atomics from `backing::zeroed_box`), latency and totals.
@@ -54,8 +55,8 @@ tsan() {
     set -x
     "${cargo[@]}" --test hot_swap
     "${cargo[@]}" --lib -- recording::thread_claim recording::double_buffer recording::delta_ring \
-        recording::window_rings recording::patterns recording::recorder profiler::stack_table \
-        profiler::active_table
+        recording::window_rings recording::patterns recording::exemplars recording::recorder \
+        profiler::stack_table profiler::active_table
     set +x
 }
 

@@ -5,14 +5,16 @@
 //! # The model-checking facade
 //!
 //! The modules whose lock-free protocols are model-checked (`recording::thread_claim`,
-//! `recording::double_buffer`, `recording::delta_ring`, `recording::patterns`, `profiler::stack_table`,
-//! `profiler::active_table`) take their atomics, spin hints and yields from here. Normally these are
-//! plain re-exports of `std` (the same types and functions, so the hot path compiles exactly as it would
-//! with `std` named directly); built with `RUSTFLAGS="--cfg loom"` they are loom's, which records every
-//! access so that `loom::model` can run each protocol's `loom_tests` under every interleaving and every
-//! outcome the memory model allows. loom's atomics cannot be built in a `const` (nor zeroed), so the models
-//! run on heap instances; the process-wide statics stay on `std` outside loom builds. In a loom build only
-//! the loom models may run: the rest of the crate compiles but would panic outside `loom::model`.
+//! `recording::double_buffer`, `recording::delta_ring`, `recording::window_rings` (its fences),
+//! `recording::patterns`, `recording::exemplars`, `profiler::stack_table`, `profiler::active_table`)
+//! take their atomics, spin hints and yields from here. Normally these are plain re-exports of `std` (the
+//! same types and functions, so the hot path compiles exactly as it would with `std` named directly);
+//! built with `RUSTFLAGS="--cfg loom"` they are loom's, which records every access so that `loom::model`
+//! can run each protocol's `loom_tests` under every interleaving and every outcome the memory model
+//! allows. loom's atomics are made at run time inside a model (never `const`, never valid zeroed), so the
+//! models run on heap instances; the process-wide statics and the zeroed regions are only used outside
+//! loom builds. In a loom build only the loom models may run: the rest of the crate compiles but would
+//! panic outside `loom::model`.
 //!
 //! Why not `parking_lot`: a contended `parking_lot` lock parks the thread through a `thread_local!` with a
 //! destructor, registered with `__cxa_thread_atexit_impl`, and glibc then refuses to really unload the
