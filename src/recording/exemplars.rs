@@ -354,7 +354,11 @@ impl ExemplarTable {
         epoch: u64,
         generation: u64,
     ) -> Option<Exemplar> {
-        self.slots.get(operation)?.get(outcome)?.get(bucket)?.read(epoch, generation)
+        self.slots
+            .get(operation)?
+            .get(outcome)?
+            .get(bucket)?
+            .read(epoch, generation)
     }
 }
 
@@ -523,7 +527,10 @@ mod loom_tests {
         let slot = Arc::clone(slot);
         Box::new(move || {
             if let Some(read) = slot.read(0, 0) {
-                assert!([exemplar(1), exemplar(2)].contains(&read), "a torn exemplar read: {read:?}");
+                assert!(
+                    [exemplar(1), exemplar(2)].contains(&read),
+                    "a torn exemplar read: {read:?}"
+                );
             }
             None
         })
