@@ -169,7 +169,7 @@ pub(crate) struct DeltaRing<const ENTRIES: usize, C> {
 impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     /// An empty ring of `empty()` cells, on the heap (the crate's live in zeroed region memory; loom's
     /// atomics cannot be zeroed).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new(empty: impl Fn() -> C) -> Self {
         Self {
             entries: std::array::from_fn(|_| {

@@ -47,7 +47,7 @@ pub(crate) struct DoubleBuffer<const N: usize, A = std::sync::atomic::AtomicU64>
 impl<const N: usize, A> DoubleBuffer<N, A> {
     /// Generation 0 with banks of `empty()` cells, on the heap (the crate's live in zeroed region memory;
     /// loom's atomics cannot be zeroed).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new(empty: impl Fn() -> A) -> Self {
         let bank = || Bank {
             seq: AtomicU64::new(0),

@@ -355,7 +355,7 @@ pub(crate) struct PatternTable<const ENTRIES: usize = TABLE_ENTRIES> {
 impl<const ENTRIES: usize> PatternTable<ENTRIES> {
     /// An empty table with analysis off, on the heap (the crate's live in zeroed region memory; loom's
     /// atomics cannot be zeroed).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new() -> Self {
         let zero = || AtomicU64::new(0);
         Self {
