@@ -298,6 +298,52 @@ impl Monitor {
         });
     }
 
+    /// For tests (`tests/dead_writer.rs`), not a stable API: leaves in the calling thread's shard of the
+    /// attached file what a writer killed inside a record leaves (the journal open for a GET hit of
+    /// `duration_ns` without a key, its sum and bucket written, its latency cell not). Dropping the
+    /// monitor then lets the file go as a dying process does (its descriptor, its mapping and with them
+    /// its shard locks). `false`, changing nothing, unless the thread has recorded a GET hit into an
+    /// owned, journaled shard of an attached file.
+    #[doc(hidden)]
+    pub fn leave_half_record(&self, duration_ns: u64) -> bool {
+        use crate::recording::journal::JournalEntry;
+        use crate::recording::shard::Placed;
+        use crate::recording::thread_claim::OWNED_SHARDS;
+
+        let Some(attachment) = self.recorder.attachment() else {
+            return false;
+        };
+        let Some(index) = self.recorder.route_of_this_thread() else {
+            return false;
+        };
+        if index >= OWNED_SHARDS {
+            return false;
+        }
+        let shard = &attachment.region().shards[index];
+        let series = &shard.series[0][0];
+        let nonzero = |cells: &[std::sync::atomic::AtomicU64]| cells.iter().position(|cell| cell.load(Relaxed) > 0);
+        let (Some(bucket), Some(latency)) = (nonzero(&series.buckets), nonzero(&shard.latency[0][0])) else {
+            return false;
+        };
+        let placed = Placed {
+            operation: 0,
+            outcome: 0,
+            duration_ns,
+            bucket,
+            latency,
+            pattern: None,
+        };
+        let (sum, bucket_cell) = (&series.sum_ns, &series.buckets[bucket]);
+        let before = [sum, bucket_cell, &shard.latency[0][0][latency]].map(|cell| cell.load(Relaxed));
+        shard
+            .control
+            .journal
+            .open(JournalEntry::of(&placed), [before[0], before[1], before[2], 0]);
+        sum.store(before[0].wrapping_add(duration_ns), Relaxed);
+        bucket_cell.store(before[1] + 1, Relaxed);
+        true
+    }
+
     /// Adopts the file's shape into `config` if another process changed it since this one last looked.
     pub(super) fn refresh_shape(&self, config: &mut Config) {
         let Some(region) = self.recorder.attachment().map(Attachment::region) else {

@@ -10,7 +10,10 @@
 //! a record the last owner left half-written (`journal`), notes the shard's in-flight counts as its
 //! starting point (a dead owner's unfinished operations are not in flight), and continues the shard's
 //! counters, which therefore only grow. If every owned shard is held, the thread writes a shared shard
-//! with atomic read-modify-writes instead: slower, still exact.
+//! with atomic read-modify-writes instead: slower, still exact among live processes, but without a
+//! journal: a process killed inside a record into a shared shard can leave part of that one record.
+//! Owned shards are the rule (64 threads of all the attached processes at a time); a reader rolls back a
+//! dead owner's half record itself when nobody claims its shard again ([`Attachment::roll_back_dead_writers`]).
 //!
 //! A file descriptor and its locks are inherited across `fork`: the child would hold its parent's shards.
 //! So after a fork the child forgets its routes and held bits (a `pthread_atfork` handler) and opens the
@@ -176,6 +179,36 @@ impl Attachment {
         .unwrap_or(None)
     }
 
+    /// Rolls back the record that a dead owner left half-written in its shard, for every owned shard whose
+    /// journal is open and whose lock no process holds, so that a reader never counts half a record even
+    /// when no process adopts that shard again. A shard with an open journal is locked (without waiting:
+    /// a live owner holds its lock, and its record is simply in progress), rolled back and unlocked; its
+    /// counters stay for whoever claims it next, whose adoption then finds the journal closed. Threads of
+    /// this process are kept out by the shard's `held` bit, as in [`Attachment::claim_owned`].
+    pub(crate) fn roll_back_dead_writers(&self) {
+        let region = self.region();
+        let _ = self.with_fd(|fd| {
+            for (index, shard) in region.shards.iter().enumerate().take(OWNED_SHARDS) {
+                if shard.control.journal.open_entry().is_none() {
+                    continue;
+                }
+                let bit = 1u64 << index;
+                if self.held.fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+                    continue; // a thread of this process owns it: its record is in progress
+                }
+                let byte = LOCK_BYTES_START + index as u64;
+                let taken = ofd_lock::try_lock(fd, byte);
+                if let Ok(true) = taken {
+                    Journal::roll_back(&shard.control.journal, shard);
+                    let _ = ofd_lock::unlock(fd, byte);
+                }
+                self.held.fetch_and(!bit, Ordering::Relaxed);
+                taken?;
+            }
+            Ok(())
+        });
+    }
+
     /// Whether the owner of owned shard `index` is alive: this process, or another that holds its lock.
     pub(crate) fn is_live(&self, index: usize) -> bool {
         if index >= OWNED_SHARDS {
@@ -209,8 +242,10 @@ impl Attachment {
         Ok(result)
     }
 
-    /// Closes the descriptor, releasing this process's shards to other processes (the library is being
-    /// unloaded). The mapping stays until the attachment is dropped or the library's space goes.
+    /// Closes the descriptor (the library is being unloaded). The mapping stays until the attachment is
+    /// dropped or the library's space goes, and so do this process's shard locks: a mapping holds a
+    /// reference to the open file description, whose OFD locks last as long as its last reference. Other
+    /// processes claim other shards meanwhile; the file does not grow.
     pub(crate) fn release(&self) {
         self.file.with(Option::take);
     }

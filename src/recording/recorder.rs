@@ -248,6 +248,13 @@ impl Recorder {
         (region, &region.shards[route.shard()], route)
     }
 
+    /// The shard the calling thread writes in the current region, if it has written there yet (for tests
+    /// of the state file's crash safety).
+    pub(crate) fn route_of_this_thread(&self) -> Option<usize> {
+        let (_, routes) = self.target();
+        routes.get(ShardClaim::current()).map(|route| route.shard())
+    }
+
     #[cold]
     #[inline(never)]
     fn route(&self, claim: ShardClaim) -> (&Region, &Shard, Route) {
@@ -421,7 +428,10 @@ impl Recorder {
     pub(crate) fn raw_totals(&self) -> Totals {
         match self.attachment() {
             None => raw_totals_of(self.memory.region(), None),
-            Some(attachment) => raw_totals_of(attachment.region(), Some(attachment)),
+            Some(attachment) => {
+                attachment.roll_back_dead_writers();
+                raw_totals_of(attachment.region(), Some(attachment))
+            }
         }
     }
 
@@ -432,6 +442,9 @@ impl Recorder {
 
     /// The window rings' periods from `since` (a second) to `now`, and every shard's pending records.
     pub(crate) fn window_deltas(&self, since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
+        if let Some(attachment) = self.attachment() {
+            attachment.roll_back_dead_writers();
+        }
         let region = self.region();
         region.core.windows.note_first(now);
         let shards: Vec<&Shard> = region.shards_in_use();
