@@ -21,7 +21,7 @@
 //!
 //! - [`config`]: the configuration, one file per section; uses nothing else of the crate;
 //! - [`recording`]: the hot path (per-thread `shard`s written by the `recorder`), the histogram layouts
-//!   (`buckets`, `latency`) and `totals`, the shards summed; uses `config` only;
+//!   (`buckets`, `latency`) and `totals`, the shards summed; uses `config` (and the atomics of `sync`) only;
 //! - [`error`]: the Rust API's [`Error`];
 //! - [`analysis`]: rolling `windows` (over sequence-locked rings and a `clock`), key `patterns`, the hit
 //!   rate, `alerts`, and the `view` every renderer reads;

@@ -38,10 +38,15 @@
 //!
 //! Bit 63 is also carried into by the start count after 2^63 samples: at a billion samples a second,
 //! after 292 years. The protocol assumes it never happens.
+//!
+//! `loom_tests` model-check the swap (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
 
 use std::ptr;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicPtr, AtomicU64};
+
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+#[cfg(not(loom))]
+use crate::sync::atomic::WithMut;
+use crate::sync::atomic::{AtomicPtr, AtomicU64};
 
 use crossbeam_utils::CachePadded;
 use std::sync::MutexGuard;
@@ -78,7 +83,7 @@ struct Control {
 
 impl ActiveTable {
     /// No table: samples are dropped until one is installed.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             counts: CachePadded::new(SampleCounts {
                 started_and_hot: AtomicU64::new(0),
@@ -117,7 +122,7 @@ impl ActiveTable {
 impl Drop for ActiveTable {
     fn drop(&mut self) {
         for table in &mut self.tables {
-            let table = std::mem::replace(table.get_mut(), ptr::null_mut());
+            let table = table.with_mut(|table| std::mem::replace(table, ptr::null_mut()));
             if !table.is_null() {
                 // SAFETY: the pointer came from `Box::into_raw` and, with `&mut self`, no thread samples.
                 drop(unsafe { Box::from_raw(table) });
@@ -170,7 +175,7 @@ impl ControlGuard<'_> {
         let started_on_old = started.wrapping_sub(self.control.started_before_last_flip);
         self.control.started_before_last_flip = started;
         while active.counts.finished[old].load(Acquire) != started_on_old {
-            std::thread::yield_now();
+            crate::sync::thread::yield_now();
         }
         active.counts.finished[old].store(0, Relaxed);
         let previous = active.tables[old].swap(ptr::null_mut(), Acquire);
@@ -258,5 +263,59 @@ mod tests {
         assert!(!ran);
         assert!(active.control().table().is_none());
         assert!(active.control().replace(None).is_none());
+    }
+}
+
+/// Model checks of the swap (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`): a table handed back
+/// by a replacement receives no sample afterwards, and every sample lands in exactly one table.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::profiler::capture::StackKey;
+    use crate::recording::operation::Operation;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    /// What a thread of the model returns: a replacement's handed-back table and its samples when handed
+    /// back, or nothing (a sampler).
+    type HandedBack = Option<(Box<StackTable>, u64)>;
+
+    /// One sampler takes two samples while a replacement swaps the table: samples in the handed-back table
+    /// (counted when it was handed back, and still after every thread is done) plus samples in the new
+    /// one are the two taken.
+    #[test]
+    fn loom_no_sample_lands_after_hand_back_and_each_counts_once() {
+        let key = std::sync::Arc::new(StackKey::capture(Operation::GET, b"k", usize::MAX));
+        model(2, move || {
+            let active = Arc::new(ActiveTable::new());
+            assert!(active.control().replace(Some(Box::new(StackTable::new(1)))).is_none());
+            let sampler: ModelThread<HandedBack> = {
+                let (active, key) = (Arc::clone(&active), std::sync::Arc::clone(&key));
+                Box::new(move || {
+                    for duration_ns in [1, 2] {
+                        active.with_hot(|table| table.add(&key, duration_ns));
+                    }
+                    None
+                })
+            };
+            let replacer: ModelThread<HandedBack> = {
+                let active = Arc::clone(&active);
+                Box::new(move || {
+                    let old = active.control().replace(Some(Box::new(StackTable::new(1))));
+                    let old = old.expect("a table was installed");
+                    let at_return = old.samples();
+                    Some((old, at_return))
+                })
+            };
+            let (old, at_return) = run_threads(vec![sampler, replacer])
+                .into_iter()
+                .flatten()
+                .next()
+                .expect("the replacement handed a table back");
+            assert_eq!(old.samples(), at_return, "a sample landed after the hand-back");
+            let hot = active.control().table().map_or(0, StackTable::samples);
+            assert_eq!(at_return + hot, 2, "every sample counted once");
+        });
     }
 }

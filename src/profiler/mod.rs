@@ -71,7 +71,7 @@ pub(crate) struct Profiler {
 
 impl Profiler {
     /// Sampling off, no table.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             sample_every: AtomicU32::new(0),
             tables: ActiveTable::new(),

@@ -26,9 +26,14 @@
 //! empty slot and stops.
 //!
 //! Clearing takes `&mut self`: see `active_table` for how a table is taken away from sampling threads.
+//!
+//! `loom_tests` model-check the reservation and publication (`RUSTFLAGS="--cfg loom" cargo test --release
+//! --lib loom`).
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+#[cfg(not(loom))]
+use crate::sync::atomic::WithMut;
+use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 use super::capture::{HOST_WORDS, MAX_DEPTH, Shape, StackKey, host_frames_text, host_words};
 use crate::config::profiler::MAX_STACKS_LIMIT;
@@ -67,8 +72,8 @@ impl Entry {
         Self {
             hash: AtomicU64::new(0),
             shape: AtomicU64::new(0),
-            ips: [const { AtomicUsize::new(0) }; MAX_DEPTH],
-            host: [const { AtomicU64::new(0) }; HOST_WORDS],
+            ips: std::array::from_fn(|_| AtomicUsize::new(0)),
+            host: std::array::from_fn(|_| AtomicU64::new(0)),
             counters: Counters::default(),
         }
     }
@@ -267,12 +272,12 @@ impl StackTable {
     /// Forgets every stack; needs the table to itself (no sampling thread can reach it).
     pub(crate) fn clear(&mut self) {
         for slot in self.index.iter_mut() {
-            *slot.get_mut() = 0;
+            slot.with_mut(|slot| *slot = 0);
         }
-        *self.reserved.get_mut() = 0;
+        self.reserved.with_mut(|reserved| *reserved = 0);
         for counters in &mut self.overflow {
-            *counters.samples.get_mut() = 0;
-            *counters.total_ns.get_mut() = 0;
+            counters.samples.with_mut(|samples| *samples = 0);
+            counters.total_ns.with_mut(|total| *total = 0);
         }
     }
 }
@@ -382,5 +387,81 @@ mod tests {
         stacks.sort();
         assert_eq!(stacks, [("fresh".to_owned(), 1, 3), ("other".to_owned(), 1, 4)]);
         assert_eq!(snapshot.overflow, vec![(Operation::GET, 1, 5)]);
+    }
+}
+
+/// Model checks of the reservation and publication (`RUSTFLAGS="--cfg loom" cargo test --release --lib
+/// loom`): a stack is published once however many threads meet it together, every sample is counted
+/// once (in a stack or as overflow), and a reader never takes a half-written key for a whole one.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    /// A key with the host frames `frames` and no native frames (built outside the models: capturing walks
+    /// the real stack).
+    fn key(frames: &str) -> std::sync::Arc<StackKey> {
+        let key = StackKey::capture(Operation::GET, frames.as_bytes(), usize::MAX);
+        assert_eq!(key.shape.depth, 0, "every native frame lies below usize::MAX");
+        std::sync::Arc::new(key)
+    }
+
+    /// A thread that samples `key` once, taking `duration_ns`.
+    fn sampler(table: &Arc<StackTable>, key: &std::sync::Arc<StackKey>, duration_ns: u64) -> ModelThread<()> {
+        let (table, key) = (Arc::clone(table), std::sync::Arc::clone(key));
+        Box::new(move || table.add(&key, duration_ns))
+    }
+
+    /// Two threads sample the same new stack together while a third reads the table: the stack is
+    /// published once with both samples; the reader sees it whole or not at all.
+    #[test]
+    fn loom_a_stack_sampled_together_is_published_once() {
+        let k = key("a");
+        model(2, move || {
+            let table = Arc::new(StackTable::new(2));
+            let reader: ModelThread<()> = {
+                let table = Arc::clone(&table);
+                Box::new(move || {
+                    for stack in table.snapshot().stacks {
+                        assert_eq!(stack.host_frames, "a", "a half-written key read");
+                        assert!(stack.samples <= 2 && stack.total_ns <= 5);
+                    }
+                })
+            };
+            run_threads(vec![sampler(&table, &k, 2), sampler(&table, &k, 3), reader]);
+            let snapshot = table.snapshot();
+            assert_eq!(snapshot.stacks.len(), 1, "published once");
+            let stack = &snapshot.stacks[0];
+            assert_eq!((stack.host_frames.as_str(), stack.samples, stack.total_ns), ("a", 2, 5));
+            assert!(snapshot.overflow.is_empty());
+        });
+    }
+
+    /// Two new stacks whose home is the same index slot, sampled together into a table with room for one:
+    /// one is published, the other counted as overflow; every sample is counted once.
+    #[test]
+    fn loom_colliding_stacks_fill_the_table_and_overflow() {
+        // A table for one stack has two index slots.
+        let home = |key: &StackKey| key.hash as usize % 2;
+        let a = key("a");
+        let b = (0..)
+            .map(|i| key(&format!("b{i}")))
+            .find(|b| home(b) == home(&a))
+            .expect("a key with the same home slot");
+        let b_frames = String::from_utf8_lossy(&b.host[0].to_le_bytes()[..usize::from(b.shape.host_len)]).into_owned();
+        model(2, move || {
+            let table = Arc::new(StackTable::new(1));
+            run_threads(vec![sampler(&table, &a, 2), sampler(&table, &b, 3)]);
+            let snapshot = table.snapshot();
+            assert_eq!(snapshot.stacks.len(), 1, "room for one");
+            let stack = &snapshot.stacks[0];
+            assert!(["a", b_frames.as_str()].contains(&stack.host_frames.as_str()));
+            let expected_overflow = if stack.host_frames == "a" { 3 } else { 2 };
+            assert_eq!(stack.samples, 1);
+            assert_eq!(snapshot.overflow, vec![(Operation::GET, 1, expected_overflow)]);
+            assert_eq!(table.samples(), 2, "every sample counted once");
+        });
     }
 }

@@ -37,8 +37,10 @@
 //! generation of now. A writer that read the epoch before the reset stamps the old one, so its exemplar
 //! is forgotten too. Readers also check that an exemplar's duration falls in the bucket it is shown on,
 //! under the bounds in force.
+//!
+//! `loom_tests` model-check one slot (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use crate::sync::atomic::{AtomicU64, Ordering, fence};
 
 use crate::config::buckets::MAX_BUCKETS;
 use crate::config::operations::MAX_OPERATIONS;
@@ -60,7 +62,11 @@ const LABEL_WORDS: usize = LABEL_BYTES / 8;
 const SEPARATOR: u8 = 0xFF;
 
 /// Reads of one slot tried before a reader reports it empty for now.
+#[cfg(not(loom))]
 const READ_ATTEMPTS: usize = 64;
+/// A few in a model: each is another branch for loom to explore.
+#[cfg(loom)]
+const READ_ATTEMPTS: usize = 3;
 
 /// Slots per series: one per finite bucket and one for `+Inf`.
 pub(crate) const BUCKET_SLOTS: usize = MAX_BUCKETS + 1;
@@ -331,14 +337,52 @@ impl ExemplarTable {
     /// nothing happens). Never waits. Returns whether it was stored.
     pub(crate) fn offer(&self, offer: &Offer<'_>) -> bool {
         let epoch = self.epoch();
-        let Some(slot) = self
-            .slots
+        self.slots
             .get(offer.operation)
             .and_then(|outcomes| outcomes.get(offer.outcome))
             .and_then(|buckets| buckets.get(offer.bucket))
-        else {
-            return false;
-        };
+            .is_some_and(|slot| slot.offer(epoch, offer))
+    }
+
+    /// The latest exemplar of a bucket written in `epoch` and reset `generation`, if any (and if no
+    /// writer kept the slot busy through every attempt).
+    pub(crate) fn read(
+        &self,
+        operation: usize,
+        outcome: usize,
+        bucket: usize,
+        epoch: u64,
+        generation: u64,
+    ) -> Option<Exemplar> {
+        self.slots
+            .get(operation)?
+            .get(outcome)?
+            .get(bucket)?
+            .read(epoch, generation)
+    }
+}
+
+impl Slot {
+    /// An empty slot on the heap (the crate's live in zeroed memory; loom's atomics cannot be zeroed).
+    #[cfg(all(test, loom))]
+    fn new() -> Self {
+        let zero = || AtomicU64::new(0);
+        Self {
+            seq: zero(),
+            epoch: zero(),
+            generation: zero(),
+            duration_ns: zero(),
+            unix_nanos: zero(),
+            len: zero(),
+            words: std::array::from_fn(|_| zero()),
+        }
+    }
+
+    /// The writer's side (see the module docs): stores `offer`, stamped with `epoch`, unless another
+    /// writer holds the slot. Never waits.
+    #[inline]
+    fn offer(&self, epoch: u64, offer: &Offer<'_>) -> bool {
+        let slot = self;
         let seq = slot.seq.load(Ordering::Relaxed);
         if seq & 1 == 1
             || slot
@@ -362,24 +406,17 @@ impl ExemplarTable {
         true
     }
 
-    /// The latest exemplar of a bucket written in `epoch` and reset `generation`, if any (and if no
-    /// writer kept the slot busy through every attempt).
-    pub(crate) fn read(
-        &self,
-        operation: usize,
-        outcome: usize,
-        bucket: usize,
-        epoch: u64,
-        generation: u64,
-    ) -> Option<Exemplar> {
-        let slot = self.slots.get(operation)?.get(outcome)?.get(bucket)?;
+    /// The reader's side (see the module docs): the exemplar written in `epoch` and reset `generation`,
+    /// if the slot holds one and no writer kept it busy through every attempt.
+    fn read(&self, epoch: u64, generation: u64) -> Option<Exemplar> {
+        let slot = self;
         for _ in 0..READ_ATTEMPTS {
             let seq = slot.seq.load(Ordering::Acquire);
             if seq == 0 {
                 return None;
             }
             if seq & 1 == 1 {
-                std::hint::spin_loop();
+                crate::sync::hint::spin_loop();
                 continue;
             }
             let stamp = (
@@ -444,6 +481,89 @@ impl std::ops::Deref for ExemplarHome {
             Self::Static(table) => table,
             Self::Heap(table) => table,
         }
+    }
+}
+
+/// Model checks of one slot (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`): writers never
+/// wait (a writer that meets a held slot gives up), and a read returns one writer's whole exemplar, never a
+/// mix of two.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    /// Exemplar `n`: its duration, time and label all say `n`.
+    fn exemplar(n: u64) -> Exemplar {
+        Exemplar {
+            labels: vec![("t".to_owned(), n.to_string())],
+            duration_ns: n,
+            unix_nanos: n,
+        }
+    }
+
+    /// A writer offering exemplar `n`: whether it was stored.
+    fn writer(slot: &Arc<Slot>, n: u64) -> ModelThread<Option<bool>> {
+        let slot = Arc::clone(slot);
+        let value = n.to_string();
+        let labels = Encoded::new([("t", value.as_str())].into_iter());
+        Box::new(move || {
+            let offer = Offer {
+                operation: 0,
+                outcome: 0,
+                bucket: 0,
+                duration_ns: n,
+                unix_nanos: n,
+                generation: 0,
+                labels: &labels,
+            };
+            Some(slot.offer(0, &offer))
+        })
+    }
+
+    /// A reader of the slot: what it read is one writer's whole exemplar, 1 or 2.
+    fn reader(slot: &Arc<Slot>) -> ModelThread<Option<bool>> {
+        let slot = Arc::clone(slot);
+        Box::new(move || {
+            if let Some(read) = slot.read(0, 0) {
+                assert!(
+                    [exemplar(1), exemplar(2)].contains(&read),
+                    "a torn exemplar read: {read:?}"
+                );
+            }
+            None
+        })
+    }
+
+    /// Exemplar 1 is in the slot; a writer offers 2 while a reader reads: the reader gets 1 or 2 whole (or
+    /// nothing, if the writer held the slot through its attempts).
+    #[test]
+    fn loom_reads_are_whole() {
+        model(2, || {
+            let slot = Arc::new(Slot::new());
+            assert_eq!(writer(&slot, 1)(), Some(true));
+            let stored = run_threads(vec![writer(&slot, 2), reader(&slot)]);
+            assert_eq!(stored[0], Some(true), "a lone writer never gives up");
+            assert_eq!(slot.read(0, 0), Some(exemplar(2)));
+        });
+    }
+
+    /// Two writers offer 2 and 3 together: neither waits, at least one stores, and the slot ends with one
+    /// stored exemplar whole, never a mix of the two.
+    #[test]
+    fn loom_writers_never_wait_and_never_mix() {
+        model(3, || {
+            let slot = Arc::new(Slot::new());
+            let stored: Vec<bool> = run_threads(vec![writer(&slot, 2), writer(&slot, 3)])
+                .into_iter()
+                .flatten()
+                .collect();
+            assert!(stored.contains(&true), "a writer stored: {stored:?}");
+            let last = slot.read(0, 0).expect("the slot is free now");
+            let candidates: Vec<Exemplar> = (2..=3).filter(|n| stored[*n as usize - 2]).map(exemplar).collect();
+            assert!(candidates.contains(&last), "{last:?} is not a stored exemplar");
+        });
     }
 }
 

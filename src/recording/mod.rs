@@ -2,7 +2,8 @@
 //! cache-padded atomics in a region (`region`), in this process's memory or in a state file shared by
 //! every process attaching it (`state_file`, `attachment`); the writers themselves move their counts to
 //! the rolling windows' rings once a second (`window_rings`). Everything on the hot path lives here, and
-//! nothing here imports anything of the crate but `config`.
+//! nothing here imports anything of the crate but `config` (and `sync`, the atomics facade of the
+//! model checker).
 
 pub(crate) mod attachment;
 pub(crate) mod backing;

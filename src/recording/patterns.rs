@@ -27,8 +27,11 @@
 //!
 //! The table and its settings live in the region, so every process of a state file learns a prefix
 //! once; everything read from an entry is range-checked, since a state file is input.
+//!
+//! `loom_tests` model-check the claim and publication (`RUSTFLAGS="--cfg loom" cargo test --release --lib
+//! loom`) on a table of a few entries: the table's size is a parameter for them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 use crate::recording::shard::{OTHER_PATTERN_ID, PATTERN_IDS};
 
@@ -46,7 +49,11 @@ const TABLE_ENTRIES: usize = 4 * MAX_PATTERNS;
 const WORDS: usize = MAX_PREFIX / 8;
 
 /// How long a lookup waits for an entry being published before counting its record under `other`.
+#[cfg(not(loom))]
 const PUBLISH_SPINS: usize = 4_096;
+/// A few spins in a model: loom's spin hint is a yield to another thread, and each is another branch.
+#[cfg(loom)]
+const PUBLISH_SPINS: usize = 2;
 
 /// A prefix packed into words, as the table stores it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -230,7 +237,7 @@ impl Entry {
             if self.is_ready() {
                 return Some(());
             }
-            std::hint::spin_loop();
+            crate::sync::hint::spin_loop();
         }
         None
     }
@@ -330,9 +337,10 @@ struct Cut {
 }
 
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
-/// with analysis off; [`PatternTable::configure`] sets it up.
+/// with analysis off; [`PatternTable::configure`] sets it up. `ENTRIES`, a power of two, is
+/// `TABLE_ENTRIES` but in the loom models.
 #[repr(C)]
-pub(crate) struct PatternTable {
+pub(crate) struct PatternTable<const ENTRIES: usize = TABLE_ENTRIES> {
     /// What a lookup uses to cut a key (analysis on or off, depth, delimiters): a [`PackedSettings`],
     /// stored and loaded whole.
     settings: AtomicU64,
@@ -341,10 +349,29 @@ pub(crate) struct PatternTable {
     max: AtomicU64,
     /// Pattern ids handed out so far: ids `1..=handed_out` (at most [`MAX_PATTERNS`] of them hold counts).
     handed_out: AtomicU64,
-    entries: [Entry; TABLE_ENTRIES],
+    entries: [Entry; ENTRIES],
 }
 
-impl PatternTable {
+impl<const ENTRIES: usize> PatternTable<ENTRIES> {
+    /// An empty table with analysis off, on the heap (the crate's live in zeroed region memory; loom's
+    /// atomics cannot be zeroed).
+    #[cfg(all(test, loom))]
+    pub(crate) fn new() -> Self {
+        let zero = || AtomicU64::new(0);
+        Self {
+            settings: zero(),
+            max: zero(),
+            handed_out: zero(),
+            entries: std::array::from_fn(|_| Entry {
+                hash: zero(),
+                ready: zero(),
+                id: zero(),
+                len: zero(),
+                words: std::array::from_fn(|_| zero()),
+            }),
+        }
+    }
+
     /// Applies new settings; patterns already learned keep their ids.
     pub(crate) fn configure(&self, config: &PatternConfig) {
         self.settings.store(PackedSettings::of(config).0, Ordering::Relaxed);
@@ -384,7 +411,7 @@ impl PatternTable {
         // prefix in its home entry.
         let packed = Packed::of_key(key, len);
         let hash = packed.hash();
-        let home = &self.entries[(hash as usize) & (TABLE_ENTRIES - 1)];
+        let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
         if home.hash.load(Ordering::Acquire) == hash
             && home.is_ready()
             && home.len.load(Ordering::Relaxed) == packed.len as u64
@@ -421,10 +448,10 @@ impl PatternTable {
     /// The id `prefix` counts under, claiming an entry for it if `learn` and there is room.
     fn lookup(&self, prefix: &Packed, learn: bool) -> usize {
         let hash = prefix.hash();
-        let mask = TABLE_ENTRIES - 1;
+        let mask = ENTRIES - 1;
         let mut index = (hash as usize) & mask;
 
-        for _ in 0..TABLE_ENTRIES {
+        for _ in 0..ENTRIES {
             let entry = &self.entries[index];
             match entry.hash.load(Ordering::Acquire) {
                 0 => {
@@ -788,5 +815,88 @@ mod tests {
             let expected = key.iter().position(|byte| delimiter_set.contains(byte));
             assert_eq!(delimiters.first_in(&key), expected, "{key:?} in {delimiter_set:?}");
         }
+    }
+}
+
+/// Model checks of the claim and publication (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`), on
+/// tables of four entries: a prefix is learned once, under one id, by however many threads meet it
+/// together; a lookup or a listing never takes a half-written entry for a whole one.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    type Table = PatternTable<4>;
+
+    fn table() -> Arc<Table> {
+        let table = Table::new();
+        table.configure(&PatternConfig::default());
+        Arc::new(table)
+    }
+
+    /// A thread that looks `key` up: the id it counts under.
+    fn lookup(table: &Arc<Table>, key: &'static [u8]) -> ModelThread<usize> {
+        let table = Arc::clone(table);
+        Box::new(move || table.id_of(key).expect("analysis is on"))
+    }
+
+    /// A thread that lists what is learned while others learn it: every entry it lists is whole.
+    fn lister(table: &Arc<Table>, expected: &'static [(&'static [u8], usize)]) -> ModelThread<usize> {
+        let table = Arc::clone(table);
+        Box::new(move || {
+            for (prefix, id) in table.learned() {
+                assert!(
+                    expected.iter().any(|(p, i)| *p == prefix.as_slice() && *i == id),
+                    "a half-written entry listed: {prefix:?} as {id}"
+                );
+            }
+            OTHER_PATTERN_ID
+        })
+    }
+
+    /// Two threads meet the new prefix `ab:` together while a third lists the table: it is learned once,
+    /// as pattern 1, and a lookup counts under it or, if it gave up waiting for the claimer, under `other`.
+    #[test]
+    fn loom_a_prefix_met_together_is_learned_once() {
+        model(2, || {
+            let table = table();
+            let ids = run_threads(vec![
+                lookup(&table, b"ab:1"),
+                lookup(&table, b"ab:2"),
+                lister(&table, &[(b"ab:", 1)]),
+            ]);
+            assert!(ids[..2].iter().all(|id| [1, OTHER_PATTERN_ID].contains(id)), "{ids:?}");
+            assert!(ids[..2].contains(&1), "the claimer counts under the new id: {ids:?}");
+            assert_eq!(table.learned(), [(b"ab:".to_vec(), 1)], "learned once");
+            assert_eq!(table.tracked(), 1, "no id spent on a duplicate");
+            assert_eq!(table.id_of(b"ab:3"), Some(1));
+        });
+    }
+
+    /// Two prefixes whose home is the same entry, met together: one claims the entry, the other probes on
+    /// to the next; each gets an id of its own and keeps it.
+    #[test]
+    fn loom_colliding_prefixes_get_ids_of_their_own() {
+        let home = |prefix: &[u8]| (Packed::new(prefix).hash() as usize) & 3;
+        let other = (0..)
+            .map(|i| format!("k{i}:").into_bytes())
+            .find(|prefix| home(prefix) == home(b"ab:"))
+            .expect("a colliding prefix");
+        let other_key: &'static [u8] = Box::leak([other.as_slice(), b"1"].concat().into_boxed_slice());
+        let other: &'static [u8] = Box::leak(other.into_boxed_slice());
+        model(2, move || {
+            let table = table();
+            let ids = run_threads(vec![lookup(&table, b"ab:1"), lookup(&table, other_key)]);
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [1, 2], "an id each: {ids:?}");
+            let mut learned = table.learned();
+            learned.sort();
+            let mut expected = vec![(b"ab:".to_vec(), ids[0]), (other.to_vec(), ids[1])];
+            expected.sort();
+            assert_eq!(learned, expected);
+        });
     }
 }

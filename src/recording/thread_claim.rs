@@ -22,8 +22,11 @@
 //! have distinct pointers fills the owned shards after [`OWNED_SHARDS`] of them and then shares.
 //!
 //! Other architectures keep the destructor-free thread-local.
+//!
+//! The protocol lives in [`ClaimTable`], generic over its size, so that `loom_tests` can check it on
+//! small heap tables (with `RUSTFLAGS="--cfg loom"`); the process uses one static table.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use crate::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 /// Shards owned by one thread each.
 pub(crate) const OWNED_SHARDS: usize = 64;
@@ -37,48 +40,72 @@ const _: () = assert!(SHARD_COUNT < 255, "a shard index plus one fits in an entr
 /// Entries of the table: four per owned shard keeps probes short.
 const ENTRIES: usize = 256;
 
-/// Thread pointers, process-wide (shared by every monitor: a shard index names the same writer in each
-/// of them).
-static POINTERS: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
+/// The table mapping thread pointers to shards (see the module docs for the protocol).
+pub(crate) struct ClaimTable<const ENTRIES: usize> {
+    /// Thread pointers (0: free).
+    pointers: [AtomicU64; ENTRIES],
+    /// Beside each pointer, its shard index plus one (0 while being claimed).
+    shards: [AtomicU8; ENTRIES],
+    /// Shard indexes handed out so far; never reset.
+    next_shard: AtomicU64,
+}
 
-/// Beside each pointer, its shard index plus one (0 while being claimed).
-static SHARDS: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
+/// The process-wide table (shared by every monitor: a shard index names the same writer in each of them).
+#[cfg(not(loom))]
+static TABLE: ClaimTable<ENTRIES> = ClaimTable {
+    pointers: [const { AtomicU64::new(0) }; ENTRIES],
+    shards: [const { AtomicU8::new(0) }; ENTRIES],
+    next_shard: AtomicU64::new(0),
+};
 
-/// Shard indexes handed out so far; never reset.
-static NEXT_SHARD: AtomicU64 = AtomicU64::new(0);
+// loom's atomics are built at run time, inside a model: a loom build makes the table there, lazily
+// (only the models run in a loom build, and they use tables of their own).
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref TABLE: ClaimTable<ENTRIES> = ClaimTable::new();
+}
 
 /// The shard the calling thread writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ShardClaim(u8);
 
-impl ShardClaim {
-    /// The calling thread's claim, made on first use.
-    #[inline(always)]
-    pub(crate) fn current() -> Self {
-        let pointer = thread_pointer();
-        let home = home_of(pointer);
-        if POINTERS[home].load(Relaxed) == pointer
-            && let Some(index) = SHARDS[home].load(Relaxed).checked_sub(1)
-        {
-            return Self(index);
+impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
+    /// An empty table (the process's is a static; loom models make small ones on the heap).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            pointers: std::array::from_fn(|_| AtomicU64::new(0)),
+            shards: std::array::from_fn(|_| AtomicU8::new(0)),
+            next_shard: AtomicU64::new(0),
         }
-        Self::probe(pointer, home)
+    }
+
+    /// The claim of the thread whose thread pointer is `pointer`, made on first use.
+    #[inline(always)]
+    fn claim(&self, pointer: u64) -> ShardClaim {
+        let home = home_of::<ENTRIES>(pointer);
+        if self.pointers[home].load(Relaxed) == pointer
+            && let Some(index) = self.shards[home].load(Relaxed).checked_sub(1)
+        {
+            return ShardClaim(index);
+        }
+        self.probe(pointer, home)
     }
 
     #[cold]
     #[inline(never)]
-    fn probe(pointer: u64, home: usize) -> Self {
+    fn probe(&self, pointer: u64, home: usize) -> ShardClaim {
         if pointer == 0 {
-            return Self::unlisted(pointer);
+            return ShardClaim::unlisted(pointer);
         }
         for step in 0..ENTRIES {
             let at = (home + step) % ENTRIES;
-            let mut seen = POINTERS[at].load(Relaxed);
+            let mut seen = self.pointers[at].load(Relaxed);
             if seen == 0 {
-                match POINTERS[at].compare_exchange(0, pointer, Relaxed, Relaxed) {
+                match self.pointers[at].compare_exchange(0, pointer, Relaxed, Relaxed) {
                     Ok(_) => {
-                        let claim = Self::next();
-                        SHARDS[at].store(claim.0 + 1, Relaxed);
+                        let claim = self.next();
+                        self.shards[at].store(claim.0 + 1, Relaxed);
                         return claim;
                     }
                     Err(now) => seen = now,
@@ -87,26 +114,34 @@ impl ShardClaim {
             if seen == pointer {
                 // Ours (from an earlier claim of this thread, or of a dead thread with this pointer); a claim
                 // killed between its two stores leaves no index: the shared shards take this thread.
-                return match SHARDS[at].load(Relaxed).checked_sub(1) {
-                    Some(index) => Self(index),
-                    None => Self::unlisted(pointer),
+                return match self.shards[at].load(Relaxed).checked_sub(1) {
+                    Some(index) => ShardClaim(index),
+                    None => ShardClaim::unlisted(pointer),
                 };
             }
         }
-        Self::unlisted(pointer)
+        ShardClaim::unlisted(pointer)
+    }
+
+    fn next(&self) -> ShardClaim {
+        let n = self.next_shard.fetch_add(1, Relaxed);
+        if n < OWNED_SHARDS as u64 {
+            return ShardClaim(n as u8);
+        }
+        ShardClaim((OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize) as u8)
+    }
+}
+
+impl ShardClaim {
+    /// The calling thread's claim, made on first use.
+    #[inline(always)]
+    pub(crate) fn current() -> Self {
+        TABLE.claim(thread_pointer())
     }
 
     /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
     fn unlisted(pointer: u64) -> Self {
         Self((OWNED_SHARDS + (pointer as usize >> 4) % SHARED_SHARDS) as u8)
-    }
-
-    fn next() -> Self {
-        let n = NEXT_SHARD.fetch_add(1, Relaxed);
-        if n < OWNED_SHARDS as u64 {
-            return Self(n as u8);
-        }
-        Self((OWNED_SHARDS + (n % SHARED_SHARDS as u64) as usize) as u8)
     }
 
     /// Whether this thread is the only writer of its shard.
@@ -129,7 +164,7 @@ impl ShardClaim {
 }
 
 #[inline(always)]
-fn home_of(pointer: u64) -> usize {
+fn home_of<const ENTRIES: usize>(pointer: u64) -> usize {
     (pointer.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % ENTRIES
 }
 
@@ -209,5 +244,72 @@ mod tests {
         let there = std::thread::scope(|scope| scope.spawn(thread_pointer).join().expect("thread ran"));
         assert_ne!(here, there);
         assert_eq!(thread_pointer(), here);
+    }
+}
+
+/// Model checks of the claim protocol (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`). loom
+/// runs its threads on one OS thread, so the models pass distinct thread pointers explicitly.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    /// Thread pointers (16-byte aligned, as real ones are) whose home in an `ENTRIES`-entry table is
+    /// entry 0: their claims race for one entry, then probe on.
+    fn colliding<const ENTRIES: usize>(count: usize) -> Vec<u64> {
+        (1u64..)
+            .map(|n| n << 4)
+            .filter(|pointer| home_of::<ENTRIES>(*pointer) == 0)
+            .take(count)
+            .collect()
+    }
+
+    /// A thread that claims for `pointer`, twice.
+    fn claimer(table: &Arc<ClaimTable<2>>, pointer: u64) -> ModelThread<ShardClaim> {
+        let table = Arc::clone(table);
+        Box::new(move || {
+            let claim = table.claim(pointer);
+            assert_eq!(table.claim(pointer), claim, "a thread keeps its claim");
+            claim
+        })
+    }
+
+    /// Three threads whose pointers share a home race for a table of two entries: two of them own a
+    /// shard each (never the same one), the third finds the table full and shares; each keeps its claim.
+    #[test]
+    fn loom_racing_claims_own_distinct_shards() {
+        let pointers = colliding::<2>(3);
+        model(2, move || {
+            let table = Arc::new(ClaimTable::<2>::new());
+            let claims = run_threads(pointers.iter().map(|pointer| claimer(&table, *pointer)).collect());
+            let mut owned: Vec<usize> = claims.iter().filter(|c| c.is_owned()).map(|c| c.index()).collect();
+            owned.sort_unstable();
+            assert_eq!(owned, [0, 1], "two owners, each with a shard of its own: {claims:?}");
+            assert!(claims.iter().all(|c| c.index() < SHARD_COUNT));
+        });
+    }
+
+    /// A thread exits and its pointer comes back in a new thread while another thread claims: the new
+    /// thread continues the dead one's shard (its `Relaxed` loads see the claim through the exit and the
+    /// start), and the other thread's shard is another.
+    #[test]
+    fn loom_a_reused_pointer_continues_the_dead_threads_shard() {
+        let pointers = colliding::<2>(2);
+        model(3, move || {
+            let table = Arc::new(ClaimTable::<2>::new());
+            let (dead, reused) = (claimer(&table, pointers[0]), claimer(&table, pointers[0]));
+            let claims = run_threads(vec![
+                claimer(&table, pointers[1]),
+                Box::new(move || {
+                    let dead = dead();
+                    let successor = loom::thread::spawn(reused).join().expect("claimed");
+                    assert_eq!(successor, dead, "the successor continues the dead thread's shard");
+                    dead
+                }),
+            ]);
+            assert_ne!(claims[0], claims[1]);
+        });
     }
 }

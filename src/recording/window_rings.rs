@@ -21,14 +21,98 @@
 //! attributed to their second, until its next record or the shard's next owner flushes them. Nothing in
 //! a window is ever attributed to the wrong period, except by the bounded means the rings' and the
 //! clock's docs state (`delta_ring`, `Recorder::tick`).
+//!
+//! The sequence protocol itself is [`flushing`] (the writer's side) and [`read_consistent`] (the
+//! reader's), generic over the sequence word, so that `loom_tests` can model-check it
+//! (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`) with a small shard and a real
+//! [`DeltaRing`].
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sync::atomic::fence;
 
 use crate::recording::delta_ring::{BankCells, BankTag, Counters, DeltaRing, Miss};
 use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, row_bit, rows_of};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::recording::shard::Shard;
 use crate::recording::totals::OutcomeCounts;
+
+/// A shard's flush sequence word: `std`'s atomic in the shards, loom's in the models.
+pub(crate) trait SeqWord {
+    /// The word's value.
+    fn load(&self, order: Ordering) -> u64;
+    /// Sets the word.
+    fn store(&self, value: u64, order: Ordering);
+}
+
+impl SeqWord for AtomicU64 {
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> u64 {
+        AtomicU64::load(self, order)
+    }
+    #[inline(always)]
+    fn store(&self, value: u64, order: Ordering) {
+        AtomicU64::store(self, value, order)
+    }
+}
+
+#[cfg(loom)]
+impl SeqWord for loom::sync::atomic::AtomicU64 {
+    fn load(&self, order: Ordering) -> u64 {
+        loom::sync::atomic::AtomicU64::load(self, order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        loom::sync::atomic::AtomicU64::store(self, value, order)
+    }
+}
+
+/// The writer's side: runs `flush` (which moves pending records to the rings) inside an odd `seq`.
+#[inline(always)]
+pub(crate) fn flushing(seq: &impl SeqWord, flush: impl FnOnce()) {
+    let before = seq.load(Ordering::Relaxed);
+    let odd = if before & 1 == 1 {
+        before.wrapping_add(2)
+    } else {
+        before.wrapping_add(1)
+    };
+    seq.store(odd, Ordering::Relaxed);
+    fence(Ordering::Release);
+    flush();
+    seq.store(odd.wrapping_add(1), Ordering::Release);
+}
+
+/// Reads attempted before a read torn by flushes is accepted anyway.
+#[cfg(not(loom))]
+const READ_ATTEMPTS: usize = 8;
+/// Fewer in a model: each is another branch for loom to explore.
+#[cfg(loom)]
+const READ_ATTEMPTS: usize = 2;
+
+/// The reader's side: reads the rings (`rings`), then every shard's pending records (`pending`), and
+/// tries again while a shard whose sequence word is in `seqs` flushed in between (bounded: then the last
+/// read is returned, with `false`).
+pub(crate) fn read_consistent<S: SeqWord, R, P>(
+    seqs: &[&S],
+    mut rings: impl FnMut() -> R,
+    mut pending: impl FnMut() -> P,
+) -> (R, P, bool) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let before: Vec<u64> = seqs.iter().map(|seq| seq.load(Ordering::Acquire)).collect();
+        let rings = rings();
+        fence(Ordering::Acquire);
+        let pending = pending();
+        fence(Ordering::Acquire);
+        let steady = seqs
+            .iter()
+            .zip(&before)
+            .all(|(seq, before)| before & 1 == 0 && seq.load(Ordering::Relaxed) == *before);
+        if steady || attempt == READ_ATTEMPTS {
+            return (rings, pending, steady);
+        }
+    }
+}
 
 /// Length of the window that latency statistics call "the last minute".
 pub const RECENT_LATENCY_SECS: u64 = 60;
@@ -251,22 +335,15 @@ impl WindowRings {
             return;
         }
         self.note_first(now);
-        let seq = control.flush_seq.load(Ordering::Relaxed);
-        let odd = if seq & 1 == 1 {
-            seq.wrapping_add(2)
-        } else {
-            seq.wrapping_add(1)
-        };
-        control.flush_seq.store(odd, Ordering::Relaxed);
-        fence(Ordering::Release);
-        if let Some(last) = second.checked_sub(1) {
-            self.move_counts(shard, last);
-            if last / LATENCY_RESOLUTION != now / LATENCY_RESOLUTION {
-                self.move_latency(shard, last);
+        flushing(&control.flush_seq, || {
+            if let Some(last) = second.checked_sub(1) {
+                self.move_counts(shard, last);
+                if last / LATENCY_RESOLUTION != now / LATENCY_RESOLUTION {
+                    self.move_latency(shard, last);
+                }
             }
-        }
-        control.second.store(now.wrapping_add(1), Ordering::Relaxed);
-        control.flush_seq.store(odd.wrapping_add(1), Ordering::Release);
+            control.second.store(now.wrapping_add(1), Ordering::Relaxed);
+        });
     }
 
     fn move_counts(&self, shard: &Shard, last: u64) {
@@ -328,27 +405,13 @@ impl WindowRings {
     /// Every shard's pending records and the rings' periods from `since` (in seconds) up to `now`,
     /// consistent with each other (see the module docs).
     pub(crate) fn read(&self, shards: &[&Shard], since: u64, now: u64) -> (WindowDeltas, Vec<Pending>) {
-        const ATTEMPTS: usize = 8;
-        let mut result = (WindowDeltas::default(), Vec::new());
-        for _ in 0..ATTEMPTS {
-            let before: Vec<u64> = shards
-                .iter()
-                .map(|shard| shard.control.flush_seq.load(Ordering::Acquire))
-                .collect();
-            let deltas = self.read_rings(since, now);
-            fence(Ordering::Acquire);
-            let pending: Vec<Pending> = shards.iter().map(|shard| pending_of(shard)).collect();
-            fence(Ordering::Acquire);
-            let steady = shards
-                .iter()
-                .zip(&before)
-                .all(|(shard, seq)| seq & 1 == 0 && shard.control.flush_seq.load(Ordering::Relaxed) == *seq);
-            result = (deltas, pending);
-            if steady {
-                break;
-            }
-        }
-        result
+        let seqs: Vec<&AtomicU64> = shards.iter().map(|shard| &shard.control.flush_seq).collect();
+        let (deltas, pending, _) = read_consistent(
+            &seqs,
+            || self.read_rings(since, now),
+            || shards.iter().map(|shard| pending_of(shard)).collect(),
+        );
+        (deltas, pending)
     }
 
     fn read_rings(&self, since: u64, now: u64) -> WindowDeltas {
@@ -421,6 +484,96 @@ fn pending_of(shard: &Shard) -> Pending {
         }
     }
     pending
+}
+
+/// Model checks of the flush protocol (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`): a
+/// shard of one counter (its records, and the part of them already moved), flushed into a real
+/// [`DeltaRing`] by [`flushing`] while a reader reads with [`read_consistent`]. A read that reports itself
+/// consistent counts every record once: never twice (in the rings and still pending), never not at all.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU64;
+
+    use super::*;
+    use crate::sync::{ModelThread, model, run_threads};
+
+    struct Model {
+        /// Records counted by the shard's writer.
+        count: AtomicU64,
+        /// The part of `count` moved to the ring.
+        flushed: AtomicU64,
+        seq: AtomicU64,
+        ring: DeltaRing<2, Counters<1>>,
+    }
+
+    impl Model {
+        /// Moves the pending records to `period`, as `WindowRings::flush` does.
+        fn flush(&self, period: u64) {
+            flushing(&self.seq, || {
+                let count = self.count.load(Ordering::Relaxed);
+                let delta = count.wrapping_sub(self.flushed.load(Ordering::Relaxed));
+                self.flushed.store(count, Ordering::Relaxed);
+                let added = self.ring.add(period, |cells| {
+                    cells.0[0].fetch_add(delta, Ordering::Relaxed);
+                });
+                assert_eq!(added, Ok(()), "one writer: nothing else holds the bank");
+            });
+        }
+
+        /// Records counted, rings plus pending, and whether the read was consistent.
+        fn read(&self) -> (u64, bool) {
+            let (ringed, pending, steady) = read_consistent(
+                &[&self.seq],
+                || {
+                    let mut sum = 0;
+                    self.ring
+                        .visit(0, 3, |_, cells| sum += cells.0[0].load(Ordering::Relaxed));
+                    sum
+                },
+                || {
+                    self.count
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(self.flushed.load(Ordering::Relaxed))
+                },
+            );
+            (ringed + pending, steady)
+        }
+    }
+
+    /// Three records pending from period 0; the writer flushes them and records one more while a reader
+    /// reads: a consistent read counts 3 or 4, whatever it overlapped.
+    #[test]
+    fn loom_a_consistent_read_counts_every_record_once() {
+        model(2, || {
+            let shard = Arc::new(Model {
+                count: AtomicU64::new(3),
+                flushed: AtomicU64::new(0),
+                seq: AtomicU64::new(0),
+                ring: DeltaRing::new(|| Counters([AtomicU64::new(0)])),
+            });
+            let writer: ModelThread<()> = {
+                let shard = Arc::clone(&shard);
+                Box::new(move || {
+                    shard.flush(0);
+                    shard.count.fetch_add(1, Ordering::Relaxed);
+                })
+            };
+            let reader: ModelThread<()> = {
+                let shard = Arc::clone(&shard);
+                Box::new(move || {
+                    let (total, steady) = shard.read();
+                    if steady {
+                        assert!((3..=4).contains(&total), "a consistent read counted {total}");
+                    }
+                })
+            };
+            run_threads(vec![writer, reader]);
+            assert_eq!(shard.read(), (4, true), "at rest, every record once");
+            shard.flush(1);
+            assert_eq!(shard.read(), (4, true), "and after the next flush");
+        });
+    }
 }
 
 #[cfg(test)]
