@@ -174,3 +174,47 @@ fn a_successful_render_is_always_nul_terminated() {
         break;
     }
 }
+
+/// `http_request` target: a request for a slow page (`/flamegraph.svg`) over `serve_stream` on a runtime
+/// whose clock is paused, as the target drives it. Slow pages rendered on the exporter's render thread
+/// then, and while the request waited for that thread the paused clock ran ahead to the target's
+/// one-hour deadline: `serve_stream` now renders them on the requesting task.
+#[cfg(feature = "exporter")]
+#[test]
+fn a_slow_page_over_serve_stream_answers_on_a_paused_clock() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let monitor = std::sync::Arc::new(monitor());
+    let response = runtime.block_on(async {
+        let (client, server) = tokio::io::duplex(4096);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let serve = cache_monitor::exporter::serve_stream(std::sync::Arc::clone(&monitor), server);
+        let exchange = async {
+            to_server
+                .write_all(b"GET /flamegraph.svg HTTP/1.1\r\nAccept-Encoding: gp=y0 ;z,\xf0ite\t\n\n\n")
+                .await
+                .expect("the request is sent");
+            to_server.shutdown().await.expect("the request ends");
+            let mut response = Vec::new();
+            let _ = from_server.read_to_end(&mut response).await;
+            response
+        };
+        // The target's deadline: a paused clock jumps to it as soon as nothing on this runtime can run.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(3600), async {
+            tokio::join!(serve, exchange).1
+        });
+        answered
+            .await
+            .expect("answered before the paused clock reached an hour")
+    });
+    assert!(
+        response.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&response[..response.len().min(200)])
+    );
+}

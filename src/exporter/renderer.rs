@@ -117,6 +117,8 @@ pub(crate) struct Renderer {
     monitor: MonitorHandle,
     /// How long a render is given to later requests: [`FRESH_FOR`] (tests choose).
     fresh_for: Duration,
+    /// Render on the requesting task instead of the render thread (see [`Renderer::inline`]).
+    inline: bool,
     shared: Mutex<Shared>,
     work: Condvar,
 }
@@ -125,6 +127,17 @@ impl Renderer {
     /// A renderer for `pages` (their render functions; a request names a page by its index) of
     /// `monitor`, keeping renders for `fresh_for` ([`FRESH_FOR`]). No thread runs until the first request.
     pub(crate) fn new(monitor: MonitorHandle, pages: &[RenderFn], fresh_for: Duration) -> Arc<Self> {
+        Arc::new(Self::with(monitor, pages, fresh_for, false))
+    }
+
+    /// A renderer that renders each request on the requesting task, blocking it, and keeps nothing: for
+    /// `serve_stream`, whose callers (the fuzz targets) drive one connection on a runtime whose clock is
+    /// paused, where waiting for another thread would let that clock run ahead to every deadline.
+    pub(crate) fn inline(monitor: MonitorHandle, pages: &[RenderFn]) -> Arc<Self> {
+        Arc::new(Self::with(monitor, pages, Duration::ZERO, true))
+    }
+
+    fn with(monitor: MonitorHandle, pages: &[RenderFn], fresh_for: Duration, inline: bool) -> Self {
         let pages = pages
             .iter()
             .map(|&render| Page {
@@ -134,9 +147,10 @@ impl Renderer {
                 done: watch::Sender::new(None),
             })
             .collect();
-        Arc::new(Self {
+        Self {
             monitor,
             fresh_for,
+            inline,
             shared: Mutex::new(Shared {
                 pages,
                 queue: VecDeque::new(),
@@ -144,13 +158,17 @@ impl Renderer {
                 thread: None,
             }),
             work: Condvar::new(),
-        })
+        }
     }
 
     /// Page `page`: the kept render if it still serves, else the render in progress or a new one, waited
     /// for without blocking the event loop. `None` once the renderer stops, if its thread cannot start,
     /// or if the render panicked.
     pub(crate) async fn get(self: &Arc<Self>, page: usize) -> Option<Arc<Rendered>> {
+        if self.inline {
+            let render = self.shared.lock().pages.get(page)?.render;
+            return self.render(render);
+        }
         let now = self.basis();
         let mut done = {
             let mut shared = self.shared.lock();
@@ -191,6 +209,20 @@ impl Renderer {
         done.borrow_and_update().clone()
     }
 
+    /// One render of a page, with its gzip form. `None` if it panicked: a panic must not leave the page
+    /// pending (its waiters would wait forever) nor end the render thread.
+    fn render(&self, render: RenderFn) -> Option<Arc<Rendered>> {
+        let at = Instant::now();
+        let basis = self.basis();
+        catch_unwind(AssertUnwindSafe(|| render(&self.monitor)))
+            .ok()
+            .map(|body| {
+                let body = Bytes::from(body);
+                let gzip = negotiate::gzip(&body).ok().map(Bytes::from);
+                Arc::new(Rendered { body, gzip, basis, at })
+            })
+    }
+
     /// What a render made now would depend on.
     fn basis(&self) -> Basis {
         Basis::of(&self.monitor.config(), self.monitor.profiler_stats().samples)
@@ -211,16 +243,7 @@ impl Renderer {
                     shared = self.work.wait(shared).unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            let at = Instant::now();
-            let basis = self.basis();
-            // A panic must not leave the page pending (its waiters would wait forever) nor end the thread.
-            let rendered = catch_unwind(AssertUnwindSafe(|| render(&self.monitor)))
-                .ok()
-                .map(|body| {
-                    let body = Bytes::from(body);
-                    let gzip = negotiate::gzip(&body).ok().map(Bytes::from);
-                    Arc::new(Rendered { body, gzip, basis, at })
-                });
+            let rendered = self.render(render);
             let mut shared = self.shared.lock();
             let entry = &mut shared.pages[page];
             entry.pending = false;

@@ -178,8 +178,8 @@ pub async fn serve_stream(monitor: impl Into<MonitorHandle>, stream: impl AsyncR
     let admitted = table.admit();
     // Kept until the connection ends: dropping the sender would read as a stop request.
     let (_stop, shutdown) = watch::channel(false);
-    // Slow pages render on a render thread of this call's own, stopped (joined) when the call returns.
-    let renderer = StopOnDrop(Renderer::new(monitor.clone(), &routes::slow_pages(), FRESH_FOR));
+    // Slow pages render on this task (a fuzz target's runtime runs a paused clock; see `Renderer::inline`).
+    let renderer = StopOnDrop(Renderer::inline(monitor.clone(), &routes::slow_pages()));
     serve_connection(stream, monitor, Arc::clone(&renderer.0), admitted, shutdown).await;
 }
 
