@@ -215,7 +215,7 @@ impl Monitor {
         labels: &[(&str, &str)],
     ) -> Result<(), Error> {
         exemplars::check(labels.iter().copied())?;
-        Ok(self.record_exemplar_raw(
+        Ok(self.record_codes_with_labels(
             operation.code(),
             outcome.code(),
             duration_ns,
@@ -225,22 +225,10 @@ impl Monitor {
     }
 
     /// [`Monitor::record_with_exemplar`] from raw codes, as the C ABI receives them, with `labels` checked
-    /// by the caller (`exemplars::check` or `exemplars::parse_text`). Refusals are a [`Refused`], which
+    /// by the caller (`exemplars::check` or `exemplars::parse_text`): records, then offers the exemplar to
+    /// its bucket's slot (see `recording::exemplars` for the protocol). Refusals are a [`Refused`], which
     /// allocates nothing.
     pub(crate) fn record_codes_with_labels<'a>(
-        &self,
-        operation: u32,
-        result: u32,
-        duration_ns: u64,
-        key: &[u8],
-        labels: impl Iterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), Refused> {
-        self.record_exemplar_raw(operation, result, duration_ns, key, labels)
-    }
-
-    /// Records, then offers the exemplar of checked `labels` to its bucket's slot (see
-    /// `recording::exemplars` for the protocol).
-    fn record_exemplar_raw<'a>(
         &self,
         operation: u32,
         result: u32,
