@@ -147,9 +147,9 @@ impl Monitor {
     /// monitoring switched off (`{"enabled": false}`) it counts nothing. Durations above
     /// [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) (about 73 minutes) are recorded as that ceiling,
     /// so that one absurd duration cannot make a histogram's sum fall.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) -> Result<(), Error> {
-        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, b"")?)
+        Ok(self.record_typed(operation, outcome, duration_ns, key, b"")?)
     }
 
     /// [`Monitor::record`] for hosts whose stacks cannot be unwound (Go through cgo): when the profiler
@@ -158,7 +158,7 @@ impl Monitor {
     /// frames and above the operation. Bounded: see [`crate::profiler::HOST_FRAMES_BYTES`]. `frames` is
     /// text or bytes (`&str`, `&[u8]`): it is read only when the record is sampled, and bytes that are not
     /// UTF-8 show as U+FFFD in the flamegraph; they never cost the record.
-    #[inline]
+    #[inline(always)]
     pub fn record_with_frames(
         &self,
         operation: Operation,
@@ -167,7 +167,7 @@ impl Monitor {
         key: &[u8],
         frames: &(impl AsRef<[u8]> + ?Sized),
     ) -> Result<(), Error> {
-        Ok(self.record_raw(operation.code(), outcome.code(), duration_ns, key, frames.as_ref())?)
+        Ok(self.record_typed(operation, outcome, duration_ns, key, frames.as_ref())?)
     }
 
     /// [`Monitor::record`] from raw codes, as the C ABI receives them.
@@ -259,10 +259,9 @@ impl Monitor {
         Ok(())
     }
 
-    /// The hot path every record takes. A refusal is a small value, so that the happy path carries no
-    /// error plumbing; callers turn it into an [`Error`] (or a status code) when it happens. The one place
-    /// that clamps durations ([`clamp_duration`]) and the one that hands frames (bytes, read only when
-    /// sampled) to the profiler.
+    /// The hot path every record from raw codes takes (the C ABI's): checks the result code, then as
+    /// [`Monitor::record_typed`]. A refusal is a small value, so that the happy path carries no error
+    /// plumbing; callers turn it into an [`Error`] (or a status code) when it happens.
     #[inline(always)]
     pub(crate) fn record_raw(
         &self,
@@ -272,25 +271,78 @@ impl Monitor {
         key: &[u8],
         frames: &[u8],
     ) -> Result<(), Refused> {
-        let duration_ns = clamp_duration(duration_ns);
         let Some(outcome) = Outcome::from_code(result) else {
             return Err(Refused::Result(result));
         };
-        let operation = Operation::from_code(operation);
-        let sampled = match self.recorder.admit(operation) {
-            Admission::Count => false,
-            Admission::CountSampled => true,
-            Admission::Skip => return Ok(()),
+        match self.recorder.admit(Operation::from_code(operation)) {
+            Admission::Count => {
+                self.recorder
+                    .record(Record::new(Operation::from_code(operation), outcome, duration_ns, key));
+                Ok(())
+            }
+            Admission::Skip => Ok(()),
+            admission => self.record_cold(
+                admission,
+                Operation::from_code(operation),
+                outcome,
+                duration_ns,
+                key,
+                frames,
+            ),
+        }
+    }
+
+    /// The hot path of the typed records (`record`, `record_with_frames`), inlined into the host's code:
+    /// the admission (one load and a compare while counting, two while switched off) and a call. The
+    /// call returns nothing, so a counted record carries no result through memory, and a switched-off
+    /// one makes no call at all.
+    #[inline(always)]
+    fn record_typed(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &[u8],
+    ) -> Result<(), Refused> {
+        match self.recorder.admit(operation) {
+            Admission::Count => {
+                self.record_admitted(operation, outcome, duration_ns, key);
+                Ok(())
+            }
+            Admission::Skip => Ok(()),
+            admission => self.record_cold(admission, operation, outcome, duration_ns, key, frames),
+        }
+    }
+
+    /// A typed record that was admitted: out of line, so that the host's code holds only the admission.
+    #[inline(never)]
+    fn record_admitted(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
+        self.recorder.record(Record::new(operation, outcome, duration_ns, key));
+    }
+
+    /// A record the gate did not let straight through: sampled (counted, then offered to the profiler)
+    /// or refused. The one place that hands frames (bytes, read only when sampled) to the profiler.
+    #[cold]
+    #[inline(never)]
+    fn record_cold(
+        &self,
+        admission: Admission,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &[u8],
+    ) -> Result<(), Refused> {
+        let record = Record::new(operation, outcome, duration_ns, key);
+        match admission {
+            Admission::Count => self.recorder.record(record),
+            Admission::CountSampled => {
+                self.recorder.record(record);
+                self.profiler.observe(operation, record.duration_ns, frames);
+            }
+            Admission::Skip => {}
             Admission::Refuse => return Err(Refused::Operation(operation.code())),
-        };
-        self.recorder.record(Record {
-            operation,
-            outcome,
-            duration_ns,
-            key,
-        });
-        if sampled {
-            self.profiler.observe(operation, duration_ns, frames);
         }
         Ok(())
     }

@@ -63,17 +63,48 @@ struct Packed {
 }
 
 impl Packed {
-    /// The first `len` bytes of `key` (at most [`MAX_PREFIX`]), packed: whole words straight from the
-    /// key, the last partial word read as 8 bytes and masked when the key has them.
-    #[inline(always)]
+    /// The first `len` bytes of `key` (at most [`MAX_PREFIX`]), packed.
     fn of_key(key: &[u8], len: usize) -> Self {
         let len = len.min(MAX_PREFIX).min(key.len());
         let mut words = [0u64; WORDS];
-        for (index, word) in words.iter_mut().enumerate().take(len.div_ceil(8)) {
-            *word = word_of(key, len, index);
+        for (word, chunk) in words.iter_mut().zip(key[..len].chunks(8)) {
+            *word = load_partial(chunk);
         }
         Self { len, words }
     }
+
+    /// `key`'s prefix as `settings` cut it (see the module docs), packed, in one pass over its first
+    /// [`MAX_PREFIX`] bytes: each 8-byte chunk is read once, searched for every delimiter at once, and
+    /// kept as the prefix's word.
+    #[inline(always)]
+    fn cut(key: &[u8], settings: PackedSettings) -> Self {
+        let scanned = &key[..key.len().min(MAX_PREFIX)];
+        let mut words = [0u64; WORDS];
+        let mut left = settings.depth();
+        // The end of the last delimiter seen, for keys with fewer than `depth` of them.
+        let mut last_end = 0;
+        for (index, chunk) in scanned.chunks(8).enumerate().take(WORDS) {
+            let word = load_partial(chunk);
+            // Bytes past the key read as 0: only the chunk's own bytes may be delimiters.
+            let mut marks = settings.marks(word) & (Self::ALL_BYTES >> (8 * (8 - chunk.len())));
+            let start = index * 8;
+            while marks != 0 {
+                let end = start + (marks.trailing_zeros() / 8) as usize + 1;
+                left -= 1;
+                if left == 0 {
+                    words[index] = word & Self::ALL_BYTES >> (8 * (start + 8 - end));
+                    return Self { len: end, words };
+                }
+                last_end = end;
+                marks &= marks - 1;
+            }
+            words[index] = word;
+        }
+        Self::of_key(scanned, last_end)
+    }
+
+    /// Every byte of a word.
+    const ALL_BYTES: u64 = u64::MAX;
 
     /// `prefix` (at most [`MAX_PREFIX`] bytes), packed.
     fn new(prefix: &[u8]) -> Self {
@@ -108,26 +139,6 @@ fn hash_words(len: usize, words: impl Iterator<Item = u64>) -> u64 {
     hash | 1
 }
 
-/// Word `index` of the first `len` bytes of `key` (`len <= key.len()`), as [`Packed`] would hold it.
-#[inline(always)]
-fn word_of(key: &[u8], len: usize, index: usize) -> u64 {
-    let start = index * 8;
-    let bytes = len.saturating_sub(start).min(8);
-    let word = if key.len() >= start + 8 {
-        load_word(&key[start..])
-    } else {
-        let mut word = [0u8; 8];
-        let available = key.len().saturating_sub(start).min(8);
-        word[..available].copy_from_slice(&key[start..start + available]);
-        u64::from_le_bytes(word)
-    };
-    if bytes == 8 {
-        word
-    } else {
-        word & ((1u64 << (8 * bytes)) - 1)
-    }
-}
-
 /// The first 8 bytes of `bytes` (which has at least 8) as a little-endian word.
 #[inline(always)]
 fn load_word(bytes: &[u8]) -> u64 {
@@ -137,9 +148,10 @@ fn load_word(bytes: &[u8]) -> u64 {
 }
 
 /// Up to 8 delimiter bytes, searched for 8 key bytes at a time: for each delimiter `d`, the bytes of
-/// `chunk ^ d * 0x0101...01` are zero exactly where `chunk` holds `d`, and the classic zero-byte test
-/// `(x - 0x01...01) & !x & 0x80...80` marks the lowest such byte exactly (its false positives only ever
-/// sit above a true zero). The lowest mark over every delimiter is the first delimiter in the chunk.
+/// `x = chunk ^ d * 0x0101...01` are zero exactly where `chunk` holds `d`, and
+/// `!(((x & 0x7f..7f) + 0x7f..7f) | x) & 0x80..80` sets the high bit of exactly the zero bytes of `x` (the
+/// addition never carries out of a byte: `0x7f + 0x7f < 0x100`), so every delimiter of the chunk is
+/// marked, not only the first.
 #[derive(Clone, Copy)]
 struct Delimiters {
     /// Each delimiter repeated in every byte of a word.
@@ -149,41 +161,41 @@ struct Delimiters {
 
 impl Delimiters {
     const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-    /// The lowest delimiter byte of `chunk` (8 bytes, little-endian), marked by its high bit.
+    /// The bytes of `chunk` equal to the delimiter repeated in `word`, marked by their high bits.
     #[inline(always)]
-    fn marks(self, chunk: u64) -> u64 {
-        let mut marks = 0;
-        for word in &self.words[..self.count.min(8)] {
-            let x = chunk ^ word;
-            marks |= x.wrapping_sub(Self::ONES) & !x & Self::HIGHS;
-        }
-        marks
+    fn marks_of(chunk: u64, word: u64) -> u64 {
+        let x = chunk ^ word;
+        !(((x & Self::LOWS).wrapping_add(Self::LOWS)) | x) & Self::HIGHS
     }
+}
 
-    /// The position of the first delimiter in `bytes`.
-    #[inline(always)]
-    fn first_in(self, bytes: &[u8]) -> Option<usize> {
-        let mut chunks = bytes.chunks_exact(8);
-        let mut offset = 0;
-        for chunk in &mut chunks {
-            let marks = self.marks(load_word(chunk));
-            if marks != 0 {
-                return Some(offset + (marks.trailing_zeros() / 8) as usize);
-            }
-            offset += 8;
-        }
-        let rest = chunks.remainder();
-        if rest.is_empty() {
-            return None;
-        }
-        let mut tail = [0u8; 8];
-        tail[..rest.len()].copy_from_slice(rest);
-        // Bytes past the key are padding: a padding zero must not read as a NUL delimiter.
-        let marks = self.marks(u64::from_le_bytes(tail)) & (Self::HIGHS >> (8 * (8 - rest.len())));
-        (marks != 0).then(|| offset + (marks.trailing_zeros() / 8) as usize)
+/// The first `bytes.len()` (at most 8) bytes of `bytes` as a little-endian word, zeros above: no copy
+/// loop and no `memcpy` for the short tail of a key, and no byte read twice into different places.
+#[inline(always)]
+fn load_partial(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    if n >= 8 {
+        return load_word(bytes);
     }
+    if n >= 4 {
+        // Two 4-byte reads that overlap when n < 8: the overlapping bytes are the same either way.
+        let low = u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        let high = u64::from(u32::from_le_bytes([
+            bytes[n - 4],
+            bytes[n - 3],
+            bytes[n - 2],
+            bytes[n - 1],
+        ]));
+        return low | high << (8 * (n - 4));
+    }
+    if n == 0 {
+        return 0;
+    }
+    // 1 to 3 bytes: the first, the middle and the last (some the same byte).
+    u64::from(bytes[0]) | u64::from(bytes[n / 2]) << (8 * (n / 2)) | u64::from(bytes[n - 1]) << (8 * (n - 1))
 }
 
 /// One learned prefix. Every field is a word, so that no byte pattern a file can hold is invalid.
@@ -315,8 +327,20 @@ impl PackedSettings {
         ((self.0 >> 60) & 7) as usize + 1
     }
 
-    /// The delimiters: how many, and each repeated in every byte of a word.
+    /// Every delimiter byte of `chunk` (8 bytes, little-endian), marked by its high bit; the delimiters
+    /// are taken from the settings word as they are needed (no table to fill per lookup).
     #[inline(always)]
+    fn marks(self, chunk: u64) -> u64 {
+        let count = ((self.0 >> 56) & 15).min(8);
+        let mut marks = 0;
+        for index in 0..count {
+            let delimiter = (self.0 >> (7 * index)) & 0x7f;
+            marks |= Delimiters::marks_of(chunk, delimiter.wrapping_mul(Delimiters::ONES));
+        }
+        marks
+    }
+
+    /// The delimiters: how many, and each repeated in every byte of a word.
     fn delimiters(self) -> Delimiters {
         let count = (((self.0 >> 56) & 15) as usize).min(8);
         let mut words = [0; 8];
@@ -327,13 +351,6 @@ impl PackedSettings {
         }
         Delimiters { words, count }
     }
-}
-
-/// How a lookup cuts a key into its pattern: one consistent set of settings.
-#[derive(Clone, Copy)]
-struct Cut {
-    depth: usize,
-    delimiters: Delimiters,
 }
 
 /// The pattern table and the settings the hot path reads, in the region. All-zero is a valid empty table
@@ -380,12 +397,9 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
 
     /// How keys are cut now: `None` when analysis is off. One load (see [`PackedSettings`]).
     #[inline(always)]
-    fn cut(&self) -> Option<Cut> {
+    fn cut(&self) -> Option<PackedSettings> {
         let settings = PackedSettings(self.settings.load(Ordering::Relaxed));
-        settings.is_on().then(|| Cut {
-            depth: settings.depth(),
-            delimiters: settings.delimiters(),
-        })
+        settings.is_on().then_some(settings)
     }
 
     /// The configured maximum, range-checked.
@@ -403,46 +417,47 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         self.id_of_key(key)
     }
 
+    /// The common case in a few dozen instructions: depth 1 (the default), a delimiter among the key's
+    /// first 8 bytes, and its prefix learned and in its home entry. Everything else goes on to
+    /// [`Self::id_of_key_in_full`].
     #[inline(never)]
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
-        let cut = self.cut()?;
-        let len = Self::prefix_len(cut, key);
-        // The prefix's words are made once, for the hash and the comparison: the common case is a learned
-        // prefix in its home entry.
-        let packed = Packed::of_key(key, len);
-        let hash = packed.hash();
-        let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
-        if home.hash.load(Ordering::Acquire) == hash
-            && home.is_ready()
-            && home.len.load(Ordering::Relaxed) == packed.len as u64
-            && packed
-                .used_words()
-                .iter()
-                .zip(&home.words)
-                .all(|(word, cell)| cell.load(Ordering::Relaxed) == *word)
-        {
-            return Some(self.counting(home.id()));
-        }
-        Some(self.lookup(&packed, true))
-    }
-
-    /// How many bytes of `key` its pattern keeps before `*`: up to and including the `depth`-th delimiter
-    /// in the first [`MAX_PREFIX`] bytes, or the last one before.
-    #[inline(always)]
-    fn prefix_len(cut: Cut, key: &[u8]) -> usize {
-        let Cut { depth, delimiters } = cut;
-        let scanned = &key[..key.len().min(MAX_PREFIX)];
-        let (mut end, mut seen) = (0, 0);
-        while seen < depth {
-            match delimiters.first_in(&scanned[end..]) {
-                Some(at) => {
-                    end += at + 1;
-                    seen += 1;
+        let settings = self.cut()?;
+        if settings.depth() == 1 {
+            let head = &key[..key.len().min(8)];
+            let word = load_partial(head);
+            // Only the key's own bytes may be delimiters (`key` is not empty: `id_of` checked).
+            let marks = settings.marks(word) & (u64::MAX >> (8 * (8 - head.len().max(1))));
+            if marks != 0 {
+                let len = (marks.trailing_zeros() / 8) as usize + 1;
+                let word = word & (u64::MAX >> (8 * (8 - len)));
+                // As `Packed::hash` hashes a one-word prefix.
+                let hash = hash_words(len, std::iter::once(word));
+                let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
+                if home.hash.load(Ordering::Acquire) == hash
+                    && home.is_ready()
+                    && home.len.load(Ordering::Relaxed) == len as u64
+                    && home.words[0].load(Ordering::Relaxed) == word
+                {
+                    return Some(self.counting(home.id()));
                 }
-                None => break,
             }
         }
-        end
+        Some(self.id_of_key_in_full(key, settings))
+    }
+
+    /// Any key, cut by `settings`: its prefix packed in one pass, looked up in its home entry and then
+    /// along its probe sequence, learned if new.
+    #[cold]
+    #[inline(never)]
+    fn id_of_key_in_full(&self, key: &[u8], settings: PackedSettings) -> usize {
+        let packed = Packed::cut(key, settings);
+        let hash = packed.hash();
+        let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
+        if home.hash.load(Ordering::Acquire) == hash && home.holds(&packed) {
+            return self.counting(home.id());
+        }
+        self.lookup(&packed, true)
     }
 
     /// The id `prefix` counts under, claiming an entry for it if `learn` and there is room.
@@ -789,31 +804,86 @@ mod tests {
         assert!(patterns.tracked() <= MAX_PATTERNS);
     }
 
+    /// The prefix a byte-by-byte scan keeps: up to and including the `depth`-th delimiter in the first
+    /// [`MAX_PREFIX`] bytes, or the last one before.
+    fn byte_scan(key: &[u8], delimiters: &[u8], depth: usize) -> Vec<u8> {
+        let scanned = &key[..key.len().min(MAX_PREFIX)];
+        let ends: Vec<usize> = (0..scanned.len())
+            .filter(|at| delimiters.contains(&scanned[*at]))
+            .map(|at| at + 1)
+            .collect();
+        let end = ends.get(depth - 1).or(ends.last()).copied().unwrap_or(0);
+        scanned[..end].to_vec()
+    }
+
     #[test]
-    fn the_word_at_a_time_search_finds_the_first_delimiter_like_a_byte_scan() {
+    fn the_word_at_a_time_cut_keeps_what_a_byte_scan_keeps() {
         let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..20_000 {
-            let delimiter_set: Vec<u8> = (0..rng.usize(1..=8)).map(|_| rng.u8(0..128)).collect();
-            let words: [u64; 8] = std::array::from_fn(|i| {
-                delimiter_set
-                    .get(i)
-                    .map_or(0, |b| u64::from(*b).wrapping_mul(Delimiters::ONES))
-            });
-            let delimiters = Delimiters {
-                words,
-                count: delimiter_set.len(),
-            };
-            let key: Vec<u8> = (0..rng.usize(0..40))
-                .map(|_| {
-                    if rng.bool() {
-                        delimiter_set[rng.usize(..delimiter_set.len())]
-                    } else {
-                        rng.u8(..)
-                    }
-                })
+        for _ in 0..50_000 {
+            // Delimiters and key bytes from a small alphabet, so that keys hold many delimiters, NULs
+            // and bytes with the high bit among them.
+            let alphabet = [0u8, b':', b'/', b'a', 0x7f, 0x80, 0xff, b'.'];
+            let delimiter_set: Vec<u8> = (0..rng.usize(1..=8))
+                .map(|_| alphabet[rng.usize(..alphabet.len())] & 0x7f)
                 .collect();
-            let expected = key.iter().position(|byte| delimiter_set.contains(byte));
-            assert_eq!(delimiters.first_in(&key), expected, "{key:?} in {delimiter_set:?}");
+            let config = PatternConfig {
+                enabled: true,
+                delimiters: String::from_utf8(delimiter_set.clone()).expect("ASCII"),
+                depth: rng.u8(1..=8),
+                ..Default::default()
+            };
+            let settings = PackedSettings::of(&config);
+            let key: Vec<u8> = (0..rng.usize(0..90))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let packed = Packed::cut(&key, settings);
+            let expected = byte_scan(&key, &delimiter_set, usize::from(config.depth));
+            assert_eq!(
+                packed.bytes(),
+                expected,
+                "{key:?} cut by {delimiter_set:?} at depth {}",
+                config.depth
+            );
+            assert!(packed == Packed::new(&expected), "words past the prefix are zero");
+        }
+    }
+
+    #[test]
+    fn the_short_path_and_the_full_one_agree_on_every_key() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let alphabet = [b':', b'/', b'a', b'b', 0, 0xff];
+        for depth in [1, 2] {
+            let config = PatternConfig {
+                depth,
+                max: MAX_PATTERNS,
+                ..Default::default()
+            };
+            let mut patterns = table(&config);
+            for round in 0..5_000 {
+                if round % 500 == 0 {
+                    // A fresh table before the cap could fill (each key learns at most one prefix).
+                    patterns = table(&config);
+                }
+                let key: Vec<u8> = (0..rng.usize(1..20))
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect();
+                let mut expected = byte_scan(&key, b":/", usize::from(depth));
+                expected.push(b'*');
+                // Twice: the first lookup may learn the prefix, the second finds it (the short path).
+                for _ in 0..2 {
+                    assert_eq!(label_of(&patterns, &key), expected, "{key:?} at depth {depth}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_tails_load_byte_for_byte() {
+        let bytes: Vec<u8> = (1..=9).collect();
+        for len in 0..=8 {
+            let mut expected = [0u8; 8];
+            expected[..len].copy_from_slice(&bytes[..len]);
+            assert_eq!(load_partial(&bytes[..len]), u64::from_le_bytes(expected), "{len} bytes");
         }
     }
 }

@@ -21,6 +21,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
+use crate::config::clamp_duration;
 use crate::config::patterns::PatternConfig;
 use crate::recording::attachment::{self, Attachment};
 use crate::recording::buckets::BucketBounds;
@@ -34,6 +35,7 @@ use crate::recording::state_file::{OpenOptions, StateFileError};
 use crate::recording::thread_claim::{OWNED_SHARDS, SHARED_SHARDS, ShardClaim};
 use crate::recording::totals::Totals;
 use crate::recording::window_rings::{Pending, WindowDeltas};
+use crate::sync::Mutex;
 
 /// The longest a busy writer goes without reading the clock, in records.
 pub(crate) const MAX_COUNTDOWN: u64 = 64;
@@ -88,9 +90,14 @@ pub(crate) struct Recorder {
     /// Whether the profiler samples records (then they take the cold path, which asks it).
     sampling: AtomicBool,
     /// What a record checks first, in one word: the accepted operation count while counting without
-    /// sampling, 0 otherwise (every record then takes the cold path, which tells "off", "sampled" and
-    /// "unknown" apart).
+    /// sampling, 0 otherwise.
     gate: AtomicU64,
+    /// What a record checks second, when the gate is closed: the accepted operation count while switched
+    /// off, 0 otherwise. A record that passes neither takes the cold path, which tells "sampled" and
+    /// "unknown" apart.
+    skip_below: AtomicU64,
+    /// Held while `gate` and `skip_below` are rewritten.
+    gate_update: Mutex<()>,
     clock: Clock,
 }
 
@@ -122,6 +129,21 @@ pub(crate) struct Record<'a> {
     pub(crate) key: &'a [u8],
 }
 
+impl<'a> Record<'a> {
+    /// A record of `duration_ns`, or of [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) when it is
+    /// longer (so that one absurd duration cannot make a histogram's sum fall): the one place durations
+    /// are clamped.
+    #[inline(always)]
+    pub(crate) fn new(operation: Operation, outcome: Outcome, duration_ns: u64, key: &'a [u8]) -> Self {
+        Self {
+            operation,
+            outcome,
+            duration_ns: clamp_duration(duration_ns),
+            key,
+        }
+    }
+}
+
 impl Recorder {
     /// A recorder writing `memory`, attaching state files into `home` (mapped over `reserved`, if given).
     pub(crate) fn new(memory: Memory, home: AttachmentHome, reserved: Reserved, clock: Clock) -> Self {
@@ -137,6 +159,8 @@ impl Recorder {
             enabled: AtomicBool::new(true),
             sampling: AtomicBool::new(false),
             gate: AtomicU64::new(Operation::BUILTIN.len() as u64),
+            skip_below: AtomicU64::new(0),
+            gate_update: Mutex::new(()),
             clock,
         }
     }
@@ -193,11 +217,15 @@ impl Recorder {
         self.enabled.load(Relaxed)
     }
 
-    /// What a record of `operation` may do: one load and a compare while counting.
+    /// What a record of `operation` may do: one load and a compare while counting, two of each while
+    /// switched off (both words sit on one cache line).
     #[inline(always)]
     pub(crate) fn admit(&self, operation: Operation) -> Admission {
-        if u64::from(operation.code()) < self.gate.load(Relaxed) {
+        let code = u64::from(operation.code());
+        if code < self.gate.load(Relaxed) {
             Admission::Count
+        } else if code < self.skip_below.load(Relaxed) {
+            Admission::Skip
         } else {
             self.admit_cold(operation)
         }
@@ -228,12 +256,18 @@ impl Recorder {
     }
 
     fn update_gate(&self) {
-        let open = if self.is_enabled() && !self.sampling.load(Relaxed) {
-            self.operations.load(Relaxed) as u64
-        } else {
-            0
+        // One update at a time, so that two switches at once cannot leave the words of the older one.
+        let _serialised = self.gate_update.lock();
+        let accepted = self.operations.load(Relaxed) as u64;
+        let (open, skip) = match (self.is_enabled(), self.sampling.load(Relaxed)) {
+            (true, false) => (accepted, 0),
+            (true, true) => (0, 0),
+            (false, _) => (0, accepted),
         };
+        // A record racing this change may see either word old or new: it then counts or skips, as a
+        // record racing a switch may, or takes the cold path, which reads the flags themselves.
         self.gate.store(open, Relaxed);
+        self.skip_below.store(skip, Relaxed);
     }
 
     /// The calling thread's shard in the current region, routing it there on first use.
