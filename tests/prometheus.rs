@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::prometheus::{self, encode, query};
+use support::rng::Rng;
 use support::{Demo, http_get, poll_until};
 
 /// The scrape job of every Prometheus these tests start.
@@ -52,24 +53,6 @@ fn prometheus_scrapes_the_demo_and_answers_rate_and_histogram_quantile() {
     assert_eq!(up, [1.0], "the target is healthy");
 }
 
-/// xorshift64*: a fixed stream of numbers in `[0, 1)`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A standard normal number (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-12), self.next());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 /// The durations (ns) three instances record: log-normal around 200 us; uniform from 1 to 5 ms; and
 /// mostly 30 to 70 us with a 5% tail from 10 to 30 ms.
 fn fleet_durations() -> [Vec<u64>; 3] {
@@ -78,13 +61,15 @@ fn fleet_durations() -> [Vec<u64>; 3] {
     let lognormal = (0..n)
         .map(|_| (200_000.0 * (0.5 * rng.normal()).exp()) as u64)
         .collect();
-    let uniform = (0..n).map(|_| 1_000_000 + (4_000_000.0 * rng.next()) as u64).collect();
+    let uniform = (0..n)
+        .map(|_| 1_000_000 + (4_000_000.0 * rng.next_f64()) as u64)
+        .collect();
     let tailed = (0..n)
         .map(|_| {
-            if rng.next() < 0.95 {
-                30_000 + (40_000.0 * rng.next()) as u64
+            if rng.next_f64() < 0.95 {
+                30_000 + (40_000.0 * rng.next_f64()) as u64
             } else {
-                10_000_000 + (20_000_000.0 * rng.next()) as u64
+                10_000_000 + (20_000_000.0 * rng.next_f64()) as u64
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 
 pub mod exposition;
 pub mod prometheus;
+pub mod rng;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
