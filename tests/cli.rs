@@ -699,17 +699,21 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
     drop(monitor);
 
     let url = format!("http://{address}");
-    let pushed = cli_ok(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &url,
-        "--job",
-        "nightly",
-        "--instance",
-        "ci/runner 1",
-    ]);
+    // Every push but the failing ones below goes to the one group: job `nightly`, instance `ci/runner 1`.
+    let push_nightly = || {
+        cli_ok(&[
+            "push",
+            "--state",
+            text(&state),
+            "--gateway",
+            &url,
+            "--job",
+            "nightly",
+            "--instance",
+            "ci/runner 1",
+        ])
+    };
+    let pushed = push_nightly();
     assert!(pushed.stdout.contains("200"), "the status is reported: {pushed:#?}");
 
     // curl: the gateway answers large bodies in chunks, which support::http_get does not decode.
@@ -744,17 +748,7 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
         .record(Operation::GET, Outcome::Hit, 10_000, b"build:y")
         .unwrap();
     drop(monitor);
-    cli_ok(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &url,
-        "--job",
-        "nightly",
-        "--instance",
-        "ci/runner 1",
-    ]);
+    push_nightly();
     let again = String::from_utf8(support::curl(&format!("{url}/metrics"), &[])).expect("UTF-8 metrics");
     assert!(
         again.contains(
@@ -764,26 +758,21 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
     );
 
     // Anything but a 2xx is a failure, with the status.
-    let refused = run(cli(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &format!("{url}/elsewhere"),
-        "--job",
-        "x",
-    ]));
+    let push_to = |gateway: &str| {
+        run(cli(&[
+            "push",
+            "--state",
+            text(&state),
+            "--gateway",
+            gateway,
+            "--job",
+            "x",
+        ]))
+    };
+    let refused = push_to(&format!("{url}/elsewhere"));
     assert_eq!(refused.code(), 1, "{refused:#?}");
     assert!(refused.stderr.contains("404"), "{refused:#?}");
-    let unreachable = run(cli(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &format!("http://127.0.0.1:{}", free_port()),
-        "--job",
-        "x",
-    ]));
+    let unreachable = push_to(&format!("http://127.0.0.1:{}", free_port()));
     assert_eq!(unreachable.code(), 1, "{unreachable:#?}");
 }
 
