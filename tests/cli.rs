@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use cache_monitor::check::{FilePart, state_file_layout};
 use cache_monitor::{Monitor, Operation, Outcome};
+use support::prometheus::{self, query};
 use support::{ChildGuard, assert_promtool_accepts, exposition, free_port, http_get, poll_until};
 
 /// The command under test.
@@ -573,95 +573,11 @@ fn promtool_accepts_show_and_the_textfile_of_a_file_written_by_several_monitors(
 // ----------------------------------------------------------------------------------------------------
 // Prometheus
 
-/// Percent-encodes a query string value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// The values of an instant query, or `None` while Prometheus has no answer.
-fn query(prometheus: SocketAddr, promql: &str) -> Option<Vec<f64>> {
-    let response = http_get(prometheus, &format!("/api/v1/query?query={}", encode(promql)), &[]);
-    if response.status != 200 {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
-    let values: Vec<f64> = json["data"]["result"]
-        .as_array()?
-        .iter()
-        .filter_map(|series| series["value"][1].as_str()?.parse().ok())
-        .collect();
-    (!values.is_empty()).then_some(values)
-}
-
 /// One value of an instant query.
 fn query_one(prometheus: SocketAddr, promql: &str) -> Option<f64> {
     let values = query(prometheus, promql)?;
     assert_eq!(values.len(), 1, "{promql}: one series expected, got {values:?}");
     Some(values[0])
-}
-
-/// Starts a loader: Prometheus on a free loopback port, scraping `target` every second.
-fn start_prometheus(dir: &Path, target: SocketAddr) -> (ChildGuard, SocketAddr) {
-    let version = Command::new("prometheus").arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "`prometheus` not found ({version:?}): install the Debian package `prometheus` (.ci/run does)"
-    );
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: cache-monitor-serve\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write prometheus.yml");
-    for attempt in 0..3 {
-        let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
-        let log = std::fs::File::create(dir.join(format!("prometheus-{attempt}.log"))).expect("log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join(format!("data-{attempt}")).display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        let mut prometheus = ChildGuard(child);
-        if ready(&mut prometheus, address) {
-            return (prometheus, address);
-        }
-        let log = std::fs::read_to_string(dir.join(format!("prometheus-{attempt}.log"))).unwrap_or_default();
-        eprintln!("prometheus exited early (port taken?), retrying:\n{log}");
-    }
-    panic!("Prometheus did not start in three attempts; see the logs above");
-}
-
-/// Waits until a Prometheus-style server answers `/-/ready`; `false` if it exited.
-fn ready(server: &mut ChildGuard, address: SocketAddr) -> bool {
-    poll_until("the server to be ready", LIVENESS, Duration::from_millis(100), || {
-        if let Ok(Some(_)) = server.0.try_wait() {
-            return Some(false);
-        }
-        support::exchange(
-            address,
-            b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .is_ok_and(|raw| raw.starts_with(b"HTTP/1.1 200"))
-        .then_some(true)
-    })
 }
 
 fn unix_now() -> f64 {
@@ -686,7 +602,7 @@ fn prometheus_scrapes_serve_while_writer_processes_come_and_go_and_ends_with_the
     finish(write_from_a_process(&state, 1_000));
     expected_gets += 1_000;
     let address = served.address().expect("serve listens once the file exists");
-    let (_prometheus, prometheus) = start_prometheus(dir.path(), address);
+    let (_prometheus, prometheus) = prometheus::start(dir.path(), "cache-monitor-serve", &[address], &[]);
 
     let gets = r#"sum(cuenv_cache_operations_total{operation="get"})"#;
     let wait_for_gets = |expected: u64| {
@@ -758,31 +674,16 @@ fn prometheus_scrapes_serve_while_writer_processes_come_and_go_and_ends_with_the
 /// Starts Debian's Pushgateway on a free loopback port.
 fn start_pushgateway(dir: &Path) -> (ChildGuard, SocketAddr) {
     let binary = "/usr/bin/prometheus-pushgateway";
-    let version = Command::new(binary).arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "{binary} not found ({version:?}): install the Debian package `prometheus-pushgateway` (.ci/run does)"
-    );
-    for attempt in 0..3 {
-        let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
-        let log = std::fs::File::create(dir.join(format!("pushgateway-{attempt}.log"))).expect("log");
-        let child = Command::new(binary)
+    prometheus::require(binary, "prometheus-pushgateway");
+    prometheus::start_server(dir, "pushgateway", |address, _| {
+        let mut command = Command::new(binary);
+        command
             .arg(format!("--web.listen-address={address}"))
             // In memory only (Debian's default persists to /var/lib/prometheus).
             .arg("--persistence.file=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the Pushgateway");
-        let mut gateway = ChildGuard(child);
-        if ready(&mut gateway, address) {
-            return (gateway, address);
-        }
-        let log = std::fs::read_to_string(dir.join(format!("pushgateway-{attempt}.log"))).unwrap_or_default();
-        eprintln!("the Pushgateway exited early (port taken?), retrying:\n{log}");
-    }
-    panic!("the Pushgateway did not start in three attempts; see the logs above");
+            .arg("--log.level=warn");
+        command
+    })
 }
 
 #[test]
@@ -798,17 +699,21 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
     drop(monitor);
 
     let url = format!("http://{address}");
-    let pushed = cli_ok(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &url,
-        "--job",
-        "nightly",
-        "--instance",
-        "ci/runner 1",
-    ]);
+    // Every push but the failing ones below goes to the one group: job `nightly`, instance `ci/runner 1`.
+    let push_nightly = || {
+        cli_ok(&[
+            "push",
+            "--state",
+            text(&state),
+            "--gateway",
+            &url,
+            "--job",
+            "nightly",
+            "--instance",
+            "ci/runner 1",
+        ])
+    };
+    let pushed = push_nightly();
     assert!(pushed.stdout.contains("200"), "the status is reported: {pushed:#?}");
 
     // curl: the gateway answers large bodies in chunks, which support::http_get does not decode.
@@ -843,17 +748,7 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
         .record(Operation::GET, Outcome::Hit, 10_000, b"build:y")
         .unwrap();
     drop(monitor);
-    cli_ok(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &url,
-        "--job",
-        "nightly",
-        "--instance",
-        "ci/runner 1",
-    ]);
+    push_nightly();
     let again = String::from_utf8(support::curl(&format!("{url}/metrics"), &[])).expect("UTF-8 metrics");
     assert!(
         again.contains(
@@ -863,26 +758,21 @@ fn a_push_reaches_a_real_pushgateway_and_reads_back() {
     );
 
     // Anything but a 2xx is a failure, with the status.
-    let refused = run(cli(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &format!("{url}/elsewhere"),
-        "--job",
-        "x",
-    ]));
+    let push_to = |gateway: &str| {
+        run(cli(&[
+            "push",
+            "--state",
+            text(&state),
+            "--gateway",
+            gateway,
+            "--job",
+            "x",
+        ]))
+    };
+    let refused = push_to(&format!("{url}/elsewhere"));
     assert_eq!(refused.code(), 1, "{refused:#?}");
     assert!(refused.stderr.contains("404"), "{refused:#?}");
-    let unreachable = run(cli(&[
-        "push",
-        "--state",
-        text(&state),
-        "--gateway",
-        &format!("http://127.0.0.1:{}", free_port()),
-        "--job",
-        "x",
-    ]));
+    let unreachable = push_to(&format!("http://127.0.0.1:{}", free_port()));
     assert_eq!(unreachable.code(), 1, "{unreachable:#?}");
 }
 

@@ -3,114 +3,21 @@
 
 mod support;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{ChildGuard, Demo, free_port, http_get, poll_until};
+use support::prometheus::{self, encode, query};
+use support::rng::Rng;
+use support::{Demo, http_get, poll_until};
 
-/// Percent-encodes a query string value (everything but RFC 3986's unreserved characters).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// The sample values of an instant query, or `None` while Prometheus has no answer yet.
-fn query(prometheus: SocketAddr, promql: &str) -> Option<Vec<f64>> {
-    let response = http_get(prometheus, &format!("/api/v1/query?query={}", encode(promql)), &[]);
-    if response.status != 200 {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
-    if json["status"] != "success" {
-        return None;
-    }
-    let values: Vec<f64> = json["data"]["result"]
-        .as_array()?
-        .iter()
-        .filter_map(|series| series["value"][1].as_str()?.parse().ok())
-        .collect();
-    (!values.is_empty()).then_some(values)
-}
-
-/// Starts Prometheus on a free port scraping `target` every second; retries if the port was taken in
-/// the meantime. Returns the server and its address once it is ready.
-fn start_prometheus(dir: &std::path::Path, target: SocketAddr) -> (ChildGuard, SocketAddr) {
-    start_prometheus_with(dir, &[target], &[])
-}
-
-/// [`start_prometheus`] scraping every one of `targets`, with `flags` (`--enable-feature=...`).
-fn start_prometheus_with(dir: &std::path::Path, targets: &[SocketAddr], flags: &[&str]) -> (ChildGuard, SocketAddr) {
-    let targets = targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
-    let version = Command::new("prometheus").arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "`prometheus` not found ({version:?}): install the Debian package `prometheus` (.ci/run does)"
-    );
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: cache-monitor-demo\n    static_configs:\n      - targets: [{targets}]\n"
-        ),
-    )
-    .expect("write prometheus.yml");
-    for attempt in 0..3 {
-        let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
-        let log = std::fs::File::create(dir.join(format!("prometheus-{attempt}.log"))).expect("log file");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join(format!("data-{attempt}")).display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--log.level=warn")
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        let mut prometheus = ChildGuard(child);
-        let ready = poll_until(
-            "Prometheus to be ready",
-            Duration::from_secs(60),
-            Duration::from_millis(100),
-            || {
-                if let Ok(Some(_exited)) = prometheus.0.try_wait() {
-                    return Some(false);
-                }
-                let ok = support::exchange(
-                    address,
-                    b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                )
-                .is_ok_and(|raw| raw.starts_with(b"HTTP/1.1 200"));
-                ok.then_some(true)
-            },
-        );
-        if ready {
-            return (prometheus, address);
-        }
-        let log = std::fs::read_to_string(dir.join(format!("prometheus-{attempt}.log"))).unwrap_or_default();
-        eprintln!("prometheus exited early (port taken?), retrying:\n{log}");
-    }
-    panic!("Prometheus did not start in three attempts; see the logs above");
-}
+/// The scrape job of every Prometheus these tests start.
+const JOB: &str = "cache-monitor-demo";
 
 #[test]
 fn prometheus_scrapes_the_demo_and_answers_rate_and_histogram_quantile() {
     let demo = Demo::start(&["--duration", "600", "--rate", "2000", "--threads", "2"]);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_prometheus, prometheus) = start_prometheus(dir.path(), demo.address);
+    let (_prometheus, prometheus) = prometheus::start(dir.path(), JOB, &[demo.address], &[]);
 
     // At least two scrapes of our series, then the three queries all answer with numbers.
     let scrapes = r#"count_over_time(cuenv_cache_operations_total{operation="get",result="hit"}[1m])"#;
@@ -142,26 +49,8 @@ fn prometheus_scrapes_the_demo_and_answers_rate_and_histogram_quantile() {
     );
     assert!(quantiles.iter().all(|q| *q > 0.0), "{quantiles:?}");
 
-    let up = query(prometheus, r#"up{job="cache-monitor-demo"}"#).expect("the target's up series");
+    let up = query(prometheus, &format!("up{{job=\"{JOB}\"}}")).expect("the target's up series");
     assert_eq!(up, [1.0], "the target is healthy");
-}
-
-/// xorshift64*: a fixed stream of numbers in `[0, 1)`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A standard normal number (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-12), self.next());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
 }
 
 /// The durations (ns) three instances record: log-normal around 200 us; uniform from 1 to 5 ms; and
@@ -172,13 +61,15 @@ fn fleet_durations() -> [Vec<u64>; 3] {
     let lognormal = (0..n)
         .map(|_| (200_000.0 * (0.5 * rng.normal()).exp()) as u64)
         .collect();
-    let uniform = (0..n).map(|_| 1_000_000 + (4_000_000.0 * rng.next()) as u64).collect();
+    let uniform = (0..n)
+        .map(|_| 1_000_000 + (4_000_000.0 * rng.next_f64()) as u64)
+        .collect();
     let tailed = (0..n)
         .map(|_| {
-            if rng.next() < 0.95 {
-                30_000 + (40_000.0 * rng.next()) as u64
+            if rng.next_f64() < 0.95 {
+                30_000 + (40_000.0 * rng.next_f64()) as u64
             } else {
-                10_000_000 + (20_000_000.0 * rng.next()) as u64
+                10_000_000 + (20_000_000.0 * rng.next_f64()) as u64
             }
         })
         .collect();
@@ -203,8 +94,13 @@ fn fleet_wide_p99_from_native_histograms_is_within_3_percent() {
         .collect();
     let targets: Vec<SocketAddr> = exporters.iter().map(Exporter::local_addr).collect();
     let (native_dir, classic_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_native, native) = start_prometheus_with(native_dir.path(), &targets, &["--enable-feature=native-histograms"]);
-    let (_classic, classic) = start_prometheus_with(classic_dir.path(), &targets, &[]);
+    let (_native, native) = prometheus::start(
+        native_dir.path(),
+        JOB,
+        &targets,
+        &["--enable-feature=native-histograms"],
+    );
+    let (_classic, classic) = prometheus::start(classic_dir.path(), JOB, &targets, &[]);
 
     // A series appears at its first record: one record each, scraped at least twice, then the rest,
     // so that the rate window holds the rest exactly.
@@ -285,8 +181,9 @@ fn prometheus_stores_the_scraped_exemplars_and_query_exemplars_returns_the_trace
     let monitor = Arc::new(Monitor::new());
     let exporter = Exporter::start(Arc::clone(&monitor), "127.0.0.1:0").expect("an exporter");
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_prometheus, prometheus) = start_prometheus_with(
+    let (_prometheus, prometheus) = prometheus::start(
         dir.path(),
+        JOB,
         &[exporter.local_addr()],
         &["--enable-feature=exemplar-storage"],
     );

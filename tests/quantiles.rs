@@ -1,19 +1,10 @@
 //! Reported quantiles are within the stated relative error of the exact quantiles of the same sample.
 
+mod support;
+
 use cache_monitor::latency::RELATIVE_ERROR;
 use cache_monitor::{Monitor, Operation, Outcome};
-
-/// xorshift64*: a fixed, dependency-free stream of pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use support::rng::Rng;
 
 /// Nearest-rank quantile of a sorted sample.
 fn exact(sorted: &[u64], q: f64) -> f64 {

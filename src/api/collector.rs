@@ -7,8 +7,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use crate::monitor::MonitorHandle;
-use crate::recording::exemplars::Exemplar;
-use crate::render::families::{self, Kind, Labels, Native, Sink};
+use crate::render::families::{self, HistogramSeries, Kind, Labels, Sink};
 
 /// Collects a monitor's families into the `prometheus` crate's model at every gather.
 ///
@@ -69,16 +68,7 @@ impl Sink for Describer {
     }
     fn counter(&mut self, _: &Labels<'_>, _: u64) {}
     fn gauge(&mut self, _: &Labels<'_>, _: f64) {}
-    fn histogram(
-        &mut self,
-        _: &Labels<'_>,
-        _: &[(f64, u64)],
-        _: u64,
-        _: f64,
-        _: Option<&Native>,
-        _: &[Option<Exemplar>],
-    ) {
-    }
+    fn histogram(&mut self, _: &Labels<'_>, _: HistogramSeries<'_>) {}
     fn summary(&mut self, _: &Labels<'_>, _: &[(f64, f64)], _: u64, _: f64) {}
 }
 
@@ -140,15 +130,11 @@ impl Sink for Model<'_> {
         });
     }
 
-    fn histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        buckets: &[(f64, u64)],
-        count: u64,
-        sum: f64,
-        _: Option<&Native>,
-        _: &[Option<Exemplar>],
-    ) {
+    fn histogram(&mut self, labels: &Labels<'_>, series: HistogramSeries<'_>) {
+        // The `prometheus` crate's model is classic buckets only, without exemplars.
+        let HistogramSeries {
+            buckets, count, sum, ..
+        } = series;
         self.push(labels, |metric| {
             let mut histogram = proto::Histogram::default();
             histogram.set_sample_count(count);

@@ -37,6 +37,22 @@ pub(crate) struct Native {
     pub(crate) buckets: Vec<(i32, u64)>,
 }
 
+/// One histogram series' values, as the walk hands them to [`Sink::histogram`]: one struct rather than a
+/// long argument list, so each sink names the fields it carries and ignores the rest with `..`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HistogramSeries<'a> {
+    /// `(upper bound, cumulative count)` per finite bucket, by increasing bound (`+Inf` is `count`).
+    pub(crate) buckets: &'a [(f64, u64)],
+    /// Timed observations.
+    pub(crate) count: u64,
+    /// Their sum, in seconds.
+    pub(crate) sum: f64,
+    /// The native histogram, only if the sink [`Sink::wants_native`] and the configuration has them on.
+    pub(crate) native: Option<&'a Native>,
+    /// The latest exemplar of each bucket: one entry per finite bucket, then `+Inf`; empty when it has none.
+    pub(crate) exemplars: &'a [Option<Exemplar>],
+}
+
 /// Receives families in order; every series call belongs to the latest family.
 pub(crate) trait Sink {
     /// Starts the family `<namespace>_<name>` whose series carry `labels` (besides `le` and `quantile`);
@@ -46,18 +62,8 @@ pub(crate) trait Sink {
     fn counter(&mut self, labels: &Labels<'_>, value: u64);
     /// A gauge series (NaN for "no data").
     fn gauge(&mut self, labels: &Labels<'_>, value: f64);
-    /// A histogram series: `(upper bound, cumulative count)` per finite bucket, then count and sum, its
-    /// native histogram if the sink [`Sink::wants_native`] and the configuration has them on, and the
-    /// latest exemplar of each bucket (one entry per finite bucket, then `+Inf`; empty when it has none).
-    fn histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        buckets: &[(f64, u64)],
-        count: u64,
-        sum: f64,
-        native: Option<&Native>,
-        exemplars: &[Option<Exemplar>],
-    );
+    /// A histogram series.
+    fn histogram(&mut self, labels: &Labels<'_>, series: HistogramSeries<'_>);
     /// Whether the sink carries native histograms (only the protobuf exposition does); the walk computes
     /// them only then.
     fn wants_native(&self) -> bool {
@@ -126,11 +132,13 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
         });
         sink.histogram(
             &labels,
-            &buckets,
-            totals.timed(),
-            totals.sum_ns as f64 / 1e9,
-            native.as_ref(),
-            view.exemplars_of(operation, outcome),
+            HistogramSeries {
+                buckets: &buckets,
+                count: totals.timed(),
+                sum: totals.sum_ns as f64 / 1e9,
+                native: native.as_ref(),
+                exemplars: view.exemplars_of(operation, outcome),
+            },
         );
     }
 }

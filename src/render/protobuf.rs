@@ -12,7 +12,7 @@
 
 use prost::Message;
 
-use super::families::{self, Kind, Labels, Native, Sink};
+use super::families::{self, HistogramSeries, Kind, Labels, Sink};
 use crate::analysis::view::MetricsView;
 use crate::recording::exemplars;
 
@@ -319,15 +319,14 @@ impl Sink for Families<'_> {
         self.push(labels, |metric| metric.gauge = Some(Gauge { value: Some(value) }));
     }
 
-    fn histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        buckets: &[(f64, u64)],
-        count: u64,
-        sum: f64,
-        native: Option<&Native>,
-        exemplars: &[Option<exemplars::Exemplar>],
-    ) {
+    fn histogram(&mut self, labels: &Labels<'_>, series: HistogramSeries<'_>) {
+        let HistogramSeries {
+            buckets,
+            count,
+            sum,
+            native,
+            exemplars,
+        } = series;
         let exemplar = |bucket: usize| exemplars.get(bucket).and_then(Option::as_ref).map(message);
         let mut histogram = Histogram {
             sample_count: Some(count),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::escape;
-use super::families::{self, Kind, Labels, Native, Sink};
+use super::families::{self, HistogramSeries, Kind, Labels, Sink};
 use crate::analysis::view::MetricsView;
 use crate::recording::exemplars::Exemplar;
 
@@ -175,15 +175,15 @@ impl Sink for Exposition<'_> {
         self.sample("", labels, None, Value::Float(value));
     }
 
-    fn histogram(
-        &mut self,
-        labels: &Labels<'_>,
-        buckets: &[(f64, u64)],
-        count: u64,
-        sum: f64,
-        _: Option<&Native>,
-        exemplars: &[Option<Exemplar>],
-    ) {
+    fn histogram(&mut self, labels: &Labels<'_>, series: HistogramSeries<'_>) {
+        // The text formats have no native histograms.
+        let HistogramSeries {
+            buckets,
+            count,
+            sum,
+            exemplars,
+            ..
+        } = series;
         let exemplar = |bucket: usize| exemplars.get(bucket).and_then(Option::as_ref);
         for (bucket, (bound, cumulative)) in buckets.iter().enumerate() {
             self.bucket(labels, *bound, *cumulative, exemplar(bucket));

@@ -2,6 +2,8 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod exposition;
+pub mod prometheus;
+pub mod rng;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
