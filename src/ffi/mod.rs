@@ -28,7 +28,7 @@ pub use status::{
 
 use crate::config::duration::MAX_DURATION_NS;
 use crate::error::Error;
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, Refused};
 use crate::recording::exemplars;
 use crate::recording::latency::MAX_TRACKED_NS;
 use crate::recording::operation::{Gauge, Operation};
@@ -144,8 +144,19 @@ pub unsafe extern "C" fn cache_monitor_record(
     guard(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
         let key = unsafe { bytes(key, key_len) }?;
-        Ok(Monitor::global().record_raw(op, result, duration_ns, key, b"")?)
+        match Monitor::global_if_used() {
+            Some(monitor) => Ok(monitor.record_raw(op, result, duration_ns, key, b"")?),
+            None => Ok(record_into_new_global(op, result, duration_ns, key)?),
+        }
     })
+}
+
+/// The process's first use of the monitor through a record: makes the process-wide monitor, then records.
+/// Apart, so that every other record makes no call that its values would have to be saved around.
+#[cold]
+#[inline(never)]
+fn record_into_new_global(op: u32, result: u32, duration_ns: u64, key: &[u8]) -> Result<(), Refused> {
+    Monitor::global().record_raw(op, result, duration_ns, key, b"")
 }
 
 /// Records one finished operation exactly as `cache_monitor_record` does (same validation, same counts)

@@ -319,21 +319,62 @@ impl Recorder {
     }
 
     /// Adds one record to the calling thread's shard. The caller has checked the operation.
+    ///
+    /// The common record (a thread that owns its shard, no key, no clock read due) runs straight
+    /// through; everything else leaves it as its last step, with the record's values as arguments (a
+    /// record with a key to [`Recorder::record_with_key`], a thread's first record, a shared shard or a
+    /// clock read to [`Recorder::record_slow`]), so the common record keeps its values in registers
+    /// instead of saving them around calls or writing them out for one.
     #[inline(always)]
     pub(crate) fn record(&self, record: Record<'_>) {
-        let (region, shard, route) = self.shard();
-        let hot = &region.core.hot;
-        let latency = latency::index_of(record.duration_ns);
-        let placed = Placed {
-            // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
-            // index in range for the compiler too.
-            operation: record.operation.index() & (MAX_OPERATIONS - 1),
-            outcome: record.outcome.index(),
-            duration_ns: record.duration_ns,
-            bucket: hot.buckets.index_of(record.duration_ns, latency),
-            latency,
-            pattern: hot.patterns.id_of(record.key),
+        let Record {
+            operation,
+            outcome,
+            duration_ns,
+            key,
+        } = record;
+        if !key.is_empty() {
+            return self.record_with_key(operation, outcome, duration_ns, key);
+        }
+        self.record_fast(operation, outcome, duration_ns, None);
+    }
+
+    /// [`Recorder::record`] of a record with a key: out of line, with the pattern lookup (a call) first.
+    #[inline(never)]
+    fn record_with_key(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
+        let pattern = self.target().0.core.hot.patterns.id_of(key);
+        self.record_fast(operation, outcome, duration_ns, pattern);
+    }
+
+    /// The common record, counted under `pattern` if any; anything else goes to
+    /// [`Recorder::record_slow`].
+    #[inline(always)]
+    fn record_fast(&self, operation: Operation, outcome: Outcome, duration_ns: u64, pattern: Option<usize>) {
+        let claim = ShardClaim::current();
+        let (region, routes) = self.target();
+        let Some(route) = routes.get(claim) else {
+            return self.record_slow(operation, outcome, duration_ns, pattern);
         };
+        let kind = route.kind();
+        let shard = &region.shards[route.shard()];
+        if kind == WriterKind::Shared || !Self::count_down(shard) {
+            return self.record_slow(operation, outcome, duration_ns, pattern);
+        }
+        let placed = Self::place(region, operation, outcome, duration_ns, pattern);
+        if kind == WriterKind::Owner {
+            OwnerWriter::record(shard, &placed);
+        } else {
+            JournaledWriter::record(shard, &placed);
+        }
+    }
+
+    /// Every other record: a thread's first in the current region (routing it), one into a shared
+    /// shard, and an owner's whose countdown ran out (the clock read, see [`Recorder::tick_owned`]).
+    #[cold]
+    #[inline(never)]
+    fn record_slow(&self, operation: Operation, outcome: Outcome, duration_ns: u64, pattern: Option<usize>) {
+        let (region, shard, route) = self.shard();
+        let placed = Self::place(region, operation, outcome, duration_ns, pattern);
         match route.kind() {
             WriterKind::Owner => {
                 self.tick_owned(region, shard);
@@ -350,17 +391,47 @@ impl Recorder {
         }
     }
 
+    /// Every index a record writes at.
+    #[inline(always)]
+    fn place(
+        region: &Region,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        pattern: Option<usize>,
+    ) -> Placed {
+        let latency = latency::index_of(duration_ns);
+        Placed {
+            // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
+            // index in range for the compiler too.
+            operation: operation.index() & (MAX_OPERATIONS - 1),
+            outcome: outcome.index(),
+            duration_ns,
+            bucket: region.core.hot.buckets.index_of(duration_ns, latency),
+            latency,
+            pattern,
+        }
+    }
+
+    /// Counts down an owner's records to the next clock read: false when the clock is due.
+    #[inline(always)]
+    fn count_down(shard: &Shard) -> bool {
+        let countdown = &shard.control.countdown;
+        let left = countdown.load(Relaxed);
+        if left == 0 {
+            return false;
+        }
+        countdown.store(left - 1, Relaxed);
+        true
+    }
+
     /// Before an owner's record: flushes its last second's records to the window rings when the second
     /// changed (see the module docs for when the clock is read).
     #[inline(always)]
     fn tick_owned(&self, region: &Region, shard: &Shard) {
-        let control = &shard.control;
-        let left = control.countdown.load(Relaxed);
-        if left != 0 {
-            control.countdown.store(left - 1, Relaxed);
-            return;
+        if !Self::count_down(shard) {
+            self.tick_owned_slow(region, shard);
         }
-        self.tick_owned_slow(region, shard);
     }
 
     #[cold]

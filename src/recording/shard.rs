@@ -142,24 +142,36 @@ pub(crate) trait Writer {
     /// Adds a whole record.
     #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
-        let series = &shard.series[record.operation][record.outcome];
-        Self::add(&series.sum_ns, record.duration_ns);
-        Self::add(&series.buckets[record.bucket], 1);
-        Self::add(&shard.latency[record.operation][record.outcome][record.latency], 1);
+        let series = shard.series_of(record);
+        Self::add(&series.cells.sum_ns, record.duration_ns);
+        Self::add(&series.cells.buckets[record.bucket], 1);
+        Self::add(&series.latency[record.latency], 1);
         if let Some(id) = record.pattern {
             Self::add(&shard.patterns[id][record.outcome], 1);
         }
-        mark_latency_row::<Self>(shard, record);
+        mark_latency_row::<Self>(&series, record);
     }
 }
 
 #[inline(always)]
-fn mark_latency_row<W: Writer + ?Sized>(shard: &Shard, record: &Placed) {
-    let rows = &shard.latency_rows[record.operation][record.outcome];
+fn mark_latency_row<W: Writer + ?Sized>(series: &SeriesOf<'_>, record: &Placed) {
     let row = row_bit(record.latency);
-    if rows.load(Relaxed) & row == 0 {
-        W::set_bits(rows, row);
+    if series.rows.load(Relaxed) & row == 0 {
+        W::set_bits(series.rows, row);
     }
+}
+
+/// Series (operation and outcome pairs) a shard counts: a power of two, so that a masked index needs no
+/// bounds check.
+const SERIES: usize = MAX_OPERATIONS * OUTCOMES;
+const _: () = assert!(SERIES.is_power_of_two());
+
+/// What a record writes of its series: found once, from one index (fewer multiplications than the
+/// nested arrays' per-dimension indexing).
+pub(crate) struct SeriesOf<'a> {
+    pub(crate) cells: &'a SeriesCells,
+    pub(crate) latency: &'a [AtomicU64; LATENCY_BUCKETS],
+    pub(crate) rows: &'a AtomicU64,
 }
 
 /// The single writer of an owned shard in process memory: a plain relaxed load and store.
@@ -193,11 +205,11 @@ impl Writer for JournaledWriter {
 
     #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
-        let series = &shard.series[record.operation][record.outcome];
+        let series = shard.series_of(record);
         let cells = [
-            Some(&series.sum_ns),
-            Some(&series.buckets[record.bucket]),
-            Some(&shard.latency[record.operation][record.outcome][record.latency]),
+            Some(&series.cells.sum_ns),
+            Some(&series.cells.buckets[record.bucket]),
+            Some(&series.latency[record.latency]),
             record.pattern.map(|id| &shard.patterns[id][record.outcome]),
         ];
         let before = cells.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
@@ -213,7 +225,7 @@ impl Writer for JournaledWriter {
                 cell.store(old.wrapping_add(amount), Relaxed);
             }
         }
-        mark_latency_row::<Self>(shard, record);
+        mark_latency_row::<Self>(&series, record);
         compiler_fence(std::sync::atomic::Ordering::SeqCst);
         shard.control.journal.close(entry);
     }
@@ -235,6 +247,18 @@ impl Writer for SharedWriter {
 }
 
 impl Shard {
+    /// The cells of `record`'s series.
+    #[inline(always)]
+    pub(crate) fn series_of(&self, record: &Placed) -> SeriesOf<'_> {
+        // The same element as `[record.operation][record.outcome]` of each array (row-major).
+        let index = (record.operation * OUTCOMES + record.outcome) & (SERIES - 1);
+        SeriesOf {
+            cells: &self.series.as_flattened()[index],
+            latency: &self.latency.as_flattened()[index],
+            rows: &self.latency_rows.as_flattened()[index],
+        }
+    }
+
     /// The cells a record described by `entry` wrote, in the journal's order (sum, bucket, latency,
     /// pattern); `None` for an index out of range (a journal is read from a file: input).
     pub(crate) fn journaled_cells(&self, entry: &JournalEntry) -> Option<[Option<&AtomicU64>; 4]> {
