@@ -305,7 +305,7 @@ pub unsafe extern "C" fn cache_monitor_record_batch(
         if count > isize::MAX as usize / size_of::<CacheMonitorRecord>() {
             return Err(CacheMonitorStatus::InvalidLength.into());
         }
-        let monitor = Monitor::global();
+        let monitor = Monitor::global().batch();
         for i in 0..count {
             // SAFETY: `i < count`, and the caller passes `count` readable records at `records`, which is
             // non-null when `count > 0` (checked above); their total size fits in `isize` (checked above),

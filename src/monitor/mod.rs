@@ -30,7 +30,7 @@ use crate::recording::clock::Clock;
 use crate::recording::exemplars::{self, Encoded, ExemplarHome, ExemplarTable, Offer};
 use crate::recording::operation::{Gauge, Operation, Outcome};
 use crate::recording::patterns::PatternTable;
-use crate::recording::recorder::{Admission, AttachmentHome, Memory, Record, Recorder};
+use crate::recording::recorder::{Admission, AttachmentHome, Batch, Counter, Memory, Record, Recorder};
 use crate::recording::region::{GlobalSpace, Region};
 use crate::recording::state_file::HEADER_BYTES;
 use crate::recording::totals::Totals;
@@ -271,24 +271,40 @@ impl Monitor {
         key: &[u8],
         frames: &[u8],
     ) -> Result<(), Refused> {
+        self.record_raw_into(operation, result, duration_ns, key, frames, &self.recorder)
+    }
+
+    /// [`Monitor::record_raw`], with an admitted record counted by `counter` (the recorder, or a batch).
+    #[inline(always)]
+    fn record_raw_into(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &[u8],
+        counter: &impl Counter,
+    ) -> Result<(), Refused> {
         let Some(outcome) = Outcome::from_code(result) else {
             return Err(Refused::Result(result));
         };
-        match self.recorder.admit(Operation::from_code(operation)) {
+        let operation = Operation::from_code(operation);
+        match self.recorder.admit(operation) {
             Admission::Count => {
-                self.recorder
-                    .record(Record::new(Operation::from_code(operation), outcome, duration_ns, key));
+                counter.count(Record::new(operation, outcome, duration_ns, key));
                 Ok(())
             }
             Admission::Skip => Ok(()),
-            admission => self.record_cold(
-                admission,
-                Operation::from_code(operation),
-                outcome,
-                duration_ns,
-                key,
-                frames,
-            ),
+            admission => self.record_cold(admission, operation, outcome, duration_ns, key, frames),
+        }
+    }
+
+    /// Many records in a row from the calling thread (the C ABI's `cache_monitor_record_batch`): its shard
+    /// is found once, not per record.
+    pub(crate) fn batch(&self) -> MonitorBatch<'_> {
+        MonitorBatch {
+            monitor: self,
+            batch: self.recorder.batch(),
         }
     }
 
@@ -618,6 +634,28 @@ impl From<Refused> for Error {
     }
 }
 
+/// Records from one thread into the shard it found once (see [`Monitor::batch`]). Not `Send`: the shard
+/// is the calling thread's.
+pub(crate) struct MonitorBatch<'m> {
+    monitor: &'m Monitor,
+    batch: Batch<'m>,
+}
+
+impl MonitorBatch<'_> {
+    /// [`Monitor::record_codes`] into the batch's shard: the same validation, the same counts.
+    #[inline(always)]
+    pub(crate) fn record_codes(
+        &self,
+        operation: u32,
+        result: u32,
+        duration_ns: u64,
+        key: &[u8],
+    ) -> Result<(), Refused> {
+        self.monitor
+            .record_raw_into(operation, result, duration_ns, key, b"", &self.batch)
+    }
+}
+
 /// State imported from another monitor: the newest snapshot from it.
 pub(crate) struct Imported {
     /// The exporter's clock when it exported (a later snapshot replaces an earlier one, never the reverse).
@@ -709,6 +747,39 @@ mod tests {
         );
         assert!(text.contains("cuenv_cache_stats{metric=\"hit_rate\"} 1\n"));
         assert!(!text.contains("result=\"miss\""), "series appear at their first record");
+    }
+
+    /// The same records, one call each and through one batch, into memory and into a state file: the
+    /// same totals, the same refusals.
+    #[test]
+    fn a_batch_counts_exactly_what_single_records_count() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for state in [None, Some(dir.path().join("single.state"))] {
+            let (single, batched) = (Monitor::new(), Monitor::new());
+            if let Some(path) = &state {
+                for (monitor, file) in [(&single, path.clone()), (&batched, path.with_extension("batched"))] {
+                    let config = serde_json::json!({"state": {"path": file}}).to_string();
+                    monitor.configure(&config).expect("attach a state file");
+                }
+            }
+            let keys: [&[u8]; 4] = [b"user:1", b"", b"path/a/b", b"plain"];
+            let batch = batched.batch();
+            for i in 0..5_000u32 {
+                // Operation 9 and result 7 are refused now and then.
+                let operation = if i % 97 == 0 { 9 } else { i % 4 };
+                let result = if i % 89 == 0 { 7 } else { (i / 4) % 4 };
+                let duration_ns = u64::from(i).wrapping_mul(2_654_435_761) % 50_000_000;
+                let key = keys[i as usize % keys.len()];
+                assert_eq!(
+                    single.record_codes(operation, result, duration_ns, key).is_ok(),
+                    batch.record_codes(operation, result, duration_ns, key).is_ok(),
+                    "record {i}"
+                );
+            }
+            let (expected, got) = (single.totals(), batched.totals());
+            assert!(expected.series.iter().flatten().any(|series| series.count > 0));
+            assert_eq!(expected, got, "state file {state:?}");
+        }
     }
 
     #[test]

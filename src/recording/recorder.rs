@@ -101,6 +101,60 @@ pub(crate) struct Recorder {
     clock: Clock,
 }
 
+/// Records of one thread into the shard it found once ([`Recorder::batch`]): per record, what
+/// [`Recorder::record`] does after finding the shard. A record racing a state file's attachment may go to
+/// the region the batch started in, as a single record racing it may.
+pub(crate) struct Batch<'r> {
+    recorder: &'r Recorder,
+    region: &'r Region,
+    shard: &'r Shard,
+    route: Route,
+    /// The shard is the calling thread's: a batch stays on it.
+    _one_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Batch<'_> {
+    /// Adds one record to the batch's shard. The caller has checked the operation.
+    #[inline(always)]
+    pub(crate) fn record(&self, record: Record<'_>) {
+        let Self {
+            recorder,
+            region,
+            shard,
+            route,
+            ..
+        } = *self;
+        let pattern = match record.key {
+            [] => None,
+            key => region.core.hot.patterns.id_of(key),
+        };
+        let placed = Recorder::place(region, record.operation, record.outcome, record.duration_ns, pattern);
+        recorder.write(region, shard, route, &placed);
+    }
+}
+
+/// Where an admitted record is counted: the recorder (finding the thread's shard) or a [`Batch`] (the
+/// shard it found once). A trait rather than a closure, so that the hot path is inlined into every
+/// caller instead of called through one shared closure body.
+pub(crate) trait Counter {
+    /// Counts `record`.
+    fn count(&self, record: Record<'_>);
+}
+
+impl Counter for Recorder {
+    #[inline(always)]
+    fn count(&self, record: Record<'_>) {
+        self.record(record);
+    }
+}
+
+impl Counter for Batch<'_> {
+    #[inline(always)]
+    fn count(&self, record: Record<'_>) {
+        self.record(record);
+    }
+}
+
 /// What a record may do, from [`Recorder::admit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
@@ -375,19 +429,38 @@ impl Recorder {
     fn record_slow(&self, operation: Operation, outcome: Outcome, duration_ns: u64, pattern: Option<usize>) {
         let (region, shard, route) = self.shard();
         let placed = Self::place(region, operation, outcome, duration_ns, pattern);
+        self.write(region, shard, route, &placed);
+    }
+
+    /// Adds `placed` to `shard` by its writer's rules, reading the clock when they say so.
+    #[inline(always)]
+    fn write(&self, region: &Region, shard: &Shard, route: Route, placed: &Placed) {
         match route.kind() {
             WriterKind::Owner => {
                 self.tick_owned(region, shard);
-                OwnerWriter::record(shard, &placed);
+                OwnerWriter::record(shard, placed);
             }
             WriterKind::Journaled => {
                 self.tick_owned(region, shard);
-                JournaledWriter::record(shard, &placed);
+                JournaledWriter::record(shard, placed);
             }
             WriterKind::Shared => {
                 self.tick_shared(region, shard);
-                SharedWriter::record(shard, &placed);
+                SharedWriter::record(shard, placed);
             }
+        }
+    }
+
+    /// The calling thread's shard, found once for many records (routing the thread if this is its
+    /// first use of the current region).
+    pub(crate) fn batch(&self) -> Batch<'_> {
+        let (region, shard, route) = self.shard();
+        Batch {
+            recorder: self,
+            region,
+            shard,
+            route,
+            _one_thread: std::marker::PhantomData,
         }
     }
 
