@@ -134,6 +134,24 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> i32 {
     }
 }
 
+/// [`guard`] for the hot path: `body` returns the status code itself, its failures through [`refuse`], so
+/// that no `Result` holding a [`Failure`] (several words, through memory) is built or moved on the way.
+#[inline(always)]
+pub(crate) fn guard_status(body: impl FnOnce() -> i32) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(status) => status,
+        Err(_) => fail(Failure::Status(CacheMonitorStatus::Internal)),
+    }
+}
+
+/// The status of `failure`, its message kept as the calling thread's last error (for the bodies of
+/// [`guard_status`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn refuse(failure: impl Into<Failure>) -> i32 {
+    fail(failure.into())
+}
+
 /// [`guard`] for a body that produces a value: the value, or the status of its failure (whose message is
 /// then the calling thread's last error).
 #[inline(always)]

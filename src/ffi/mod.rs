@@ -19,7 +19,7 @@ pub mod status;
 
 use std::ffi::{CStr, c_char};
 
-use boundary::{Failure, bytes, guard, text_outputs, utf8, write_allocated};
+use boundary::{Failure, bytes, guard, guard_status, refuse, text_outputs, utf8, write_allocated};
 #[allow(deprecated)]
 pub use status::CacheMonitorResult;
 pub use status::{
@@ -141,12 +141,19 @@ pub unsafe extern "C" fn cache_monitor_record(
     key_len: usize,
 ) -> i32 {
     // `move`: the arguments stay in registers instead of being spilled for the closure to borrow.
-    guard(move || {
+    guard_status(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.
-        let key = unsafe { bytes(key, key_len) }?;
-        match Monitor::global_if_used() {
-            Some(monitor) => Ok(monitor.record_raw(op, result, duration_ns, key, b"")?),
-            None => Ok(record_into_new_global(op, result, duration_ns, key)?),
+        let key = match unsafe { bytes(key, key_len) } {
+            Ok(key) => key,
+            Err(status) => return refuse(status),
+        };
+        let recorded = match Monitor::global_if_used() {
+            Some(monitor) => monitor.record_raw(op, result, duration_ns, key, b""),
+            None => record_into_new_global(op, result, duration_ns, key),
+        };
+        match recorded {
+            Ok(()) => CacheMonitorStatus::Ok as i32,
+            Err(refused) => refuse(refused),
         }
     })
 }

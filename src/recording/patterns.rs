@@ -407,8 +407,7 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         (self.max.load(Ordering::Relaxed) as usize).min(MAX_PATTERNS)
     }
 
-    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty. A
-    /// record without a key pays one test for it; the lookup is a function of its own.
+    /// The pattern id of `key`'s pattern, `None` when pattern analysis is off or the key is empty.
     #[inline(always)]
     pub(crate) fn id_of(&self, key: &[u8]) -> Option<usize> {
         if key.is_empty() {
@@ -419,8 +418,9 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
 
     /// The common case in a few dozen instructions: depth 1 (the default), a delimiter among the key's
     /// first 8 bytes, and its prefix learned and in its home entry. Everything else goes on to
-    /// [`Self::id_of_key_in_full`].
-    #[inline(never)]
+    /// [`Self::id_of_key_in_full`]. Inlined into the (out-of-line) record with a key, so that a keyed
+    /// record makes one call, not two.
+    #[inline(always)]
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
         let settings = self.cut()?;
         if settings.depth() == 1 {
