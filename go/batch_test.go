@@ -159,3 +159,36 @@ func TestBatchKeysLongerThanItsArena(t *testing.T) {
 		t.Errorf("get hits = %v, want 15", got)
 	}
 }
+
+// Adding allocates nothing, with or without a key, the Adds that flush included; nor does a Record.
+func TestAddAndRecordAllocateNothing(t *testing.T) {
+	lib := testLibrary(t)
+	const size = 64
+	for _, key := range []string{"", "user:42"} {
+		{
+			batch := lib.NewBatch(size)
+			// Each run adds size records: one of them flushes.
+			allocs := testing.AllocsPerRun(20, func() {
+				for i := 0; i < size; i++ {
+					if err := batch.Add(OperationGet, ResultHit, time.Microsecond, key); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("Batch.Add with key %q: %v allocations per %d records, want 0", key, allocs, size)
+			}
+			if err := batch.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := lib.Record(OperationGet, ResultHit, time.Microsecond, key); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Record with key %q: %v allocations, want 0", key, allocs)
+		}
+	}
+}
