@@ -12,7 +12,8 @@ import (
 	"unsafe"
 )
 
-// DefaultBatchSize is the number of records a [Batch] buffers when [Library.NewBatch] is given 0.
+// DefaultBatchSize is the number of records a [Batch] or a [LocalBatch] buffers when its constructor
+// is given 0.
 const DefaultBatchSize = 256
 
 // record is a CacheMonitorRecord as the package writes it: the same layout (checked below), with the
@@ -45,9 +46,10 @@ var (
 // record costs a fraction of [Library.Record] (BENCHMARKS.md, "Go"); the price is that records count
 // only once flushed.
 //
-// A Batch may be shared by goroutines (a mutex guards it), but one Batch per goroutine, or per worker,
-// avoids contending for it. Close it when done: records still buffered when a Batch is dropped
-// unclosed are lost.
+// A Batch may be shared by goroutines: a mutex guards it. One Batch per goroutine, or per worker, avoids
+// contending for it; even uncontended, taking the mutex is a good part of what Add costs, and a goroutine
+// that records alone can use a [LocalBatch], which has none. Close a Batch when done: records still
+// buffered when a Batch is dropped unclosed are lost.
 //
 // # Memory and cgo's pointer rules
 //
@@ -128,7 +130,43 @@ func (b *Batch) Close() error {
 	return b.buf.close()
 }
 
-// buffer is a Batch's records and the C memory they live in (see [Batch]); it is not synchronized.
+// LocalBatch is a [Batch] without the mutex: the same methods, buffering and flushing the same way, for
+// a goroutine that records alone, such as a worker in its loop. Like a bufio.Writer, a LocalBatch is not
+// safe for concurrent use: one goroutine at a time calls its methods (another may take it over when it
+// is handed on, through a channel say, as for any Go value). Concurrent calls are a data race, which
+// `go test -race` reports, and can corrupt the batch's C memory; where goroutines share a batch, use a
+// Batch. Close a LocalBatch when done: records still buffered when it is dropped unclosed are lost.
+type LocalBatch struct {
+	buf buffer
+}
+
+// NewLocalBatch returns a LocalBatch that flushes every size records (size <= 0: [DefaultBatchSize]).
+func (l *Library) NewLocalBatch(size int) *LocalBatch {
+	b := &LocalBatch{}
+	b.buf.init(l, size)
+	runtime.SetFinalizer(b, func(b *LocalBatch) { b.buf.free() })
+	return b
+}
+
+// Add buffers one record as [Batch.Add] does.
+func (b *LocalBatch) Add(op Operation, result Result, d time.Duration, key string) error {
+	return b.buf.add(op, result, d, key)
+}
+
+// Len returns the number of records buffered, not yet flushed.
+func (b *LocalBatch) Len() int { return b.buf.n }
+
+// Flush hands the buffered records to the library as [Batch.Flush] does.
+func (b *LocalBatch) Flush() error { return b.buf.flush() }
+
+// Close flushes the batch (returning Flush's error) and frees its memory. Closing twice is fine.
+func (b *LocalBatch) Close() error {
+	runtime.SetFinalizer(b, nil)
+	return b.buf.close()
+}
+
+// buffer is a Batch's or a LocalBatch's records and the C memory they live in (see [Batch]); it is
+// not synchronized.
 type buffer struct {
 	// What add reads and writes, first. add's common case is one comparison each for room for the
 	// record and for its key: records and arena are empty once closed, so that the first comparison

@@ -7,10 +7,10 @@ import (
 )
 
 // The benchmarks compare, in one run, the cost of one record: a Go-native floor (one atomic add),
-// Library.Record (one cgo call each) and Batch.Add (one cgo call per 256 records), without and with a
-// key. BenchmarkBatchAddVsRecord measures the two side by side, interleaved, and splits a batched record
-// into the library's share and the package's. go/compare/ runs the same beside client_golang's
-// histogram. Ratios: BENCHMARKS.md, "Go".
+// Library.Record (one cgo call each), Batch.Add and LocalBatch.Add (one cgo call per 256 records),
+// without and with a key. BenchmarkBatchAddVsRecord measures them side by side, interleaved, and splits
+// a batched record into the library's share and the package's. go/compare/ runs the same beside
+// client_golang's histogram. Ratios: BENCHMARKS.md, "Go".
 
 // floor is the counter of the floor benchmark.
 var floor uint64
@@ -53,14 +53,15 @@ func BenchmarkRecordWithKey(b *testing.B)   { benchmarkRecord(b, "user:42") }
 func BenchmarkBatchAdd(b *testing.B)        { benchmarkBatch(b, "") }
 func BenchmarkBatchAddWithKey(b *testing.B) { benchmarkBatch(b, "user:42") }
 
-// BenchmarkBatchAddVsRecord records b.N times three ways, interleaved in rounds of 4096 records so that
-// all three see the same machine (on shared cores, separate benchmarks a second apart do not):
+// BenchmarkBatchAddVsRecord records b.N times four ways, interleaved in rounds of 4096 records so that
+// all four see the same machine (on shared cores, separate benchmarks a second apart do not):
 //
 //   - Record: one Library.Record each;
 //   - BatchAdd: one Batch.Add each, a Batch of DefaultBatchSize flushing when full;
+//   - LocalBatchAdd: the same through a LocalBatch (no mutex);
 //   - library: the flush alone of a full batch prepared once, which is the cgo call and
-//     cache_monitor_record_batch: the library's share of a batched record. The rest of BatchAdd is the
-//     package's, in Go.
+//     cache_monitor_record_batch: the library's share of a batched record. The rest of BatchAdd (or
+//     LocalBatchAdd) is the package's, in Go.
 //
 // It reports each per record and the ratios to Record that BENCHMARKS.md quotes. Its ns/op counts one
 // record each way and is not a figure to read.
@@ -74,10 +75,12 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 	lib := testLibrary(b)
 	batch := lib.NewBatch(DefaultBatchSize)
 	defer batch.Close()
+	local := lib.NewLocalBatch(DefaultBatchSize)
+	defer local.Close()
 	// A full batch of DefaultBatchSize records (one more fits, so Add does not flush it), flushed again
 	// and again: a flush leaves the records and their keys' bytes in place, so putting the count back
 	// makes it full again.
-	prepared := lib.NewBatch(DefaultBatchSize + 1)
+	prepared := lib.NewLocalBatch(DefaultBatchSize + 1)
 	defer prepared.Close()
 	for i := 0; i < DefaultBatchSize; i++ {
 		if err := prepared.Add(OperationGet, ResultHit, benchDuration, key); err != nil {
@@ -104,6 +107,12 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 		{name: "BatchAdd", record: func(n int) int {
 			for i := 0; i < n; i++ {
 				check(batch.Add(OperationGet, ResultHit, benchDuration, key))
+			}
+			return n
+		}},
+		{name: "LocalBatchAdd", record: func(n int) int {
+			for i := 0; i < n; i++ {
+				check(local.Add(OperationGet, ResultHit, benchDuration, key))
 			}
 			return n
 		}},
@@ -135,4 +144,22 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 		b.ReportMetric(perRecord[i], leg.name+"-ns/record")
 	}
 	b.ReportMetric(perRecord[1]/perRecord[0], "BatchAdd/Record")
+	b.ReportMetric(perRecord[2]/perRecord[0], "LocalBatchAdd/Record")
 }
+
+func benchmarkLocalBatch(b *testing.B, key string) {
+	lib := testLibrary(b)
+	batch := lib.NewLocalBatch(DefaultBatchSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := batch.Add(OperationGet, ResultHit, benchDuration, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := batch.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkLocalBatchAdd(b *testing.B)        { benchmarkLocalBatch(b, "") }
+func BenchmarkLocalBatchAddWithKey(b *testing.B) { benchmarkLocalBatch(b, "user:42") }
