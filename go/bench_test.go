@@ -87,11 +87,6 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 			b.Fatal(err)
 		}
 	}
-	check := func(err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
 	legs := []struct {
 		name    string
 		record  func(n int) int // records at least n times, returns how many
@@ -100,19 +95,25 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 	}{
 		{name: "Record", record: func(n int) int {
 			for i := 0; i < n; i++ {
-				check(lib.Record(OperationGet, ResultHit, benchDuration, key))
+				if err := lib.Record(OperationGet, ResultHit, benchDuration, key); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return n
 		}},
 		{name: "BatchAdd", record: func(n int) int {
 			for i := 0; i < n; i++ {
-				check(batch.Add(OperationGet, ResultHit, benchDuration, key))
+				if err := batch.Add(OperationGet, ResultHit, benchDuration, key); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return n
 		}},
 		{name: "LocalBatchAdd", record: func(n int) int {
 			for i := 0; i < n; i++ {
-				check(local.Add(OperationGet, ResultHit, benchDuration, key))
+				if err := local.Add(OperationGet, ResultHit, benchDuration, key); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return n
 		}},
@@ -120,7 +121,9 @@ func benchmarkBatchAddVsRecord(b *testing.B, key string) {
 			flushed := 0
 			for ; flushed < n; flushed += DefaultBatchSize {
 				prepared.buf.n = DefaultBatchSize
-				check(prepared.Flush())
+				if err := prepared.Flush(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return flushed
 		}},
