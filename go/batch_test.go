@@ -8,6 +8,31 @@ import (
 	"time"
 )
 
+// batcher is what Batch and LocalBatch have in common: the tests of the one run on the other too.
+type batcher interface {
+	Add(op Operation, result Result, d time.Duration, key string) error
+	Len() int
+	Flush() error
+	Close() error
+}
+
+// batchTypes makes a Batch or a LocalBatch, which behave the same but for locking.
+var batchTypes = []struct {
+	name string
+	new  func(lib *Library, size int) batcher
+}{
+	{"Batch", func(lib *Library, size int) batcher { return lib.NewBatch(size) }},
+	{"LocalBatch", func(lib *Library, size int) batcher { return lib.NewLocalBatch(size) }},
+}
+
+// forEachBatchType runs test as a subtest for each of Batch and LocalBatch.
+func forEachBatchType(t *testing.T, test func(t *testing.T, newBatch func(lib *Library, size int) batcher)) {
+	for _, bt := range batchTypes {
+		bt := bt
+		t.Run(bt.name, func(t *testing.T) { test(t, bt.new) })
+	}
+}
+
 func TestBatchesFromManyGoroutinesCountExactly(t *testing.T) {
 	lib := testLibrary(t)
 	const goroutines, perGoroutine = 32, 10000
@@ -18,10 +43,10 @@ func TestBatchesFromManyGoroutinesCountExactly(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			// Half the goroutines have a batch of their own (flushed every 100 records and at Close),
-			// the other half share one.
-			batch := shared
+			// a Batch or a LocalBatch; the other half share one Batch.
+			var batch batcher = shared
 			if g%2 == 0 {
-				batch = lib.NewBatch(100)
+				batch = batchTypes[g/2%2].new(lib, 100)
 				defer func() {
 					if err := batch.Close(); err != nil {
 						t.Error(err)
@@ -52,8 +77,12 @@ func TestBatchesFromManyGoroutinesCountExactly(t *testing.T) {
 }
 
 func TestBatchFlushesWhenFullOnFlushAndOnClose(t *testing.T) {
+	forEachBatchType(t, testBatchFlushesWhenFullOnFlushAndOnClose)
+}
+
+func testBatchFlushesWhenFullOnFlushAndOnClose(t *testing.T, newBatch func(*Library, int) batcher) {
 	lib := testLibrary(t)
-	batch := lib.NewBatch(4)
+	batch := newBatch(lib, 4)
 	count := func() float64 {
 		return render(t, lib).value(`cuenv_cache_operations_total{operation="get",result="hit"}`)
 	}
@@ -92,8 +121,12 @@ func TestBatchFlushesWhenFullOnFlushAndOnClose(t *testing.T) {
 }
 
 func TestBatchDropsRefusedRecordsAndRecordsTheOthers(t *testing.T) {
+	forEachBatchType(t, testBatchDropsRefusedRecordsAndRecordsTheOthers)
+}
+
+func testBatchDropsRefusedRecordsAndRecordsTheOthers(t *testing.T, newBatch func(*Library, int) batcher) {
 	lib := testLibrary(t)
-	batch := lib.NewBatch(100)
+	batch := newBatch(lib, 100)
 	defer batch.Close()
 	adds := []struct {
 		op     Operation
@@ -138,8 +171,12 @@ func TestBatchDropsRefusedRecordsAndRecordsTheOthers(t *testing.T) {
 }
 
 func TestBatchKeysLongerThanItsArena(t *testing.T) {
+	forEachBatchType(t, testBatchKeysLongerThanItsArena)
+}
+
+func testBatchKeysLongerThanItsArena(t *testing.T, newBatch func(*Library, int) batcher) {
 	lib := testLibrary(t)
-	batch := lib.NewBatch(2) // a 4 KiB arena
+	batch := newBatch(lib, 2) // a 4 KiB arena
 	long := "user:" + strings.Repeat("x", 10000)
 	for i := 0; i < 5; i++ {
 		for _, key := range []string{"user:1", long, ""} {
@@ -157,5 +194,76 @@ func TestBatchKeysLongerThanItsArena(t *testing.T) {
 	}
 	if got := e.value(`cuenv_cache_operations_total{operation="get",result="hit"}`); got != 15 {
 		t.Errorf("get hits = %v, want 15", got)
+	}
+}
+
+// A LocalBatch handed from goroutine to goroutine over a channel, as its documentation allows: each
+// call happens before the next, so `go test -race` finds no race, and every record counts.
+func TestLocalBatchHandedOnOverAChannelCountsExactly(t *testing.T) {
+	lib := testLibrary(t)
+	const goroutines, perTurn, turns = 8, 300, 5
+	batches := make(chan *LocalBatch, 1)
+	batches <- lib.NewLocalBatch(64)
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for turn := 0; turn < turns; turn++ {
+				batch := <-batches
+				for i := 0; i < perTurn; i++ {
+					op, result, ns, key := workload(g, turn*perTurn+i)
+					if err := batch.Add(op, result, time.Duration(ns), key); err != nil {
+						t.Error(err)
+					}
+				}
+				batches <- batch
+			}
+		}(g)
+	}
+	wg.Wait()
+	if err := (<-batches).Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := newTally()
+	for g := 0; g < goroutines; g++ {
+		for i := 0; i < turns*perTurn; i++ {
+			op, result, ns, _ := workload(g, i)
+			want.add(op, result, ns, 1)
+		}
+	}
+	want.check(t, render(t, lib))
+}
+
+// Adding allocates nothing, with or without a key, the Adds that flush included; nor does a Record.
+func TestAddAndRecordAllocateNothing(t *testing.T) {
+	lib := testLibrary(t)
+	const size = 64
+	for _, key := range []string{"", "user:42"} {
+		for _, bt := range batchTypes {
+			batch := bt.new(lib, size)
+			// Each run adds size records: one of them flushes.
+			allocs := testing.AllocsPerRun(20, func() {
+				for i := 0; i < size; i++ {
+					if err := batch.Add(OperationGet, ResultHit, time.Microsecond, key); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s.Add with key %q: %v allocations per %d records, want 0", bt.name, key, allocs, size)
+			}
+			if err := batch.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := lib.Record(OperationGet, ResultHit, time.Microsecond, key); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Record with key %q: %v allocations, want 0", key, allocs)
+		}
 	}
 }

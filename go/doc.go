@@ -26,7 +26,8 @@
 // record an operation. A [Batch] buffers records and hands each full batch to the library in one call
 // (cache_monitor_record_batch), which makes a record a fraction of the cost of [Library.Record]; see
 // BENCHMARKS.md, section "Go". Records count once flushed: when the batch is full, on [Batch.Flush] and
-// on [Batch.Close].
+// on [Batch.Close]. A [LocalBatch] is the same without the Batch's mutex, for a goroutine that records
+// alone.
 //
 // # Errors
 //
@@ -45,7 +46,8 @@
 //
 // A [Library] and a [Batch] may be used from any number of goroutines. The library counts per OS thread
 // without locks, so goroutines moving between threads, or an operation begun on one and ended on
-// another, are counted exactly.
+// another, are counted exactly. A [LocalBatch], like a bufio.Writer, is not safe for concurrent use: one
+// goroutine at a time calls it (concurrent calls are a data race, which the race detector reports).
 //
 // # Building
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"sync"
 	"time"
 
 	cachemonitor "github.com/cache-monitor/cache-monitor/go"
@@ -80,6 +81,46 @@ func ExampleBatch() {
 	// Output:
 	// buffered: 232
 	// cuenv_cache_operations_total{operation="put",result="ok"} 1000
+}
+
+// Workers that record alone each use a LocalBatch of their own: the Batch without its mutex.
+func ExampleLocalBatch() {
+	lib, err := cachemonitor.Open("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := lib.Reset(); err != nil {
+		log.Fatal(err)
+	}
+	jobs := make(chan string)
+	var workers sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			batch := lib.NewLocalBatch(0) // this goroutine's alone
+			defer batch.Close()           // flushes the rest when the jobs run out
+			for key := range jobs {
+				start := time.Now()
+				// ... load key into the cache ...
+				if err := batch.Add(cachemonitor.OperationLoad, cachemonitor.ResultOK, time.Since(start), key); err != nil {
+					log.Print(err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 1000; i++ {
+		jobs <- fmt.Sprintf("user:%d", i)
+	}
+	close(jobs)
+	workers.Wait()
+	text, err := lib.Render()
+	if err != nil {
+		log.Fatal(err)
+	}
+	printSeries(text, "cuenv_cache_operations_total")
+	// Output:
+	// cuenv_cache_operations_total{operation="load",result="ok"} 1000
 }
 
 // Failed calls return an *Error carrying the status and the library's message.

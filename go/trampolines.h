@@ -104,9 +104,21 @@ static inline cm_status cm_record_with_exemplar(uintptr_t f, uintptr_t last_erro
 	                  last_error);
 }
 
-static inline cm_status cm_record_batch(uintptr_t f, uintptr_t last_error, const CacheMonitorRecord *records,
-                                        size_t count, size_t *recorded) {
-	return cm_checked(((CacheMonitorRecordBatchFn)f)(records, count, recorded), last_error);
+// cache_monitor_record_batch's status and how many records it recorded.
+typedef struct {
+	cm_status status;
+	size_t recorded;
+} cm_batch_status;
+
+// records is the address of the batch's records, as an integer: they are C memory, so cgo's check of a
+// pointer argument would only find that out again, at every flush.
+static inline cm_batch_status cm_record_batch(uintptr_t f, uintptr_t last_error, uintptr_t records, size_t count) {
+	cm_batch_status result;
+	result.recorded = 0;
+	result.status = cm_checked(((CacheMonitorRecordBatchFn)f)((const CacheMonitorRecord *)records, count,
+	                                                          &result.recorded),
+	                           last_error);
+	return result;
 }
 
 static inline cm_status cm_begin(uintptr_t f, uintptr_t last_error, uint32_t op) {
