@@ -17,6 +17,8 @@ use criterion::{Criterion, Throughput};
 
 /// Set in a child: `<path> <records>`.
 const CHILD: &str = "STATE_BENCH_CHILD";
+/// Set in a child: the key of its records (none when unset).
+const CHILD_KEY: &str = "STATE_BENCH_KEY";
 
 fn duration_ns(i: u64) -> u64 {
     800 + (i.wrapping_mul(2_654_435_761) & 0xffff)
@@ -58,12 +60,14 @@ fn on_threads(monitor: &Monitor, threads: usize, records: u64) -> Duration {
     })
 }
 
-/// Runs `processes` children at once, each recording `records` into `path`; the longest child's time.
-fn in_processes(path: &Path, processes: usize, records: u64) -> Duration {
+/// Runs `processes` children at once, each recording `records` with `key` into `path`; the longest
+/// child's time.
+fn in_processes(path: &Path, processes: usize, records: u64, key: &str) -> Duration {
     let children: Vec<_> = (0..processes)
         .map(|_| {
             Command::new(std::env::current_exe().expect("this benchmark"))
                 .env(CHILD, format!("{} {records}", path.display()))
+                .env(CHILD_KEY, key)
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("a child process")
@@ -89,11 +93,13 @@ fn child(spec: &str) {
     let (path, records) = spec.rsplit_once(' ').expect("<path> <records>");
     let records: u64 = records.parse().expect("a count");
     let monitor = attached(Path::new(path));
+    let key = std::env::var(CHILD_KEY).unwrap_or_default();
+    let key = key.as_bytes();
     // The first record claims the process's shard (a lock): not what is measured.
-    let _ = monitor.record(Operation::GET, Outcome::Hit, 1_000, b"build:x");
+    let _ = monitor.record(Operation::GET, Outcome::Hit, 1_000, key);
     let began = Instant::now();
     for i in 0..records {
-        let _ = monitor.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"build:x");
+        let _ = monitor.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), key);
     }
     println!("{}", began.elapsed().as_nanos());
 }
@@ -116,21 +122,22 @@ fn record(c: &mut Criterion, dir: &Path) {
     drop(attached(&shared));
     group.sample_size(10);
     group.bench_function("record_file/2_processes", |b| {
-        // Each child times its own `iters` records (not its start-up); the slower one is the sample.
-        b.iter_custom(|iters| in_processes(&shared, 2, iters))
+        // Each child times its own `iters` records (not its start-up); the slower one is the sample. No
+        // key, as on the threads.
+        b.iter_custom(|iters| in_processes(&shared, 2, iters, ""))
     });
     group.finish();
 }
 
 /// A state file that `processes` processes (one after another, 4 at a time) attached and recorded 11
-/// records into (the first, which claims a shard, and 10 more).
+/// records into (the first, which claims a shard, and 10 more), with a key, as a build tool's are.
 fn written_by(dir: &Path, processes: usize) -> PathBuf {
     let path = dir.join(format!("written_by_{processes}.state"));
     drop(attached(&path));
     let mut left = processes;
     while left > 0 {
         let batch = left.min(4);
-        in_processes(&path, batch, 10);
+        in_processes(&path, batch, 10, "build:x");
         left -= batch;
     }
     path

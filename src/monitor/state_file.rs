@@ -306,8 +306,7 @@ impl Monitor {
     /// owned, journaled shard of an attached file.
     #[doc(hidden)]
     pub fn leave_half_record(&self, duration_ns: u64) -> bool {
-        use crate::recording::journal::JournalEntry;
-        use crate::recording::shard::Placed;
+        use crate::recording::shard::{JournaledWriter, Placed};
         use crate::recording::thread_claim::OWNED_SHARDS;
 
         let Some(attachment) = self.recorder.attachment() else {
@@ -333,14 +332,8 @@ impl Monitor {
             latency,
             pattern: None,
         };
-        let (sum, bucket_cell) = (&series.sum_ns, &series.buckets[bucket]);
-        let before = [sum, bucket_cell, &shard.latency[0][0][latency]].map(|cell| cell.load(Relaxed));
-        shard
-            .control
-            .journal
-            .open(JournalEntry::of(&placed), [before[0], before[1], before[2], 0]);
-        sum.store(before[0].wrapping_add(duration_ns), Relaxed);
-        bucket_cell.store(before[1] + 1, Relaxed);
+        // The sum and the bucket written, the latency cell not.
+        JournaledWriter::open_and_write(shard, &placed, 2);
         true
     }
 

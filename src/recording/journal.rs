@@ -2,15 +2,20 @@
 //!
 //! # Protocol
 //!
-//! A record adds to up to four cells of its writer's shard (sum, bucket, latency bucket, pattern). The
-//! writer owns the shard, so it knows each cell's value before the record. It writes those values into
-//! the shard's journal, then the record's description with the `OPEN` bit, then the cells, then the
-//! description without the bit. Compiler fences keep that program order; the processor keeps it too, for
-//! what matters here: a process dies at an instruction boundary, every store before that boundary has
-//! retired and reaches memory (a killed process's stores are not discarded, only never followed), and
-//! whoever looks at the shard afterwards has first taken its lock from the kernel, which orders it after
-//! the death. So a dead writer left either a closed journal (its last record complete) or an open one
-//! with the values from before that record, which [`Journal::roll_back`] restores.
+//! A record adds to up to four cells of its writer's shard: the sum (by the duration), and by one each the
+//! classic bucket, the latency bucket and the pattern's outcome. The writer owns the shard, so it knows
+//! each cell's value before the record, and no one else writes them. It writes down the sum before the
+//! record, then the record's description with the `OPEN` bit and the lowest bit (parity) of each of the
+//! other three cells before the record, then the cells, then the description without the bit. Compiler
+//! fences keep that program order; the processor keeps it too, for what matters here: a process dies at
+//! an instruction boundary, every store before that boundary has retired and reaches memory (a killed
+//! process's stores are not discarded, only never followed), and whoever looks at the shard afterwards
+//! has first taken its lock from the kernel, which orders it after the death. So a dead writer left
+//! either a closed journal (its last record complete) or an open one, which [`Journal::roll_back`]
+//! undoes: it restores the sum, and takes one back from each counting cell whose parity differs from
+//! the one written down (such a cell holds its value before the record plus one, or its value before).
+//! Two words per record instead of one per cell: a record into a file stores 3 words more than one in
+//! memory, not 6.
 //!
 //! In process memory the journal is not used: a process that dies takes its counts with it.
 
@@ -24,13 +29,25 @@ const _: () = assert!(crate::recording::latency::LATENCY_BUCKETS <= 1 << 11);
 /// Set in the entry while the record's cells are being written.
 const OPEN: u64 = 1 << 63;
 
-/// The journal of one shard: the record in progress and its cells' values before it.
+/// Where the entry keeps the parities of the bucket, latency bucket and pattern cells before the record
+/// (bits 34, 35, 36: above the description, which takes 34 bits).
+const PARITY_SHIFT: u32 = 34;
+
+/// The journal of one shard: the record in progress and what undoing it takes.
 #[repr(C)]
 pub(crate) struct Journal {
-    /// A packed [`JournalEntry`], with [`OPEN`] while its cells are being written; 0 before any record.
+    /// A packed [`JournalEntry`], with [`OPEN`] and the counting cells' parities while its cells are
+    /// being written; 0 before any record.
     entry: AtomicU64,
-    /// Sum, bucket, latency bucket and pattern cells before the record.
-    before: [AtomicU64; 4],
+    /// The sum cell before the record.
+    sum_before: AtomicU64,
+}
+
+/// The cells a record writes, in the order it writes them: the sum, then the counting cells.
+pub(crate) struct RecordCells<'a> {
+    pub(crate) sum: &'a AtomicU64,
+    /// The classic bucket, the latency bucket and the pattern's outcome (`None`: no pattern).
+    pub(crate) counters: [Option<&'a AtomicU64>; 3],
 }
 
 /// What a record writes, packed into one word.
@@ -68,13 +85,13 @@ impl JournalEntry {
 }
 
 impl Journal {
-    /// Writes down the cells' values before a record, then opens the entry.
+    /// Writes down what undoing a record takes (the sum before it; the counting cells' parities before
+    /// it, `parities` bit `i` for `counters[i]`), then opens the entry.
     #[inline(always)]
-    pub(crate) fn open(&self, entry: u64, before: [u64; 4]) {
-        for (cell, value) in self.before.iter().zip(before) {
-            cell.store(value, Relaxed);
-        }
-        self.entry.store(entry | OPEN, Relaxed);
+    pub(crate) fn open(&self, entry: u64, sum_before: u64, parities: u64) {
+        self.sum_before.store(sum_before, Relaxed);
+        self.entry
+            .store(entry | (parities & 0b111) << PARITY_SHIFT | OPEN, Relaxed);
     }
 
     /// Closes the entry: the record is complete.
@@ -106,9 +123,13 @@ impl Journal {
         }
         let entry = JournalEntry::unpack(word & !OPEN);
         if let Some(cells) = shard.journaled_cells(&entry) {
-            for (cell, before) in cells.iter().zip(&self.before) {
+            cells.sum.store(self.sum_before.load(Relaxed), Relaxed);
+            for (index, cell) in cells.counters.iter().enumerate() {
                 if let Some(cell) = cell {
-                    cell.store(before.load(Relaxed), Relaxed);
+                    let value = cell.load(Relaxed);
+                    if value & 1 != (word >> (PARITY_SHIFT + index as u32)) & 1 {
+                        cell.store(value.wrapping_sub(1), Relaxed);
+                    }
                 }
             }
         }
@@ -122,7 +143,7 @@ mod tests {
     use super::*;
     use crate::recording::backing::zeroed_box;
     use crate::recording::latency::LATENCY_BUCKETS;
-    use crate::recording::shard::{JournaledWriter, Writer};
+    use crate::recording::shard::{JournaledWriter, RECORD_CELLS, Writer};
 
     const LAST: usize = LATENCY_BUCKETS - 1;
 
@@ -155,43 +176,61 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_record_killed_halfway_is_rolled_back_whole() {
-        // SAFETY: a shard is atomics only; all-zero is empty.
-        let shard: Box<Shard> = unsafe { zeroed_box() };
-        let record = placed(Some(7));
-        JournaledWriter::record(&shard, &record);
-        let complete = |shard: &Shard| {
-            [
-                shard.series[15][3].sum_ns.load(Relaxed),
-                shard.series[15][3].buckets[32].load(Relaxed),
-                shard.latency[15][3][LAST].load(Relaxed),
-                shard.patterns[7][3].load(Relaxed),
-            ]
-        };
-        assert_eq!(complete(&shard), [5, 1, 1, 1]);
-        assert!(
-            !shard.control.journal.roll_back(&shard),
-            "nothing to undo after a whole record"
-        );
+    fn complete(shard: &Shard) -> [u64; 4] {
+        [
+            shard.series[15][3].sum_ns.load(Relaxed),
+            shard.series[15][3].buckets[32].load(Relaxed),
+            shard.latency[15][3][LAST].load(Relaxed),
+            shard.patterns[7][3].load(Relaxed),
+        ]
+    }
 
-        // The next record dies after its journal and two of its four cells.
-        let cells = shard
-            .journaled_cells(&JournalEntry::unpack(JournalEntry::of(&record)))
-            .unwrap();
-        shard.control.journal.open(JournalEntry::of(&record), [5, 1, 1, 1]);
-        cells[0].unwrap().store(10, Relaxed);
-        cells[1].unwrap().store(2, Relaxed);
-        assert!(shard.control.journal.roll_back(&shard));
-        assert_eq!(complete(&shard), [5, 1, 1, 1], "back to the last whole record");
-        assert!(!shard.control.journal.is_open());
+    /// A writer killed after its journal and any number of its cells, with the cells before the record
+    /// holding any mix of odd and even counts: the rollback restores every cell, and nothing is left
+    /// to undo after a whole record.
+    #[test]
+    fn a_record_killed_after_any_cell_is_rolled_back_whole() {
+        for starts in 0..8u64 {
+            for written in 0..=RECORD_CELLS {
+                // SAFETY: a shard is atomics only; all-zero is empty.
+                let shard: Box<Shard> = unsafe { zeroed_box() };
+                let record = placed(Some(7));
+                // Whole records first, a different number per counting cell, so that their parities
+                // differ.
+                JournaledWriter::record(&shard, &record);
+                let [_, bucket, latency, pattern] = shard
+                    .journaled_cells(&JournalEntry::unpack(JournalEntry::of(&record)))
+                    .map(|cells| [Some(cells.sum), cells.counters[0], cells.counters[1], cells.counters[2]])
+                    .unwrap();
+                for (bit, cell) in [bucket, latency, pattern].into_iter().enumerate() {
+                    if starts >> bit & 1 == 1 {
+                        cell.unwrap().fetch_add(1, Relaxed);
+                    }
+                }
+                assert!(
+                    !shard.control.journal.roll_back(&shard),
+                    "nothing to undo after a whole record"
+                );
+                let whole = complete(&shard);
+
+                JournaledWriter::open_and_write(&shard, &record, written);
+                assert!(shard.control.journal.is_open());
+                assert!(shard.control.journal.roll_back(&shard));
+                assert_eq!(
+                    complete(&shard),
+                    whole,
+                    "killed after {written} cells, parities {starts:03b}"
+                );
+                assert!(!shard.control.journal.is_open());
+            }
+        }
     }
 
     #[test]
     fn a_corrupt_entry_touches_nothing() {
         // SAFETY: a shard is atomics only; all-zero is empty.
         let shard: Box<Shard> = unsafe { zeroed_box() };
-        shard.control.journal.before[0].store(99, Relaxed);
+        shard.control.journal.sum_before.store(99, Relaxed);
         shard.control.journal.entry.store(OPEN | 0x7ff << 12, Relaxed); // latency bucket 2047: no such cell
         assert!(shard.control.journal.roll_back(&shard));
         assert_eq!(shard.series[0][0].sum_ns.load(Relaxed), 0);

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed, compiler_fence};
 
 use crate::config::patterns::MAX_PATTERNS;
 use crate::recording::buckets::MAX_BUCKETS;
-use crate::recording::journal::{Journal, JournalEntry};
+use crate::recording::journal::{Journal, JournalEntry, RecordCells};
 use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, row_bit};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 
@@ -205,29 +205,49 @@ impl Writer for JournaledWriter {
 
     #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
+        let (entry, series) = Self::open_and_write(shard, record, RECORD_CELLS);
+        mark_latency_row::<Self>(&series, record);
+        compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        shard.control.journal.close(entry);
+    }
+}
+
+/// The cells a record adds to: the sum, the classic bucket, the latency bucket and the pattern's outcome.
+pub(crate) const RECORD_CELLS: usize = 4;
+
+impl JournaledWriter {
+    /// Opens `record`'s journal entry and writes the first `written` of its cells, in the journal's
+    /// order (sum, bucket, latency bucket, pattern): with [`RECORD_CELLS`], the whole record but the
+    /// closing of its entry; with fewer, what a writer killed inside the record leaves (for tests).
+    #[inline(always)]
+    pub(crate) fn open_and_write<'s>(shard: &'s Shard, record: &Placed, written: usize) -> (u64, SeriesOf<'s>) {
         let series = shard.series_of(record);
-        let cells = [
-            Some(&series.cells.sum_ns),
+        let sum = &series.cells.sum_ns;
+        let counters = [
             Some(&series.cells.buckets[record.bucket]),
             Some(&series.latency[record.latency]),
             record.pattern.map(|id| &shard.patterns[id][record.outcome]),
         ];
-        let before = cells.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
+        let sum_before = sum.load(Relaxed);
+        let before = counters.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
+        let parities = (before[0] & 1) | (before[1] & 1) << 1 | (before[2] & 1) << 2;
         let entry = JournalEntry::of(record);
-        shard.control.journal.open(entry, before);
+        shard.control.journal.open(entry, sum_before, parities);
         // The journal's stores come first in program order, so a process killed at any instruction leaves
-        // either a closed journal or the values to roll back to (`Journal` explains why program order is
-        // what survives a kill).
+        // either a closed journal or what undoing the record takes (`Journal` explains why program order
+        // is what survives a kill).
         compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        let amounts = [record.duration_ns, 1, 1, 1];
-        for ((cell, old), amount) in cells.iter().zip(before).zip(amounts) {
-            if let Some(cell) = cell {
-                cell.store(old.wrapping_add(amount), Relaxed);
+        if written > 0 {
+            sum.store(sum_before.wrapping_add(record.duration_ns), Relaxed);
+        }
+        for (index, (cell, old)) in counters.iter().zip(before).enumerate() {
+            if let Some(cell) = cell
+                && index + 1 < written
+            {
+                cell.store(old.wrapping_add(1), Relaxed);
             }
         }
-        mark_latency_row::<Self>(&series, record);
-        compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        shard.control.journal.close(entry);
+        (entry, series)
     }
 }
 
@@ -259,25 +279,27 @@ impl Shard {
         }
     }
 
-    /// The cells a record described by `entry` wrote, in the journal's order (sum, bucket, latency,
-    /// pattern); `None` for an index out of range (a journal is read from a file: input).
-    pub(crate) fn journaled_cells(&self, entry: &JournalEntry) -> Option<[Option<&AtomicU64>; 4]> {
+    /// The cells a record described by `entry` wrote, in the journal's order; `None` for an index out of
+    /// range (a journal is read from a file: input).
+    pub(crate) fn journaled_cells(&self, entry: &JournalEntry) -> Option<RecordCells<'_>> {
         let series = self.series.get(entry.operation)?.get(entry.outcome)?;
         let pattern = match entry.pattern {
             Some(id) => Some(self.patterns.get(id)?.get(entry.outcome)?),
             None => None,
         };
-        Some([
-            Some(&series.sum_ns),
-            Some(series.buckets.get(entry.bucket)?),
-            Some(
-                self.latency
-                    .get(entry.operation)?
-                    .get(entry.outcome)?
-                    .get(entry.latency)?,
-            ),
-            pattern,
-        ])
+        Some(RecordCells {
+            sum: &series.sum_ns,
+            counters: [
+                Some(series.buckets.get(entry.bucket)?),
+                Some(
+                    self.latency
+                        .get(entry.operation)?
+                        .get(entry.outcome)?
+                        .get(entry.latency)?,
+                ),
+                pattern,
+            ],
+        })
     }
 
     /// The latency rows any outcome of `operation` counted in.
