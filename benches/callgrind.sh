@@ -12,8 +12,8 @@ out=target/callgrind
 mkdir -p "$out"
 cargo build --release --lib --quiet
 library="$PWD/target/release/libcache_monitor.so"
-cc -O2 -Wall -Werror -Iinclude benches/callgrind/record_loop.c -ldl -o "$out/record_loop"
-cc -O2 -Wall -Werror -Iinclude benches/callgrind/batch_loop.c -ldl -o "$out/batch_loop"
+cc -O2 -Wall -Werror -Iinclude -Ibenches/callgrind benches/callgrind/record_loop.c -ldl -o "$out/record_loop"
+cc -O2 -Wall -Werror -Iinclude -Ibenches/callgrind benches/callgrind/batch_loop.c -ldl -o "$out/batch_loop"
 
 # Total instructions (Ir) of one run of the host with `count` records and the optional key; with
 # STATE_FILE set, the process-wide monitor counts into that state file (CACHE_MONITOR_STATE).
