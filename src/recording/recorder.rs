@@ -89,14 +89,9 @@ pub(crate) struct Recorder {
     enabled: AtomicBool,
     /// Whether the profiler samples records (then they take the cold path, which asks it).
     sampling: AtomicBool,
-    /// What a record checks first, in one word: the accepted operation count while counting without
-    /// sampling, 0 otherwise.
-    gate: AtomicU64,
-    /// What a record checks second, when the gate is closed: the accepted operation count while switched
-    /// off, 0 otherwise. A record that passes neither takes the cold path, which tells "sampled" and
-    /// "unknown" apart.
-    skip_below: AtomicU64,
-    /// Held while `gate` and `skip_below` are rewritten.
+    /// What a record checks before anything else (see [`Gate`]).
+    gate: Gate,
+    /// Held while the gate's words are rewritten.
     gate_update: Mutex<()>,
     clock: Clock,
 }
@@ -153,6 +148,18 @@ impl Counter for Batch<'_> {
     fn count(&self, record: Record<'_>) {
         self.record(record);
     }
+}
+
+/// The two words a record checks first, 16-byte aligned so that they always share a cache line.
+#[repr(C, align(16))]
+struct Gate {
+    /// The accepted operation count while counting without sampling, 0 otherwise: a record of an
+    /// operation below it counts.
+    count_below: AtomicU64,
+    /// The accepted operation count while switched off, 0 otherwise: a record of an operation below it
+    /// (and not below `count_below`) counts nothing. A record that passes neither takes the cold path,
+    /// which tells "sampled" and "unknown" apart.
+    skip_below: AtomicU64,
 }
 
 /// What a record may do, from [`Recorder::admit`].
@@ -212,8 +219,10 @@ impl Recorder {
             operations: AtomicUsize::new(Operation::BUILTIN.len()),
             enabled: AtomicBool::new(true),
             sampling: AtomicBool::new(false),
-            gate: AtomicU64::new(Operation::BUILTIN.len() as u64),
-            skip_below: AtomicU64::new(0),
+            gate: Gate {
+                count_below: AtomicU64::new(Operation::BUILTIN.len() as u64),
+                skip_below: AtomicU64::new(0),
+            },
             gate_update: Mutex::new(()),
             clock,
         }
@@ -276,9 +285,9 @@ impl Recorder {
     #[inline(always)]
     pub(crate) fn admit(&self, operation: Operation) -> Admission {
         let code = u64::from(operation.code());
-        if code < self.gate.load(Relaxed) {
+        if code < self.gate.count_below.load(Relaxed) {
             Admission::Count
-        } else if code < self.skip_below.load(Relaxed) {
+        } else if code < self.gate.skip_below.load(Relaxed) {
             Admission::Skip
         } else {
             self.admit_cold(operation)
@@ -320,8 +329,8 @@ impl Recorder {
         };
         // A record racing this change may see either word old or new: it then counts or skips, as a
         // record racing a switch may, or takes the cold path, which reads the flags themselves.
-        self.gate.store(open, Relaxed);
-        self.skip_below.store(skip, Relaxed);
+        self.gate.count_below.store(open, Relaxed);
+        self.gate.skip_below.store(skip, Relaxed);
     }
 
     /// The calling thread's shard in the current region, routing it there on first use.
