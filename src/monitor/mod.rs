@@ -288,7 +288,28 @@ impl Monitor {
         let Some(outcome) = Outcome::from_code(result) else {
             return Err(Refused::Result(result));
         };
-        let operation = Operation::from_code(operation);
+        self.record_into(
+            Operation::from_code(operation),
+            outcome,
+            duration_ns,
+            key,
+            frames,
+            counter,
+        )
+    }
+
+    /// Every record's admission: counted by `counter` when the gate lets it straight through, nothing
+    /// when switched off, [`Monitor::record_cold`] otherwise (sampled or refused).
+    #[inline(always)]
+    fn record_into(
+        &self,
+        operation: Operation,
+        outcome: Outcome,
+        duration_ns: u64,
+        key: &[u8],
+        frames: &[u8],
+        counter: &impl Counter,
+    ) -> Result<(), Refused> {
         match self.recorder.admit(operation) {
             Admission::Count => {
                 counter.count(Record::new(operation, outcome, duration_ns, key));
@@ -321,20 +342,19 @@ impl Monitor {
         key: &[u8],
         frames: &[u8],
     ) -> Result<(), Refused> {
-        match self.recorder.admit(operation) {
-            Admission::Count => {
-                self.record_admitted(operation, outcome, duration_ns, key);
-                Ok(())
-            }
-            Admission::Skip => Ok(()),
-            admission => self.record_cold(admission, operation, outcome, duration_ns, key, frames),
-        }
+        self.record_into(operation, outcome, duration_ns, key, frames, &OutOfLine(self))
     }
 
-    /// A typed record that was admitted: out of line, so that the host's code holds only the admission.
+    /// A typed record that was admitted (its duration clamped by `Record::new`): out of line, so that the
+    /// host's code holds only the admission. Scalars, not a `Record`, so that they go in registers.
     #[inline(never)]
     fn record_admitted(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
-        self.recorder.record(Record::new(operation, outcome, duration_ns, key));
+        self.recorder.record(Record {
+            operation,
+            outcome,
+            duration_ns,
+            key,
+        });
     }
 
     /// A record the gate did not let straight through: sampled (counted, then offered to the profiler)
@@ -631,6 +651,17 @@ impl From<Refused> for Error {
             Refused::Operation(code) => Error::UnknownOperation(code),
             Refused::Result(code) => Error::UnknownResult(code),
         }
+    }
+}
+
+/// Counts a typed record through [`Monitor::record_admitted`], a call of its own.
+struct OutOfLine<'m>(&'m Monitor);
+
+impl Counter for OutOfLine<'_> {
+    #[inline(always)]
+    fn count(&self, record: Record<'_>) {
+        self.0
+            .record_admitted(record.operation, record.outcome, record.duration_ns, record.key);
     }
 }
 

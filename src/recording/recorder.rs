@@ -119,10 +119,7 @@ impl Batch<'_> {
             route,
             ..
         } = *self;
-        let pattern = match record.key {
-            [] => None,
-            key => region.core.hot.patterns.id_of(key),
-        };
+        let pattern = region.core.hot.patterns.id_of(record.key);
         let placed = Recorder::place(region, record.operation, record.outcome, record.duration_ns, pattern);
         recorder.write(region, shard, route, &placed);
     }
@@ -192,8 +189,8 @@ pub(crate) struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// A record of `duration_ns`, or of [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS) when it is
-    /// longer (so that one absurd duration cannot make a histogram's sum fall): the one place durations
-    /// are clamped.
+    /// longer (so that one absurd duration cannot make a histogram's sum fall): every record counted is
+    /// made here.
     #[inline(always)]
     pub(crate) fn new(operation: Operation, outcome: Outcome, duration_ns: u64, key: &'a [u8]) -> Self {
         Self {
