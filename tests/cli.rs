@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use cache_monitor::check::{FilePart, state_file_layout};
 use cache_monitor::{Monitor, Operation, Outcome};
 use support::prometheus::{self, query};
-use support::{ChildGuard, assert_promtool_accepts, exposition, free_port, http_get, poll_until};
+use support::{ChildGuard, assert_promtool_accepts, exposition, files, free_port, http_get, poll_until};
 
 /// The command under test.
 const BIN: &str = env!("CARGO_BIN_EXE_cache-monitor");
@@ -1003,15 +1003,10 @@ const HEADER_PAGE: u64 = 4096;
 /// Writes a copy of `original` with `case`'s damage to `path` (sparse: only non-zero pages are written).
 fn damaged_copy(original: &[u8], case: &Case, path: &Path) {
     let _ = std::fs::remove_file(path);
-    let file = std::fs::File::create(path).expect("create a copy");
+    files::write_sparse(path, original);
+    let file = std::fs::File::options().write(true).open(path).expect("open the copy");
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .expect("chmod");
-    file.set_len(original.len() as u64).expect("size the copy");
-    for (index, page) in original.chunks(4096).enumerate() {
-        if page.iter().any(|b| *b != 0) {
-            file.write_all_at(page, index as u64 * 4096).expect("write a page");
-        }
-    }
     for damage in &case.damage {
         match damage {
             Damage::Bytes { offset, bytes } => file.write_all_at(bytes, *offset).expect("damage"),

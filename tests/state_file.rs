@@ -1,6 +1,8 @@
 //! State files from Rust: monitors that attach one file share every count, exactly; the file's shape is
 //! one for all of them; a reset is everyone's; bad files are refused with a reason.
 
+mod support;
+
 use std::path::Path;
 
 use cache_monitor::{Clock, Error, ManualClock, Monitor, Operation, Outcome};
@@ -209,7 +211,7 @@ fn bad_files_are_refused_with_the_file_and_the_problem() {
     ];
     for (name, bytes) in cases {
         let path = dir.path().join(format!("{name}.state"));
-        std::fs::write(&path, bytes).unwrap();
+        support::files::write_sparse(&path, &bytes);
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let error = Monitor::open_state_file(&path).err().expect("refused");
         let text = error.to_string();

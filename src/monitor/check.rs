@@ -744,6 +744,20 @@ mod tests {
         path
     }
 
+    /// Writes `bytes` to `path` with its blocks of zeros left as holes: a state file is mostly zeros
+    /// and tens of megabytes, and a dense copy per corruption filled small CI disks.
+    fn write_sparse(path: &Path, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        const BLOCK: usize = 4096;
+        let file = File::create(path).unwrap();
+        file.set_len(bytes.len() as u64).unwrap();
+        for (index, block) in bytes.chunks(BLOCK).enumerate() {
+            if block.iter().any(|&byte| byte != 0) {
+                file.write_all_at(block, (index * BLOCK) as u64).unwrap();
+            }
+        }
+    }
+
     fn patch(path: &Path, offset: u64, bytes: &[u8]) {
         use std::os::unix::fs::FileExt;
         let file = File::options().write(true).open(path).unwrap();
@@ -794,7 +808,7 @@ mod tests {
         let original = std::fs::read(&good).unwrap();
         let fresh = |name: &str| {
             let path = dir.path().join(name);
-            std::fs::write(&path, &original).unwrap();
+            write_sparse(&path, &original);
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
             path
         };
@@ -805,7 +819,7 @@ mod tests {
         assert!(problems(&path).contains("not a cache-monitor state file"));
 
         let path = fresh("short");
-        std::fs::write(&path, &original[..original.len() - 4096]).unwrap();
+        write_sparse(&path, &original[..original.len() - 4096]);
         assert!(problems(&path).contains("truncated"));
 
         let path = fresh("shape");

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod exposition;
+pub mod files;
 pub mod prometheus;
 pub mod rng;
 
