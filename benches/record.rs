@@ -76,8 +76,9 @@ fn single_thread(c: &mut Criterion) {
             disabled.record(Operation::GET, Outcome::Hit, black_box(duration_ns(i)), b"")
         })
     });
-    // Counting into a state file (a shared mapping, records journaled) instead of the process's memory.
-    let state_dir = tempfile::tempdir().expect("a temporary directory");
+    // Counting into a state file (a shared mapping, records journaled) instead of the process's memory, on
+    // a tmpfs as the README recommends.
+    let state_dir = support::state_file_dir();
     let state_path = state_dir.path().join("bench.state");
     let in_file = Monitor::new();
     in_file

@@ -5,6 +5,11 @@
 //! The processes are this benchmark's own binary, started again with `STATE_BENCH_CHILD` set: a child
 //! attaches the file, records, and prints how long its records took, so that process start-up is not
 //! measured. `cargo test --benches` runs a short version (100 processes instead of 10,000).
+//!
+//! The files live where the README puts them, on a tmpfs (`$XDG_RUNTIME_DIR`, else `/dev/shm`); one
+//! more 1-thread leg records into a file in the system's temporary directory.
+
+mod support;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -104,6 +109,9 @@ fn child(spec: &str) {
     println!("{}", began.elapsed().as_nanos());
 }
 
+/// Records into memory and into a file in `dir` (a tmpfs, where the README puts state files), and on one
+/// thread into a file in the system's temporary directory (often a disk, whose writeback a mapping
+/// feels).
 fn record(c: &mut Criterion, dir: &Path) {
     let mut group = c.benchmark_group("state_file");
     group.throughput(Throughput::Elements(1));
@@ -117,6 +125,11 @@ fn record(c: &mut Criterion, dir: &Path) {
             b.iter_custom(|iters| on_threads(&file, threads, iters))
         });
     }
+    let temp_dir = tempfile::tempdir().expect("a temporary directory");
+    let in_temp_dir = attached(&temp_dir.path().join("records.state"));
+    group.bench_function("record_file_in_temp_dir/1_threads", |b| {
+        b.iter_custom(|iters| on_threads(&in_temp_dir, 1, iters))
+    });
     let shared = dir.join("processes.state");
     // Created and shaped once, before the children race to attach it.
     drop(attached(&shared));
@@ -172,7 +185,7 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; `cargo test --benches` does not, and gets a short run.
     let full = std::env::args().any(|arg| arg == "--bench");
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir = support::state_file_dir();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))

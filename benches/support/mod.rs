@@ -38,3 +38,20 @@ pub fn cdylib() -> PathBuf {
     assert!(lib.exists(), "{} missing: cargo bench builds it", lib.display());
     lib
 }
+
+/// A temporary directory where the README says a state file belongs: on a tmpfs, `$XDG_RUNTIME_DIR` or
+/// else `/dev/shm`; the system's temporary directory when neither is there (the benchmark says which).
+pub fn state_file_dir() -> tempfile::TempDir {
+    let tmpfs = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/dev/shm")])
+        .find(|dir| dir.is_dir());
+    let dir = match &tmpfs {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .expect("a temporary directory for state files");
+    eprintln!("state files in {}", dir.path().display());
+    dir
+}
