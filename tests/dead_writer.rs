@@ -1,4 +1,4 @@
-//! A writer killed inside a record leaves its journal open and some of the record's cells written. When
+//! A writer killed inside a record leaves its journal naming the record and some of its cells written. When
 //! no process claims that shard again (the writer was among the last), readers must still never count
 //! the half record: they roll it back themselves (`Attachment::roll_back_dead_writers`). A test of its
 //! own, so that its one thread owns a shard of the file (a process's first 64 threads do).

@@ -24,6 +24,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::state_file::read_shape;
 use crate::error::Error;
 use crate::recording::attachment::{self, Attachment};
+use crate::recording::buckets::BucketIndex;
+use crate::recording::journal::LastRecord;
 use crate::recording::latency;
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::recording::patterns::{MAX_PREFIX, PatternTable, RawSettings};
@@ -413,8 +415,9 @@ fn check_claims(attachment: &Attachment, at: &Locator, now: u64, report: &mut St
         if live {
             report.shards_live += 1;
         }
-        check_control(shard, index, owned, live, &here, now, report);
-        if owned && !live && shard.control.journal.open_entry().is_none() {
+        let buckets = &region.core.hot.buckets;
+        check_control(shard, index, buckets, (owned, live), &here, now, report);
+        if owned && !live && !shard.control.journal.needs_roll_back(shard, buckets) {
             check_shard_counts(shard, index, &here, report);
         }
     }
@@ -424,8 +427,8 @@ fn check_claims(attachment: &Attachment, at: &Locator, now: u64, report: &mut St
 fn check_control(
     shard: &Shard,
     index: usize,
-    owned: bool,
-    live: bool,
+    buckets: &BucketIndex,
+    (owned, live): (bool, bool),
     here: &str,
     now: u64,
     report: &mut StateFileReport,
@@ -471,24 +474,28 @@ fn check_control(
             ));
         }
     }
-    if let Some(entry) = control.journal.open_entry() {
-        if shard.journaled_cells(&entry).is_none() {
+    let cut_short = match control.journal.last_record(shard, buckets) {
+        LastRecord::None | LastRecord::Whole => false,
+        LastRecord::NotBegun | LastRecord::Half { .. } => true,
+        LastRecord::Corrupt(entry) => {
             report.problems.push(format!(
-                "{name}: its journal names a cell the shard does not have ({entry:?}): nothing can be rolled \
-                 back"
+                "{name}: its journal names a record no writer makes ({entry:?}: a cell the shard does not have, \
+                 or a duration no record has): nothing can be rolled back"
             ));
-        } else if !owned {
-            report.problems.push(format!(
-                "{name}: its journal is open, but only owned shards keep a journal"
-            ));
-        } else if live {
-            report.notes.push(format!("{name}: a record is being written"));
-        } else {
-            report.notes.push(format!(
-                "{name}: holds a record cut short when its writer was killed; the next process to claim the \
-                 shard rolls it back (it is not counted until then either way: readers may see part of it)"
-            ));
+            false
         }
+    };
+    if !owned && control.journal.entry().is_some() {
+        report.problems.push(format!(
+            "{name}: its journal names a record, but only owned shards keep a journal"
+        ));
+    } else if cut_short && live {
+        report.notes.push(format!("{name}: a record is being written"));
+    } else if cut_short {
+        report.notes.push(format!(
+            "{name}: holds a record cut short when its writer was killed; the next process to claim the \
+             shard rolls it back (it is not counted until then either way: readers may see part of it)"
+        ));
     }
 }
 

@@ -299,7 +299,7 @@ impl Monitor {
     }
 
     /// For tests (`tests/dead_writer.rs`), not a stable API: leaves in the calling thread's shard of the
-    /// attached file what a writer killed inside a record leaves (the journal open for a GET hit of
+    /// attached file what a writer killed inside a record leaves (the journal of a GET hit of
     /// `duration_ns` without a key, its sum and bucket written, its latency cell not). Dropping the
     /// monitor then lets the file go as a dying process does (its descriptor, its mapping and with them
     /// its shard locks). `false`, changing nothing, unless the thread has recorded a GET hit into an
@@ -318,20 +318,12 @@ impl Monitor {
         if index >= OWNED_SHARDS {
             return false;
         }
-        let shard = &attachment.region().shards[index];
-        let series = &shard.series[0][0];
-        let nonzero = |cells: &[std::sync::atomic::AtomicU64]| cells.iter().position(|cell| cell.load(Relaxed) > 0);
-        let (Some(bucket), Some(latency)) = (nonzero(&series.buckets), nonzero(&shard.latency[0][0])) else {
+        let region = attachment.region();
+        let shard = &region.shards[index];
+        if shard.series[0][0].count() == 0 {
             return false;
-        };
-        let placed = Placed {
-            operation: 0,
-            outcome: 0,
-            duration_ns,
-            bucket,
-            latency,
-            pattern: None,
-        };
+        }
+        let placed = Placed::new(0, 0, duration_ns, None, &region.core.hot.buckets);
         // The sum and the bucket written, the latency cell not.
         JournaledWriter::open_and_write(shard, &placed, 2);
         true

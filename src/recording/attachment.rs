@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use crate::recording::journal::Journal;
+use crate::recording::buckets::BucketIndex;
 use crate::recording::ofd_lock::{self, Probe};
 use crate::recording::region::Region;
 use crate::recording::route::Routes;
@@ -169,7 +169,7 @@ impl Attachment {
                     continue; // another thread of this process holds it
                 }
                 if ofd_lock::try_lock(fd, LOCK_BYTES_START + index as u64)? {
-                    adopt(&region.shards[index], self.identity);
+                    adopt(&region.shards[index], &region.core.hot.buckets, self.identity);
                     return Ok(Some(index));
                 }
                 self.held.fetch_and(!bit, Ordering::Relaxed);
@@ -180,16 +180,16 @@ impl Attachment {
     }
 
     /// Rolls back the record that a dead owner left half-written in its shard, for every owned shard whose
-    /// journal is open and whose lock no process holds, so that a reader never counts half a record even
-    /// when no process adopts that shard again. A shard with an open journal is locked (without waiting:
-    /// a live owner holds its lock, and its record is simply in progress), rolled back and unlocked; its
-    /// counters stay for whoever claims it next, whose adoption then finds the journal closed. Threads of
-    /// this process are kept out by the shard's `held` bit, as in [`Attachment::claim_owned`].
+    /// journal names a record cut short and whose lock no process holds, so that a reader never counts
+    /// half a record even when no process adopts that shard again. Such a shard is locked (without
+    /// waiting: a live owner holds its lock, and its record is simply in progress), rolled back and
+    /// unlocked; its counters stay for whoever claims it next, whose adoption then finds nothing to undo.
+    /// Threads of this process are kept out by the shard's `held` bit, as in [`Attachment::claim_owned`].
     pub(crate) fn roll_back_dead_writers(&self) {
         let region = self.region();
         let _ = self.with_fd(|fd| {
             for (index, shard) in region.shards.iter().enumerate().take(OWNED_SHARDS) {
-                if shard.control.journal.open_entry().is_none() {
+                if !shard.control.journal.needs_roll_back(shard, &region.core.hot.buckets) {
                     continue;
                 }
                 let bit = 1u64 << index;
@@ -199,7 +199,7 @@ impl Attachment {
                 let byte = LOCK_BYTES_START + index as u64;
                 let taken = ofd_lock::try_lock(fd, byte);
                 if let Ok(true) = taken {
-                    Journal::roll_back(&shard.control.journal, shard);
+                    shard.control.journal.roll_back(shard, &region.core.hot.buckets);
                     let _ = ofd_lock::unlock(fd, byte);
                 }
                 self.held.fetch_and(!bit, Ordering::Relaxed);
@@ -261,8 +261,8 @@ impl Attachment {
 }
 
 /// Takes over a shard whose owner is gone (or that was never owned).
-fn adopt(shard: &Shard, identity: u64) {
-    Journal::roll_back(&shard.control.journal, shard);
+fn adopt(shard: &Shard, buckets: &BucketIndex, identity: u64) {
+    shard.control.journal.roll_back(shard, buckets);
     for (base, cell) in shard.claim_base.begun.iter().zip(&shard.begun) {
         base.store(cell.load(Ordering::Relaxed), Ordering::Relaxed);
     }

@@ -479,17 +479,15 @@ impl Recorder {
         duration_ns: u64,
         pattern: Option<usize>,
     ) -> Placed {
-        let latency = latency::index_of(duration_ns);
-        Placed {
-            // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
-            // index in range for the compiler too.
-            operation: operation.index() & (MAX_OPERATIONS - 1),
-            outcome: outcome.index(),
+        // Admitted operations are below the accepted count, at most MAX_OPERATIONS; the mask keeps the
+        // index in range for the compiler too.
+        Placed::new(
+            operation.index() & (MAX_OPERATIONS - 1),
+            outcome.index(),
             duration_ns,
-            bucket: region.core.hot.buckets.index_of(duration_ns, latency),
-            latency,
             pattern,
-        }
+            &region.core.hot.buckets,
+        )
     }
 
     /// Counts down an owner's records to the next clock read: false when the clock is due.

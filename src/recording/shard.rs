@@ -9,9 +9,9 @@
 //! - [`OwnerWriter`]: the one thread that owns the shard in process memory: a relaxed load and store per
 //!   cell, no locked instruction (cheaper than a single `fetch_add`).
 //! - [`JournaledWriter`]: the one thread that owns the shard in a state file. The same loads and stores,
-//!   wrapped in the shard's [`Journal`]: the cells' values before the record are written down first, so
-//!   that whoever claims the shard after the process is killed mid-record rolls the half-written record
-//!   back (a record counts once whole, or not at all).
+//!   after two words into the shard's [`Journal`] (the sum before the record, and what the record is),
+//!   so that whoever claims the shard after the process is killed mid-record rolls the half-written
+//!   record back (a record counts once whole, or not at all).
 //! - [`SharedWriter`]: one of several threads sharing a shard (threads beyond the owned shards, in memory
 //!   or across the processes of a state file): `fetch_add` and `fetch_or`.
 //!
@@ -21,9 +21,9 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, compiler_fence};
 
 use crate::config::patterns::MAX_PATTERNS;
-use crate::recording::buckets::MAX_BUCKETS;
+use crate::recording::buckets::{BucketIndex, MAX_BUCKETS};
 use crate::recording::journal::{Journal, JournalEntry, RecordCells};
-use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, row_bit};
+use crate::recording::latency::{self, LATENCY_BUCKETS, LATENCY_ROW, row_bit};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 
 pub(crate) use crossbeam_utils::CachePadded;
@@ -133,6 +133,29 @@ pub(crate) struct Placed {
     pub(crate) pattern: Option<usize>,
 }
 
+impl Placed {
+    /// Where a record of `duration_ns` goes with `buckets`: its latency bucket, and its classic bucket
+    /// from that. The one place that decides it, for records and for undoing them (`journal`).
+    #[inline(always)]
+    pub(crate) fn new(
+        operation: usize,
+        outcome: usize,
+        duration_ns: u64,
+        pattern: Option<usize>,
+        buckets: &BucketIndex,
+    ) -> Self {
+        let latency = latency::index_of(duration_ns);
+        Self {
+            operation,
+            outcome,
+            duration_ns,
+            bucket: buckets.index_of(duration_ns, latency),
+            latency,
+            pattern,
+        }
+    }
+}
+
 /// How a writer adds to its shard: the three sides of the protocol above.
 pub(crate) trait Writer {
     /// Adds `value` to `cell`.
@@ -205,10 +228,8 @@ impl Writer for JournaledWriter {
 
     #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
-        let (entry, series) = Self::open_and_write(shard, record, RECORD_CELLS);
+        let series = Self::open_and_write(shard, record, RECORD_CELLS);
         mark_latency_row::<Self>(&series, record);
-        compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        shard.control.journal.close(entry);
     }
 }
 
@@ -216,11 +237,11 @@ impl Writer for JournaledWriter {
 pub(crate) const RECORD_CELLS: usize = 4;
 
 impl JournaledWriter {
-    /// Opens `record`'s journal entry and writes the first `written` of its cells, in the journal's
-    /// order (sum, bucket, latency bucket, pattern): with [`RECORD_CELLS`], the whole record but the
-    /// closing of its entry; with fewer, what a writer killed inside the record leaves (for tests).
+    /// Writes `record`'s journal and the first `written` of its cells, in the journal's order (sum,
+    /// bucket, latency bucket, pattern): with [`RECORD_CELLS`], the whole record; with fewer, what a
+    /// writer killed inside the record leaves (for tests).
     #[inline(always)]
-    pub(crate) fn open_and_write<'s>(shard: &'s Shard, record: &Placed, written: usize) -> (u64, SeriesOf<'s>) {
+    pub(crate) fn open_and_write<'s>(shard: &'s Shard, record: &Placed, written: usize) -> SeriesOf<'s> {
         let series = shard.series_of(record);
         let sum = &series.cells.sum_ns;
         let counters = [
@@ -230,12 +251,14 @@ impl JournaledWriter {
         ];
         let sum_before = sum.load(Relaxed);
         let before = counters.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
-        let parities = (before[0] & 1) | (before[1] & 1) << 1 | (before[2] & 1) << 2;
-        let entry = JournalEntry::of(record);
-        shard.control.journal.open(entry, sum_before, parities);
+        let counted = before[0].wrapping_add(before[1]).wrapping_add(before[2]);
+        shard
+            .control
+            .journal
+            .open(JournalEntry::of(record), sum_before, counted);
         // The journal's stores come first in program order, so a process killed at any instruction leaves
-        // either a closed journal or what undoing the record takes (`Journal` explains why program order
-        // is what survives a kill).
+        // the journal of the record it was in, or of the one before (`Journal` explains why program order
+        // is what survives a kill, and why no store closes the entry).
         compiler_fence(std::sync::atomic::Ordering::SeqCst);
         if written > 0 {
             sum.store(sum_before.wrapping_add(record.duration_ns), Relaxed);
@@ -247,7 +270,7 @@ impl JournaledWriter {
                 cell.store(old.wrapping_add(1), Relaxed);
             }
         }
-        (entry, series)
+        series
     }
 }
 
@@ -279,23 +302,35 @@ impl Shard {
         }
     }
 
-    /// The cells a record described by `entry` wrote, in the journal's order; `None` for an index out of
-    /// range (a journal is read from a file: input).
-    pub(crate) fn journaled_cells(&self, entry: &JournalEntry) -> Option<RecordCells<'_>> {
-        let series = self.series.get(entry.operation)?.get(entry.outcome)?;
-        let pattern = match entry.pattern {
-            Some(id) => Some(self.patterns.get(id)?.get(entry.outcome)?),
+    /// The sum cell of a series, if the shard has it (indexes read from a file are input).
+    pub(crate) fn series_sum(&self, operation: usize, outcome: usize) -> Option<&AtomicU64> {
+        Some(&self.series.get(operation)?.get(outcome)?.sum_ns)
+    }
+
+    /// The cells the record described by `entry` with `duration_ns` writes, in the journal's order, found
+    /// as the record found them ([`Placed::new`]); `None` for an index out of range (a journal is read
+    /// from a file: input).
+    pub(crate) fn journaled_cells(
+        &self,
+        entry: &JournalEntry,
+        duration_ns: u64,
+        buckets: &BucketIndex,
+    ) -> Option<RecordCells<'_>> {
+        let placed = Placed::new(entry.operation, entry.outcome, duration_ns, entry.pattern, buckets);
+        let series = self.series.get(placed.operation)?.get(placed.outcome)?;
+        let pattern = match placed.pattern {
+            Some(id) => Some(self.patterns.get(id)?.get(placed.outcome)?),
             None => None,
         };
         Some(RecordCells {
             sum: &series.sum_ns,
             counters: [
-                Some(series.buckets.get(entry.bucket)?),
+                Some(series.buckets.get(placed.bucket)?),
                 Some(
                     self.latency
-                        .get(entry.operation)?
-                        .get(entry.outcome)?
-                        .get(entry.latency)?,
+                        .get(placed.operation)?
+                        .get(placed.outcome)?
+                        .get(placed.latency)?,
                 ),
                 pattern,
             ],
@@ -367,7 +402,15 @@ mod tests {
         JournaledWriter::record(&journaled, &placed(Some(9)));
         JournaledWriter::record(&journaled, &placed(Some(9)));
         assert_eq!(cells(&journaled), expected);
-        assert!(!journaled.control.journal.is_open(), "closed after each record");
+        // SAFETY: atomics only; all-zero is valid (no bounds: every duration in bucket 0, as placed).
+        let buckets: Box<BucketIndex> = unsafe { zeroed_box() };
+        assert!(
+            matches!(
+                journaled.control.journal.last_record(&journaled, &buckets),
+                crate::recording::journal::LastRecord::Whole
+            ),
+            "the journal says the last record is whole"
+        );
         let shared = shard();
         std::thread::scope(|scope| {
             scope.spawn(|| SharedWriter::record(&shared, &placed(Some(9))));
@@ -380,15 +423,19 @@ mod tests {
     #[test]
     fn journaled_cells_refuse_indexes_out_of_range() {
         let shard = shard();
+        // SAFETY: atomics only; all-zero is valid.
+        let buckets: Box<BucketIndex> = unsafe { zeroed_box() };
         let mut entry = JournalEntry {
             operation: 2,
             outcome: 1,
-            bucket: 3,
-            latency: 40,
-            pattern: None,
+            pattern: Some(PATTERN_IDS - 1),
+            zero_duration: false,
         };
-        assert!(shard.journaled_cells(&entry).is_some());
-        entry.latency = LATENCY_BUCKETS;
-        assert!(shard.journaled_cells(&entry).is_none());
+        assert!(shard.journaled_cells(&entry, 700, &buckets).is_some());
+        entry.pattern = Some(PATTERN_IDS);
+        assert!(shard.journaled_cells(&entry, 700, &buckets).is_none());
+        entry.pattern = None;
+        entry.operation = MAX_OPERATIONS;
+        assert!(shard.journaled_cells(&entry, 700, &buckets).is_none());
     }
 }
