@@ -15,6 +15,7 @@ use crate::recording::latency::LatencyCounts;
 use crate::recording::operation::{Gauge, OUTCOMES, Operation, Outcome};
 use crate::recording::totals::OutcomeCounts;
 use crate::recording::totals::{SeriesTotals, Totals};
+use crate::recording::wrapping_total;
 
 /// Outcome counts of one key pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +118,7 @@ impl MetricsView {
     pub fn lookup_operations(&self) -> impl Iterator<Item = Operation> + '_ {
         self.recorded_operations().filter(|op| {
             let series = &self.totals.series[op.index()];
-            series[Outcome::Hit.index()].count + series[Outcome::Miss.index()].count > 0
+            series[Outcome::Hit.index()].count > 0 || series[Outcome::Miss.index()].count > 0
         })
     }
 
@@ -135,10 +136,10 @@ impl MetricsView {
             None => &counts[..],
         };
         rows.iter().fold(WindowTally::default(), |tally, row| WindowTally {
-            hits: tally.hits + row[Outcome::Hit.index()],
-            misses: tally.misses + row[Outcome::Miss.index()],
-            errors: tally.errors + row[Outcome::Error.index()],
-            total: tally.total + row.iter().sum::<u64>(),
+            hits: tally.hits.wrapping_add(row[Outcome::Hit.index()]),
+            misses: tally.misses.wrapping_add(row[Outcome::Miss.index()]),
+            errors: tally.errors.wrapping_add(row[Outcome::Error.index()]),
+            total: tally.total.wrapping_add(wrapping_total(row)),
         })
     }
 
@@ -195,8 +196,9 @@ impl MetricsView {
             Some(op) => &self.totals.series[op.index()..=op.index()],
             None => &self.totals.series[..],
         };
+        // Counts wrap at 2^64 like the cells they come from (a corrupted state file can hold any value).
         series.iter().flatten().fold((0, 0), |(sum, count), s| {
-            (sum + u128::from(s.sum_ns), count + s.timed())
+            (sum + u128::from(s.sum_ns), count.wrapping_add(s.timed()))
         })
     }
 

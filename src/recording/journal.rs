@@ -175,10 +175,23 @@ impl Journal {
         };
         let present = cells.counters.iter().flatten().count();
         let written = (cells.counted().wrapping_sub(word >> COUNTED_SHIFT) & 0b11) as usize;
+        let holds_one = |cell: &AtomicU64| cell.load(Relaxed) > 0;
         match written {
             written if written == present => LastRecord::Whole,
-            written if written < present => LastRecord::Half { cells, written },
-            // More than the record has: the cells were changed by something else (a corrupted file).
+            // A cell a record added one to holds at least one; undoing must not wrap it.
+            written
+                if written < present
+                    && cells
+                        .counters
+                        .iter()
+                        .flatten()
+                        .take(written)
+                        .all(|cell| holds_one(cell)) =>
+            {
+                LastRecord::Half { cells, written }
+            }
+            // More than the record has, or a written cell at 0: the cells were changed by something else
+            // (a corrupted file).
             _ => LastRecord::Corrupt(entry),
         }
     }
@@ -343,6 +356,27 @@ mod tests {
                 assert_eq!(cells(&shard, &record), whole, "{previous} ns then {next:?}");
             }
         }
+    }
+
+    /// A journal saying a cell was written that holds 0 (a corrupted file): undoing would wrap it.
+    #[test]
+    fn a_written_cell_at_zero_is_never_wrapped() {
+        let buckets = buckets();
+        let shard = shard();
+        let record = Placed::new(2, 1, 800, None, &buckets);
+        // The journal of a record whose sum and first counting cell were written; the one moved to the
+        // second cell, so the total says one was written but the first holds 0.
+        JournaledWriter::open_and_write(&shard, &record, 2);
+        let series = shard.series_of(&record);
+        series.cells.buckets[record.bucket].store(0, Relaxed);
+        series.latency[record.latency].store(1, Relaxed);
+        let damaged = cells(&shard, &record);
+        assert!(matches!(
+            shard.control.journal.last_record(&shard, &buckets),
+            LastRecord::Corrupt(_)
+        ));
+        shard.control.journal.roll_back(&shard, &buckets);
+        assert_eq!(cells(&shard, &record), damaged, "nothing touched");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! Durations are tracked up to [`MAX_TRACKED_NS`] (about 73 minutes); longer ones land in its bucket.
 
-use crate::recording::native;
+use crate::recording::{native, wrapping_total};
 
 /// The largest duration, in nanoseconds, with a bucket of its own (2^42 - 1, about 73 minutes).
 pub const MAX_TRACKED_NS: u64 = (1 << 42) - 1;
@@ -303,8 +303,8 @@ impl LatencyCounts {
     /// `with_mean`) the mean of the representative values. Rows are summed first (a tight loop), then
     /// each quantile scans only the row it falls in.
     pub fn summary_ns<const N: usize>(&self, qs: [f64; N], with_mean: bool) -> (u64, Option<f64>, [Option<f64>; N]) {
-        let row_totals: Vec<u64> = self.data.iter().map(|row| row.iter().sum()).collect();
-        let total: u64 = row_totals.iter().sum();
+        let row_totals: Vec<u64> = self.data.iter().map(wrapping_total).collect();
+        let total = wrapping_total(&row_totals);
         let mut found = [None; N];
         if total == 0 {
             return (0, None, found);

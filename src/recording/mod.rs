@@ -26,3 +26,9 @@ pub mod state_file;
 pub(crate) mod thread_claim;
 pub mod totals;
 pub(crate) mod window_rings;
+
+/// The total of `counts`, wrapping at 2^64 as the cells they come from do: a state file is input, and a
+/// corrupted one can hold any value, which a plain sum would overflow on.
+pub(crate) fn wrapping_total<'a>(counts: impl IntoIterator<Item = &'a u64>) -> u64 {
+    counts.into_iter().fold(0, |total, count| total.wrapping_add(*count))
+}

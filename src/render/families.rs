@@ -114,7 +114,7 @@ fn durations(view: &MetricsView, sink: &mut impl Sink) {
         buckets.clear();
         let mut cumulative = 0;
         for (bound, count) in bounds.iter().zip(&totals.buckets) {
-            cumulative += count;
+            cumulative = count.wrapping_add(cumulative);
             buckets.push((*bound, cumulative));
         }
         let labels = [

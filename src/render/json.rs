@@ -13,6 +13,7 @@ use crate::analysis::windows::WINDOWS;
 use crate::recording::latency::RELATIVE_ERROR;
 use crate::recording::operation::{Gauge, OUTCOMES, Outcome};
 use crate::recording::patterns::OTHER_PATTERN;
+use crate::recording::wrapping_total;
 
 /// The hit-rate report.
 #[derive(Clone, Debug, Serialize)]
@@ -114,7 +115,7 @@ impl PatternHitRate {
             pattern,
             rate: HitRate::new(counts[Outcome::Hit.index()], counts[Outcome::Miss.index()]),
             errors: counts[Outcome::Error.index()],
-            total_accesses: counts.iter().sum(),
+            total_accesses: wrapping_total(counts),
         }
     }
 }
@@ -191,7 +192,7 @@ impl HitRateReport {
                 OperationHitRate {
                     operation: view.config.operation_name(op).to_owned(),
                     rate: HitRate::new(series[Outcome::Hit.index()].count, series[Outcome::Miss.index()].count),
-                    total_calls: series.iter().map(|s| s.count).sum(),
+                    total_calls: wrapping_total(series.iter().map(|s| &s.count)),
                     windows: WINDOWS
                         .iter()
                         .enumerate()
