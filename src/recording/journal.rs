@@ -31,9 +31,9 @@
 //! counts, in-flight counters, latency row marks) touch no cell a record's journal covers.
 //!
 //! Per record, a file costs two stores and a handful of instructions more than memory: the total of two
-//! or three loaded values, a shift and an `or` into an entry that is otherwise known where the record is
-//! made (for a typed record without a key, a constant). In process memory the journal is not used: a
-//! process that dies takes its counts with it.
+//! or three values the record loads anyway, a shift, a test of the duration, and `or`s into an entry
+//! whose other fields are known where the record is made (for a typed record without a key, constants).
+//! In process memory the journal is not used: a process that dies takes its counts with it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
