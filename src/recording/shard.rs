@@ -242,6 +242,9 @@ impl JournaledWriter {
     /// writer killed inside the record leaves (for tests).
     #[inline(always)]
     pub(crate) fn open_and_write<'s>(shard: &'s Shard, record: &Placed, written: usize) -> SeriesOf<'s> {
+        // Every record is clamped where it is made (`Record::new`); a roll-back reads a longer one from the
+        // sum as a corrupted journal.
+        debug_assert!(record.duration_ns <= crate::config::MAX_DURATION_NS);
         let series = shard.series_of(record);
         let sum = &series.cells.sum_ns;
         let counters = [
