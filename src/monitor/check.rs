@@ -794,6 +794,26 @@ mod tests {
         assert!(report.creator.unwrap().starts_with("cache-monitor "));
     }
 
+    /// A record cut short by a writer that died is a note (the next claimer rolls it back), not a problem.
+    #[test]
+    fn a_record_cut_short_by_a_dead_writer_is_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.state");
+        let writer = Monitor::new();
+        writer
+            .configure(&format!(r#"{{"state": {{"path": {:?}}}}}"#, path.to_str().unwrap()))
+            .unwrap();
+        writer.record(Operation::GET, Outcome::Hit, 1_000, b"").unwrap();
+        assert!(writer.leave_half_record(2_000));
+        drop(writer); // its descriptor, mapping and shard lock go, as at a death
+        let report = check_state_file(&path).unwrap();
+        assert!(report.is_sound(), "{report:#?}");
+        assert!(
+            report.notes.iter().any(|note| note.contains("a record cut short")),
+            "{report:#?}"
+        );
+    }
+
     #[test]
     fn the_layout_covers_the_file_in_order() {
         let layout = state_file_layout();
@@ -861,6 +881,16 @@ mod tests {
         let controls = part("shard controls");
         patch(&path, controls.offset, &u64::MAX.to_ne_bytes()); // shard 0's countdown
         assert!(problems(&path).contains("countdown"), "{}", problems(&path));
+
+        let path = fresh("journal");
+        // Shard 0's journal entry (its first word), marked, naming pattern id 2046: no shard has it.
+        let entry = controls.offset + std::mem::offset_of!(crate::recording::shard::Control, journal) as u64;
+        patch(&path, entry, &(1u64 | 0x7ff << 8).to_ne_bytes());
+        assert!(
+            problems(&path).contains("names a record no writer makes"),
+            "{}",
+            problems(&path)
+        );
 
         let path = fresh("buckets");
         patch(&path, part("bucket table").offset + 8, &u64::MAX.to_ne_bytes()); // the first bound
