@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::config::MAX_DURATION_NS;
 use crate::recording::buckets::BucketIndex;
+use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::recording::shard::{PATTERN_IDS, Placed, Shard};
 
 /// Set in every entry a record writes; cleared once the record was found whole or undone.
@@ -54,8 +55,8 @@ const PATTERN_SHIFT: u32 = 8;
 const COUNTED_SHIFT: u32 = 62;
 
 // Every field fits its bits: 4 for the operation, 2 for the outcome, 11 for the pattern id plus one.
-const _: () = assert!(crate::recording::operation::MAX_OPERATIONS <= 1 << 4);
-const _: () = assert!(crate::recording::operation::OUTCOMES <= 1 << 2);
+const _: () = assert!(MAX_OPERATIONS <= 1 << 4);
+const _: () = assert!(OUTCOMES <= 1 << 2);
 const _: () = assert!(PATTERN_IDS < 1 << 11);
 
 /// The journal of one shard: the record written last, and what undoing it takes.
@@ -99,7 +100,11 @@ impl JournalEntry {
     /// in range (`Placed` says so), so no mask is needed; where they are constants, so is the entry.
     #[inline(always)]
     pub(crate) fn of(record: &Placed) -> u64 {
-        debug_assert!(record.operation < 16 && record.outcome < 4 && record.pattern.is_none_or(|id| id < PATTERN_IDS));
+        debug_assert!(
+            record.operation < MAX_OPERATIONS
+                && record.outcome < OUTCOMES
+                && record.pattern.is_none_or(|id| id < PATTERN_IDS)
+        );
         MARK | u64::from(record.duration_ns == 0) << 1
             | (record.operation as u64) << OPERATION_SHIFT
             | (record.outcome as u64) << OUTCOME_SHIFT
