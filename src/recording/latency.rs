@@ -293,10 +293,7 @@ impl LatencyCounts {
 
     /// The number of observations.
     pub fn total(&self) -> u64 {
-        self.data
-            .iter()
-            .flatten()
-            .fold(0u64, |total, count| total.wrapping_add(*count))
+        wrapping_total(self.data.iter().flatten())
     }
 
     /// Several quantiles, as [`LatencyCounts::quantile_ns`] computes each, with the count and (if

@@ -6,6 +6,7 @@ use crate::recording::buckets::MAX_BUCKETS;
 use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, LatencyCounts, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::recording::shard::{PATTERN_IDS, Shard};
+use crate::recording::wrapping_total;
 
 /// Counts per operation code and outcome code: the shape of what the rolling windows snapshot.
 pub type OutcomeCounts = [[u64; OUTCOMES]; MAX_OPERATIONS];
@@ -30,7 +31,7 @@ pub struct SeriesTotals {
 impl SeriesTotals {
     /// Operations recorded with a duration: the duration histogram's `_count`.
     pub fn timed(&self) -> u64 {
-        self.buckets.iter().fold(0u64, |sum, count| sum.wrapping_add(*count))
+        wrapping_total(&self.buckets)
     }
 
     /// `count` from the buckets and `untimed`.
@@ -164,9 +165,7 @@ impl Totals {
         self.ended.truncate(operations);
         for series in self.series.iter_mut().flatten() {
             if series.buckets.len() > buckets + 1 {
-                let beyond = series.buckets[buckets + 1..]
-                    .iter()
-                    .fold(0u64, |sum, count| sum.wrapping_add(*count));
+                let beyond = wrapping_total(&series.buckets[buckets + 1..]);
                 series.buckets.truncate(buckets + 1);
                 series.buckets[buckets] = series.buckets[buckets].wrapping_add(beyond);
             }
