@@ -676,8 +676,14 @@ fn check_rings(region: &Region, at: &Locator, now: u64, report: &mut StateFileRe
                 ));
             } else if tag.clearing {
                 report.notes.push(format!(
-                    "{name}: being cleared for period {period} (or the clear was cut short: the next writer of \
-                     the bank takes it over)"
+                    "{name}: being cleared for period {period} (or its clearer was killed: the bank then keeps \
+                     that period, and the deltas of its later periods go to the next period)"
+                ));
+            } else if tag.writers != 0 {
+                report.notes.push(format!(
+                    "{name}: {} writer(s) adding to period {period} (or killed while they did: the bank then \
+                     keeps that period, and the deltas of its later periods go to the next period)",
+                    tag.writers
                 ));
             }
         }
@@ -857,7 +863,11 @@ mod tests {
 
         let path = fresh("ring");
         let tags = part("fine ring tags");
-        patch(&path, tags.offset + 3 * tags.stride, &((7u64 + 1) << 1).to_ne_bytes());
+        patch(
+            &path,
+            tags.offset + 3 * tags.stride,
+            &crate::recording::delta_ring::held(7).to_ne_bytes(),
+        );
         assert!(
             problems(&path).contains("belongs in another bank"),
             "{}",

@@ -13,36 +13,39 @@
 //!
 //! # Protocol (one bank)
 //!
-//! `tag` is 0 for a bank never used, `hold(p) = (p + 1) << 1` while the bank holds period `p`, and
-//! `hold(p) | 1` while one thread clears it for `p`:
+//! A bank's `tag` packs the period it holds plus one (0: never used), the number of writers adding to it
+//! and a *clearing* bit. Writers count themselves in and out, and a bank is cleared only when none is in
+//! it, so an add always lands in the period it was meant for:
 //!
-//! - To add to period `p`: load `tag` (`Acquire`). At `hold(p)`, add the deltas (`fetch_add`, `Relaxed`).
-//!   At a later period (held or being cleared), the bank was reused: `p` is out of the span and the
-//!   deltas are dropped from this ring (`Expired`). At an earlier period, claim the bank with a
-//!   compare-and-swap to `hold(p) | 1`, clear the cells, and publish with a compare-and-swap to `hold(p)`
-//!   (`Release`, pairing with the adders' `Acquire`, so no add lands before the clear). While another
-//!   thread clears the bank for `p`, wait a bounded number of spins, then give up (`Busy`: the caller keeps
-//!   its deltas and tries again later).
-//! - A clear claimed for an earlier period and not finished within the wait (its thread died or stalls) is
-//!   taken over by the next claimer; the final compare-and-swap keeps a stalled clearer from publishing
-//!   over the new holder.
-//! - Readers take banks whose tag is `hold(p)` with `p` in their range, at any moment: a bank being
-//!   cleared or added to reads as some mix of before and after, which bounds a window's error to the
-//!   deltas in flight at that instant; nothing is ever counted into the wrong period.
+//! - To add to period `p`: load `tag` (`Acquire`). At `p`, not being cleared, count in with a
+//!   compare-and-swap that adds one writer (`Acquire`), add the deltas (`fetch_add`, `Relaxed`), and count
+//!   out with a `fetch_sub` (`Release`). At a later period the bank was reused: `p` is out of the span and
+//!   the deltas are dropped from this ring (`Expired`). At an earlier period with no writer in it and no
+//!   clear under way, claim the bank with a compare-and-swap to *`p`, clearing* (`Acquire`: it reads the
+//!   last writer's count-out, a `Release` read-modify-write that every earlier writer's count-out heads a
+//!   release sequence into, so every add to the old period happens before the clear), clear the cells,
+//!   and publish *`p`, one writer* (`Release`, pairing with the next writers' count-in, so no add lands
+//!   before the clear); then add and count out. While writers of an earlier period are still in the bank,
+//!   or a clear is under way, wait a bounded number of spins, then give up (`Busy`: the caller puts its
+//!   deltas in the next period, or keeps them for later).
+//! - Nothing ever takes a bank over: the period of a bank changes only under a claim with no writer in
+//!   it, and nobody but the claimer changes a claimed tag. So no add is ever lost to a clear, none ever
+//!   lands in a later period, and a writer may stall for any length of time anywhere.
+//! - Readers take banks whose tag holds a period in their range and is not being cleared, at any moment: a
+//!   bank being added to reads as some mix of before and after, which bounds a window's error to the
+//!   deltas in flight at that instant.
 //!
-//! What the protocol does not cover, by design: a thread descheduled between loading `tag` and adding
-//! for the *whole span* of the ring (5 minutes for the finest) adds into a bank since reused for a later
-//! period. Likewise a clearer stalled (not dead) between its claim and its publication for longer than
-//! the wait: once a writer of a later period took the bank over and added, the stalled clear, resuming,
-//! zeroes those adds (its final compare-and-swap then fails). It needs a bank left idle for a whole span,
-//! a flush of a second older than the span meeting a current one on it, and that preemption; it costs one
-//! period's deltas of one ring, never the totals.
+//! What a dead writer leaves (a process killed inside an add, in a state file shared by processes): its
+//! count never goes out, or its claim is never published, so the bank keeps its period for good. Its
+//! later periods then go `Busy` and their deltas to the neighbouring period (one period late, never lost),
+//! and `check` reports the bank. It takes a kill inside the microsecond or so of a flush.
 //!
 //! All-zero is the valid empty ring.
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
-/// How long a writer waits for another to finish clearing a bank before giving up.
+/// How long a writer waits for other writers to leave a bank, or for a clear to finish, before giving
+/// up.
 #[cfg(not(loom))]
 const CLEAR_SPINS: usize = 1 << 12;
 /// A few spins in a model: loom's spin hint is a yield to another thread, and each is another branch.
@@ -54,64 +57,117 @@ const CLEAR_SPINS: usize = 2;
 pub(crate) enum Miss {
     /// The period is older than the ring's span: the deltas belong to no window this ring serves.
     Expired,
-    /// Another writer is clearing the bank and did not finish within the wait.
+    /// Writers of an earlier period are still in the bank, or another writer is clearing it, and did not
+    /// finish within the wait.
     Busy,
 }
 
-const fn hold(period: u64) -> u64 {
-    period.wrapping_add(1) << 1
+/// The tag's clearing bit.
+const CLEARING: u64 = 1;
+/// One writer in the tag's writer count, which takes the bits above the clearing bit.
+const WRITER: u64 = 1 << 1;
+/// Bits of the writer count: more writers than that in one bank at once wait for one to leave.
+const WRITER_BITS: u32 = 16;
+/// The tag's writer count, in place.
+const WRITERS: u64 = ((1 << WRITER_BITS) - 1) * WRITER;
+/// Where the period (plus one) starts.
+const PERIOD_SHIFT: u32 = 1 + WRITER_BITS;
+
+/// The tag of a bank holding `period`, with no writer in it and no clear under way.
+pub(crate) const fn held(period: u64) -> u64 {
+    period.wrapping_add(1) << PERIOD_SHIFT
 }
 
-/// One bank's tag, with the claim-and-clear protocol of the module docs.
+/// The period a tag holds or is being cleared for; `None` for a bank never used.
+const fn period_of(tag: u64) -> Option<u64> {
+    (tag >> PERIOD_SHIFT).checked_sub(1)
+}
+
+/// The writers a tag counts.
+const fn writers_of(tag: u64) -> u64 {
+    (tag & WRITERS) / WRITER
+}
+
+/// One bank's tag, with the count-in, claim-and-clear protocol of the module docs.
 #[repr(transparent)]
 pub(crate) struct PeriodTag(AtomicU64);
+
+/// A writer counted into a bank; counts out when dropped.
+pub(crate) struct CountedIn<'a>(&'a AtomicU64);
+
+impl Drop for CountedIn<'_> {
+    fn drop(&mut self) {
+        // Nobody changes the period while a writer is in, so this takes out exactly the writer put in.
+        self.0.fetch_sub(WRITER, Ordering::Release);
+    }
+}
 
 impl PeriodTag {
     /// The period the bank holds, if it holds one and is not being cleared.
     pub(crate) fn period(&self) -> Option<u64> {
         let tag = self.0.load(Ordering::Acquire);
-        (tag != 0 && tag & 1 == 0).then(|| (tag >> 1) - 1)
+        if tag & CLEARING == 0 { period_of(tag) } else { None }
     }
 
-    /// Makes the bank hold `period`, clearing it with `clear` first if it held an earlier one.
-    pub(crate) fn hold(&self, period: u64, clear: impl FnOnce()) -> Result<(), Miss> {
-        let want = hold(period);
-        let mut stalled_claim = None;
-        for spin in 0..=CLEAR_SPINS {
+    /// Counts a writer of `period` into the bank, clearing it with `clear` first if it held an earlier
+    /// period; waits at most `spins` spins for others to leave it or finish clearing.
+    pub(crate) fn count_in(&self, period: u64, clear: impl FnOnce(), spins: usize) -> Result<CountedIn<'_>, Miss> {
+        let open = held(period);
+        let mut clear = Some(clear);
+        for _ in 0..=spins {
             let tag = self.0.load(Ordering::Acquire);
-            if tag == want {
-                return Ok(());
-            }
-            if tag >> 1 > want >> 1 {
+            let at = tag & !(WRITERS | CLEARING);
+            if at > open {
                 return Err(Miss::Expired);
             }
-            let clearing = tag & 1 == 1;
-            // A clear for this very period in progress: wait for it. A clear for an earlier period that
-            // outlasts the wait is taken over (its thread died or stalls).
-            let take_over = clearing && tag >> 1 < want >> 1 && stalled_claim == Some(tag) && spin == CLEAR_SPINS;
-            if clearing && !take_over {
-                if spin == 0 || stalled_claim != Some(tag) {
-                    stalled_claim = Some(tag);
-                }
+            let free = if at == open {
+                tag & CLEARING == 0 && tag & WRITERS != WRITERS
+            } else {
+                tag & (CLEARING | WRITERS) == 0
+            };
+            if !free {
                 crate::sync::hint::spin_loop();
                 continue;
             }
-            if self
+            if at == open {
+                if self
+                    .0
+                    .compare_exchange(tag, tag + WRITER, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(CountedIn(&self.0));
+                }
+            } else if self
                 .0
-                .compare_exchange(tag, want | 1, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(tag, open | CLEARING, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                clear();
-                return match self
-                    .0
-                    .compare_exchange(want | 1, want, Ordering::Release, Ordering::Relaxed)
-                {
-                    Ok(_) => Ok(()),
-                    Err(_) => Err(Miss::Busy),
-                };
+                if let Some(clear) = clear.take() {
+                    clear();
+                }
+                // Only the claimer changes a claimed tag: publish and count in at once.
+                self.0.store(open + WRITER, Ordering::Release);
+                return Ok(CountedIn(&self.0));
             }
         }
         Err(Miss::Busy)
+    }
+
+    /// Clears the bank for `period` if it held an earlier period and nobody is in it or clearing it, without
+    /// waiting (a bank still busy is cleared by the period's first writer instead).
+    pub(crate) fn prepare(&self, period: u64, clear: impl FnOnce()) {
+        let open = held(period);
+        let tag = self.0.load(Ordering::Relaxed);
+        if tag & !(WRITERS | CLEARING) < open
+            && tag & (WRITERS | CLEARING) == 0
+            && self
+                .0
+                .compare_exchange(tag, open | CLEARING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            clear();
+            self.0.store(open, Ordering::Release);
+        }
     }
 }
 
@@ -129,6 +185,8 @@ pub(crate) struct BankTag {
     pub(crate) period: Option<u64>,
     /// Whether a clear is in progress (or was cut short).
     pub(crate) clearing: bool,
+    /// Writers adding to it (or killed while they did).
+    pub(crate) writers: u64,
 }
 
 /// What a bank holds for one period, and how it is emptied for the next.
@@ -194,13 +252,12 @@ impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     /// writers of that period find it cleared.
     pub(crate) fn add(&self, period: u64, add: impl FnOnce(&C)) -> Result<(), Miss> {
         let bank = self.bank(period);
-        bank.tag.hold(period, || bank.cells.clear())?;
+        let counted_in = bank.tag.count_in(period, || bank.cells.clear(), CLEAR_SPINS)?;
         add(&bank.cells);
+        drop(counted_in);
         let ahead = period + ENTRIES as u64;
         let next = self.bank(ahead);
-        if next.tag.period().is_none_or(|held| held < ahead) {
-            let _ = next.tag.hold(ahead, || next.cells.clear());
-        }
+        next.tag.prepare(ahead, || next.cells.clear());
         Ok(())
     }
 
@@ -217,8 +274,9 @@ impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
                         entry,
                         bank,
                         raw,
-                        period: (raw != 0).then(|| (raw >> 1).wrapping_sub(1)),
-                        clearing: raw & 1 == 1,
+                        period: period_of(raw),
+                        clearing: raw & CLEARING != 0,
+                        writers: writers_of(raw),
                     }
                 })
             })
@@ -322,17 +380,50 @@ mod tests {
     }
 
     #[test]
-    fn a_stalled_clear_of_an_older_period_is_taken_over() {
+    fn a_writer_in_a_bank_keeps_it_from_being_cleared_for_as_long_as_it_stays() {
         let ring = ring();
         let bank = ring.bank(3);
-        bank.tag.0.store(hold(3) | 1, Ordering::Relaxed); // a clearer died mid-clear for period 3
+        let stalled = bank.tag.count_in(3, || bank.cells.clear(), 0).unwrap();
         assert_eq!(
-            add(&ring, 3, &[(0, 1)]),
+            add(&ring, 3 + 14, &[(0, 2)]),
             Err(Miss::Busy),
-            "its own period: wait, then give up"
+            "a later period waits, then gives up"
         );
+        bank.cells.0[0].fetch_add(1, Ordering::Relaxed); // the stalled writer's add, however late
+        drop(stalled);
+        assert_eq!(window(&ring, 3, 3), [1, 0, 0], "it landed in its own period");
         add(&ring, 3 + 14, &[(0, 2)]).unwrap();
-        assert_eq!(window(&ring, 17, 17), [2, 0, 0]);
+        assert_eq!(window(&ring, 0, 20), [2, 0, 0], "cleared once the writer left");
+    }
+
+    #[test]
+    fn a_dead_writer_or_clearer_keeps_its_bank_and_loses_nothing_already_counted() {
+        let ring = ring();
+        add(&ring, 3, &[(0, 5)]).unwrap();
+        let bank = ring.bank(3);
+        bank.tag.0.fetch_add(WRITER, Ordering::Relaxed); // a writer killed inside its add
+        add(&ring, 3, &[(0, 1)]).unwrap();
+        assert_eq!(window(&ring, 3, 3), [6, 0, 0], "its own period still takes adds");
+        assert_eq!(add(&ring, 3 + 14, &[(0, 1)]), Err(Miss::Busy), "never taken over");
+        assert_eq!(window(&ring, 3, 3), [6, 0, 0]);
+
+        let bank = ring.bank(4);
+        bank.tag.0.store(held(4) | CLEARING, Ordering::Relaxed); // a clearer killed mid-clear
+        assert_eq!(
+            add(&ring, 4, &[(0, 1)]),
+            Err(Miss::Busy),
+            "its own period waits, then gives up"
+        );
+        assert_eq!(
+            add(&ring, 4 + 14, &[(0, 1)]),
+            Err(Miss::Busy),
+            "and so does a later one"
+        );
+        assert_eq!(window(&ring, 0, 30), [6, 0, 0], "a bank being cleared is never read");
+        let tags = ring.tags();
+        let dead = |entry: usize| tags.iter().find(|tag| tag.entry == entry && tag.period.is_some());
+        assert_eq!(dead(3).map(|tag| (tag.writers, tag.clearing)), Some((1, false)));
+        assert_eq!(dead(4).map(|tag| (tag.writers, tag.clearing)), Some((0, true)));
     }
 
     #[test]
@@ -411,7 +502,10 @@ mod loom_tests {
             let reader: ModelThread<Option<u64>> = {
                 let ring = Arc::clone(&ring);
                 Box::new(move || {
-                    if let Some(seen) = held(&ring, 4) {
+                    // As `visit` reads, on the one bank period 4 can be in.
+                    let bank = ring.bank(4);
+                    let seen = (bank.tag.period() == Some(4)).then(|| bank.cells.0[0].load(Ordering::Relaxed));
+                    if let Some(seen) = seen {
                         assert!(seen <= 2, "period 0's counts read as period 4's: {seen}");
                     }
                     None
@@ -428,21 +522,25 @@ mod loom_tests {
         });
     }
 
-    /// A clearer died mid-clear of period 0's bank (its claim left, its cells half cleared); two writers
-    /// meet period 4, which needs the same bank: one takes the dead claim over, and nothing is lost.
+    /// Period 0 counted 5 and a writer adds 1 more to it while another meets period 4, which needs the
+    /// same bank: whatever the interleaving, period 0's counts never show under period 4, period 4 holds
+    /// exactly its own add once it took the bank, and until then period 0 holds every add made to it.
     #[test]
-    fn loom_a_dead_clear_is_taken_over() {
+    fn loom_a_writer_of_an_older_period_is_never_cleared_under() {
         model(2, || {
             let ring = ring();
-            let bank = ring.bank(4);
-            bank.tag.0.store(hold(0) | 1, Ordering::Relaxed);
-            bank.cells.0[0].store(7, Ordering::Relaxed);
-            let added: u64 = run_threads(vec![writer(&ring, 4), writer(&ring, 4)])
-                .into_iter()
-                .flatten()
-                .sum();
-            assert!(added >= 1, "the dead claim was taken over");
-            assert_eq!(held(&ring, 4), Some(added), "the dead clearer's cells were cleared");
+            ring.add(0, |cells| {
+                cells.0[0].fetch_add(5, Ordering::Relaxed);
+            })
+            .expect("an empty ring takes any period");
+            let [old, new]: [Option<u64>; 2] = run_threads(vec![writer(&ring, 0), writer(&ring, 4)])
+                .try_into()
+                .expect("two threads");
+            match (new, held(&ring, 4), held(&ring, 0)) {
+                (Some(1), Some(1), None) => {}
+                (None, None, Some(held)) => assert_eq!(held, 5 + old.unwrap_or(0), "period 0 kept its adds"),
+                other => panic!("period 4 added, held, and period 0 held: {other:?}"),
+            }
         });
     }
 }

@@ -717,13 +717,22 @@ mod tests {
         let writers = 4;
         let rounds = 20_000u64;
         let running = std::sync::atomic::AtomicUsize::new(writers as usize);
+        let read_one = std::sync::atomic::AtomicBool::new(false);
         let (stored, seen) = std::thread::scope(|scope| {
             let stored: Vec<_> = (0..writers)
                 .map(|writer| {
-                    let (table, running) = (&table, &running);
+                    let (table, running, read_one) = (&table, &running, &read_one);
                     scope.spawn(move || {
                         let mut stored = 0u32;
                         for round in 0..rounds {
+                            if round == 1 {
+                                // Not all done before the reader reads (an optimised build could be); bounded,
+                                // so that a reader that never reads fails below instead of hanging.
+                                let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                                while !read_one.load(Ordering::Relaxed) && std::time::Instant::now() < give_up {
+                                    std::thread::yield_now();
+                                }
+                            }
                             let n = round * writers + writer;
                             // Values of different lengths, so a mix of two would also show in the length.
                             let value = format!("{n:x}").repeat(1 + (n % 7) as usize);
@@ -757,6 +766,7 @@ mod tests {
                         [("trace_id".to_owned(), value), ("n".to_owned(), n.to_string())]
                     );
                     seen += 1;
+                    read_one.store(true, Ordering::Relaxed);
                 }
             }
             (stored.into_iter().map(|h| h.join().unwrap()).sum::<u32>(), seen)

@@ -46,11 +46,12 @@ use std::ptr::NonNull;
 /// The first bytes of every state file.
 pub const MAGIC: [u8; 8] = *b"CMSTATE\0";
 /// The layout this library reads and writes. Files of another version are refused, never reinterpreted.
-/// Version 4: a shard's journal keeps the sum before a record and its counting cells' total modulo 4, and
+/// Version 5: a window ring bank's tag counts the writers in it, and a bank is never taken over (version
+/// 4: a tag held only the period and a clearing bit). Version 4: a shard's journal keeps the sum before a record and its counting cells' total modulo 4, and
 /// is never closed (version 3: their parities, and a store closed it; version 2: every cell's value
 /// before the record). Version 2: latency cells are native-histogram buckets per series
 /// (version 1: log-linear buckets per operation).
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// The size of the header, and the region's offset in the file.
 pub const HEADER_BYTES: usize = 4096;
 /// Header bytes from here on are lock targets only (one per writer slot and a few for cold operations).
