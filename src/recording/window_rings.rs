@@ -644,6 +644,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bank_kept_by_a_dead_writer_sends_its_periods_deltas_one_period_late() {
+        let (rings, shard) = parts();
+        let second = 5_000u64;
+        // A writer killed inside an add to the period two rings back, which shares this second's bank.
+        rings.fine.strand_writer(second - 2 * FINE_LEN as u64);
+        rings.flush(&shard, second);
+        record(&shard, 0);
+        record(&shard, 0);
+        rings.flush(&shard, second + 1);
+        let (deltas, _) = rings.read(&[&*shard], second, second + 1);
+        let fine: Vec<(u64, u64)> = deltas.counts[0].iter().map(|(start, c)| (*start, c[0][0])).collect();
+        assert_eq!(fine, [(second + 1, 2)], "one second late, both");
+        assert_eq!(hits_since(&rings, &shard, Resolution::Medium, second, second + 1), 2);
+        assert_eq!(hits_since(&rings, &shard, Resolution::Coarse, second, second + 1), 2);
+    }
+
+    #[test]
     fn latency_moves_every_ten_seconds() {
         let (rings, shard) = parts();
         for second in 0..25u64 {
