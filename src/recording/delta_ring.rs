@@ -37,8 +37,9 @@
 //!
 //! What a dead writer leaves (a process killed inside an add, in a state file shared by processes): its
 //! count never goes out, or its claim is never published, so the bank keeps its period for good. Its
-//! later periods then go `Busy` and their deltas to the neighbouring period (one period late, never lost),
-//! and `check` reports the bank. It takes a kill inside the microsecond or so of a flush.
+//! later periods then go `Busy`, and the flush that met it puts their deltas in the next period whose bank
+//! is free (`WindowRings`: a period late, none lost while fewer than four banks in a row are kept), and
+//! `check` reports the bank. It takes a kill inside the microsecond or so of a flush.
 //!
 //! All-zero is the valid empty ring.
 

@@ -117,6 +117,10 @@ pub(crate) fn read_consistent<S: SeqWord, R, P>(
 /// Length of the window that latency statistics call "the last minute".
 pub const RECENT_LATENCY_SECS: u64 = 60;
 
+/// Periods a flush tries, its own and the next ones, while their banks are busy: a bank stays busy for
+/// good only under a writer killed inside an add, so four cover three such banks in a row.
+const LATE_PERIODS: u64 = 4;
+
 /// Resolution of the latency ring.
 pub(crate) const LATENCY_RESOLUTION: u64 = 10;
 
@@ -311,21 +315,19 @@ impl WindowRings {
             }
         };
         // A bank that writers of an earlier period are still in, or that another writer is clearing (and
-        // did not leave or finish within the wait), sends the deltas one period late rather than not at
-        // all. Both busy at once (two writers killed inside adds, in neighbouring banks) drops them from
-        // this ring's windows; the totals keep them.
-        let added = match resolution {
-            Resolution::Fine => self.fine.add(period, add).or_else(|_| self.fine.add(period + 1, add)),
-            Resolution::Medium => self
-                .medium
-                .add(period, add)
-                .or_else(|_| self.medium.add(period + 1, add)),
-            Resolution::Coarse => self
-                .coarse
-                .add(period, add)
-                .or_else(|_| self.coarse.add(period + 1, add)),
-        };
-        let _ = added;
+        // that did not leave or finish within the wait), sends the deltas a period late rather than not at
+        // all: to the first of the next periods whose bank takes them. A period gone out of the span
+        // takes them nowhere (no window wants them).
+        for late in 0..LATE_PERIODS {
+            let added = match resolution {
+                Resolution::Fine => self.fine.add(period + late, add),
+                Resolution::Medium => self.medium.add(period + late, add),
+                Resolution::Coarse => self.coarse.add(period + late, add),
+            };
+            if added != Err(Miss::Busy) {
+                return;
+            }
+        }
     }
 
     /// Moves `shard`'s pending records to the rings if `now` is a new second for it (see the module
@@ -658,6 +660,21 @@ mod tests {
         assert_eq!(fine, [(second + 1, 2)], "one second late, both");
         assert_eq!(hits_since(&rings, &shard, Resolution::Medium, second, second + 1), 2);
         assert_eq!(hits_since(&rings, &shard, Resolution::Coarse, second, second + 1), 2);
+    }
+
+    #[test]
+    fn banks_kept_by_dead_writers_in_a_row_send_the_deltas_to_the_first_free_one() {
+        let (rings, shard) = parts();
+        let second = 6_000u64;
+        for stuck in [second, second + 1, second + 2] {
+            rings.fine.strand_writer(stuck - 2 * FINE_LEN as u64);
+        }
+        rings.flush(&shard, second);
+        record(&shard, 0);
+        rings.flush(&shard, second + 4);
+        let (deltas, _) = rings.read(&[&*shard], second, second + 4);
+        let fine: Vec<(u64, u64)> = deltas.counts[0].iter().map(|(start, c)| (*start, c[0][0])).collect();
+        assert_eq!(fine, [(second + 3, 1)], "three seconds late, counted");
     }
 
     #[test]
