@@ -320,6 +320,19 @@ impl Monitor {
         }
     }
 
+    /// [`Monitor::end`] and [`Monitor::record`] of one operation, as [`InFlight::finish`] makes them: the
+    /// same counts, with the calling thread's shard found once for both.
+    fn end_and_record(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
+        // Both can only be refused for an unregistered operation, which `start` already refused (unless a
+        // configuration removed it since: then neither counts, as `end` and `record` would not).
+        if !self.recorder.accepts(operation) {
+            return;
+        }
+        let batch = self.recorder.batch();
+        batch.end(operation);
+        let _ = self.record_into(operation, outcome, duration_ns, key, b"", &batch);
+    }
+
     /// Many records in a row from the calling thread (the C ABI's `cache_monitor_record_batch`): its shard
     /// is found once, not per record.
     pub(crate) fn batch(&self) -> MonitorBatch<'_> {
@@ -716,9 +729,7 @@ impl InFlight<'_> {
     pub fn finish(mut self, outcome: Outcome, key: &[u8]) {
         self.finished = true;
         let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        // Both calls can only fail for an unregistered operation, which `start` already refused.
-        let _ = self.monitor.end(self.operation);
-        let _ = self.monitor.record(self.operation, outcome, elapsed, key);
+        self.monitor.end_and_record(self.operation, outcome, elapsed, key);
     }
 }
 
@@ -869,6 +880,19 @@ mod tests {
             monitor.begin(Operation::from_code(12)),
             Err(Error::UnknownOperation(12))
         );
+    }
+
+    #[test]
+    fn an_operation_finished_on_another_thread_ends_and_counts_once() {
+        let monitor = Monitor::new();
+        let in_flight = monitor.start(Operation::GET).unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(|| in_flight.finish(Outcome::Miss, b"user:1"));
+        });
+        let totals = monitor.totals();
+        assert_eq!(totals.in_flight(), 0);
+        assert_eq!(totals.series[Operation::GET.index()][Outcome::Miss.index()].count, 1);
+        assert_eq!(totals.patterns.iter().flatten().sum::<u64>(), 1, "its key pattern too");
     }
 
     #[test]

@@ -123,6 +123,26 @@ impl Batch<'_> {
         let placed = Recorder::place(region, record.operation, record.outcome, record.duration_ns, pattern);
         recorder.write(region, shard, route, &placed);
     }
+
+    /// Counts the end of an operation in the batch's shard, as [`Recorder::end`] does in the thread's.
+    #[inline(always)]
+    pub(crate) fn end(&self, operation: Operation) {
+        add_one_cell(
+            self.route,
+            &self.shard.ended[operation.index() & (MAX_OPERATIONS - 1)],
+            1,
+        );
+    }
+}
+
+/// Adds `amount` to one cell of the shard `route` leads to, as its kind of writer adds.
+#[inline(always)]
+fn add_one_cell(route: Route, cell: &AtomicU64, amount: u64) {
+    match route.kind() {
+        // One cell: a single store, whole or not at all, needs no journal.
+        WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell, amount),
+        WriterKind::Shared => SharedWriter::add(cell, amount),
+    }
 }
 
 /// Where an admitted record is counted: the recorder (finding the thread's shard) or a [`Batch`] (the
@@ -571,11 +591,7 @@ impl Recorder {
 
     fn bump(&self, cell: impl Fn(&Shard) -> &AtomicU64, amount: u64) {
         let (_, shard, route) = self.shard();
-        match route.kind() {
-            // One cell: a single store, whole or not at all, needs no journal.
-            WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell(shard), amount),
-            WriterKind::Shared => SharedWriter::add(cell(shard), amount),
-        }
+        add_one_cell(route, cell(shard), amount);
     }
 
     /// Sets a host gauge.
