@@ -263,7 +263,7 @@ impl<const ENTRIES: usize, C: BankCells> DeltaRing<ENTRIES, C> {
     }
 
     /// Leaves a writer counted into the bank of `period` for good, as a writer killed inside its add does.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn strand_writer(&self, period: u64) {
         let bank = self.bank(period);
         let counted_in = bank.tag.count_in(period, || bank.cells.clear(), 0);
