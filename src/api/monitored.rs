@@ -118,7 +118,8 @@ impl<C: Cache> MonitoredCache<C> {
     /// Runs `operation` on the wrapped cache inside a span, counted in flight, and records it with the
     /// outcome `classify` reads from its result, and with the trace id of
     /// [`with_trace_id`](MonitoredCacheBuilder::with_trace_id) as its exemplar when that gives one. With monitoring switched off
-    /// ([`Monitor::set_enabled`]), it only runs the operation: no clock read, no span, no in-flight count.
+    /// ([`Monitor::set_enabled`]), `observed!` runs only the operation instead: no clock read, no span, no
+    /// in-flight count.
     async fn observe<T>(
         &self,
         operation: Operation,
@@ -126,9 +127,6 @@ impl<C: Cache> MonitoredCache<C> {
         classify: impl FnOnce(&Result<T, CacheError>) -> Outcome,
         call: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
-        if !self.monitor.is_enabled() {
-            return call.await;
-        }
         let name = operation.builtin_name().unwrap_or("custom");
         let span = tracing::debug_span!(
             "cache",
@@ -171,39 +169,56 @@ fn done<T>(result: &Result<T, CacheError>) -> Outcome {
     if result.is_ok() { Outcome::Ok } else { Outcome::Error }
 }
 
+/// `$self.observe(...)` awaited, or with monitoring switched off only the wrapped cache's call: the switch is
+/// checked before `observe`'s future is made, so that a switched-off operation builds and moves nothing but
+/// the wrapped cache's own future.
+macro_rules! observed {
+    ($self:ident, $operation:expr, $key:expr, $classify:expr, $call:expr) => {
+        if $self.monitor.is_enabled() {
+            $self.observe($operation, $key, $classify, $call).await
+        } else {
+            $call.await
+        }
+    };
+}
+
 impl<C: Cache> Cache for MonitoredCache<C> {
     async fn get<T>(&self, key: &str) -> Result<Option<T>, CacheError>
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.observe(Operation::GET, key, |r| lookup(r, Option::is_some), self.cache.get(key))
-            .await
+        observed!(
+            self,
+            Operation::GET,
+            key,
+            |r| lookup(r, Option::is_some),
+            self.cache.get(key)
+        )
     }
 
     async fn put<T>(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<(), CacheError>
     where
         T: Serialize + Send + Sync,
     {
-        self.observe(Operation::PUT, key, done, self.cache.put(key, value, ttl))
-            .await
+        observed!(self, Operation::PUT, key, done, self.cache.put(key, value, ttl))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        self.observe(Operation::DELETE, key, done, self.cache.delete(key)).await
+        observed!(self, Operation::DELETE, key, done, self.cache.delete(key))
     }
 
     async fn contains(&self, key: &str) -> Result<bool, CacheError> {
-        self.observe(
+        observed!(
+            self,
             Operation::CONTAINS,
             key,
             |r| lookup(r, |found| *found),
-            self.cache.contains(key),
+            self.cache.contains(key)
         )
-        .await
     }
 
     async fn clear(&self) -> Result<(), CacheError> {
-        self.observe(Operation::CLEAR, "", done, self.cache.clear()).await
+        observed!(self, Operation::CLEAR, "", done, self.cache.clear())
     }
 
     /// The wrapped cache's statistics; also sets the size and entry gauges and counts the evictions it

@@ -118,7 +118,7 @@ pub(crate) fn read_consistent<S: SeqWord, R, P>(
 pub const RECENT_LATENCY_SECS: u64 = 60;
 
 /// Periods a flush tries, its own and the next ones, while their banks are busy: a bank stays busy for
-/// good only under a writer killed inside an add, so four cover three such banks in a row.
+/// good only under a writer killed inside an add or a clear, so four cover three such banks in a row.
 const LATE_PERIODS: u64 = 4;
 
 /// Resolution of the latency ring.
