@@ -89,6 +89,11 @@ const fn writers_of(tag: u64) -> u64 {
     (tag & WRITERS) / WRITER
 }
 
+/// Whether a tag has no writer in it and no clear under way: a bank that may be claimed for a later period.
+const fn idle(tag: u64) -> bool {
+    tag & (WRITERS | CLEARING) == 0
+}
+
 /// One bank's tag, with the count-in, claim-and-clear protocol of the module docs.
 #[repr(transparent)]
 pub(crate) struct PeriodTag(AtomicU64);
@@ -124,7 +129,7 @@ impl PeriodTag {
             let free = if at == open {
                 tag & CLEARING == 0 && tag & WRITERS != WRITERS
             } else {
-                tag & (CLEARING | WRITERS) == 0
+                idle(tag)
             };
             if !free {
                 crate::sync::hint::spin_loop();
@@ -138,17 +143,16 @@ impl PeriodTag {
                 {
                     return Ok(CountedIn(&self.0));
                 }
-            } else if self
-                .0
-                .compare_exchange(tag, open | CLEARING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                if let Some(clear) = clear.take() {
-                    clear();
+            } else {
+                // Publish and count in at once. `clear` runs only if the claim is won (once: then we return).
+                let clear_once = || {
+                    if let Some(clear) = clear.take() {
+                        clear();
+                    }
+                };
+                if self.claim_and_clear(tag, open, clear_once, open + WRITER) {
+                    return Ok(CountedIn(&self.0));
                 }
-                // Only the claimer changes a claimed tag: publish and count in at once.
-                self.0.store(open + WRITER, Ordering::Release);
-                return Ok(CountedIn(&self.0));
             }
         }
         Err(Miss::Busy)
@@ -159,16 +163,26 @@ impl PeriodTag {
     pub(crate) fn prepare(&self, period: u64, clear: impl FnOnce()) {
         let open = held(period);
         let tag = self.0.load(Ordering::Relaxed);
-        if tag & !(WRITERS | CLEARING) < open
-            && tag & (WRITERS | CLEARING) == 0
-            && self
-                .0
-                .compare_exchange(tag, open | CLEARING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            clear();
-            self.0.store(open, Ordering::Release);
+        if tag & !(WRITERS | CLEARING) < open && idle(tag) {
+            self.claim_and_clear(tag, open, clear, open);
         }
+    }
+
+    /// The claim of the module docs: from `seen` (a tag of an earlier period, [`idle`]) to *`open`,
+    /// clearing* (`Acquire`, after every writer's count-out), `clear`, then `publish` (`open`, with or
+    /// without the claimer counted in; `Release`, before any writer's count-in). Only the claimer changes
+    /// a claimed tag, so the publication is a plain store. False, with nothing done, if the tag moved on.
+    fn claim_and_clear(&self, seen: u64, open: u64, clear: impl FnOnce(), publish: u64) -> bool {
+        if self
+            .0
+            .compare_exchange(seen, open | CLEARING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        clear();
+        self.0.store(publish, Ordering::Release);
+        true
     }
 }
 
