@@ -112,3 +112,60 @@ fn loading_using_and_unloading_leaves_nothing_behind_under_valgrind() {
     );
     assert_eq!(lost_bytes(&report), (0, 0), "memory outlived dlclose:\n{report}");
 }
+
+/// The instructions of the function whose (demangled) name is `name`, from `objdump`'s disassembly of
+/// `library`.
+fn disassembly_of(disassembly: &str, name: &str) -> Vec<String> {
+    let header = format!("<{name}>:");
+    let body: Vec<String> = disassembly
+        .split("\n\n")
+        .find(|block| block.lines().any(|line| line.ends_with(&header)))
+        .unwrap_or_else(|| panic!("no function {name} in the release library"))
+        .lines()
+        .skip_while(|line| !line.ends_with(&header))
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    assert!(!body.is_empty(), "{name} has no instructions");
+    body
+}
+
+/// `cache_monitor_record` has no unwinding guard on its common path, which is sound only if that path
+/// cannot panic: it must make no call at all (a panic is a call into the panic machinery). So the entry
+/// point and its two common-path functions call nothing; they only jump (their tail calls to the guarded
+/// full path). This also keeps the common record free of a stack frame's cost.
+#[test]
+fn the_common_record_makes_no_call_so_it_cannot_panic_across_the_boundary() {
+    let library = release_cdylib();
+    let output = Command::new("objdump")
+        .args(["--disassemble", "--demangle", "--no-show-raw-insn"])
+        .arg(&library)
+        .output()
+        .expect("objdump not found: install the Debian package `binutils`");
+    assert!(
+        output.status.success(),
+        "objdump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let disassembly = String::from_utf8_lossy(&output.stdout);
+    for function in [
+        "cache_monitor_record",
+        "cache_monitor::ffi::record_without_key",
+        "cache_monitor::ffi::record_with_key",
+    ] {
+        let body = disassembly_of(&disassembly, function);
+        let calls: Vec<&String> = body.iter().filter(|line| line.contains("\tcall")).collect();
+        assert!(
+            calls.is_empty(),
+            "{function} makes calls:\n{}",
+            calls.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+        );
+        let tail_calls = body.iter().filter(|line| line.contains("record_in_full")).count();
+        let expected = usize::from(function != "cache_monitor_record");
+        assert!(
+            tail_calls >= expected,
+            "{function} does not go on to record_in_full:\n{}",
+            body.join("\n")
+        );
+    }
+}

@@ -140,6 +140,58 @@ pub unsafe extern "C" fn cache_monitor_record(
     key: *const u8,
     key_len: usize,
 ) -> i32 {
+    // The common record is counted without a call, so that it needs no stack frame of its own, and
+    // without an unwinding guard, because it cannot panic (`record_raw_without_call`). Every other record
+    // goes on, guarded, to `record_in_full`, as a tail call. With a key and without, apart: neither then
+    // keeps more of the arguments for its tail call than the caller-saved registers hold, and neither
+    // saves registers for the other's sake.
+    if key_len == 0 {
+        // SAFETY: as this function.
+        unsafe { record_without_key(op, result, duration_ns) }
+    } else {
+        // SAFETY: as this function.
+        unsafe { record_with_key(op, result, duration_ns, key, key_len) }
+    }
+}
+
+/// `cache_monitor_record` of a record without a key (`key_len` is 0, whatever `key` is).
+///
+/// # Safety
+/// As `cache_monitor_record`.
+#[inline(never)]
+unsafe extern "C" fn record_without_key(op: u32, result: u32, duration_ns: u64) -> i32 {
+    if let Some(monitor) = Monitor::global_if_used()
+        && monitor.record_raw_without_call(op, result, duration_ns, b"")
+    {
+        return CacheMonitorStatus::Ok as i32;
+    }
+    // SAFETY: no key.
+    unsafe { record_in_full(op, result, duration_ns, std::ptr::null(), 0) }
+}
+
+/// `cache_monitor_record` of a record with a key (`key_len` is not 0).
+///
+/// # Safety
+/// As `cache_monitor_record`.
+#[inline(never)]
+unsafe extern "C" fn record_with_key(op: u32, result: u32, duration_ns: u64, key: *const u8, key_len: usize) -> i32 {
+    // SAFETY: the caller passes `key_len` readable bytes (or NULL, refused by `bytes` and in full).
+    if let Ok(key) = unsafe { bytes(key, key_len) }
+        && let Some(monitor) = Monitor::global_if_used()
+        && monitor.record_raw_without_call(op, result, duration_ns, key)
+    {
+        return CacheMonitorStatus::Ok as i32;
+    }
+    // SAFETY: as this function.
+    unsafe { record_in_full(op, result, duration_ns, key, key_len) }
+}
+
+/// `cache_monitor_record` of a record that needs a call (see there), or that is refused.
+///
+/// # Safety
+/// As `cache_monitor_record`.
+#[inline(never)]
+unsafe extern "C" fn record_in_full(op: u32, result: u32, duration_ns: u64, key: *const u8, key_len: usize) -> i32 {
     // `move`: the arguments stay in registers instead of being spilled for the closure to borrow.
     guard_status(move || {
         // SAFETY: the caller passes NULL or `key_len` readable bytes.

@@ -274,6 +274,26 @@ impl Monitor {
         self.record_raw_into(operation, result, duration_ns, key, frames, &self.recorder)
     }
 
+    /// [`Monitor::record_raw`] of a record that needs no call (see
+    /// [`Recorder::record_without_call`]): `true` when it is counted or, monitoring being switched off,
+    /// accepted; `false`, having done nothing, for any other record (refused, sampled, or needing a
+    /// call), which the caller then gives to [`Monitor::record_raw`]. Cannot panic.
+    #[inline(always)]
+    pub(crate) fn record_raw_without_call(&self, operation: u32, result: u32, duration_ns: u64, key: &[u8]) -> bool {
+        let Some(outcome) = Outcome::from_code(result) else {
+            return false;
+        };
+        let operation = Operation::from_code(operation);
+        match self.recorder.admit_at_once(operation) {
+            Some(Admission::Count) => {
+                self.recorder
+                    .record_without_call(Record::new(operation, outcome, duration_ns, key))
+            }
+            Some(Admission::Skip) => true,
+            _ => false,
+        }
+    }
+
     /// [`Monitor::record_raw`], with an admitted record counted by `counter` (the recorder, or a batch).
     #[inline(always)]
     fn record_raw_into(

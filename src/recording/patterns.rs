@@ -416,34 +416,47 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         self.id_of_key(key)
     }
 
-    /// The common case in a few dozen instructions: depth 1 (the default), a delimiter among the key's
-    /// first 8 bytes, and its prefix learned and in its home entry. Everything else goes on to
-    /// [`Self::id_of_key_in_full`]. Inlined into the (out-of-line) record with a key, so that a keyed
-    /// record makes one call, not two.
+    /// [`Self::id_of`] of a non-empty key, the common case first ([`Self::id_of_at_home`]), then the
+    /// whole way. Inlined into the (out-of-line) record with a key, so that a keyed record makes one
+    /// call, not two.
     #[inline(always)]
     fn id_of_key(&self, key: &[u8]) -> Option<usize> {
-        let settings = self.cut()?;
-        if settings.depth() == 1 {
-            let head = &key[..key.len().min(8)];
-            let word = load_partial(head);
-            // Only the key's own bytes may be delimiters (`key` is not empty: `id_of` checked).
-            let marks = settings.marks(word) & (u64::MAX >> (8 * (8 - head.len().max(1))));
-            if marks != 0 {
-                let len = (marks.trailing_zeros() / 8) as usize + 1;
-                let word = word & (u64::MAX >> (8 * (8 - len)));
-                // As `Packed::hash` hashes a one-word prefix.
-                let hash = hash_words(len, std::iter::once(word));
-                let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
-                if home.hash.load(Ordering::Acquire) == hash
-                    && home.is_ready()
-                    && home.len.load(Ordering::Relaxed) == len as u64
-                    && home.words[0].load(Ordering::Relaxed) == word
-                {
-                    return Some(self.counting(home.id()));
-                }
-            }
+        if let Some(found) = self.id_of_at_home(key) {
+            return found;
         }
+        let settings = self.cut()?;
         Some(self.id_of_key_in_full(key, settings))
+    }
+
+    /// [`Self::id_of`] of a non-empty key in a few dozen instructions and no call, when it can be had so:
+    /// analysis off (`Some(None)`), or depth 1 (the default), a delimiter among the key's first 8 bytes,
+    /// and its prefix learned and in its home entry (`Some(Some(id))`). `None`: the lookup must go the
+    /// whole way.
+    #[inline(always)]
+    pub(crate) fn id_of_at_home(&self, key: &[u8]) -> Option<Option<usize>> {
+        let Some(settings) = self.cut() else {
+            return Some(None);
+        };
+        if settings.depth() != 1 {
+            return None;
+        }
+        let head = &key[..key.len().min(8)];
+        let word = load_partial(head);
+        // Only the key's own bytes may be delimiters (an empty key has none).
+        let marks = settings.marks(word) & (u64::MAX >> (8 * (8 - head.len().max(1))));
+        if marks == 0 {
+            return None;
+        }
+        let len = (marks.trailing_zeros() / 8) as usize + 1;
+        let word = word & (u64::MAX >> (8 * (8 - len)));
+        // As `Packed::hash` hashes a one-word prefix.
+        let hash = hash_words(len, std::iter::once(word));
+        let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
+        let found = home.hash.load(Ordering::Acquire) == hash
+            && home.is_ready()
+            && home.len.load(Ordering::Relaxed) == len as u64
+            && home.words[0].load(Ordering::Relaxed) == word;
+        found.then(|| Some(self.counting(home.id())))
     }
 
     /// Any key, cut by `settings`: its prefix packed in one pass, looked up in its home entry and then

@@ -301,13 +301,23 @@ impl Recorder {
     /// switched off (both words sit on one cache line).
     #[inline(always)]
     pub(crate) fn admit(&self, operation: Operation) -> Admission {
+        match self.admit_at_once(operation) {
+            Some(admission) => admission,
+            None => self.admit_cold(operation),
+        }
+    }
+
+    /// [`Recorder::admit`] when the gate alone decides (count or skip), with no call; `None` when the
+    /// record must ask the cold path.
+    #[inline(always)]
+    pub(crate) fn admit_at_once(&self, operation: Operation) -> Option<Admission> {
         let code = u64::from(operation.code());
         if code < self.gate.count_below.load(Relaxed) {
-            Admission::Count
+            Some(Admission::Count)
         } else if code < self.gate.skip_below.load(Relaxed) {
-            Admission::Skip
+            Some(Admission::Skip)
         } else {
-            self.admit_cold(operation)
+            None
         }
     }
 
@@ -446,6 +456,54 @@ impl Recorder {
         } else {
             JournaledWriter::record(shard, &placed);
         }
+    }
+
+    /// [`Recorder::record`] when it needs no call, so that a caller that makes none either (the C entry
+    /// point) saves no register and sets up no stack frame: a record of a thread that owns its shard, no
+    /// clock read due, and no key or one whose pattern is in its home entry
+    /// ([`PatternTable::id_of_at_home`](crate::recording::patterns::PatternTable::id_of_at_home)). Returns
+    /// `false`, having written nothing, for any other record, which the caller then records in full. The
+    /// caller has checked the operation.
+    ///
+    /// It cannot panic, so a caller across `extern "C"` needs no unwinding guard around it: every index
+    /// below is taken with `get` or clamped into its array.
+    #[inline(always)]
+    pub(crate) fn record_without_call(&self, record: Record<'_>) -> bool {
+        let Record {
+            operation,
+            outcome,
+            duration_ns,
+            key,
+        } = record;
+        let (region, routes) = self.target();
+        let pattern = if key.is_empty() {
+            None
+        } else {
+            match region.core.hot.patterns.id_of_at_home(key) {
+                Some(pattern) => pattern,
+                None => return false,
+            }
+        };
+        let Some(claim) = ShardClaim::current_if_claimed() else {
+            return false;
+        };
+        let Some(route) = routes.get(claim) else {
+            return false;
+        };
+        let kind = route.kind();
+        let Some(shard) = region.shards.get(route.shard()) else {
+            return false;
+        };
+        if kind == WriterKind::Shared || !Self::count_down(shard) {
+            return false;
+        }
+        let placed = Self::place(region, operation, outcome, duration_ns, pattern).clamped();
+        if kind == WriterKind::Owner {
+            OwnerWriter::record(shard, &placed);
+        } else {
+            JournaledWriter::record(shard, &placed);
+        }
+        true
     }
 
     /// Every other record: a thread's first in the current region (routing it), one into a shared

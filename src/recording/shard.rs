@@ -156,6 +156,23 @@ impl Placed {
     }
 }
 
+impl Placed {
+    /// The same record with every index clamped into its array, which a valid placement already is: for
+    /// a caller that must not panic, so that the compiler sees each index in range and leaves out the
+    /// bounds checks' panics.
+    #[inline(always)]
+    pub(crate) fn clamped(self) -> Self {
+        Self {
+            operation: self.operation & (MAX_OPERATIONS - 1),
+            outcome: self.outcome & (OUTCOMES - 1),
+            bucket: self.bucket.min(MAX_BUCKETS),
+            latency: self.latency.min(LATENCY_BUCKETS - 1),
+            pattern: self.pattern.map(|id| id.min(PATTERN_IDS - 1)),
+            ..self
+        }
+    }
+}
+
 /// How a writer adds to its shard: the three sides of the protocol above.
 pub(crate) trait Writer {
     /// Adds `value` to `cell`.

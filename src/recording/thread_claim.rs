@@ -83,13 +83,20 @@ impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
     /// The claim of the thread whose thread pointer is `pointer`, made on first use.
     #[inline(always)]
     fn claim(&self, pointer: u64) -> ShardClaim {
-        let home = home_of::<ENTRIES>(pointer);
-        if self.pointers[home].load(Relaxed) == pointer
-            && let Some(index) = self.shards[home].load(Relaxed).checked_sub(1)
-        {
-            return ShardClaim(index);
+        match self.claimed_at_home(pointer) {
+            Some(claim) => claim,
+            None => self.probe(pointer, home_of::<ENTRIES>(pointer)),
         }
-        self.probe(pointer, home)
+    }
+
+    /// The claim of `pointer` if its home entry holds it.
+    #[inline(always)]
+    fn claimed_at_home(&self, pointer: u64) -> Option<ShardClaim> {
+        let home = home_of::<ENTRIES>(pointer);
+        if self.pointers[home].load(Relaxed) == pointer {
+            return self.shards[home].load(Relaxed).checked_sub(1).map(ShardClaim);
+        }
+        None
     }
 
     #[cold]
@@ -137,6 +144,13 @@ impl ShardClaim {
     #[inline(always)]
     pub(crate) fn current() -> Self {
         TABLE.claim(thread_pointer())
+    }
+
+    /// The calling thread's claim if its home entry holds it (where a thread's first claim usually puts
+    /// it), with no call; `None` otherwise, when [`ShardClaim::current`] will find or make it.
+    #[inline(always)]
+    pub(crate) fn current_if_claimed() -> Option<Self> {
+        TABLE.claimed_at_home(thread_pointer())
     }
 
     /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
