@@ -121,6 +121,12 @@ pub(crate) fn rows_of(mask: u64) -> impl Iterator<Item = usize> {
     set_bits(mask).flat_map(|row| row * LATENCY_ROW..((row + 1) * LATENCY_ROW).min(LATENCY_BUCKETS))
 }
 
+/// The bucket indexes of row `row`.
+#[inline(always)]
+pub(crate) const fn row_range(row: usize) -> std::ops::Range<usize> {
+    row * LATENCY_ROW..(row + 1) * LATENCY_ROW
+}
+
 /// The row bit of bucket `index`.
 #[inline(always)]
 pub(crate) const fn row_bit(index: usize) -> u64 {
@@ -202,6 +208,12 @@ impl LatencyCounts {
         }
     }
 
+    /// Makes room for the rows in `mask` not present yet, so that adding them row by row reallocates
+    /// once at most.
+    pub(crate) fn reserve_rows(&mut self, mask: u64) {
+        self.data.reserve((mask & !self.rows).count_ones() as usize);
+    }
+
     /// Adds a whole row of counts.
     pub(crate) fn add_row(&mut self, row: usize, counts: &[u64; LATENCY_ROW]) {
         if row < ROWS && counts.iter().any(|c| *c != 0) {
@@ -213,6 +225,7 @@ impl LatencyCounts {
 
     /// Adds every bucket of `other`.
     pub(crate) fn merge(&mut self, other: &Self) {
+        self.reserve_rows(other.rows);
         for (row, counts) in other.present() {
             for (mine, theirs) in self.row_mut(row).iter_mut().zip(counts) {
                 *mine = mine.wrapping_add(*theirs);
@@ -223,7 +236,10 @@ impl LatencyCounts {
     /// Buckets of the rows in `rows`, combined with `other`'s by `op`; rows left all zero are dropped.
     fn combine(&self, other: &Self, rows: u64, op: impl Fn(u64, u64) -> u64) -> Self {
         const ZERO: [u64; LATENCY_ROW] = [0; LATENCY_ROW];
-        let mut result = Self::default();
+        let mut result = Self {
+            rows: 0,
+            data: Vec::with_capacity(rows.count_ones() as usize),
+        };
         for row in set_bits(rows) {
             let mine = self.position(row).map_or(&ZERO, |p| &self.data[p]);
             let theirs = other.position(row).map_or(&ZERO, |p| &other.data[p]);

@@ -364,6 +364,19 @@ impl Shard {
             .fold(0, |rows, cell| rows | cell.load(Relaxed))
     }
 
+    /// Row `row` of `operation`'s latency buckets, summed over outcomes; `None` past the last row (a
+    /// row mask is read from memory a state file may have written).
+    pub(crate) fn operation_latency_row(&self, operation: usize, row: usize) -> Option<[u64; LATENCY_ROW]> {
+        let range = crate::recording::latency::row_range(row);
+        let mut sums = [0u64; LATENCY_ROW];
+        for outcome in self.latency.get(operation)? {
+            for (sum, cell) in sums.iter_mut().zip(outcome.get(range.clone())?) {
+                *sum = sum.wrapping_add(cell.load(Relaxed));
+            }
+        }
+        Some(sums)
+    }
+
     /// The latency buckets of `operation` in the rows set in `rows`, summed over outcomes, with their
     /// indexes.
     pub(crate) fn operation_latency(&self, operation: usize, rows: u64) -> impl Iterator<Item = (usize, u64)> + '_ {

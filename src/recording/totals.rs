@@ -116,7 +116,9 @@ impl Totals {
                 // racing this read is never in the latency buckets without being in the histogram's count
                 // (on the machines that keep stores and loads in order).
                 let latency = &shard.latency[op][outcome];
-                for row in set_bits(shard.latency_rows[op][outcome].load(Relaxed)) {
+                let rows = shard.latency_rows[op][outcome].load(Relaxed);
+                totals.latency.reserve_rows(rows);
+                for row in set_bits(rows) {
                     if let Some(cells) = latency.get(row * LATENCY_ROW..(row + 1) * LATENCY_ROW) {
                         totals
                             .latency

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::atomic::fence;
 
 use crate::recording::delta_ring::{BankCells, BankTag, Counters, DeltaRing, Miss};
-use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, row_bit, rows_of};
+use crate::recording::latency::{LATENCY_BUCKETS, LatencyCounts, row_bit, row_range, rows_of, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES};
 use crate::recording::shard::Shard;
 use crate::recording::totals::OutcomeCounts;
@@ -442,9 +442,11 @@ impl WindowRings {
                 let ops = (0..MAX_OPERATIONS)
                     .map(|op| {
                         let mut counts = LatencyCounts::default();
-                        for index in rows_of(bank.rows[op].load(Ordering::Relaxed)) {
-                            if let Some(cell) = bank.buckets[op].get(index) {
-                                counts.add(index, cell.load(Ordering::Relaxed));
+                        let rows = bank.rows[op].load(Ordering::Relaxed);
+                        counts.reserve_rows(rows);
+                        for row in set_bits(rows) {
+                            if let Some(cells) = bank.buckets[op].get(row_range(row)) {
+                                counts.add_row(row, &std::array::from_fn(|i| cells[i].load(Ordering::Relaxed)));
                             }
                         }
                         counts
@@ -482,9 +484,16 @@ fn pending_of(shard: &Shard) -> Pending {
                 .count()
                 .saturating_sub(shard.flushed.counts[op][outcome].load(Ordering::Relaxed));
         }
-        for (index, value) in shard.operation_latency(op, rows) {
-            let delta = value.saturating_sub(shard.flushed.latency[op][index].load(Ordering::Relaxed));
-            pending.latency[op].add(index, delta);
+        pending.latency[op].reserve_rows(rows);
+        for row in set_bits(rows) {
+            let (Some(totals), Some(flushed)) = (
+                shard.operation_latency_row(op, row),
+                shard.flushed.latency[op].get(row_range(row)),
+            ) else {
+                continue;
+            };
+            let deltas = std::array::from_fn(|i| totals[i].saturating_sub(flushed[i].load(Ordering::Relaxed)));
+            pending.latency[op].add_row(row, &deltas);
         }
     }
     pending
