@@ -380,8 +380,47 @@ impl Monitor {
 
     /// A typed record that was admitted (its duration clamped by `Record::new`): out of line, so that the
     /// host's code holds only the admission. Scalars, not a `Record`, so that they go in registers.
-    #[inline(never)]
+    ///
+    /// As the C entry point does, the common record is counted without a call (so without saving
+    /// registers), with a key and without apart, and anything else goes on to the full record as a tail
+    /// call.
+    #[inline(always)]
     fn record_admitted(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
+        if key.is_empty() {
+            self.record_admitted_without_key(operation, outcome, duration_ns);
+        } else {
+            self.record_admitted_with_key(operation, outcome, duration_ns, key);
+        }
+    }
+
+    #[inline(never)]
+    fn record_admitted_without_key(&self, operation: Operation, outcome: Outcome, duration_ns: u64) {
+        let record = Record {
+            operation,
+            outcome,
+            duration_ns,
+            key: b"",
+        };
+        if !self.recorder.record_without_call(record) {
+            self.record_admitted_in_full(operation, outcome, duration_ns, b"");
+        }
+    }
+
+    #[inline(never)]
+    fn record_admitted_with_key(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
+        let record = Record {
+            operation,
+            outcome,
+            duration_ns,
+            key,
+        };
+        if !self.recorder.record_without_call(record) {
+            self.record_admitted_in_full(operation, outcome, duration_ns, key);
+        }
+    }
+
+    #[inline(never)]
+    fn record_admitted_in_full(&self, operation: Operation, outcome: Outcome, duration_ns: u64, key: &[u8]) {
         self.recorder.record(Record {
             operation,
             outcome,

@@ -832,6 +832,54 @@ mod tests {
         assert_eq!(totals.latency[0].total(), 60_000);
     }
 
+    /// The record without a call either counts a record whole or leaves it, untouched, to the full
+    /// record: a record is never lost or counted twice whichever way it goes.
+    #[test]
+    fn a_record_without_a_call_counts_whole_or_writes_nothing() {
+        let recorder = recorder();
+        let get = |key: &'static [u8]| Record::new(Operation::GET, Outcome::Hit, 1_000, key);
+        let counted = |recorder: &Recorder| {
+            let totals = recorder.raw_totals();
+            (totals.series[0][0].count, totals.patterns.iter().flatten().sum::<u64>())
+        };
+        // Run on a thread of its own, so that its first record is that thread's first in the region.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                assert!(
+                    !recorder.record_without_call(get(b"")),
+                    "a thread's first record routes it"
+                );
+                assert_eq!(counted(&recorder), (0, 0));
+                recorder.record(get(b""));
+                // A quiet writer reads the clock at every record: hold the next clock read off.
+                let (_, shard, _) = recorder.shard();
+                shard.control.countdown.store(1_000, Relaxed);
+                assert!(recorder.record_without_call(get(b"")));
+                assert_eq!(counted(&recorder), (2, 0));
+                assert!(
+                    !recorder.record_without_call(get(b"user:1")),
+                    "a pattern not learned yet"
+                );
+                assert_eq!(counted(&recorder), (2, 0));
+                recorder.record(get(b"user:1"));
+                assert!(
+                    recorder.record_without_call(get(b"user:2")),
+                    "its pattern is at home now"
+                );
+                assert_eq!(counted(&recorder), (4, 2));
+                assert!(
+                    !recorder.record_without_call(get(b"no-delimiter-in-8")),
+                    "cut the whole way"
+                );
+                shard.control.countdown.store(0, Relaxed);
+                assert!(!recorder.record_without_call(get(b"")), "the clock is due");
+                assert_eq!(counted(&recorder), (4, 2));
+                recorder.record(get(b""));
+                assert_eq!(counted(&recorder), (5, 2));
+            });
+        });
+    }
+
     #[test]
     fn unregistered_operations_are_refused() {
         let recorder = recorder();
