@@ -146,8 +146,7 @@ pub unsafe extern "C" fn cache_monitor_record(
     // keeps more of the arguments for its tail call than the caller-saved registers hold, and neither
     // saves registers for the other's sake.
     if key_len == 0 {
-        // SAFETY: as this function.
-        unsafe { record_without_key(op, result, duration_ns) }
+        record_without_key(op, result, duration_ns)
     } else {
         // SAFETY: as this function.
         unsafe { record_with_key(op, result, duration_ns, key, key_len) }
@@ -155,11 +154,8 @@ pub unsafe extern "C" fn cache_monitor_record(
 }
 
 /// `cache_monitor_record` of a record without a key (`key_len` is 0, whatever `key` is).
-///
-/// # Safety
-/// As `cache_monitor_record`.
 #[inline(never)]
-unsafe extern "C" fn record_without_key(op: u32, result: u32, duration_ns: u64) -> i32 {
+extern "C" fn record_without_key(op: u32, result: u32, duration_ns: u64) -> i32 {
     if let Some(monitor) = Monitor::global_if_used()
         && monitor.record_raw_without_call(op, result, duration_ns, b"")
     {

@@ -20,7 +20,8 @@
 //! A sample is captured inside the library, so its stack reads, leaf first, the library's own frames
 //! (the unwinder, the profiler, the monitor, `catch_unwind` glue, the C entry point), then the host's.
 //! The cut is made at the **entry point**: the outermost frame that is an exported `cache_monitor_*`
-//! function or one of `Monitor::record*` (see [`is_entry`]), and it and every frame inward of it go.
+//! function, one of `Monitor::record*`, or a function an exported one tail-calls (its frame then stands
+//! in for the exported one's; see [`is_entry`]), and it and every frame inward of it go.
 //! This does not depend on naming every frame in between: release builds carry reduced debug
 //! information, whose inlined frames have short names without their `cache_monitor::` path
 //! (`guard<...>`, `observe`). After the cut, a leaf-end run of the library's own frames (a Rust host's
@@ -52,6 +53,10 @@ const RUST_ENTRIES: [&str; 4] = [
     "record_codes",
     "record_codes_with_frames",
 ];
+
+/// The functions of `src/ffi/` that an exported function hands a record to as a tail call: the exported
+/// function's frame is gone from the stack then, and this one stands in for it.
+const FFI_ENTRIES: [&str; 3] = ["record_in_full", "record_with_key", "record_without_key"];
 
 /// Standard library frames that sit between the C ABI functions and the monitor (`catch_unwind`).
 const GLUE_PREFIXES: [&str; 6] = [
@@ -525,6 +530,13 @@ pub(crate) fn is_entry(frame: &Frame) -> bool {
         return true;
     }
     let method = base_name(name);
+    if FFI_ENTRIES.contains(&method) {
+        return if name.contains("::") {
+            name.strip_prefix("cache_monitor::ffi::") == Some(method)
+        } else {
+            frame.own_source
+        };
+    }
     if !RUST_ENTRIES.contains(&method) {
         return false;
     }
@@ -685,7 +697,14 @@ mod tests {
         ));
         assert!(entry("<cache_monitor::monitor::Monitor>::record", false));
         assert!(entry("record_with_frames", true));
+        // What `cache_monitor_record` tail-calls stands in for it.
+        assert!(entry("cache_monitor::ffi::record_in_full", false));
+        assert!(entry("cache_monitor::ffi::record_with_key", false));
+        assert!(entry("record_without_key", true));
         for (name, own_source) in [
+            ("cache_monitor::recording::recorder::Recorder::record_with_key", true),
+            ("my_app::ffi::record_in_full", false),
+            ("record_in_full", false),
             ("cache_monitor::helper", false),
             ("cache_monitor::recording::recorder::Recorder::record", true),
             ("my_app::Monitor::record", false),
