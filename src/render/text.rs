@@ -59,33 +59,18 @@ impl<'a> Exposition<'a> {
 
     /// Writes sample `<namespace>_<family><suffix>{labels,extra} value`; label values are escaped here.
     fn sample(&mut self, suffix: &str, labels: &Labels<'_>, extra: Option<(&str, f64)>, value: Value) {
-        self.out.push_str(self.namespace);
-        self.out.push('_');
-        self.out.push_str(&self.family);
-        self.out.push_str(suffix);
-        if !labels.is_empty() || extra.is_some() {
-            self.out.push('{');
-            for (i, (label, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(label);
-                self.out.push_str("=\"");
-                escape::label_value(&mut self.out, value);
-                self.out.push('"');
-            }
-            if let Some((label, bound)) = extra {
-                if !labels.is_empty() {
-                    self.out.push(',');
-                }
+        write_head(&mut self.out, self.namespace, &self.family, suffix, labels);
+        match extra {
+            Some((label, bound)) => {
+                self.out.push_str(if labels.is_empty() { "{" } else { "," });
                 self.out.push_str(label);
                 self.out.push_str("=\"");
                 self.push_bound(bound);
-                self.out.push('"');
+                self.out.push_str("\"} ");
             }
-            self.out.push('}');
+            None if labels.is_empty() => self.out.push(' '),
+            None => self.out.push_str("} "),
         }
-        self.out.push(' ');
         match value {
             Value::Count(count) => escape::integer(&mut self.out, count),
             Value::Float(float) => escape::float(&mut self.out, float),
@@ -93,30 +78,33 @@ impl<'a> Exposition<'a> {
         self.out.push('\n');
     }
 
-    /// [`Exposition::sample`] of a bucket line, with its exemplar in OpenMetrics:
-    /// `... 3 # {trace_id="abc"} 0.0123 1700000000.123`. The text format has no exemplars.
-    fn bucket(&mut self, labels: &Labels<'_>, bound: f64, count: u64, exemplar: Option<&Exemplar>) {
-        self.sample("_bucket", labels, Some(("le", bound)), Value::Count(count));
-        let Some(exemplar) = exemplar.filter(|_| self.format == Format::OpenMetrics) else {
-            return;
-        };
-        self.out.pop();
-        self.out.push_str(" # {");
-        for (i, (name, value)) in exemplar.labels.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
+    /// A bucket line, `<head>{bound}"} count`, with its exemplar in OpenMetrics:
+    /// `... 3 # {trace_id="abc"} 0.0123 1700000000.123`. The text format has no exemplars. `head` is
+    /// everything before the bound (`<namespace>_<family>_bucket{labels,le="`), the same on every bucket
+    /// line of a series, so written once per series.
+    fn bucket(&mut self, head: &str, bound: f64, count: u64, exemplar: Option<&Exemplar>) {
+        self.out.push_str(head);
+        self.push_bound(bound);
+        self.out.push_str("\"} ");
+        escape::integer(&mut self.out, count);
+        if let Some(exemplar) = exemplar.filter(|_| self.format == Format::OpenMetrics) {
+            self.out.push_str(" # {");
+            for (i, (name, value)) in exemplar.labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(name);
+                self.out.push_str("=\"");
+                escape::label_value(&mut self.out, value);
+                self.out.push('"');
             }
-            self.out.push_str(name);
-            self.out.push_str("=\"");
-            escape::label_value(&mut self.out, value);
-            self.out.push('"');
+            self.out.push_str("} ");
+            escape::float(&mut self.out, exemplar.value_seconds());
+            // The time as seconds with milliseconds, written from the integer so no float rounding shows.
+            self.out.push(' ');
+            escape::integer(&mut self.out, exemplar.unix_nanos / 1_000_000_000);
+            let _ = write!(self.out, ".{:03}", exemplar.unix_nanos / 1_000_000 % 1000);
         }
-        self.out.push_str("} ");
-        escape::float(&mut self.out, exemplar.value_seconds());
-        // The time as seconds with milliseconds, written from the integer so no float rounding shows.
-        self.out.push(' ');
-        escape::integer(&mut self.out, exemplar.unix_nanos / 1_000_000_000);
-        let _ = write!(self.out, ".{:03}", exemplar.unix_nanos / 1_000_000 % 1000);
         self.out.push('\n');
     }
 
@@ -141,6 +129,22 @@ impl<'a> Exposition<'a> {
             self.out.push_str("# EOF\n");
         }
         self.out
+    }
+}
+
+/// Writes `<namespace>_<family><suffix>`, then `{` and the labels, escaped, when there are any (the
+/// brace left open).
+fn write_head(out: &mut String, namespace: &str, family: &str, suffix: &str, labels: &Labels<'_>) {
+    out.push_str(namespace);
+    out.push('_');
+    out.push_str(family);
+    out.push_str(suffix);
+    for (i, (label, value)) in labels.iter().enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        out.push_str(label);
+        out.push_str("=\"");
+        escape::label_value(out, value);
+        out.push('"');
     }
 }
 
@@ -185,10 +189,13 @@ impl Sink for Exposition<'_> {
             ..
         } = series;
         let exemplar = |bucket: usize| exemplars.get(bucket).and_then(Option::as_ref);
+        let mut head = String::new();
+        write_head(&mut head, self.namespace, &self.family, "_bucket", labels);
+        head.push_str(if labels.is_empty() { "{le=\"" } else { ",le=\"" });
         for (bucket, (bound, cumulative)) in buckets.iter().enumerate() {
-            self.bucket(labels, *bound, *cumulative, exemplar(bucket));
+            self.bucket(&head, *bound, *cumulative, exemplar(bucket));
         }
-        self.bucket(labels, f64::INFINITY, count, exemplar(buckets.len()));
+        self.bucket(&head, f64::INFINITY, count, exemplar(buckets.len()));
         self.sample("_sum", labels, None, Value::Float(sum));
         self.sample("_count", labels, None, Value::Count(count));
     }
