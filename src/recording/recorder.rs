@@ -469,17 +469,11 @@ impl Recorder {
     /// below is taken with `get` or clamped into its array.
     #[inline(always)]
     pub(crate) fn record_without_call(&self, record: Record<'_>) -> bool {
-        let Record {
-            operation,
-            outcome,
-            duration_ns,
-            key,
-        } = record;
         let (region, routes) = self.target();
-        let pattern = if key.is_empty() {
+        let pattern = if record.key.is_empty() {
             None
         } else {
-            match region.core.hot.patterns.id_of_at_home(key) {
+            match region.core.hot.patterns.id_of_at_home(record.key) {
                 Some(pattern) => pattern,
                 None => return false,
             }
@@ -497,7 +491,7 @@ impl Recorder {
         if kind == WriterKind::Shared || !Self::count_down(shard) {
             return false;
         }
-        let placed = Self::place(region, operation, outcome, duration_ns, pattern).clamped();
+        let placed = Self::place(region, record.operation, record.outcome, record.duration_ns, pattern).clamped();
         if kind == WriterKind::Owner {
             OwnerWriter::record(shard, &placed);
         } else {
