@@ -113,8 +113,8 @@ fn loading_using_and_unloading_leaves_nothing_behind_under_valgrind() {
     assert_eq!(lost_bytes(&report), (0, 0), "memory outlived dlclose:\n{report}");
 }
 
-/// The instructions of the function whose (demangled) name is `name`, from `objdump`'s disassembly of
-/// `library`.
+/// The instructions of the function whose (demangled) name is `name`, from `disassembly` (`objdump`'s,
+/// demangled).
 fn disassembly_of(disassembly: &str, name: &str) -> Vec<String> {
     let header = format!("<{name}>:");
     let body: Vec<String> = disassembly

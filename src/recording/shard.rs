@@ -154,9 +154,7 @@ impl Placed {
             pattern,
         }
     }
-}
 
-impl Placed {
     /// The same record with every index clamped into its array, which a valid placement already is: for
     /// a caller that must not panic, so that the compiler sees each index in range and leaves out the
     /// bounds checks' panics.
@@ -380,14 +378,12 @@ impl Shard {
     /// The latency buckets of `operation` in the rows set in `rows`, summed over outcomes, with their
     /// indexes.
     pub(crate) fn operation_latency(&self, operation: usize, rows: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
-        crate::recording::latency::rows_of(rows)
-            .filter(|index| *index < LATENCY_BUCKETS)
-            .map(move |index| {
-                let sum = self.latency[operation]
-                    .iter()
-                    .fold(0u64, |sum, cells| sum.wrapping_add(cells[index].load(Relaxed)));
-                (index, sum)
+        crate::recording::latency::set_bits(rows)
+            .filter_map(move |row| {
+                let sums = self.operation_latency_row(operation, row)?;
+                Some(crate::recording::latency::row_range(row).zip(sums))
             })
+            .flatten()
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::recording::buckets::MAX_BUCKETS;
-use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, LatencyCounts, set_bits};
+use crate::recording::latency::{LATENCY_BUCKETS, LATENCY_ROW, LatencyCounts, row_range, set_bits};
 use crate::recording::operation::{MAX_OPERATIONS, OUTCOMES, Outcome};
 use crate::recording::shard::{PATTERN_IDS, Shard};
 use crate::recording::wrapping_total;
@@ -119,7 +119,7 @@ impl Totals {
                 let rows = shard.latency_rows[op][outcome].load(Relaxed);
                 totals.latency.reserve_rows(rows);
                 for row in set_bits(rows) {
-                    if let Some(cells) = latency.get(row * LATENCY_ROW..(row + 1) * LATENCY_ROW) {
+                    if let Some(cells) = latency.get(row_range(row)) {
                         totals
                             .latency
                             .add_row(row, &std::array::from_fn(|i| cells[i].load(Relaxed)));
