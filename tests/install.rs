@@ -53,23 +53,28 @@ fn install(options: &[&str]) -> Output {
         .args(options))
 }
 
-/// One install into a temporary prefix, shared by the tests: the prefix and the script's stderr.
+/// One install into a prefix under cargo's target directory, shared by the tests: the prefix and the
+/// script's stderr.
 struct Installed {
     prefix: PathBuf,
     log: String,
-    _dir: tempfile::TempDir,
 }
 
 fn installed() -> &'static Installed {
     static INSTALLED: OnceLock<Installed> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let prefix = dir.path().join("prefix");
-        let output = install(&["--prefix", prefix.to_str().expect("UTF-8 temp path")]);
+        // Not a temporary directory: a `static` is never dropped, so one would be left behind (a quarter
+        // of a gigabyte of debug libraries) by every run. This one is replaced by the next run.
+        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("install-prefix");
+        match std::fs::remove_dir_all(&prefix) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => panic!("cannot clear {}: {error}", prefix.display()),
+        }
+        let output = install(&["--prefix", prefix.to_str().expect("UTF-8 target path")]);
         Installed {
             prefix,
             log: String::from_utf8_lossy(&output.stderr).into_owned(),
-            _dir: dir,
         }
     })
 }
