@@ -32,7 +32,7 @@ use crate::recording::region::Region;
 use crate::recording::route::{Route, Routes, WriterKind};
 use crate::recording::shard::{JournaledWriter, OwnerWriter, Placed, Shard, SharedWriter, Writer};
 use crate::recording::state_file::{OpenOptions, StateFileError};
-use crate::recording::thread_claim::{OWNED_SHARDS, SHARED_SHARDS, ShardClaim};
+use crate::recording::thread_claim::{OWNED_SHARDS, SHARD_COUNT, SHARED_SHARDS, ShardClaim};
 use crate::recording::totals::Totals;
 use crate::recording::window_rings::{Pending, WindowDeltas};
 use crate::sync::Mutex;
@@ -103,7 +103,7 @@ pub(crate) struct Batch<'r> {
     recorder: &'r Recorder,
     region: &'r Region,
     shard: &'r Shard,
-    route: Route,
+    route: Route<'r>,
     /// The shard is the calling thread's: a batch stays on it.
     _one_thread: std::marker::PhantomData<*const ()>,
 }
@@ -137,7 +137,7 @@ impl Batch<'_> {
 
 /// Adds `amount` to one cell of the shard `route` leads to, as its kind of writer adds.
 #[inline(always)]
-fn add_one_cell(route: Route, cell: &AtomicU64, amount: u64) {
+fn add_one_cell(route: Route<'_>, cell: &AtomicU64, amount: u64) {
     match route.kind() {
         // One cell: a single store, whole or not at all, needs no journal.
         WriterKind::Owner | WriterKind::Journaled => OwnerWriter::add(cell, amount),
@@ -362,38 +362,45 @@ impl Recorder {
 
     /// The calling thread's shard in the current region, routing it there on first use.
     #[inline(always)]
-    fn shard(&self) -> (&Region, &Shard, Route) {
+    fn shard(&self) -> (&Region, &Shard, Route<'_>) {
         let claim = ShardClaim::current();
         let (region, routes) = self.target();
-        let route = match routes.get(claim) {
-            Some(route) => route,
-            None => return self.route(claim),
-        };
-        (region, &region.shards[route.shard()], route)
+        match routes.get(claim) {
+            Some(route) => (region, route.shard(), route),
+            None => self.route(claim),
+        }
     }
 
     /// The shard the calling thread writes in the current region, if it has written there yet (for tests
     /// of the state file's crash safety).
     pub(crate) fn route_of_this_thread(&self) -> Option<usize> {
-        let (_, routes) = self.target();
-        routes.get(ShardClaim::current()).map(|route| route.shard())
+        let (region, routes) = self.target();
+        routes
+            .get(ShardClaim::current())
+            .and_then(|route| region.index_of_shard(route.shard()))
     }
 
     #[cold]
     #[inline(never)]
-    fn route(&self, claim: ShardClaim) -> (&Region, &Shard, Route) {
+    fn route(&self, claim: ShardClaim) -> (&Region, &Shard, Route<'_>) {
         let (region, routes) = self.target();
-        let route = match (self.attachment(), claim.is_owned()) {
-            (None, true) => Route::new(claim.index(), WriterKind::Owner),
-            (None, false) => Route::new(claim.index(), WriterKind::Shared),
+        let (index, kind) = match (self.attachment(), claim.is_owned()) {
+            (None, true) => (claim.index(), WriterKind::Owner),
+            (None, false) => (claim.index(), WriterKind::Shared),
             (Some(attachment), owned) => match owned.then(|| attachment.claim_owned()).flatten() {
-                Some(index) => Route::new(index, WriterKind::Journaled),
-                None => Route::new(OWNED_SHARDS + claim.index() % SHARED_SHARDS, WriterKind::Shared),
+                Some(index) => (index, WriterKind::Journaled),
+                None => (OWNED_SHARDS + claim.index() % SHARED_SHARDS, WriterKind::Shared),
             },
         };
-        region.mark_in_use(route.shard());
-        routes.set(claim, route);
-        (region, &region.shards[route.shard()], route)
+        let index = index.min(SHARD_COUNT - 1);
+        let shard = &region.shards[index];
+        region.mark_in_use(index);
+        let route = Route::new(shard, kind);
+        // SAFETY: `routes` are the routes into `region` (`target` pairs them), and both belong to the
+        // recorder (process memory) or to its attachment (a state file), which never moves or unmaps the
+        // region while the routes exist.
+        unsafe { routes.set(claim, route) };
+        (region, shard, route)
     }
 
     /// Where an exemplar of a `duration_ns` record goes: the classic bucket the record counts in, and the
@@ -446,7 +453,7 @@ impl Recorder {
             return self.record_slow(operation, outcome, duration_ns, pattern);
         };
         let kind = route.kind();
-        let shard = &region.shards[route.shard()];
+        let shard = route.shard();
         if kind == WriterKind::Shared || !Self::count_down(shard) {
             return self.record_slow(operation, outcome, duration_ns, pattern);
         }
@@ -469,7 +476,32 @@ impl Recorder {
     /// below is taken with `get` or clamped into its array.
     #[inline(always)]
     pub(crate) fn record_without_call(&self, record: Record<'_>) -> bool {
-        let (region, routes) = self.target();
+        // Process memory and a state file apart, each with the one kind of owner it has: neither path
+        // then tests for the other's writer.
+        match self.attachment() {
+            None => {
+                // SAFETY: as in `target`.
+                let region = unsafe { self.memory_region.as_ref() };
+                Self::record_into_without_call::<OwnerWriter>(region, &self.memory_routes, WriterKind::Owner, record)
+            }
+            Some(attachment) => Self::record_into_without_call::<JournaledWriter>(
+                attachment.region(),
+                &attachment.routes,
+                WriterKind::Journaled,
+                record,
+            ),
+        }
+    }
+
+    /// [`Recorder::record_without_call`] into `region`, whose routes are `routes`, by its owner: a writer
+    /// `W` of kind `owner`.
+    #[inline(always)]
+    fn record_into_without_call<W: Writer>(
+        region: &Region,
+        routes: &Routes,
+        owner: WriterKind,
+        record: Record<'_>,
+    ) -> bool {
         let pattern = if record.key.is_empty() {
             None
         } else {
@@ -484,19 +516,17 @@ impl Recorder {
         let Some(route) = routes.get(claim) else {
             return false;
         };
-        let kind = route.kind();
-        let Some(shard) = region.shards.get(route.shard()) else {
-            return false;
-        };
-        if kind == WriterKind::Shared || !Self::count_down(shard) {
+        if route.kind() != owner {
             return false;
         }
-        let placed = Self::place(region, record.operation, record.outcome, record.duration_ns, pattern).clamped();
-        if kind == WriterKind::Owner {
-            OwnerWriter::record(shard, &placed);
-        } else {
-            JournaledWriter::record(shard, &placed);
+        let shard = route.shard();
+        if !Self::count_down(shard) {
+            return false;
         }
+        W::record(
+            shard,
+            &Self::place(region, record.operation, record.outcome, record.duration_ns, pattern).clamped(),
+        );
         true
     }
 
@@ -512,7 +542,7 @@ impl Recorder {
 
     /// Adds `placed` to `shard` by its writer's rules, reading the clock when they say so.
     #[inline(always)]
-    fn write(&self, region: &Region, shard: &Shard, route: Route, placed: &Placed) {
+    fn write(&self, region: &Region, shard: &Shard, route: Route<'_>, placed: &Placed) {
         match route.kind() {
             WriterKind::Owner => {
                 self.tick_owned(region, shard);

@@ -85,6 +85,11 @@ impl Region {
             .collect()
     }
 
+    /// The index of `shard` if it is one of this region's.
+    pub(crate) fn index_of_shard(&self, shard: &Shard) -> Option<usize> {
+        self.shards.iter().position(|own| std::ptr::eq(&**own, shard))
+    }
+
     /// Notes that shard `index` is written from now on.
     pub(crate) fn mark_in_use(&self, index: usize) {
         if index < OWNED_SHARDS {

@@ -3,11 +3,14 @@
 //! A thread's claim (`thread_claim`) names a shard index within this process. In process memory that
 //! index is the region's shard; in a state file shared with other processes, the thread claims a shard
 //! of the file on its first record there (`attachment`). A route remembers the answer per claim and per
-//! region, so the hot path pays one relaxed load for it.
+//! region as the shard's address with the writer's kind in its low bits, so that the hot path pays one
+//! relaxed load for it and no arithmetic but a mask.
 
-use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::recording::thread_claim::{SHARD_COUNT, ShardClaim};
+use crate::recording::shard::Shard;
+use crate::recording::thread_claim::ShardClaim;
 
 /// How a writer adds to its shard (see `shard`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,63 +23,87 @@ pub(crate) enum WriterKind {
     Shared,
 }
 
-/// A shard index and the kind of writer that writes it, in one word: 0 is "no route yet".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Route(u16);
-
-impl Route {
-    /// The route to shard `index` (below [`SHARD_COUNT`]) for a writer of `kind`.
-    pub(crate) fn new(index: usize, kind: WriterKind) -> Self {
-        let kind = match kind {
-            WriterKind::Owner => 1,
-            WriterKind::Journaled => 2,
-            WriterKind::Shared => 3,
-        };
-        Self(kind << 8 | (index.min(SHARD_COUNT - 1) as u16))
+impl WriterKind {
+    /// The kind's code in a route's low bits (never 0, which is "no route").
+    const fn code(self) -> usize {
+        match self {
+            Self::Owner => 1,
+            Self::Journaled => 2,
+            Self::Shared => 3,
+        }
     }
+}
 
-    /// The shard's index in the region (below [`SHARD_COUNT`]: routes are made by [`Route::new`] only,
-    /// in process memory).
-    #[inline(always)]
-    pub(crate) fn shard(self) -> usize {
-        usize::from(self.0 & 0xff)
+/// The low bits of a route that hold the kind: free in a shard's address, which is cache-line aligned.
+const KIND_BITS: usize = 0b11;
+const _: () = assert!(align_of::<crate::recording::shard::CachePadded<Shard>>() > KIND_BITS);
+
+/// A shard of a region and the kind of writer that writes it, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Route<'r> {
+    word: usize,
+    shard: PhantomData<&'r Shard>,
+}
+
+impl<'r> Route<'r> {
+    /// The route to `shard` for a writer of `kind`.
+    pub(crate) fn new(shard: &'r Shard, kind: WriterKind) -> Self {
+        Self {
+            // Exposed: `Route::shard_at` makes the pointer back from the address.
+            word: std::ptr::from_ref(shard).expose_provenance() | kind.code(),
+            shard: PhantomData,
+        }
     }
 
     /// The writer's kind.
     #[inline(always)]
     pub(crate) fn kind(self) -> WriterKind {
-        if self.0 < 0x200 {
-            WriterKind::Owner
-        } else if self.0 < 0x300 {
-            WriterKind::Journaled
-        } else {
-            WriterKind::Shared
+        match self.word & KIND_BITS {
+            1 => WriterKind::Owner,
+            2 => WriterKind::Journaled,
+            _ => WriterKind::Shared,
         }
+    }
+
+    /// The shard.
+    #[inline(always)]
+    pub(crate) fn shard(self) -> &'r Shard {
+        // SAFETY: without its kind bits the word is the address `Route::new` took from a `&'r Shard`
+        // (exposed there), and a route read from `Routes` lives no longer than the routes, whose shards
+        // outlive them (`Routes::set`'s contract).
+        unsafe { &*std::ptr::with_exposed_provenance::<Shard>(self.word & !KIND_BITS) }
     }
 }
 
 /// The routes of every claim into one region: one entry per possible claim byte, so the hot path indexes
 /// it without a bounds check.
-pub(crate) struct Routes([AtomicU16; 256]);
+pub(crate) struct Routes([AtomicUsize; 256]);
 
 impl Routes {
     /// No routes yet.
     pub(crate) const fn new() -> Self {
-        Self([const { AtomicU16::new(0) }; 256])
+        Self([const { AtomicUsize::new(0) }; 256])
     }
 
     /// The route of `claim`, if it has one.
     #[inline(always)]
-    pub(crate) fn get(&self, claim: ShardClaim) -> Option<Route> {
+    pub(crate) fn get(&self, claim: ShardClaim) -> Option<Route<'_>> {
         match self.0[usize::from(claim.byte())].load(Relaxed) {
             0 => None,
-            route => Some(Route(route)),
+            word => Some(Route {
+                word,
+                shard: PhantomData,
+            }),
         }
     }
 
     /// Sets the route of `claim`.
-    pub(crate) fn set(&self, claim: ShardClaim, route: Route) {
-        self.0[usize::from(claim.byte())].store(route.0, Relaxed);
+    ///
+    /// # Safety
+    /// The route's shard lives as long as these routes (both belong to one region's owner, which never
+    /// moves the region).
+    pub(crate) unsafe fn set(&self, claim: ShardClaim, route: Route<'_>) {
+        self.0[usize::from(claim.byte())].store(route.word, Relaxed);
     }
 
     /// Forgets every route (async-signal-safe: atomic stores).
@@ -90,18 +117,26 @@ impl Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::backing::zeroed_box;
+    use crate::recording::shard::CachePadded;
 
     #[test]
-    fn routes_pack_index_and_kind() {
-        for kind in [WriterKind::Owner, WriterKind::Journaled, WriterKind::Shared] {
-            let route = Route::new(SHARD_COUNT - 1, kind);
-            assert_eq!((route.shard(), route.kind()), (SHARD_COUNT - 1, kind));
-            assert_ne!(route.0, 0);
+    fn a_route_holds_its_shard_and_kind() {
+        // SAFETY: atomics only; all-zero is valid.
+        let shards: Box<[CachePadded<Shard>; 2]> = unsafe { zeroed_box() };
+        let routes = Routes::new();
+        let claim = ShardClaim::current();
+        assert_eq!(routes.get(claim), None);
+        for shard in shards.iter() {
+            for kind in [WriterKind::Owner, WriterKind::Journaled, WriterKind::Shared] {
+                // SAFETY: `shards` outlives `routes`.
+                unsafe { routes.set(claim, Route::new(shard, kind)) };
+                let route = routes.get(claim).expect("set");
+                assert_eq!(route.kind(), kind);
+                assert!(std::ptr::eq(route.shard(), &**shard));
+            }
         }
-        assert_eq!(
-            Route::new(1_000, WriterKind::Owner).shard(),
-            SHARD_COUNT - 1,
-            "indexes are clamped"
-        );
+        routes.clear();
+        assert_eq!(routes.get(claim), None);
     }
 }

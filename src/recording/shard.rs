@@ -177,6 +177,14 @@ pub(crate) trait Writer {
     fn add(cell: &AtomicU64, value: u64);
     /// Sets `bits` in `cell`.
     fn set_bits(cell: &AtomicU64, bits: u64);
+    /// Sets `bits` in `cell` if any of them is clear: most calls find them set and write nothing, so
+    /// that a line every record reads is not made dirty by every record.
+    #[inline(always)]
+    fn mark(cell: &AtomicU64, bits: u64) {
+        if cell.load(Relaxed) & bits != bits {
+            Self::set_bits(cell, bits);
+        }
+    }
     /// Adds a whole record.
     #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
@@ -193,10 +201,7 @@ pub(crate) trait Writer {
 
 #[inline(always)]
 fn mark_latency_row<W: Writer + ?Sized>(series: &SeriesOf<'_>, record: &Placed) {
-    let row = row_bit(record.latency);
-    if series.rows.load(Relaxed) & row == 0 {
-        W::set_bits(series.rows, row);
-    }
+    W::mark(series.rows, row_bit(record.latency));
 }
 
 /// Series (operation and outcome pairs) a shard counts: a power of two, so that a masked index needs no
@@ -225,6 +230,17 @@ impl Writer for OwnerWriter {
     fn set_bits(cell: &AtomicU64, bits: u64) {
         cell.store(cell.load(Relaxed) | bits, Relaxed);
     }
+
+    /// One load: the bits are set in the value loaded (a `bts`, with no mask to build) and stored only
+    /// if that changed it.
+    #[inline(always)]
+    fn mark(cell: &AtomicU64, bits: u64) {
+        let old = cell.load(Relaxed);
+        let new = old | bits;
+        if new != old {
+            cell.store(new, Relaxed);
+        }
+    }
 }
 
 /// The single writer of an owned shard in a state file: [`OwnerWriter`]'s stores inside the journal.
@@ -242,9 +258,16 @@ impl Writer for JournaledWriter {
     }
 
     #[inline(always)]
+    fn mark(cell: &AtomicU64, bits: u64) {
+        OwnerWriter::mark(cell, bits);
+    }
+
+    /// The row mark first: it is no cell the journal covers (a mark without counts is harmless, see
+    /// `latency_rows`), and done before the journal its registers are free again for the journal's.
+    #[inline(always)]
     fn record(shard: &Shard, record: &Placed) {
-        let series = Self::open_and_write(shard, record, RECORD_CELLS);
-        mark_latency_row::<Self>(&series, record);
+        mark_latency_row::<Self>(&shard.series_of(record), record);
+        Self::open_and_write(shard, record, RECORD_CELLS);
     }
 }
 
@@ -281,11 +304,13 @@ impl JournaledWriter {
         if written > 0 {
             sum.store(sum_before.wrapping_add(record.duration_ns), Relaxed);
         }
-        for (index, (cell, old)) in counters.iter().zip(before).enumerate() {
+        // Each counting cell is read again rather than kept from before the journal: no one else writes
+        // it, so the value is the same, and an add to memory needs no register to hold it meanwhile.
+        for (index, cell) in counters.iter().enumerate() {
             if let Some(cell) = cell
                 && index + 1 < written
             {
-                cell.store(old.wrapping_add(1), Relaxed);
+                OwnerWriter::add(cell, 1);
             }
         }
         series
