@@ -510,16 +510,9 @@ impl Recorder {
                 None => return false,
             }
         };
-        let Some(claim) = ShardClaim::current_if_claimed() else {
+        let Some(shard) = routes.shard_if(ShardClaim::current_slot_if_claimed(), owner) else {
             return false;
         };
-        let Some(route) = routes.get(claim) else {
-            return false;
-        };
-        if route.kind() != owner {
-            return false;
-        }
-        let shard = route.shard();
         if !Self::count_down(shard) {
             return false;
         }

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::recording::shard::Shard;
-use crate::recording::thread_claim::ShardClaim;
+use crate::recording::thread_claim::{ClaimSlot, ShardClaim};
 
 /// How a writer adds to its shard (see `shard`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,24 @@ impl<'r> Route<'r> {
         }
     }
 
+    /// The shard, if its writer is of `kind`: one subtraction and one test (for a `kind` the caller
+    /// names as a constant), the subtraction taking the kind bits off the address too.
+    #[inline(always)]
+    pub(crate) fn shard_if(self, kind: WriterKind) -> Option<&'r Shard> {
+        let address = self.word.wrapping_sub(kind.code());
+        // SAFETY: a route's word is 0 (no route, which leaves `address` with kind bits set) or a shard's
+        // address, never 0, plus a code below the alignment: never exactly `kind`'s code. Telling the
+        // compiler spares the `Option` a null test.
+        unsafe { std::hint::assert_unchecked(address != 0) };
+        if address & KIND_BITS != 0 {
+            return None;
+        }
+        // SAFETY: the word is the address `Route::new` took from a `&'r Shard` (exposed there) plus the
+        // code of its kind, here `kind`'s; a route read from `Routes` lives no longer than the routes,
+        // whose shards outlive them (`Routes::set`'s contract).
+        Some(unsafe { &*std::ptr::with_exposed_provenance::<Shard>(address) })
+    }
+
     /// The shard.
     #[inline(always)]
     pub(crate) fn shard(self) -> &'r Shard {
@@ -75,8 +93,8 @@ impl<'r> Route<'r> {
     }
 }
 
-/// The routes of every claim into one region: one entry per possible claim byte, so the hot path indexes
-/// it without a bounds check.
+/// The routes of every claim into one region, indexed by [`ClaimSlot`]: one entry per possible slot byte,
+/// so the hot path indexes it without a bounds check; slot 0 (no claim) never has a route.
 pub(crate) struct Routes([AtomicUsize; 256]);
 
 impl Routes {
@@ -88,7 +106,7 @@ impl Routes {
     /// The route of `claim`, if it has one.
     #[inline(always)]
     pub(crate) fn get(&self, claim: ShardClaim) -> Option<Route<'_>> {
-        match self.0[usize::from(claim.byte())].load(Relaxed) {
+        match self.0[claim.slot().index()].load(Relaxed) {
             0 => None,
             word => Some(Route {
                 word,
@@ -97,13 +115,24 @@ impl Routes {
         }
     }
 
+    /// The shard of the claim in `slot`, if the claim has a route there and its writer is of `kind`: one
+    /// load, a subtraction and a test (no claim, in slot 0, has no route).
+    #[inline(always)]
+    pub(crate) fn shard_if(&self, slot: ClaimSlot, kind: WriterKind) -> Option<&Shard> {
+        Route {
+            word: self.0[slot.index()].load(Relaxed),
+            shard: PhantomData,
+        }
+        .shard_if(kind)
+    }
+
     /// Sets the route of `claim`.
     ///
     /// # Safety
     /// The route's shard lives as long as these routes (both belong to one region's owner, which never
     /// moves the region).
     pub(crate) unsafe fn set(&self, claim: ShardClaim, route: Route<'_>) {
-        self.0[usize::from(claim.byte())].store(route.word, Relaxed);
+        self.0[claim.slot().index()].store(route.word, Relaxed);
     }
 
     /// Forgets every route (async-signal-safe: atomic stores).
@@ -134,6 +163,10 @@ mod tests {
                 let route = routes.get(claim).expect("set");
                 assert_eq!(route.kind(), kind);
                 assert!(std::ptr::eq(route.shard(), &**shard));
+                for other in [WriterKind::Owner, WriterKind::Journaled, WriterKind::Shared] {
+                    let found = route.shard_if(other).map(std::ptr::from_ref);
+                    assert_eq!(found, (other == kind).then_some(std::ptr::from_ref(&**shard)));
+                }
             }
         }
         routes.clear();

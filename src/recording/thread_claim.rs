@@ -69,6 +69,23 @@ loom::lazy_static! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ShardClaim(u8);
 
+/// A claim as the table holds it, for tables indexed by claim (`route::Routes`): the shard index plus
+/// one, or 0 for no claim, so that the hot path indexes such a table with the byte it loaded, and finds
+/// nothing at 0, with no test of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimSlot(u8);
+
+impl ClaimSlot {
+    /// The slot of no claim.
+    pub(crate) const NONE: Self = Self(0);
+
+    /// The index into a table of 256 entries.
+    #[inline(always)]
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
 impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
     /// An empty table (the process's is a static; loom models make small ones on the heap).
     #[cfg(loom)]
@@ -97,6 +114,17 @@ impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
             return self.shards[home].load(Relaxed).checked_sub(1).map(ShardClaim);
         }
         None
+    }
+
+    /// The slot of `pointer`'s claim if its home entry holds it, else [`ClaimSlot::NONE`] (as is the slot
+    /// of an entry still being claimed).
+    #[inline(always)]
+    fn slot_at_home(&self, pointer: u64) -> ClaimSlot {
+        let home = home_of::<ENTRIES>(pointer);
+        if self.pointers[home].load(Relaxed) == pointer {
+            return ClaimSlot(self.shards[home].load(Relaxed));
+        }
+        ClaimSlot::NONE
     }
 
     #[cold]
@@ -146,11 +174,18 @@ impl ShardClaim {
         TABLE.claim(thread_pointer())
     }
 
-    /// The calling thread's claim if its home entry holds it (where a thread's first claim usually puts
-    /// it), with no call; `None` otherwise, when [`ShardClaim::current`] will find or make it.
+    /// The slot of the calling thread's claim if its home entry holds it (where a thread's first claim
+    /// usually puts it), with no call; [`ClaimSlot::NONE`] otherwise, when [`ShardClaim::current`] will
+    /// find or make it.
     #[inline(always)]
-    pub(crate) fn current_if_claimed() -> Option<Self> {
-        TABLE.claimed_at_home(thread_pointer())
+    pub(crate) fn current_slot_if_claimed() -> ClaimSlot {
+        TABLE.slot_at_home(thread_pointer())
+    }
+
+    /// This claim's slot.
+    #[inline(always)]
+    pub(crate) fn slot(self) -> ClaimSlot {
+        ClaimSlot(self.0 + 1)
     }
 
     /// A claim for a thread the table cannot hold (it is full): a shared shard chosen by its pointer.
@@ -168,12 +203,6 @@ impl ShardClaim {
     #[inline(always)]
     pub(crate) fn index(self) -> usize {
         usize::from(self.0)
-    }
-
-    /// The index as a byte, for tables of 256 entries.
-    #[inline(always)]
-    pub(crate) fn byte(self) -> u8 {
-        self.0
     }
 }
 
