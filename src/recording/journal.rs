@@ -105,7 +105,9 @@ impl JournalEntry {
                 && record.outcome < OUTCOMES
                 && record.pattern.is_none_or(|id| id < PATTERN_IDS)
         );
-        MARK | u64::from(record.duration_ns == 0) << 1
+        // Latency bucket 0 holds exactly the durations of 0 (`latency::index_of`), and the record has
+        // just found it: the test the bucket's branch already made.
+        MARK | u64::from(record.latency == 0) << 1
             | (record.operation as u64) << OPERATION_SHIFT
             | (record.outcome as u64) << OUTCOME_SHIFT
             | record.pattern.map_or(0, |id| id as u64 + 1) << PATTERN_SHIFT

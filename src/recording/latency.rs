@@ -49,8 +49,21 @@ pub(crate) const fn index_of(duration_ns: u64) -> usize {
     if v == 0 {
         return 0;
     }
-    (native::index_of(seconds(v)) - FIRST_NATIVE_INDEX + 1) as usize
+    let index = (native::index_of(seconds(v)) - FIRST_NATIVE_INDEX + 1) as usize;
+    // SAFETY: `seconds` and `native::index_of` never decrease as the duration grows (a conversion to
+    // `f64` and a product by a positive constant are monotonic, and so is a bucket index), so over
+    // `1..=MAX_TRACKED_NS` the index runs from `index_of(1)` to `index_of(MAX_TRACKED_NS)`, which the
+    // assertion below checks at compile time to lie inside the array, after the zero bucket. Telling the
+    // compiler spares every record a clamp of the index into the latency cells, and a second test of a
+    // zero duration (`JournalEntry::of`).
+    unsafe { std::hint::assert_unchecked(index >= 1 && index < LATENCY_BUCKETS) };
+    index
 }
+
+const _: () = assert!(
+    index_of(1) == 1 && index_of(MAX_TRACKED_NS) < LATENCY_BUCKETS,
+    "the latency index of 1..=MAX_TRACKED_NS lies inside the latency cells"
+);
 
 /// The native (schema 5) bucket of latency bucket `index`; `None` for the zero bucket.
 pub(crate) const fn native_index(index: usize) -> Option<i32> {

@@ -516,11 +516,30 @@ impl Recorder {
         if !Self::count_down(shard) {
             return false;
         }
+        // A duration of 0 apart, with the constant 0: each path then knows its latency bucket is or is
+        // not the zero bucket, and a journal its entry's zero-duration flag, without testing again.
+        let duration_ns = record.duration_ns;
+        if duration_ns == 0 {
+            Self::write_placed::<W>(region, shard, record, 0, pattern);
+        } else {
+            Self::write_placed::<W>(region, shard, record, duration_ns, pattern);
+        }
+        true
+    }
+
+    /// The end of [`Recorder::write_without_call`]: `record`, of `duration_ns`, placed and written.
+    #[inline(always)]
+    fn write_placed<W: Writer>(
+        region: &Region,
+        shard: &Shard,
+        record: Record<'_>,
+        duration_ns: u64,
+        pattern: Option<usize>,
+    ) {
         W::record(
             shard,
-            &Self::place(region, record.operation, record.outcome, record.duration_ns, pattern).clamped(),
+            &Self::place(region, record.operation, record.outcome, duration_ns, pattern).clamped(),
         );
-        true
     }
 
     /// Every other record: a thread's first in the current region (routing it), one into a shared
@@ -585,16 +604,16 @@ impl Recorder {
         )
     }
 
-    /// Counts down an owner's records to the next clock read: false when the clock is due.
+    /// Counts down an owner's records to the next clock read: false when the clock is due, which is
+    /// when the count goes below zero (read as signed). One decrement of the cell and a test of its sign,
+    /// whatever it finds: a record that finds the clock due leaves the count below zero, and so do the
+    /// path's later looks until `tick_owned_slow` restarts it.
     #[inline(always)]
     fn count_down(shard: &Shard) -> bool {
         let countdown = &shard.control.countdown;
-        let left = countdown.load(Relaxed);
-        if left == 0 {
-            return false;
-        }
-        countdown.store(left - 1, Relaxed);
-        true
+        let left = countdown.load(Relaxed).wrapping_sub(1);
+        countdown.store(left, Relaxed);
+        left.cast_signed() >= 0
     }
 
     /// Before an owner's record: flushes its last second's records to the window rings when the second

@@ -67,7 +67,8 @@ impl SeriesCells {
 /// writer touches on the hot path.
 #[repr(C)]
 pub(crate) struct Control {
-    /// Records left before the writer reads the clock again (see `Recorder::tick`).
+    /// Records left before the writer reads the clock again, read as signed: below zero, the clock is
+    /// due (see `Recorder::count_down`).
     pub(crate) countdown: AtomicU64,
     /// What `countdown` restarts from: doubled while the second stays the same, halved when it changes.
     pub(crate) reload: AtomicU64,
@@ -301,11 +302,11 @@ impl JournaledWriter {
         // the journal of the record it was in, or of the one before (`Journal` explains why program order
         // is what survives a kill, and why no store closes the entry).
         compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        // Each cell is read again rather than kept from before the journal: no one else writes it, so the
+        // value is the same, and an add to memory needs no register to hold it meanwhile.
         if written > 0 {
-            sum.store(sum_before.wrapping_add(record.duration_ns), Relaxed);
+            OwnerWriter::add(sum, record.duration_ns);
         }
-        // Each counting cell is read again rather than kept from before the journal: no one else writes
-        // it, so the value is the same, and an add to memory needs no register to hold it meanwhile.
         for (index, cell) in counters.iter().enumerate() {
             if let Some(cell) = cell
                 && index + 1 < written
