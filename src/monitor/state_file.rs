@@ -381,6 +381,63 @@ mod tests {
         Config::default().with_json(json).unwrap()
     }
 
+    /// The record without a call into a state file (`Recorder::record_without_call`'s journaled path)
+    /// journals what it writes: after each record its journal names the record's series and whether its
+    /// duration was 0, and reads it as whole; the counts are exact.
+    #[test]
+    fn a_record_without_a_call_into_a_file_is_journaled_whole() {
+        use crate::recording::journal::LastRecord;
+        use crate::recording::operation::{Operation, Outcome};
+        use crate::recording::recorder::Record;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journaled.state");
+        let monitor = Monitor::new();
+        monitor
+            .configure(&format!(
+                r#"{{"state": {{"path": {:?}}}}}"#,
+                path.to_str().expect("UTF-8")
+            ))
+            .expect("attached");
+        // A thread of its own, so that its first record is its first in the file.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let get = |outcome, duration_ns| Record::new(Operation::GET, outcome, duration_ns, b"");
+                assert!(
+                    !monitor.recorder.record_without_call(get(Outcome::Hit, 1_000)),
+                    "a thread's first record in the file routes it"
+                );
+                monitor
+                    .record(Operation::GET, Outcome::Hit, 1_000, b"")
+                    .expect("recorded");
+                let attachment = monitor.recorder.attachment().expect("attached");
+                let index = monitor.recorder.route_of_this_thread().expect("routed");
+                let region = attachment.region();
+                let shard = &region.shards[index];
+                // Hold the next clock read off.
+                shard.control.countdown.store(1_000, Relaxed);
+                for (outcome, duration_ns) in [(Outcome::Miss, 2_500), (Outcome::Hit, 0), (Outcome::Hit, 7)] {
+                    assert!(monitor.recorder.record_without_call(get(outcome, duration_ns)));
+                    let entry = shard.control.journal.entry().expect("a marked entry");
+                    assert_eq!(
+                        (entry.operation, entry.outcome, entry.pattern, entry.zero_duration),
+                        (0, outcome.index(), None, duration_ns == 0),
+                        "{outcome:?} of {duration_ns} ns"
+                    );
+                    assert!(matches!(
+                        shard.control.journal.last_record(shard, &region.core.hot.buckets),
+                        LastRecord::Whole
+                    ));
+                }
+                let totals = monitor.recorder.raw_totals();
+                let [hit, miss, ..] = &totals.series[0];
+                assert_eq!((hit.count, hit.sum_ns), (3, 1_007));
+                assert_eq!((miss.count, miss.sum_ns), (1, 2_500));
+                assert_eq!(totals.latency[0].total(), 4);
+            });
+        });
+    }
+
     #[test]
     fn operation_lists_merge_when_one_extends_the_other() {
         let (a, ab) = (vec!["a".to_owned()], vec!["a".to_owned(), "b".to_owned()]);
