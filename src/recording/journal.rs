@@ -96,7 +96,7 @@ pub(crate) struct JournalEntry {
 }
 
 impl JournalEntry {
-    /// The entry of `record`, marked, without the cells' total (see [`Journal::open`]). Its fields are
+    /// The entry of `record`, marked, without the cells' total (see [`Journal::open_entry`]). Its fields are
     /// in range (`Placed` says so), so no mask is needed; where they are constants, so is the entry.
     #[inline(always)]
     pub(crate) fn of(record: &Placed) -> u64 {
@@ -143,12 +143,18 @@ pub(crate) enum LastRecord<'a> {
 }
 
 impl Journal {
-    /// Writes down what undoing a record takes, before the record's first cell: the sum before it, then
-    /// its `entry` ([`JournalEntry::of`]) with `counted`, the total of its counting cells before it (only
-    /// the lowest two bits count).
+    /// Writes down what undoing a record takes, before the record's first cell, in two stores: first the
+    /// sum before it (here), then its entry ([`Journal::open_entry`]).
     #[inline(always)]
-    pub(crate) fn open(&self, entry: u64, sum_before: u64, counted: u64) {
+    pub(crate) fn open_sum(&self, sum_before: u64) {
         self.sum_before.store(sum_before, Relaxed);
+    }
+
+    /// The second store of a record's journal, after [`Journal::open_sum`]: its `entry`
+    /// ([`JournalEntry::of`]) with `counted`, the total of its counting cells before it (only the lowest
+    /// two bits count).
+    #[inline(always)]
+    pub(crate) fn open_entry(&self, entry: u64, counted: u64) {
         self.entry.store(entry | counted << COUNTED_SHIFT, Relaxed);
     }
 

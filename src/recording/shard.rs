@@ -291,13 +291,15 @@ impl JournaledWriter {
             Some(&series.latency[record.latency]),
             record.pattern.map(|id| &shard.patterns[id][record.outcome]),
         ];
-        let sum_before = sum.load(Relaxed);
-        let before = counters.map(|cell| cell.map_or(0, |cell| cell.load(Relaxed)));
-        let counted = before[0].wrapping_add(before[1]).wrapping_add(before[2]);
-        shard
-            .control
-            .journal
-            .open(JournalEntry::of(record), sum_before, counted);
+        let journal = &shard.control.journal;
+        journal.open_sum(sum.load(Relaxed));
+        // The sum before is written before the counting cells are read, so that no register holds it
+        // meanwhile (the order of the journal's two stores is the protocol's either way).
+        compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        let counted = counters.iter().fold(0u64, |counted, cell| {
+            counted.wrapping_add(cell.map_or(0, |cell| cell.load(Relaxed)))
+        });
+        journal.open_entry(JournalEntry::of(record), counted);
         // The journal's stores come first in program order, so a process killed at any instruction leaves
         // the journal of the record it was in, or of the one before (`Journal` explains why program order
         // is what survives a kill, and why no store closes the entry).
