@@ -803,12 +803,7 @@ mod tests {
     /// A record cut short by a writer that died is a note (the next claimer rolls it back), not a problem.
     #[test]
     fn a_record_cut_short_by_a_dead_writer_is_a_note() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cut.state");
-        let writer = Monitor::new();
-        writer
-            .configure(&format!(r#"{{"state": {{"path": {:?}}}}}"#, path.to_str().unwrap()))
-            .unwrap();
+        let (_dir, path, writer) = crate::monitor::on_new_state_file("cut.state");
         writer.record(Operation::GET, Outcome::Hit, 1_000, b"").unwrap();
         assert!(writer.leave_half_record(2_000));
         drop(writer); // its descriptor, mapping and shard lock go, as at a death

@@ -821,6 +821,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A monitor attached to a new state file `name` in a temporary directory, with the directory (which
+/// goes when dropped) and the file's path: for this module's unit tests (integration tests have
+/// `tests/support`).
+#[cfg(test)]
+pub(crate) fn on_new_state_file(name: &str) -> (tempfile::TempDir, std::path::PathBuf, Monitor) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join(name);
+    let monitor = Monitor::new();
+    monitor
+        .configure(&serde_json::json!({"state": {"path": path}}).to_string())
+        .expect("attach a new state file");
+    (dir, path, monitor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -390,15 +390,7 @@ mod tests {
         use crate::recording::operation::{Operation, Outcome};
         use crate::recording::recorder::Record;
 
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("journaled.state");
-        let monitor = Monitor::new();
-        monitor
-            .configure(&format!(
-                r#"{{"state": {{"path": {:?}}}}}"#,
-                path.to_str().expect("UTF-8")
-            ))
-            .expect("attached");
+        let (_dir, _, monitor) = crate::monitor::on_new_state_file("journaled.state");
         // A thread of its own, so that its first record is its first in the file.
         std::thread::scope(|scope| {
             scope.spawn(|| {
