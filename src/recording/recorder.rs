@@ -527,7 +527,7 @@ impl Recorder {
         true
     }
 
-    /// The end of [`Recorder::write_without_call`]: `record`, of `duration_ns`, placed and written.
+    /// The end of [`Recorder::record_into_without_call`]: `record`, of `duration_ns`, placed and written.
     #[inline(always)]
     fn write_placed<W: Writer>(
         region: &Region,

@@ -49,7 +49,7 @@ impl<'r> Route<'r> {
     /// The route to `shard` for a writer of `kind`.
     pub(crate) fn new(shard: &'r Shard, kind: WriterKind) -> Self {
         Self {
-            // Exposed: `Route::shard_at` makes the pointer back from the address.
+            // Exposed: `Route::at` makes the pointer back from the address.
             word: std::ptr::from_ref(shard).expose_provenance() | kind.code(),
             shard: PhantomData,
         }
@@ -74,22 +74,24 @@ impl<'r> Route<'r> {
         // address, never 0, plus a code below the alignment: never exactly `kind`'s code. Telling the
         // compiler spares the `Option` a null test.
         unsafe { std::hint::assert_unchecked(address != 0) };
-        if address & KIND_BITS != 0 {
-            return None;
-        }
-        // SAFETY: the word is the address `Route::new` took from a `&'r Shard` (exposed there) plus the
-        // code of its kind, here `kind`'s; a route read from `Routes` lives no longer than the routes,
-        // whose shards outlive them (`Routes::set`'s contract).
-        Some(unsafe { &*std::ptr::with_exposed_provenance::<Shard>(address) })
+        // The kind bits are the code of `kind` exactly when subtracting it leaves none.
+        (address & KIND_BITS == 0).then(|| self.at(address))
     }
 
     /// The shard.
     #[inline(always)]
     pub(crate) fn shard(self) -> &'r Shard {
-        // SAFETY: without its kind bits the word is the address `Route::new` took from a `&'r Shard`
-        // (exposed there), and a route read from `Routes` lives no longer than the routes, whose shards
-        // outlive them (`Routes::set`'s contract).
-        unsafe { &*std::ptr::with_exposed_provenance::<Shard>(self.word & !KIND_BITS) }
+        self.at(self.word & !KIND_BITS)
+    }
+
+    /// The shard at `address`: the word without its kind bits.
+    #[inline(always)]
+    fn at(self, address: usize) -> &'r Shard {
+        debug_assert_eq!(address, self.word & !KIND_BITS);
+        // SAFETY: the word is the address `Route::new` took from a `&'r Shard` (exposed there) plus its
+        // kind's code, which the caller took off; a route read from `Routes` lives no longer than the
+        // routes, whose shards outlive them (`Routes::set`'s contract).
+        unsafe { &*std::ptr::with_exposed_provenance::<Shard>(address) }
     }
 }
 

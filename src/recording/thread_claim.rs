@@ -84,6 +84,12 @@ impl ClaimSlot {
     pub(crate) fn index(self) -> usize {
         usize::from(self.0)
     }
+
+    /// The claim in this slot, if any.
+    #[inline(always)]
+    fn claim(self) -> Option<ShardClaim> {
+        self.0.checked_sub(1).map(ShardClaim)
+    }
 }
 
 impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
@@ -109,11 +115,7 @@ impl<const ENTRIES: usize> ClaimTable<ENTRIES> {
     /// The claim of `pointer` if its home entry holds it.
     #[inline(always)]
     fn claimed_at_home(&self, pointer: u64) -> Option<ShardClaim> {
-        let home = home_of::<ENTRIES>(pointer);
-        if self.pointers[home].load(Relaxed) == pointer {
-            return self.shards[home].load(Relaxed).checked_sub(1).map(ShardClaim);
-        }
-        None
+        self.slot_at_home(pointer).claim()
     }
 
     /// The slot of `pointer`'s claim if its home entry holds it, else [`ClaimSlot::NONE`] (as is the slot
