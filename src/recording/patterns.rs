@@ -442,13 +442,19 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         }
         let head = &key[..key.len().min(8)];
         let word = load_partial(head);
-        // Only the key's own bytes may be delimiters (an empty key has none).
-        let marks = settings.marks(word) & (u64::MAX >> (8 * (8 - head.len().max(1))));
+        let mut marks = settings.marks(word);
+        if head.len() < 8 {
+            // Only the key's own bytes may be delimiters (an empty key has none, and a byte the load
+            // filled with zero could match a NUL delimiter).
+            marks &= u64::MAX >> (8 * (8 - head.len().max(1)));
+        }
         if marks == 0 {
             return None;
         }
         let len = (marks.trailing_zeros() / 8) as usize + 1;
-        let word = word & (u64::MAX >> (8 * (8 - len)));
+        // The bytes up to the first delimiter, itself included: every bit up to the lowest mark, which is
+        // that byte's high bit (no shift by a variable count).
+        let word = word & (marks ^ (marks - 1));
         // As `Packed::hash` hashes a one-word prefix.
         let hash = hash_words(len, std::iter::once(word));
         let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
@@ -626,6 +632,54 @@ mod tests {
         let table: Box<PatternTable> = unsafe { zeroed_box() };
         table.configure(config);
         table
+    }
+
+    /// The lookup without a call agrees with the whole lookup wherever it answers: keys of every length up
+    /// to 12 with the delimiter at every place, NUL bytes among them and a NUL delimiter, learned and not.
+    #[test]
+    fn the_lookup_at_home_agrees_with_the_whole_lookup() {
+        for delimiters in [":/", "\0", ".:", "x"] {
+            let config = PatternConfig {
+                delimiters: delimiters.into(),
+                ..Default::default()
+            };
+            let patterns = table(&config);
+            let delimiter = delimiters.as_bytes()[0];
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            for len in 1..=12usize {
+                for at in 0..=len {
+                    // `at == len`: no delimiter in the key.
+                    let mut key: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    if at < len {
+                        key[at] = delimiter;
+                    }
+                    keys.push(key.clone());
+                    key.iter_mut()
+                        .filter(|byte| **byte != delimiter)
+                        .take(1)
+                        .for_each(|byte| *byte = 0);
+                    keys.push(key);
+                }
+            }
+            let settings = patterns.cut().expect("enabled");
+            // Every prefix learned first, so that the lookup at home finds them.
+            for key in &keys {
+                patterns.id_of(key);
+            }
+            let mut answered = 0;
+            for key in &keys {
+                if let Some(found) = patterns.id_of_at_home(key) {
+                    let whole = patterns.id_of_key_in_full(key, settings);
+                    assert_eq!(found, Some(whole), "{delimiters:?}: {key:?}");
+                    answered += 1;
+                }
+            }
+            assert!(
+                answered > keys.len() / 4,
+                "{delimiters:?}: {answered} of {} at home",
+                keys.len()
+            );
+        }
     }
 
     fn label_of(patterns: &PatternTable, key: &[u8]) -> Vec<u8> {
