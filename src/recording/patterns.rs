@@ -462,7 +462,7 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
             && home.is_ready()
             && home.len.load(Ordering::Relaxed) == len as u64
             && home.words[0].load(Ordering::Relaxed) == word;
-        found.then(|| Some(self.counting_id_of(home)))
+        found.then(|| Some(self.counting(home.id.load(Ordering::Relaxed))))
     }
 
     /// Any key, cut by `settings`: its prefix packed in one pass, looked up in its home entry and then
@@ -474,7 +474,7 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         let hash = packed.hash();
         let home = &self.entries[(hash as usize) & (ENTRIES - 1)];
         if home.hash.load(Ordering::Acquire) == hash && home.holds(&packed) {
-            return self.counting_id_of(home);
+            return self.counting(home.id.load(Ordering::Relaxed));
         }
         self.lookup(&packed, true)
     }
@@ -502,7 +502,7 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
                     continue; // lost the race for this entry: look at what the winner put there
                 }
                 found if found == hash => match entry.await_published() {
-                    Some(()) if entry.holds(prefix) => return self.counting_id_of(entry),
+                    Some(()) if entry.holds(prefix) => return self.counting(entry.id.load(Ordering::Relaxed)),
                     Some(()) => {} // another prefix with the same hash: probe on
                     None => return OTHER_PATTERN_ID,
                 },
@@ -513,16 +513,11 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         OTHER_PATTERN_ID
     }
 
-    /// The id a record counts under: `id`, unless it is above the configured maximum.
-    fn counting(&self, id: usize) -> usize {
-        if id <= self.max() { id } else { OTHER_PATTERN_ID }
-    }
-
-    /// [`Self::counting`] of `entry`'s id in one comparison: the maximum is at most [`MAX_PATTERNS`], so
-    /// an id it lets through is in range whatever the entry holds (a table in a state file is input).
+    /// The id a record counts under: `id` (as an entry stores it), unless it is above the configured
+    /// maximum. One comparison: the maximum is at most [`MAX_PATTERNS`], so an id it lets through is in
+    /// range whatever the entry holds (a table in a state file is input).
     #[inline(always)]
-    fn counting_id_of(&self, entry: &Entry) -> usize {
-        let id = entry.id.load(Ordering::Relaxed);
+    fn counting(&self, id: u64) -> usize {
         if id <= self.max() as u64 {
             id as usize
         } else {
@@ -545,7 +540,7 @@ impl<const ENTRIES: usize> PatternTable<ENTRIES> {
         entry.len.store(prefix.len as u64, Ordering::Relaxed);
         entry.id.store(id as u64, Ordering::Relaxed);
         entry.ready.store(1, Ordering::Release);
-        self.counting(id)
+        self.counting(id as u64)
     }
 
     /// Every learned pattern as `(prefix, pattern id)`, whatever the current maximum (counts made under

@@ -280,7 +280,7 @@ impl JournaledWriter {
     /// bucket, latency bucket, pattern): with [`RECORD_CELLS`], the whole record; with fewer, what a
     /// writer killed inside the record leaves (for tests).
     #[inline(always)]
-    pub(crate) fn open_and_write<'s>(shard: &'s Shard, record: &Placed, written: usize) -> SeriesOf<'s> {
+    pub(crate) fn open_and_write(shard: &Shard, record: &Placed, written: usize) {
         // Every record is clamped where it is made (`Record::new`); a roll-back reads a longer one from the
         // sum as a corrupted journal.
         debug_assert!(record.duration_ns <= crate::config::MAX_DURATION_NS);
@@ -316,7 +316,6 @@ impl JournaledWriter {
                 OwnerWriter::add(cell, 1);
             }
         }
-        series
     }
 }
 
