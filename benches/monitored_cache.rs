@@ -1,6 +1,7 @@
 //! What `MonitoredCache` adds to a real cache: `get` and `put` on the in-memory LRU `MemoryCache` (values
-//! serialised, as a shared cache keeps them) and `get` on the directory-backed `FileCache`, bare and
-//! through the wrapper (and through the wrapper with monitoring switched off), in one run.
+//! serialised, as a shared cache keeps them), bare and through the wrapper (and through the wrapper with
+//! monitoring switched off), in one run. The directory-backed `FileCache` has a paired benchmark of its
+//! own, `file_cache_overhead`.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cache_monitor::{Cache, CacheConfig, FileCache, MemoryCache, Monitor, MonitoredCache, MonitoredCacheBuilder};
+use cache_monitor::{Cache, MemoryCache, Monitor, MonitoredCache, MonitoredCacheBuilder};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Polls a future that completes without waiting (the in-memory cache never does).
@@ -58,47 +59,9 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
-/// The directory-backed cache, whose `get` takes microseconds: measured for longer, so that the
-/// confidence interval of each median is well under the 1% the wrapper may add.
-fn file_overhead(c: &mut Criterion) {
-    let mut group = c.benchmark_group("monitored_cache");
-    group.measurement_time(Duration::from_secs(10)).sample_size(200);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (bare_file, monitored_file) = runtime.block_on(async {
-        let bare = FileCache::new(dir.path().join("bare"), CacheConfig::default())
-            .await
-            .expect("cache dir");
-        let monitored = MonitoredCache::new(
-            FileCache::new(dir.path().join("monitored"), CacheConfig::default())
-                .await
-                .expect("cache dir"),
-            "bench",
-        );
-        bare.put("user:1", &"a cached value of some length", None)
-            .await
-            .expect("put");
-        monitored
-            .put("user:1", &"a cached value of some length", None)
-            .await
-            .expect("put");
-        (bare, monitored)
-    });
-    group.bench_function("file_get_hit/bare", |b| {
-        b.iter(|| runtime.block_on(bare_file.get::<String>(black_box("user:1"))))
-    });
-    group.bench_function("file_get_hit/monitored", |b| {
-        b.iter(|| runtime.block_on(monitored_file.get::<String>(black_box("user:1"))))
-    });
-    group.finish();
-}
-
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = overhead, file_overhead
+    targets = overhead
 }
 criterion_main!(benches);
