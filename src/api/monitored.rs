@@ -66,7 +66,7 @@ impl<C: Cache> MonitoredCache<C> {
 
     fn with_monitor(cache: C, service_name: impl Into<String>, monitor: MonitorHandle) -> Self {
         // Calibrate the operation timer now rather than on the first operation.
-        let _ = quanta::Instant::now();
+        crate::monitor::stopwatch::calibrate();
         Self {
             cache,
             monitor,

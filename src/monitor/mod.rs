@@ -12,10 +12,10 @@ mod handle;
 mod profiler_tests;
 mod reading;
 mod state_file;
+pub(crate) mod stopwatch;
 mod transfer;
 
 pub use handle::MonitorHandle;
-use quanta::Instant;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
@@ -498,13 +498,14 @@ impl Monitor {
 
     /// Begins `operation` and times it: [`InFlight::finish`] records it with the elapsed time, and
     /// dropping the guard unfinished just ends it. Timing reads the CPU's time-stamp counter through
-    /// `quanta` (calibrated once per process), a few nanoseconds against twenty for the system clock here.
+    /// `quanta` (calibrated once per process), a few nanoseconds against twenty for the system clock here,
+    /// and scales it to nanoseconds once, at the finish (see `stopwatch`).
     pub fn start(&self, operation: Operation) -> Result<InFlight<'_>, Error> {
         self.begin(operation)?;
         Ok(InFlight {
             monitor: self,
             operation,
-            started: Instant::now(),
+            started: stopwatch::Started::now(),
             finished: false,
         })
     }
@@ -779,7 +780,7 @@ fn since_reset(raw: Totals, baseline: Option<&Totals>) -> Totals {
 pub struct InFlight<'a> {
     monitor: &'a Monitor,
     operation: Operation,
-    started: Instant,
+    started: stopwatch::Started,
     finished: bool,
 }
 
@@ -787,7 +788,7 @@ impl InFlight<'_> {
     /// Ends the operation and records it with its outcome, key and the time since it started.
     pub fn finish(mut self, outcome: Outcome, key: &[u8]) {
         self.finished = true;
-        let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let elapsed = self.started.elapsed_ns();
         self.monitor.end_and_record(self.operation, outcome, elapsed, key);
     }
 }
@@ -800,7 +801,7 @@ impl InFlight<'_> {
     /// gone, so there would be no second chance to record it).
     pub fn finish_with_exemplar(mut self, outcome: Outcome, key: &[u8], labels: &[(&str, &str)]) -> Result<(), Error> {
         self.finished = true;
-        let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let elapsed = self.started.elapsed_ns();
         // `end` and a plain `record` can only fail for an unregistered operation, which `start` refused.
         let _ = self.monitor.end(self.operation);
         let recorded = self
