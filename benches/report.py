@@ -8,8 +8,8 @@ times on shared machines mean little, ratios between peers measured together are
 are kept per CPU model: the block between `<!-- RESULTS BEGIN: <model> -->` and `<!-- RESULTS END: <model>
 -->` of this machine's model is replaced (or added after the others), and the blocks of other models are
 left as they are, so runs on different machines never overwrite each other. `target/tail/estimates.json`
-(`cargo bench --bench tail`), `target/file_cache_overhead/estimates.json` (`cargo bench --bench
-file_cache_overhead`) and `target/callgrind/instructions.json` (`benches/callgrind.sh`) are used when
+(`cargo bench --bench tail`), `target/cache_overhead/estimates.json` (`cargo bench --bench
+cache_overhead`) and `target/callgrind/instructions.json` (`benches/callgrind.sh`) are used when
 present.
 """
 
@@ -63,6 +63,17 @@ def row(what, ratio, target, meets, digits=2):
     return f"| {what} | {ratio:.{digits}f} | {target} | {verdict} |"
 
 
+def interval_row(what, cache, leg, target, limit, nanoseconds=False):
+    """A target row from the paired benchmark: `leg`'s median added cost over the bare get of `cache`, its
+    95% interval and the null's median; met only when the interval's upper end meets `limit`."""
+    added, lower, upper = cache[leg]
+    scale = cache["bare_ns"] if nanoseconds else 1
+    unit = (lambda x: f"{x * scale:+.1f} ns") if nanoseconds else (lambda x: f"{x:+.2%}")
+    what = (f"{what}, paired (95% CI {unit(lower)} to {unit(upper)}; null, the bare get again: "
+            f"{unit(cache['null'][0])})")
+    return row(what, added * scale, target, lambda _: upper * scale <= limit, 1 if nanoseconds else 3)
+
+
 def tables(cpu):
     record = {name: ns(f"record/{name}") for name in [
         "bare_atomic", "cache_monitor", "cache_monitor_with_key", "cache_monitor_disabled",
@@ -76,7 +87,7 @@ def tables(cpu):
         "cache_monitor_protobuf_native_off", "prometheus_equivalent_families", "prometheus_core_families"]}
     native = {name: ns(f"record/{name}") for name in ["cache_monitor_native_on", "cache_monitor_native_off"]}
     cache = {name: ns(f"monitored_cache/{name}") for name in [
-        "get_hit_bare", "get_hit_monitored", "get_hit_monitored_disabled", "put_bare", "put_monitored"]}
+        "put_bare", "put_monitored"]}
     state = {name: ns(f"state_file/{name}") for name in [
         "record_memory_1_threads", "record_file_1_threads", "record_memory_2_threads", "record_file_2_threads",
         "record_file_in_temp_dir_1_threads",
@@ -84,7 +95,7 @@ def tables(cpu):
     many = sorted(CRITERION.glob("state_file/show_*_processes"), key=lambda p: int(p.name.split("_")[1]))
     show_many = (int(many[-1].name.split("_")[1]), ns(f"state_file/{many[-1].name}")) if many else None
     tail = optional_json(TARGET / "tail" / "estimates.json")
-    file_cache = optional_json(TARGET / "file_cache_overhead" / "estimates.json")
+    paired = optional_json(TARGET / "cache_overhead" / "estimates.json")
     callgrind = optional_json(TARGET / "callgrind" / "instructions.json")
 
     # A `threads/x_n` iteration is one record on each of n threads: throughput is n / time.
@@ -108,23 +119,24 @@ def tables(cpu):
         row("2 threads / 1 thread throughput", scaling("cache_monitor"), ">= 1.9", lambda r: r >= 1.9),
         row("`record` switched off (`{\"enabled\": false}`) / bare atomic",
             record["cache_monitor_disabled"] / bare, "<= 1.5", lambda r: r <= 1.5),
-        row("`MonitoredCache` in-memory get / bare get, minus 1 (overhead)",
-            cache["get_hit_monitored"] / cache["get_hit_bare"] - 1, "<= 0.25", lambda r: r <= 0.25),
-        row("`MonitoredCache` in-memory get switched off: added ns per get",
-            cache["get_hit_monitored_disabled"] - cache["get_hit_bare"], "<= 5", lambda r: r <= 5, 1),
         row("render / `prometheus` gather + `TextEncoder`, equivalent families",
             render["cache_monitor_text"] / render["prometheus_equivalent_families"], "<= 0.5", lambda r: r <= 0.5),
     ]
-    if file_cache:
-        # The paired benchmark's median and 95% interval; the target is met only if the whole interval is.
-        overhead, lower, upper = file_cache["monitored"]
-        null, null_lower, null_upper = file_cache["null"]
-        lines.append(row(
-            f"`MonitoredCache` over `FileCache` get / bare, minus 1, paired (95% CI {lower:+.2%} to {upper:+.2%}; "
-            f"null, a second bare cache: {null:+.2%})", overhead, "<= 0.01", lambda r: upper <= 0.01, 3))
+    if paired:
+        # The paired benchmark's medians with their 95% intervals: a target is met only if the whole
+        # interval meets it.
+        memory, file = paired["memory_cache"], paired["file_cache"]
+        lines += [
+            interval_row("`MonitoredCache` in-memory get / bare get, minus 1", memory, "monitored",
+                         "<= 0.25", 0.25),
+            interval_row("`MonitoredCache` in-memory get switched off: added ns per get", memory,
+                         "switched_off", "<= 5", 5, nanoseconds=True),
+            interval_row("`MonitoredCache` over `FileCache` get / bare, minus 1", file, "monitored",
+                         "<= 0.01", 0.01),
+        ]
     else:
-        lines.append("| `MonitoredCache` over `FileCache` get / bare, minus 1 | not measured in this run "
-                     "(`cargo bench --bench file_cache_overhead`) | <= 0.01 | |")
+        lines.append("| `MonitoredCache` get over `MemoryCache` and `FileCache` | not measured in this run "
+                     "(`cargo bench --bench cache_overhead`) | <= 0.25, <= 5 ns off, <= 0.01 | |")
     if tail:
         lines.append(row(f"p99.9 / p50 of one record, {tail['records']:.0e} records on {tail['threads']} threads",
                          tail["p999_ns"] / tail["p50_ns"], "<= 10", lambda r: r <= 10))
@@ -182,16 +194,16 @@ def tables(cpu):
         f"| render / `prometheus` core families only (counter and histogram) | "
         f"{render['cache_monitor_text'] / render['prometheus_core_families']:.2f} |",
         f"| `MonitoredCache` put / bare put | {cache['put_monitored'] / cache['put_bare']:.2f} |",
-        f"| `MonitoredCache` get: added nanoseconds per operation | "
-        f"{cache['get_hit_monitored'] - cache['get_hit_bare']:.0f} ns |",
     ]
-    if file_cache:
-        spin, _, _ = file_cache["spin"]
+    if paired:
+        memory, file = paired["memory_cache"], paired["file_cache"]
         lines += [
-            f"| `MonitoredCache` over `FileCache`: added nanoseconds per get (paired) | "
-            f"{file_cache['monitored'][0] * file_cache['bare_ns']:.0f} ns of {file_cache['bare_ns']:.0f} |",
-            f"| {file_cache['spin_ns']} ns of spinning after each bare `FileCache` get: added nanoseconds per get "
-            f"(what the loop makes of a known cost) | {spin * file_cache['bare_ns']:.0f} ns |",
+            f"| `MonitoredCache` get over `MemoryCache`: added nanoseconds per get (paired) | "
+            f"{memory['monitored'][0] * memory['bare_ns']:.0f} ns of {memory['bare_ns']:.0f} |",
+            f"| `MonitoredCache` get over `FileCache`: added nanoseconds per get (paired) | "
+            f"{file['monitored'][0] * file['bare_ns']:.0f} ns of {file['bare_ns']:.0f} |",
+            f"| {file['spin_ns']} ns of spinning after each bare `FileCache` get: added nanoseconds per get "
+            f"(what the loop makes of a known cost) | {file['spin'][0] * file['bare_ns']:.0f} ns |",
         ]
     lines += [
         "",
