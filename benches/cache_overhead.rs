@@ -35,14 +35,23 @@ struct Leg<'a> {
     time: Box<dyn Fn() -> Duration + 'a>,
 }
 
-/// `get` timed `gets` times over.
-fn timed<T, E: std::fmt::Debug>(gets: u32, get: impl Fn() -> Result<Option<T>, E>) -> Duration {
-    let start = Instant::now();
-    for _ in 0..gets {
-        let value = get().expect("get");
-        assert!(black_box(value).is_some(), "the entry is cached");
+/// The leg `name` that times `gets` calls of `get`, each of which finds the entry.
+fn leg<'a, T, E: std::fmt::Debug>(
+    name: &'static str,
+    gets: u32,
+    get: impl Fn() -> Result<Option<T>, E> + 'a,
+) -> Leg<'a> {
+    Leg {
+        name,
+        time: Box::new(move || {
+            let start = Instant::now();
+            for _ in 0..gets {
+                let value = get().expect("get");
+                assert!(black_box(value).is_some(), "the entry is cached");
+            }
+            start.elapsed()
+        }),
     }
-    start.elapsed()
 }
 
 /// The order of round `index`'s legs (indexes into the legs): rotated by one each round and reversed every
@@ -132,22 +141,12 @@ fn memory_cache(rounds: usize) -> serde_json::Value {
         .build()
         .expect("a monitored cache");
     let legs = [
-        Leg {
-            name: "bare",
-            time: Box::new(|| timed(GETS, || ready(bare.get::<String>(black_box(KEY))))),
-        },
-        Leg {
-            name: "null",
-            time: Box::new(|| timed(GETS, || ready(bare_again.get::<String>(black_box(KEY))))),
-        },
-        Leg {
-            name: "monitored",
-            time: Box::new(|| timed(GETS, || ready(monitored.get::<String>(black_box(KEY))))),
-        },
-        Leg {
-            name: "switched_off",
-            time: Box::new(|| timed(GETS, || ready(switched_off.get::<String>(black_box(KEY))))),
-        },
+        leg("bare", GETS, || ready(bare.get::<String>(black_box(KEY)))),
+        leg("null", GETS, || ready(bare_again.get::<String>(black_box(KEY)))),
+        leg("monitored", GETS, || ready(monitored.get::<String>(black_box(KEY)))),
+        leg("switched_off", GETS, || {
+            ready(switched_off.get::<String>(black_box(KEY)))
+        }),
     ];
     measure("MemoryCache", &legs, rounds, GETS)
 }
@@ -173,31 +172,19 @@ fn file_cache(rounds: usize) -> serde_json::Value {
     let monitored = MonitoredCache::new(bare.clone(), "bench");
     let get = |cache: &FileCache| runtime.block_on(cache.get::<String>(black_box(KEY)));
     let legs = [
-        Leg {
-            name: "bare",
-            time: Box::new(|| timed(GETS, || get(&bare))),
-        },
-        Leg {
-            name: "null",
-            time: Box::new(|| timed(GETS, || get(&bare_again))),
-        },
-        Leg {
-            name: "spin",
-            time: Box::new(|| {
-                timed(GETS, || {
-                    let value = get(&bare);
-                    let spun = Instant::now();
-                    while spun.elapsed() < SPIN {
-                        std::hint::spin_loop();
-                    }
-                    value
-                })
-            }),
-        },
-        Leg {
-            name: "monitored",
-            time: Box::new(|| timed(GETS, || runtime.block_on(monitored.get::<String>(black_box(KEY))))),
-        },
+        leg("bare", GETS, || get(&bare)),
+        leg("null", GETS, || get(&bare_again)),
+        leg("spin", GETS, || {
+            let value = get(&bare);
+            let spun = Instant::now();
+            while spun.elapsed() < SPIN {
+                std::hint::spin_loop();
+            }
+            value
+        }),
+        leg("monitored", GETS, || {
+            runtime.block_on(monitored.get::<String>(black_box(KEY)))
+        }),
     ];
     measure("FileCache", &legs, rounds, GETS)
 }
