@@ -3,7 +3,9 @@
 //! cache, the legs below take turns round after round in one process, every order equally often, and each
 //! leg's cost is the median over the rounds of its time over the bare leg's in the same round, with a
 //! distribution-free 95% confidence interval. Every leg reads one cache (clones of a cache share it), and
-//! a second bare leg is the method's null (what it reads when nothing is added). Writes everything to `target/cache_overhead/estimates.json` for `benches/report.py`.
+//! a second bare leg is the method's null (what it reads when nothing is added). A full run measures in
+//! [`PROCESSES`] processes and reports the median of their medians with the lowest and highest, in
+//! `target/cache_overhead/estimates.json` for `benches/report.py`.
 //!
 //! Not criterion: criterion estimates each benchmark in its own period of the run, and on a shared machine
 //! those periods differ by more than the differences measured here (measured: the gap between two separate
@@ -94,7 +96,7 @@ fn measure(cache: &str, legs: &[Leg<'_>], rounds: usize, gets: u32) -> serde_jso
             times[leg].push((legs[leg].time)().as_nanos() as f64);
         }
     }
-    let bare_ns = median_with_interval(times[0].clone())[0] / f64::from(gets);
+    let bare_ns = middle(&mut times[0].clone()) / f64::from(gets);
     println!("cache_overhead: {cache}: {rounds} rounds of {gets} gets a leg; a bare get {bare_ns:.0} ns (median)");
     let mut json = serde_json::json!({"rounds": rounds, "gets_per_round": gets, "bare_ns": bare_ns});
     for (leg, leg_times) in legs.iter().zip(&times).skip(1) {
