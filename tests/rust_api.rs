@@ -142,6 +142,42 @@ fn an_operation_counts_in_flight_until_it_finishes() {
     });
 }
 
+/// An operation's duration is the time from its start to its finish, in nanoseconds: at least the time it was
+/// held open, and within the time measured around it (the stopwatch's calibration is good to well under
+/// the 5% allowed).
+#[test]
+fn an_operation_is_timed_from_its_start_to_its_finish_in_nanoseconds() {
+    runtime().block_on(async {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let cache = Arc::new(MonitoredCache::new(Gate(gate.clone()), "gated"));
+        let around = std::time::Instant::now();
+        let waiting = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.get::<String>("slow:1").await }
+        });
+        while cache.stats_report().operations_in_flight == 0 {
+            tokio::task::yield_now().await;
+        }
+        let held = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let held = held.elapsed();
+        gate.notify_one();
+        assert_eq!(waiting.await.unwrap().unwrap(), None);
+        let around = around.elapsed();
+        let series = &cache.monitor().totals().series[Operation::GET.code() as usize][Outcome::Miss as usize];
+        assert_eq!(series.count, 1);
+        let (recorded, held, around) = (series.sum_ns, held.as_nanos() as u64, around.as_nanos() as u64);
+        assert!(
+            recorded >= held,
+            "recorded {recorded} ns for an operation held open {held} ns"
+        );
+        assert!(
+            recorded <= around + around / 20,
+            "recorded {recorded} ns for an operation inside {around} ns"
+        );
+    });
+}
+
 #[test]
 fn statistics_set_the_gauges_and_evictions_become_evict_operations() {
     runtime().block_on(async {
