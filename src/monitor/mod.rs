@@ -506,7 +506,6 @@ impl Monitor {
             monitor: self,
             operation,
             started: stopwatch::Started::now(),
-            finished: false,
         })
     }
 
@@ -781,15 +780,20 @@ pub struct InFlight<'a> {
     monitor: &'a Monitor,
     operation: Operation,
     started: stopwatch::Started,
-    finished: bool,
 }
 
-impl InFlight<'_> {
+impl<'a> InFlight<'a> {
     /// Ends the operation and records it with its outcome, key and the time since it started.
-    pub fn finish(mut self, outcome: Outcome, key: &[u8]) {
-        self.finished = true;
-        let elapsed = self.started.elapsed_ns();
-        self.monitor.end_and_record(self.operation, outcome, elapsed, key);
+    pub fn finish(self, outcome: Outcome, key: &[u8]) {
+        let (monitor, operation, elapsed) = self.settle();
+        monitor.end_and_record(operation, outcome, elapsed, key);
+    }
+
+    /// The guard's monitor, operation and time since the start, taken so that dropping the guard no longer
+    /// ends the operation: the finish that takes them ends it.
+    fn settle(self) -> (&'a Monitor, Operation, u64) {
+        let this = std::mem::ManuallyDrop::new(self);
+        (this.monitor, this.operation, this.started.elapsed_ns())
     }
 }
 
@@ -799,26 +803,22 @@ impl InFlight<'_> {
     /// latest exemplar. The operation ends and is recorded whatever `labels` hold: a label set that is
     /// refused returns [`Error::InvalidExemplar`] and the operation is recorded without it (the guard is
     /// gone, so there would be no second chance to record it).
-    pub fn finish_with_exemplar(mut self, outcome: Outcome, key: &[u8], labels: &[(&str, &str)]) -> Result<(), Error> {
-        self.finished = true;
-        let elapsed = self.started.elapsed_ns();
+    pub fn finish_with_exemplar(self, outcome: Outcome, key: &[u8], labels: &[(&str, &str)]) -> Result<(), Error> {
+        let (monitor, operation, elapsed) = self.settle();
         // `end` and a plain `record` can only fail for an unregistered operation, which `start` refused.
-        let _ = self.monitor.end(self.operation);
-        let recorded = self
-            .monitor
-            .record_with_exemplar(self.operation, outcome, elapsed, key, labels);
+        let _ = monitor.end(operation);
+        let recorded = monitor.record_with_exemplar(operation, outcome, elapsed, key, labels);
         if recorded.is_err() {
-            let _ = self.monitor.record(self.operation, outcome, elapsed, key);
+            let _ = monitor.record(operation, outcome, elapsed, key);
         }
         recorded
     }
 }
 
+/// A guard dropped unfinished ends its operation without recording it.
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.monitor.end(self.operation);
-        }
+        let _ = self.monitor.end(self.operation);
     }
 }
 
@@ -942,6 +942,21 @@ mod tests {
         drop(second);
         let totals = monitor.totals();
         assert_eq!(totals.in_flight(), 0);
+        // Each ended once: a finished guard is not ended again when it goes.
+        assert_eq!(
+            (
+                totals.begun[Operation::PUT.index()],
+                totals.ended[Operation::PUT.index()]
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (
+                totals.begun[Operation::GET.index()],
+                totals.ended[Operation::GET.index()]
+            ),
+            (1, 1)
+        );
         assert_eq!(totals.series[Operation::PUT.index()][Outcome::Ok.index()].count, 1);
         assert_eq!(
             totals.series[Operation::GET.index()]
