@@ -13,14 +13,14 @@
 //! bare cache in one run and 9 ns in the next). Pairing cancels the drift. Run with
 //! `cargo bench --bench cache_overhead`; `cargo test --benches` runs a short version.
 
-use std::future::Future;
+mod support;
+
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use cache_monitor::{Cache, CacheConfig, FileCache, MemoryCache, Monitor, MonitoredCache, MonitoredCacheBuilder};
+use support::ready;
 
 /// The cached entry every get reads, and its value.
 const KEY: &str = "user:1";
@@ -119,15 +119,6 @@ fn measure(cache: &str, legs: &[Leg<'_>], rounds: usize, gets: u32) -> serde_jso
     json
 }
 
-/// Polls a future that completes without waiting (the in-memory cache never does).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut context = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut context) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the in-memory cache completes at once"),
-    }
-}
-
 /// `MemoryCache`: bare, bare again (the null), through the wrapper, and through the wrapper switched off,
 /// all one cache (clones share it) holding the entry: two caches alone differed by 1% (measured).
 fn memory_cache(rounds: usize) -> serde_json::Value {
@@ -208,6 +199,11 @@ fn measure_both(full: bool) -> serde_json::Value {
     serde_json::json!({"memory_cache": memory, "file_cache": file})
 }
 
+/// A number of a process's result (every process writes each one).
+fn number(value: &serde_json::Value) -> f64 {
+    value.as_f64().expect("a number in the process's result")
+}
+
 /// The middle of `values` (the upper one of an even count), sorting them.
 fn middle(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -226,10 +222,10 @@ fn across(processes: &[serde_json::Value]) -> serde_json::Value {
         let each = |field: &str| -> Vec<&serde_json::Value> {
             processes.iter().map(|process| &process[cache][field]).collect()
         };
-        let mut bare: Vec<f64> = each("bare_ns").iter().filter_map(|value| value.as_f64()).collect();
+        let mut bare: Vec<f64> = each("bare_ns").iter().map(|value| number(value)).collect();
         json[cache] = serde_json::json!({"bare_ns": middle(&mut bare), "spin_ns": SPIN.as_nanos() as u64});
         for leg in legs {
-            let mut medians: Vec<f64> = each(leg).iter().filter_map(|value| value[0].as_f64()).collect();
+            let mut medians: Vec<f64> = each(leg).iter().map(|value| number(&value[0])).collect();
             let median = middle(&mut medians);
             let (lowest, highest) = (medians[0], medians[medians.len() - 1]);
             json[cache][leg] = serde_json::json!([median, lowest, highest]);

@@ -4,23 +4,12 @@
 
 mod support;
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cache_monitor::{Cache, MemoryCache, MonitoredCache};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-/// Polls a future that completes without waiting (the in-memory cache never does).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut context = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut context) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the in-memory cache completes at once"),
-    }
-}
+use support::ready;
 
 fn overhead(c: &mut Criterion) {
     let bare = MemoryCache::default();

@@ -1,7 +1,10 @@
 //! Shared by the benchmarks: the peers' setups, so every benchmark compares like with like.
 #![allow(dead_code)] // each benchmark uses its own subset
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
@@ -54,4 +57,13 @@ pub fn state_file_dir() -> tempfile::TempDir {
     .expect("a temporary directory for state files");
     eprintln!("state files in {}", dir.path().display());
     dir
+}
+
+/// Polls a future that completes without waiting (the in-memory cache never does).
+pub fn ready<F: Future>(future: F) -> F::Output {
+    let mut context = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut context) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("the in-memory cache completes at once"),
+    }
 }
